@@ -1,0 +1,45 @@
+"""The one place aotc imports the MLIR Python bindings (bundled in the IREE compiler wheel).
+
+Everything else imports `ir`, `func` and the small helpers from here.
+"""
+
+from iree.compiler import ir
+from iree.compiler.dialects import func
+from iree.compiler.passmanager import PassManager
+
+__all__ = [
+    "ir",
+    "func",
+    "PassManager",
+    "new_context",
+    "tensor_type",
+    "shape_of",
+    "element_type",
+    "DYNAMIC",
+]
+
+DYNAMIC = ir.ShapedType.get_dynamic_size()
+
+
+def new_context() -> ir.Context:
+    """A context with the StableHLO and CHLO dialects loaded."""
+    ctx = ir.Context()
+    ctx.load_all_available_dialects()
+    return ctx
+
+
+def tensor_type(shape, element: ir.Type) -> ir.RankedTensorType:
+    """`tensor<...>` of `shape`, where None marks a dynamic dimension."""
+    return ir.RankedTensorType.get([DYNAMIC if d is None else int(d) for d in shape], element)
+
+
+def shape_of(value_or_type) -> tuple:
+    """The static shape of a ranked tensor value or type, with None for dynamic dimensions."""
+    t = value_or_type if isinstance(value_or_type, ir.Type) else value_or_type.type
+    t = ir.RankedTensorType(t)
+    return tuple(None if t.is_dynamic_dim(i) else d for i, d in enumerate(t.shape))
+
+
+def element_type(value_or_type) -> ir.Type:
+    t = value_or_type if isinstance(value_or_type, ir.Type) else value_or_type.type
+    return ir.RankedTensorType(t).element_type

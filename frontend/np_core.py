@@ -1,0 +1,152 @@
+"""The machinery under aotc.numpy: conversion, dtype promotion, broadcasting, axis handling."""
+
+import numpy as np
+
+from aotc.frontend import dtypes
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ir import ir
+from aotc.frontend.ops import ew, shape as shape_ops
+from aotc.frontend.registry import where
+from aotc.frontend.tracer import Tracer, constant, to_tracer
+
+
+def asarray(x, dtype=None) -> Tracer:
+    """Like jnp.asarray: tracers, numpy arrays, scalars and nested lists become a traced array."""
+    if isinstance(x, (list, tuple)) and not isinstance(x, Tracer):
+        if any(isinstance(leaf, Tracer) for leaf in _flat(x)):
+            from aotc.frontend.np_shape import stack
+
+            t = stack([asarray(item) for item in x])
+        else:
+            t = to_tracer(dtypes.canonicalize_array(np.asarray(x)))
+    else:
+        t = to_tracer(x)
+    return astype(t, dtype) if dtype is not None else t
+
+
+def _flat(x):
+    todo, out = [x], []
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend(item)
+        else:
+            out.append(item)
+    return out
+
+
+def astype(x, dtype) -> Tracer:
+    x = to_tracer(x)
+    dt = dtypes.canonicalize(dtype)
+    if dt == x.dtype:
+        return Tracer(x.value, False)
+    return Tracer(ew.convert(x.value, dtypes.to_mlir(dt)), False)
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1
+                                                                         else "") + ")"
+
+
+def broadcast_shapes(name: str, *shapes) -> tuple:
+    """NumPy's broadcast rule; None (dynamic) broadcasts against 1 and matches any size."""
+    rank = max((len(s) for s in shapes), default=0)
+    result = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        static = {d for d in dims if d is not None and d != 1}
+        if len(static) > 1:
+            listed = " and ".join(shape_text(s) for s in shapes)
+            raise TracingError(f"{where()}: {name}: shapes {listed} cannot be broadcast together")
+        if static:
+            result.append(static.pop())
+        elif None in dims:
+            result.append(None)
+        else:
+            result.append(1)
+    return tuple(result)
+
+
+def shape_tensor(shape, sources) -> ir.Value:
+    """A 1-D i32 tensor of `shape`, reading dynamic dims from (tracer, dim) pairs in `sources`."""
+    parts = []
+    for i, d in enumerate(shape):
+        if d is None:
+            src, dim = sources[i]
+            size = shape_ops.get_dimension_size(src.value, dim)
+            parts.append(shape_ops.reshape(size, (1,)))
+        else:
+            parts.append(constant(np.array([d], np.int32)).value)
+    return shape_ops.concatenate(parts, 0)
+
+
+def broadcast_to(x, shape, like=()) -> Tracer:
+    """Broadcast x to `shape`; dynamic dims of shape take their size from x or the `like` tracers."""
+    x = to_tracer(x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    broadcast_shapes("broadcast_to", x.shape, shape)
+    if len(x.shape) > len(shape):
+        raise TracingError(f"{where()}: cannot broadcast {shape_text(x.shape)} to a lower rank "
+                           f"{shape_text(shape)}")
+    offset = len(shape) - x.ndim
+    dims = list(range(offset, len(shape)))
+    # operand dims of size 1 going to a bigger dim are broadcast; keep them mapped (legal).
+    output_dims = None
+    if any(d is None for d in shape):
+        sources = {}
+        for i, d in enumerate(shape):
+            if d is None:
+                for t in (x, *like):
+                    j = i - (len(shape) - t.ndim)
+                    if j >= 0 and t.shape[j] is None:
+                        sources[i] = (t, j)
+                        break
+                else:
+                    raise TracingError(f"{where()}: no source for dynamic dimension {i}")
+        output_dims = shape_tensor(shape, sources)
+    value = shape_ops.broadcast_in_dim(x.value, shape, dims, output_dims)
+    return Tracer(value, x.weak_type)
+
+
+def promote(name: str, *xs, inexact: bool = False, broadcast: bool = True) -> list[Tracer]:
+    """JAX-style promotion of xs to one dtype (weak scalars adapt), then broadcasting."""
+    ts = [to_tracer(x) for x in xs]
+    dt, weak = dtypes.promote(*[(t.dtype, t.weak_type) for t in ts])
+    if inexact and not dtypes.is_float(dt):
+        dt, weak = dtypes.promote((dt, weak), (dtypes.float32, True))
+    ts = [t if t.dtype == dt else astype(t, dt) for t in ts]
+    ts = [Tracer(t.value, weak) for t in ts]
+    if broadcast:
+        shape = broadcast_shapes(name, *[t.shape for t in ts])
+        ts = [broadcast_to(t, shape, like=ts) for t in ts]
+    return ts
+
+
+def normalize_axis(name: str, axis: int, ndim: int) -> int:
+    if not -ndim <= axis < max(ndim, 1):
+        raise TracingError(f"{where()}: {name}: axis {axis} is out of range for an array of rank "
+                           f"{ndim}")
+    return axis % max(ndim, 1)
+
+
+def normalize_axes(name: str, axis, ndim: int) -> tuple[int, ...]:
+    """None -> all axes; an int or a sequence -> sorted, non-negative, checked axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = tuple(sorted(normalize_axis(name, int(a), ndim) for a in axes))
+    if len(set(out)) != len(out):
+        raise TracingError(f"{where()}: {name}: repeated axis in {axis}")
+    return out
+
+
+def scalar_like(value, x: Tracer) -> Tracer:
+    """A 0-d constant of x's dtype."""
+    return constant(np.asarray(value, x.dtype))
+
+
+def full_like_shape(value, x: Tracer) -> Tracer:
+    """`value` broadcast to x's shape and dtype (dynamic dims included)."""
+    return broadcast_to(scalar_like(value, x), x.shape, like=[x])

@@ -1,0 +1,11 @@
+"""StableHLO op builders, grouped by family. Importing this package registers every op.
+
+Other layers call `from aotc.frontend import ops` and then `ops.ew.add(x, y)`,
+`ops.shape.reshape(x, shape)`, `ops.linalg.dot_general(...)`, ...
+"""
+
+from aotc.frontend.ops import control, elementwise, linalg, reduction, shape
+
+ew = elementwise
+
+__all__ = ["control", "elementwise", "ew", "linalg", "reduction", "shape"]

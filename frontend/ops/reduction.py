@@ -1,0 +1,88 @@
+"""Reductions: stablehlo.reduce with a body region (sum, prod, max, min, and, or, argmax, ...)."""
+
+import numpy as np
+
+from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops.control import build_region
+from aotc.frontend.registry import defop, emit, i64_array
+
+# A body made of one of these ops on its two block arguments reduces with the numpy ufunc.
+UFUNC_OF_BODY = {
+    "stablehlo.add": np.add,
+    "stablehlo.multiply": np.multiply,
+    "stablehlo.maximum": np.maximum,
+    "stablehlo.minimum": np.minimum,
+    "stablehlo.and": np.bitwise_and,
+    "stablehlo.or": np.bitwise_or,
+    "stablehlo.xor": np.bitwise_xor,
+}
+
+
+def body_ufunc(region: ir.Region):
+    """The numpy ufunc a single-op reduction body computes, or None for other bodies."""
+    block = region.blocks[0]
+    ops = list(block.operations)
+    if len(ops) != 2 or len(block.arguments) != 2:
+        return None
+    name = ops[0].operation.name
+    if name not in UFUNC_OF_BODY or set(ops[0].operands) != set(block.arguments):
+        return None
+    if list(ops[1].operands) != [ops[0].result]:
+        return None
+    return UFUNC_OF_BODY[name]
+
+
+def _reduce_type(types, attrs):
+    raise TypeError("stablehlo.reduce result types are given by its builder")
+
+
+def _reduce_impl(ctx, *operands):
+    n = len(operands) // 2
+    inputs, inits = operands[:n], operands[n:]
+    dims = tuple(ctx.attrs.ints("dimensions"))
+    ufunc = body_ufunc(ctx.region(0)) if n == 1 else None
+    if ufunc is not None:
+        x = inputs[0]
+        if x.dtype == np.bool_ and ufunc in (np.bitwise_and, np.bitwise_or):
+            ufunc = np.logical_and if ufunc is np.bitwise_and else np.logical_or
+        return ufunc.reduce(x, axis=dims, initial=inits[0][()])
+    # General body: fold each output position's elements in order through the region.
+    kept = [d for d in range(inputs[0].ndim) if d not in dims]
+    moved = [np.transpose(x, kept + list(dims)) for x in inputs]
+    out_shape = moved[0].shape[: len(kept)]
+    flat = [x.reshape(int(np.prod(out_shape, dtype=int)), -1) for x in moved]
+    results = [np.empty(flat[0].shape[0], dtype=ctx.result_dtype(i)) for i in range(n)]
+    for row in range(flat[0].shape[0]):
+        acc = list(inits)
+        for k in range(flat[0].shape[1]):
+            acc = ctx.run_region(0, *acc, *[x[row, k] for x in flat])
+        for i in range(n):
+            results[i][row] = acc[i]
+    return [r.reshape(out_shape) for r in results]
+
+
+defop("stablehlo.reduce", _reduce_type, _reduce_impl)
+
+
+def reduce(operands, inits, dimensions, body) -> list[ir.Value]:
+    """`stablehlo.reduce` of several operands; body(*accumulators, *elements) -> new accumulators."""
+    dimensions = sorted(int(d) for d in dimensions)
+    result_types = []
+    for x in operands:
+        shape = [n for i, n in enumerate(shape_of(x)) if i not in dimensions]
+        result_types.append(tensor_type(shape, ir.RankedTensorType(x.type).element_type))
+    op = emit("stablehlo.reduce", [*operands, *inits], {"dimensions": i64_array(dimensions)},
+              result_types=result_types, regions=1)
+    scalars = [tensor_type((), ir.RankedTensorType(x.type).element_type) for x in operands]
+    build_region(op.regions[0], scalars * 2, body)
+    return list(op.results)
+
+
+def reduce_binary(x: ir.Value, init: ir.Value, dimensions, combine) -> ir.Value:
+    """Reduce one operand with a binary op builder such as `ew.add` or `ew.maximum`."""
+    return reduce([x], [init], dimensions, lambda acc, elem: [combine(acc, elem)])[0]
+
+
+REDUCERS = {"sum": ew.add, "prod": ew.multiply, "max": ew.maximum, "min": ew.minimum,
+            "all": ew.and_, "any": ew.or_}

@@ -1,0 +1,254 @@
+"""Shape and data-movement ops: constant, iota, broadcast, reshape, transpose, slices, pad, ..."""
+
+import numpy as np
+
+from aotc.frontend import dtypes
+from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.registry import defop, emit1, i64, i64_array
+
+
+def _explicit_type(types, attrs):
+    raise TypeError("this op's result type must be given by its builder")
+
+
+def _element(x: ir.Value) -> ir.Type:
+    return ir.RankedTensorType(x.type).element_type
+
+
+# ---- constant, iota ----------------------------------------------------------------------------
+
+
+def _constant_impl(ctx):
+    value = ctx.attrs.array("value")
+    return np.broadcast_to(value, ctx.result_shape(0)).astype(ctx.result_dtype(0))
+
+
+defop("stablehlo.constant", lambda types, attrs: [attrs.raw("value").type], _constant_impl)
+
+
+def constant(value, dtype=None) -> ir.Value:
+    """A dense constant from a numpy array (or scalar) of an aotc dtype."""
+    array = np.asarray(value, dtype=dtypes.canonicalize(dtype) if dtype is not None else None)
+    dt = dtypes.canonicalize(array.dtype)
+    element = dtypes.to_mlir(dt)
+    if dt == dtypes.bfloat16:  # no bf16 DenseElementsAttr round trip: build f32 and convert
+        from aotc.frontend.ops.elementwise import convert
+
+        return convert(constant(array.astype(np.float32)), element)
+    attr = ir.DenseElementsAttr.get(array.copy(order="C"), type=element, shape=list(array.shape))
+    return emit1("stablehlo.constant", [], {"value": attr})
+
+
+def _iota_impl(ctx):
+    shape, dim = ctx.result_shape(0), ctx.attrs.int("iota_dimension")
+    index = np.arange(shape[dim]).reshape([-1 if i == dim else 1 for i in range(len(shape))])
+    return np.broadcast_to(index, shape)
+
+
+defop("stablehlo.iota", _explicit_type, _iota_impl)
+
+
+def iota(shape, dimension: int, element: ir.Type) -> ir.Value:
+    return emit1("stablehlo.iota", [], {"iota_dimension": i64(dimension)},
+                 result_types=[tensor_type(shape, element)])
+
+
+# ---- broadcast, reshape, transpose -------------------------------------------------------------
+
+
+def _broadcast_impl(ctx, x, *output_shape):
+    shape = tuple(int(d) for d in output_shape[0]) if output_shape else ctx.result_shape(0)
+    dims = ctx.attrs.ints("broadcast_dimensions")
+    expanded = [1] * len(shape)
+    for i, d in enumerate(dims):
+        expanded[d] = x.shape[i]
+    return np.broadcast_to(x.reshape(expanded), shape)
+
+
+defop("stablehlo.broadcast_in_dim", _explicit_type, _broadcast_impl)
+defop("stablehlo.dynamic_broadcast_in_dim", _explicit_type, _broadcast_impl)
+
+
+def broadcast_in_dim(x: ir.Value, shape, dims, output_dimensions: ir.Value | None = None):
+    """Broadcast x into `shape`, operand dim i going to result dim dims[i].
+
+    With dynamic dims in `shape`, `output_dimensions` (a 1-D i32 tensor) gives their runtime sizes.
+    """
+    result = tensor_type(shape, _element(x))
+    attrs = {"broadcast_dimensions": i64_array(dims)}
+    if any(d is None for d in shape):
+        return emit1("stablehlo.dynamic_broadcast_in_dim", [x, output_dimensions], attrs,
+                     result_types=[result])
+    return emit1("stablehlo.broadcast_in_dim", [x], attrs, result_types=[result])
+
+
+def _reshape_impl(ctx, x, *output_shape):
+    shape = tuple(int(d) for d in output_shape[0]) if output_shape else ctx.result_shape(0)
+    return np.reshape(x, shape)
+
+
+defop("stablehlo.reshape", _explicit_type, _reshape_impl)
+defop("stablehlo.dynamic_reshape", _explicit_type, _reshape_impl)
+
+
+def reshape(x: ir.Value, shape, output_shape: ir.Value | None = None) -> ir.Value:
+    result = tensor_type(shape, _element(x))
+    if any(d is None for d in shape):
+        return emit1("stablehlo.dynamic_reshape", [x, output_shape], result_types=[result])
+    return emit1("stablehlo.reshape", [x], result_types=[result])
+
+
+def _transpose_type(types, attrs):
+    shape = shape_of(types[0])
+    return [tensor_type([shape[p] for p in attrs.ints("permutation")],
+                        ir.RankedTensorType(types[0]).element_type)]
+
+
+defop("stablehlo.transpose", _transpose_type,
+      lambda ctx, x: np.transpose(x, ctx.attrs.ints("permutation")))
+
+
+def transpose(x: ir.Value, permutation) -> ir.Value:
+    if list(permutation) == list(range(len(permutation))):
+        return x
+    return emit1("stablehlo.transpose", [x], {"permutation": i64_array(permutation)})
+
+
+def _get_dimension_size_type(types, attrs):
+    return [tensor_type((), ir.IntegerType.get_signless(32))]
+
+
+defop("stablehlo.get_dimension_size", _get_dimension_size_type,
+      lambda ctx, x: np.int32(x.shape[ctx.attrs.int("dimension")]))
+
+
+def get_dimension_size(x: ir.Value, dimension: int) -> ir.Value:
+    return emit1("stablehlo.get_dimension_size", [x], {"dimension": i64(dimension)})
+
+
+# ---- slicing, concatenation, padding, reversal -------------------------------------------------
+
+
+def _slice_type(types, attrs):
+    start, limit = attrs.ints("start_indices"), attrs.ints("limit_indices")
+    strides = attrs.ints("strides")
+    shape = [max(0, -(-(hi - lo) // st)) for lo, hi, st in zip(start, limit, strides)]
+    return [tensor_type(shape, ir.RankedTensorType(types[0]).element_type)]
+
+
+def _slice_impl(ctx, x):
+    start, limit = ctx.attrs.ints("start_indices"), ctx.attrs.ints("limit_indices")
+    strides = ctx.attrs.ints("strides")
+    return x[tuple(slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))]
+
+
+defop("stablehlo.slice", _slice_type, _slice_impl)
+
+
+def slice(x: ir.Value, start, limit, strides=None) -> ir.Value:
+    strides = strides or [1] * len(start)
+    return emit1("stablehlo.slice", [x], {
+        "start_indices": i64_array(start),
+        "limit_indices": i64_array(limit),
+        "strides": i64_array(strides),
+    })
+
+
+def _clamped_starts(shape, sizes, starts):
+    return [int(np.clip(int(s), 0, n - k)) for s, n, k in zip(starts, shape, sizes)]
+
+
+def _dynamic_slice_type(types, attrs):
+    return [tensor_type(attrs.ints("slice_sizes"), ir.RankedTensorType(types[0]).element_type)]
+
+
+def _dynamic_slice_impl(ctx, x, *starts):
+    sizes = ctx.attrs.ints("slice_sizes")
+    lo = _clamped_starts(x.shape, sizes, starts)
+    return x[tuple(np.s_[s:s + k] for s, k in zip(lo, sizes))]
+
+
+defop("stablehlo.dynamic_slice", _dynamic_slice_type, _dynamic_slice_impl)
+
+
+def dynamic_slice(x: ir.Value, starts, sizes) -> ir.Value:
+    """Slice of `sizes` at scalar-tensor `starts`, clamped to stay in bounds (StableHLO rule)."""
+    return emit1("stablehlo.dynamic_slice", [x, *starts], {"slice_sizes": i64_array(sizes)})
+
+
+def _dynamic_update_slice_impl(ctx, x, update, *starts):
+    lo = _clamped_starts(x.shape, update.shape, starts)
+    out = x.copy()
+    out[tuple(np.s_[s:s + k] for s, k in zip(lo, update.shape))] = update
+    return out
+
+
+defop("stablehlo.dynamic_update_slice", lambda types, attrs: [types[0]],
+      _dynamic_update_slice_impl)
+
+
+def dynamic_update_slice(x: ir.Value, update: ir.Value, starts) -> ir.Value:
+    return emit1("stablehlo.dynamic_update_slice", [x, update, *starts])
+
+
+def _concatenate_type(types, attrs):
+    dim = attrs.int("dimension")
+    shapes = [shape_of(t) for t in types]
+    shape = list(shapes[0])
+    sizes = [s[dim] for s in shapes]
+    shape[dim] = None if None in sizes else sum(sizes)
+    return [tensor_type(shape, ir.RankedTensorType(types[0]).element_type)]
+
+
+defop("stablehlo.concatenate", _concatenate_type,
+      lambda ctx, *xs: np.concatenate(xs, axis=ctx.attrs.int("dimension")))
+
+
+def concatenate(xs, dimension: int) -> ir.Value:
+    if len(xs) == 1:
+        return xs[0]
+    return emit1("stablehlo.concatenate", list(xs), {"dimension": i64(dimension)})
+
+
+def _pad_type(types, attrs):
+    lo, hi = attrs.ints("edge_padding_low"), attrs.ints("edge_padding_high")
+    interior = attrs.ints("interior_padding")
+    shape = [None if n is None else n + a + b + max(n - 1, 0) * c
+             for n, a, b, c in zip(shape_of(types[0]), lo, hi, interior)]
+    return [tensor_type(shape, ir.RankedTensorType(types[0]).element_type)]
+
+
+def _pad_impl(ctx, x, value):
+    lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
+    interior = ctx.attrs.ints("interior_padding")
+    shape = ctx.result_shape(0)
+    # place x on a grid with interior spacing inside a full, then crop negative padding
+    grown = [n + max(n - 1, 0) * c for n, c in zip(x.shape, interior)]
+    full = np.full([g + max(a, 0) + max(b, 0) for g, a, b in zip(grown, lo, hi)], value,
+                   dtype=x.dtype)
+    full[tuple(np.s_[max(a, 0):max(a, 0) + g:c + 1] for a, g, c in zip(lo, grown, interior))] = x
+    crop = tuple(np.s_[max(-a, 0):max(-a, 0) + n] for a, n in zip(lo, shape))
+    return full[crop]
+
+
+defop("stablehlo.pad", _pad_type, _pad_impl)
+
+
+def pad(x: ir.Value, value: ir.Value, low, high, interior=None) -> ir.Value:
+    interior = interior or [0] * len(low)
+    return emit1("stablehlo.pad", [x, value], {
+        "edge_padding_low": i64_array(low),
+        "edge_padding_high": i64_array(high),
+        "interior_padding": i64_array(interior),
+    })
+
+
+defop("stablehlo.reverse", lambda types, attrs: [types[0]],
+      lambda ctx, x: np.flip(x, ctx.attrs.ints("dimensions")) if ctx.attrs.ints("dimensions")
+      else x)
+
+
+def reverse(x: ir.Value, dims) -> ir.Value:
+    if not dims:
+        return x
+    return emit1("stablehlo.reverse", [x], {"dimensions": i64_array(dims)})

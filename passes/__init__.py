@@ -1,0 +1,1 @@
+"""Module-to-module transforms on StableHLO (autodiff, batching, cleanup)."""

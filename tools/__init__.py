@@ -1,0 +1,1 @@
+"""Compile driver and command-line interface."""
