@@ -17,12 +17,13 @@ from aotc.frontend.errors import (
     TracingError,
 )
 from aotc.frontend.interpreter import interpret
-from aotc import numpy, tree  # noqa: E402
+from aotc import lax, nn, numpy, tree  # noqa: E402
 
 __version__ = "0.1.0"
 del _tracer_methods
 
 __all__ = [
     "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
-    "MissingRuleError", "ShapeSpec", "TracingError", "interpret", "jit", "lower", "numpy", "tree",
+    "MissingRuleError", "ShapeSpec", "TracingError", "interpret", "jit", "lax", "lower", "nn", "numpy",
+    "tree",
 ]

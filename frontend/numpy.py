@@ -35,6 +35,8 @@ from aotc.frontend.np_shape import (
     atleast_1d, atleast_2d, broadcast_to, concatenate, expand_dims, flip, fliplr, flipud, hstack,
     moveaxis, ravel, reshape, split, squeeze, stack, swapaxes, transpose, vstack,
 )
+from aotc.frontend.np_extra import *  # noqa: F403  (cumulative ops, sorting, tile, ...)
+from aotc.frontend.np_indexing import *  # noqa: F403
 from aotc.frontend.tracer import Tracer as ndarray
 
 array = asarray

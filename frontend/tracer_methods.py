@@ -1,6 +1,6 @@
 """Operators and NumPy-style methods of `Tracer`, installed from the aotc.numpy functions."""
 
-from aotc.frontend import numpy as anp
+from aotc.frontend import np_indexing, numpy as anp
 from aotc.frontend.tracer import Tracer
 
 
@@ -47,9 +47,18 @@ def _transpose(self, *axes):
     return anp.transpose(self, axes or None)
 
 
+# Methods that exist as aotc.numpy functions of the same name, installed when present.
+_OPTIONAL_METHODS = ("cumsum", "cumprod", "sort", "argsort", "repeat", "nonzero", "trace")
+
+
 def install() -> None:
     for name, fn in {**_OPERATORS, **_METHODS}.items():
         setattr(Tracer, name, fn)
+    for name in _OPTIONAL_METHODS:
+        if name in vars(anp):
+            setattr(Tracer, name, vars(anp)[name])
+    Tracer.__getitem__ = np_indexing.getitem
+    Tracer.at = property(np_indexing.IndexUpdateHelper)
     Tracer.reshape = _reshape
     Tracer.transpose = _transpose
     Tracer.T = property(lambda self: anp.transpose(self))

@@ -4,8 +4,18 @@ Other layers call `from aotc.frontend import ops` and then `ops.ew.add(x, y)`,
 `ops.shape.reshape(x, shape)`, `ops.linalg.dot_general(...)`, ...
 """
 
-from aotc.frontend.ops import control, elementwise, linalg, reduction, shape
+from aotc.frontend.ops import (
+    control,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    reduction,
+    shape,
+    sort,
+)
 
 ew = elementwise
 
-__all__ = ["control", "elementwise", "ew", "linalg", "reduction", "shape"]
+__all__ = ["control", "conv", "elementwise", "ew", "indexing", "linalg", "reduction", "shape",
+           "sort"]

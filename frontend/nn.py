@@ -1,0 +1,3 @@
+"""`aotc.nn`: activation functions and friends."""
+
+__all__: list[str] = []

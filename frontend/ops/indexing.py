@@ -1,0 +1,1 @@
+"""Ops (to be filled)."""
