@@ -71,15 +71,15 @@ def result_type(*args):
 
 
 def shape(x):
-    return asarray(x).shape
+    return x.shape if isinstance(x, ndarray) else _np.shape(x)
 
 
 def ndim(x):
-    return asarray(x).ndim
+    return x.ndim if isinstance(x, ndarray) else _np.ndim(x)
 
 
 def size(x):
-    return asarray(x).size
+    return x.size if isinstance(x, ndarray) else _np.size(x)
 
 
 def __getattr__(name):

@@ -1,5 +1,7 @@
 """Shape and data-movement ops: constant, iota, broadcast, reshape, transpose, slices, pad, ..."""
 
+import builtins
+
 import numpy as np
 
 from aotc.frontend import dtypes
@@ -139,7 +141,7 @@ def _slice_type(types, attrs):
 def _slice_impl(ctx, x):
     start, limit = ctx.attrs.ints("start_indices"), ctx.attrs.ints("limit_indices")
     strides = ctx.attrs.ints("strides")
-    return x[tuple(slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))]
+    return x[tuple(builtins.slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))]
 
 
 defop("stablehlo.slice", _slice_type, _slice_impl)
