@@ -1,5 +1,7 @@
 """Reductions with axis/keepdims: sum, mean, prod, max, min, argmax, argmin, var, std, all, any."""
 
+import builtins
+
 import numpy as np
 
 from aotc.frontend import dtypes
@@ -39,7 +41,7 @@ def _reduce(kind: str, x, axis, keepdims: bool, dtype=None) -> Tracer:
     if kind in ("all", "any"):
         x = astype(x, dtypes.bool_) if not dtypes.is_bool(x.dtype) else x
     axes = normalize_axes(kind, axis, x.ndim)
-    if kind in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+    if kind in ("max", "min") and builtins.any(x.shape[a] == 0 for a in axes):
         raise TracingError(f"{where()}: {kind} of an empty axis has no identity")
     init = scalar_like(_identity(kind, x.dtype), x)
     value = reduction.reduce_binary(x.value, init.value, axes, reduction.REDUCERS[kind])

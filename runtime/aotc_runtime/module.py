@@ -33,7 +33,7 @@ class Function:
 
     def __call__(self, *args) -> list[np.ndarray]:
         with self.module._lock:
-            results = self.module._invoke(self.name, [np.ascontiguousarray(a) for a in args])
+            results = self.module._invoke(self.name, [np.require(a, requirements="C") for a in args])
         if not isinstance(results, (list, tuple)):
             results = [results]
         return [np.asarray(r.to_host()).copy() if hasattr(r, "to_host") else np.asarray(r)
