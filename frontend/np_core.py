@@ -112,16 +112,32 @@ def broadcast_to(x, shape, like=()) -> Tracer:
 
 def promote(name: str, *xs, inexact: bool = False, broadcast: bool = True) -> list[Tracer]:
     """JAX-style promotion of xs to one dtype (weak scalars adapt), then broadcasting."""
-    ts = [to_tracer(x) for x in xs]
-    dt, weak = dtypes.promote(*[(t.dtype, t.weak_type) for t in ts])
+    xs = [x if _is_python_scalar(x) else to_tracer(x) for x in xs]
+    typed = [(dtypes.python_scalar_dtype(x), not isinstance(x, bool)) if _is_python_scalar(x)
+             else (x.dtype, x.weak_type) for x in xs]
+    dt, weak = dtypes.promote(*typed)
     if inexact and not dtypes.is_float(dt):
         dt, weak = dtypes.promote((dt, weak), (dtypes.float32, True))
-    ts = [t if t.dtype == dt else astype(t, dt) for t in ts]
+    # Python scalars become constants of the result dtype directly (no convert op).
+    ts = [_scalar_constant(x, dt) if _is_python_scalar(x) else
+          x if x.dtype == dt else astype(x, dt) for x in xs]
     ts = [Tracer(t.value, weak) for t in ts]
     if broadcast:
         shape = broadcast_shapes(name, *[t.shape for t in ts])
         ts = [broadcast_to(t, shape, like=ts) for t in ts]
     return ts
+
+
+def _is_python_scalar(x) -> bool:
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _scalar_constant(x, dt) -> Tracer:
+    try:
+        return constant(np.asarray(x, dt))
+    except OverflowError:
+        raise TracingError(f"{where()}: Python scalar {x} does not fit in {dt}; cast the array "
+                           "to a wider dtype first") from None
 
 
 def normalize_axis(name: str, axis: int, ndim: int) -> int:
