@@ -17,6 +17,8 @@ from aotc.frontend.errors import (
     TracingError,
 )
 from aotc.frontend.interpreter import interpret
+from aotc.frontend.transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from aotc.tools.export import export
 from aotc import lax, nn, numpy, tree  # noqa: E402
 
 __version__ = "0.1.0"
@@ -24,6 +26,7 @@ del _tracer_methods
 
 __all__ = [
     "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
-    "MissingRuleError", "ShapeSpec", "TracingError", "interpret", "jit", "lax", "lower", "nn", "numpy",
-    "tree",
+    "MissingRuleError", "ShapeSpec", "TracingError", "export", "grad", "hessian", "interpret",
+    "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
+    "vjp",
 ]

@@ -10,6 +10,7 @@ Registering a rule twice is an error.
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -82,7 +83,27 @@ def where() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "<unknown>"
 
 
+_LOCATION = threading.local()
+
+
+class at_location:
+    """Make `emit` use `loc` (a pass re-emitting an op keeps the op's own location)."""
+
+    def __init__(self, loc: ir.Location):
+        self.loc = loc
+
+    def __enter__(self):
+        self.saved = getattr(_LOCATION, "loc", None)
+        _LOCATION.loc = self.loc
+
+    def __exit__(self, *exc):
+        _LOCATION.loc = self.saved
+
+
 def user_location() -> ir.Location:
+    override = getattr(_LOCATION, "loc", None)
+    if override is not None:
+        return override
     frame = user_frame()
     if frame is None:
         return ir.Location.unknown()
@@ -209,3 +230,45 @@ def with_element(t: ir.Type, element: ir.Type) -> ir.RankedTensorType:
 
 def numpy_dtype(t: ir.Type) -> np.dtype:
     return dtypes.from_mlir(ir.RankedTensorType(t).element_type)
+
+
+# ---- autodiff helpers shared by the op files ---------------------------------------------------
+
+
+def zero_jvp(ctx, primals, tangents):
+    """JVP of an op whose derivative is zero everywhere (compare, floor, sign, iota, ...)."""
+    return [None] * len(ctx.results)
+
+
+def is_zero_jvp(rule) -> bool:
+    return rule is zero_jvp
+
+
+def defzero(*op_names: str) -> None:
+    """List ops whose outputs carry no tangent."""
+    for name in op_names:
+        register("jvp", name, zero_jvp)
+
+
+def structural_jvp(*linear_operands: int):
+    """JVP of an op that is linear in `linear_operands` (others are indices, shapes, ...): the same
+    op, cloned, with those operands replaced by their tangents (zeros filled in)."""
+
+    def jvp(ctx, primals, tangents):
+        if all(tangents[i] is None for i in linear_operands):
+            return [None] * len(ctx.results)
+        from aotc.frontend.ops import values
+
+        new = ctx.op.clone()
+        for i in linear_operands:
+            new.operation.operands[i] = values.instantiate(tangents[i], primals[i])
+        return list(new.operation.results)
+
+    return jvp
+
+
+def builds_own_op(rule):
+    """Mark a JVP rule of a control-flow op: it emits the differentiated op itself (its regions
+    include tangent code) and returns (primal outputs, tangent outputs)."""
+    rule.builds_own_op = True
+    return rule

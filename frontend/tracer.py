@@ -180,25 +180,35 @@ class Traced:
 
 
 def trace(fn: Callable, leaf_specs, in_tree: tree.TreeDef, name: str = "main",
-          module: ir.Module | None = None, weak_types=None) -> Traced:
+          module=None, weak_types=None, private: bool = False) -> Traced:
     """Trace fn(*args) where args has structure in_tree and leaves shaped like leaf_specs.
 
     leaf_specs are objects with .shape (None = dynamic) and .dtype. Adds `func.func @name` to
-    `module` (a new one in a new context when None).
+    `module` (an ir.Module or a builtin.module operation; a new module in a new context when None).
     """
     context = module.context if module is not None else new_context()
     with context, ir.Location.unknown(), tracing():
         if module is None:
             module = ir.Module.create()
+        body = module.body if isinstance(module, ir.Module) else module.regions[0].blocks[0]
         arg_types = [_leaf_type(s) for s in leaf_specs]
-        with ir.InsertionPoint(module.body):
+        with ir.InsertionPoint(body):
             fn_op = func.FuncOp(name, ir.FunctionType.get(arg_types, []), loc=user_location())
+        if private:
+            fn_op.attributes["sym_visibility"] = ir.StringAttr.get("private")
         block = fn_op.add_entry_block()
         with ir.InsertionPoint(block):
             leaves, out_def = trace_into_block(fn, list(block.arguments), in_tree, weak_types)
             func.ReturnOp([leaf.value for leaf in leaves], loc=user_location())
         fn_op.attributes["function_type"] = ir.TypeAttr.get(
             ir.FunctionType.get(arg_types, [leaf.value.type for leaf in leaves]))
-        if not module.operation.verify():
-            raise TracingError(f"traced function '{name}' does not verify")
+        fn_op.verify()
     return Traced(module, name, in_tree, out_def, [leaf.weak_type for leaf in leaves])
+
+
+def current_module() -> ir.Operation:
+    """The builtin.module operation the live trace is emitting into."""
+    op = ir.InsertionPoint.current.block.owner.operation
+    while op.name != "builtin.module":
+        op = op.parent.operation
+    return op

@@ -2,7 +2,7 @@
 
 
 from aotc.frontend.ir import ir, tensor_type
-from aotc.frontend.registry import defop, emit
+from aotc.frontend.registry import defop, emit, user_location
 
 
 def _no_results(types, attrs):
@@ -85,3 +85,11 @@ def scalar_type(element: ir.Type) -> ir.RankedTensorType:
     return tensor_type((), element)
 
 
+
+
+def call(callee: str, operands, result_types) -> list[ir.Value]:
+    """`func.call @callee(operands)`."""
+    op = ir.Operation.create("func.call", results=list(result_types), operands=list(operands),
+                             attributes={"callee": ir.FlatSymbolRefAttr.get(callee)},
+                             loc=user_location())
+    return list(op.results)

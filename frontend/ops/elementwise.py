@@ -9,7 +9,16 @@ import math
 import numpy as np
 
 from aotc.frontend.ir import ir, shape_of
-from aotc.frontend.registry import defop, emit1, enum, same_shape_type, with_element
+from aotc.frontend.errors import TracingError
+from aotc.frontend.registry import (
+    defop,
+    defzero,
+    emit1,
+    enum,
+    register,
+    same_shape_type,
+    with_element,
+)
 
 # ---- unary -------------------------------------------------------------------------------------
 
@@ -204,6 +213,213 @@ def convert(x: ir.Value, element: ir.Type) -> ir.Value:
 
 def shape_and_element(x: ir.Value):
     return shape_of(x), ir.RankedTensorType(x.type).element_type
+
+
+# ---- autodiff rules: JVP for every op, TRANSPOSE for the linear ones ---------------------------
+
+from aotc.frontend.ops import values  # noqa: E402  (values builds on the builders above)
+
+defzero("stablehlo.ceil", "stablehlo.floor", "stablehlo.is_finite", "stablehlo.not",
+        "stablehlo.round_nearest_afz", "stablehlo.round_nearest_even", "stablehlo.sign",
+        "stablehlo.and", "stablehlo.or", "stablehlo.xor", "stablehlo.shift_left",
+        "stablehlo.shift_right_arithmetic", "stablehlo.shift_right_logical",
+        "stablehlo.compare")
+
+
+def _c(value, like):
+    return values.full_like(like, value)
+
+
+def _unary_jvp(op_name: str, derivative):
+    """JVP of y = f(x): t * f'(x), where derivative(x, y) builds f'(x)."""
+
+    def jvp(ctx, primals, tangents):
+        (x,), (t,) = primals, tangents
+        return [multiply(t, derivative(x, ctx.results[0]))]
+
+    register("jvp", op_name, jvp)
+
+
+_unary_jvp("stablehlo.abs", lambda x, y: sign(x))
+_unary_jvp("stablehlo.cbrt", lambda x, y: divide(_c(1 / 3, y), multiply(y, y)))
+_unary_jvp("stablehlo.cosine", lambda x, y: negate(sine(x)))
+_unary_jvp("stablehlo.exponential", lambda x, y: y)
+_unary_jvp("stablehlo.exponential_minus_one", lambda x, y: add(y, _c(1, y)))
+_unary_jvp("stablehlo.log", lambda x, y: divide(_c(1, x), x))
+_unary_jvp("stablehlo.log_plus_one", lambda x, y: divide(_c(1, x), add(x, _c(1, x))))
+_unary_jvp("stablehlo.logistic", lambda x, y: multiply(y, subtract(_c(1, y), y)))
+_unary_jvp("stablehlo.rsqrt", lambda x, y: multiply(_c(-0.5, y), multiply(y, multiply(y, y))))
+_unary_jvp("stablehlo.sine", lambda x, y: cosine(x))
+_unary_jvp("stablehlo.sqrt", lambda x, y: divide(_c(0.5, y), y))
+_unary_jvp("stablehlo.tan", lambda x, y: add(_c(1, y), multiply(y, y)))
+_unary_jvp("stablehlo.tanh", lambda x, y: subtract(_c(1, y), multiply(y, y)))
+_unary_jvp("chlo.asin", lambda x, y: rsqrt(subtract(_c(1, x), multiply(x, x))))
+_unary_jvp("chlo.acos", lambda x, y: negate(rsqrt(subtract(_c(1, x), multiply(x, x)))))
+_unary_jvp("chlo.atan", lambda x, y: divide(_c(1, x), add(_c(1, x), multiply(x, x))))
+_unary_jvp("chlo.sinh", lambda x, y: cosh(x))
+_unary_jvp("chlo.cosh", lambda x, y: sinh(x))
+_unary_jvp("chlo.asinh", lambda x, y: rsqrt(add(multiply(x, x), _c(1, x))))
+_unary_jvp("chlo.acosh", lambda x, y: rsqrt(subtract(multiply(x, x), _c(1, x))))
+_unary_jvp("chlo.atanh", lambda x, y: divide(_c(1, x), subtract(_c(1, x), multiply(x, x))))
+_unary_jvp("chlo.erf", lambda x, y: multiply(_c(2 / math.sqrt(math.pi), x),
+                                             exponential(negate(multiply(x, x)))))
+
+
+def _linear_jvp(builder):
+    """JVP of an op linear in all operands: the op itself on the tangents (zeros filled in)."""
+
+    def jvp(ctx, primals, tangents):
+        if all(t is None for t in tangents):
+            return [None]
+        return [builder(*[values.instantiate(t, p) for t, p in zip(tangents, primals)])]
+
+    return jvp
+
+
+register("jvp", "stablehlo.negate", _linear_jvp(negate))
+register("jvp", "stablehlo.add", _linear_jvp(add))
+register("jvp", "stablehlo.subtract", _linear_jvp(subtract))
+
+
+def _multiply_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    return [values.add_any(tx and multiply(tx, y), ty and multiply(x, ty))]
+
+
+def _divide_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = ctx.results[0]
+    t = tx if ty is None else subtract(values.instantiate(tx, x), multiply(ty, out))
+    return [divide(t, y)]
+
+
+def _remainder_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    if ty is None:
+        return [tx]
+    quotient = divide(subtract(x, ctx.results[0]), y)  # x/y rounded toward zero
+    return [values.add_any(tx, negate(multiply(ty, quotient)))]
+
+
+def _power_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = ctx.results[0]
+    total = None
+    if tx is not None:  # y * x^(y-1), written to stay finite at x = 0
+        total = multiply(tx, multiply(y, power(x, subtract(y, _c(1, y)))))
+    if ty is not None:  # log(x) * x^y, with 0 where x == 0
+        is_zero = compare("EQ", x, _c(0, x))
+        safe_log = log(select(is_zero, _c(1, x), x))
+        total = values.add_any(total, multiply(ty, multiply(out, safe_log)))
+    return [total]
+
+
+def _balanced_eq(a, out, b):
+    """1 where a == out (0.5 when b ties too), else 0: JAX's choice for max/min at ties."""
+    one, half, zero = _c(1, out), _c(0.5, out), _c(0, out)
+    return select(compare("EQ", a, out), select(compare("EQ", b, out), half, one), zero)
+
+
+def _minmax_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = ctx.results[0]
+    return [values.add_any(tx and multiply(tx, _balanced_eq(x, out, y)),
+                           ty and multiply(ty, _balanced_eq(y, out, x)))]
+
+
+def _atan2_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    denom = add(multiply(x, x), multiply(y, y))
+    return [values.add_any(tx and multiply(tx, divide(y, denom)),
+                           ty and negate(multiply(ty, divide(x, denom))))]
+
+
+def _select_jvp(ctx, primals, tangents):
+    (pred, a, b), (_, ta, tb) = primals, tangents
+    if ta is None and tb is None:
+        return [None]
+    return [select(pred, values.instantiate(ta, a), values.instantiate(tb, b))]
+
+
+def _clamp_jvp(ctx, primals, tangents):
+    (lo, x, hi), (tlo, tx, thi) = primals, tangents
+    out = ctx.results[0]
+    total = None
+    for v, t in ((lo, tlo), (x, tx), (hi, thi)):
+        if t is not None:
+            mask = compare("EQ", _shaped_like(v, out), out)
+            total = values.add_any(total, select(mask, _shaped_like(t, out), _c(0, out)))
+    return [total]
+
+
+def _shaped_like(v, out):
+    return v if shape_of(v) == shape_of(out) else values.broadcast_scalar(v, out)
+
+
+def _convert_jvp(ctx, primals, tangents):
+    (t,) = tangents
+    if not values.is_float(ctx.results[0]):
+        return [None]
+    return [convert(t, values.element(ctx.results[0]))]
+
+
+register("jvp", "stablehlo.multiply", _multiply_jvp)
+register("jvp", "stablehlo.divide", _divide_jvp)
+register("jvp", "stablehlo.remainder", _remainder_jvp)
+register("jvp", "stablehlo.power", _power_jvp)
+register("jvp", "stablehlo.maximum", _minmax_jvp)
+register("jvp", "stablehlo.minimum", _minmax_jvp)
+register("jvp", "stablehlo.atan2", _atan2_jvp)
+register("jvp", "stablehlo.select", _select_jvp)
+register("jvp", "stablehlo.clamp", _clamp_jvp)
+register("jvp", "stablehlo.convert", _convert_jvp)
+
+
+# Transposes: ctx.linear[i] says which operands are linear; cts holds one cotangent per result.
+
+def _add_transpose(ctx, cts, operands):
+    return [cts[0], cts[0]]
+
+
+def _subtract_transpose(ctx, cts, operands):
+    return [cts[0], negate(cts[0])]
+
+
+def _negate_transpose(ctx, cts, operands):
+    return [negate(cts[0])]
+
+
+def _multiply_transpose(ctx, cts, operands):
+    x, y = operands
+    if ctx.linear[0] and ctx.linear[1]:
+        raise TracingError("multiply of two tangents is not linear")
+    return [multiply(cts[0], y), None] if ctx.linear[0] else [None, multiply(x, cts[0])]
+
+
+def _divide_transpose(ctx, cts, operands):
+    if ctx.linear[1]:
+        raise TracingError("division by a tangent is not linear")
+    return [divide(cts[0], operands[1]), None]
+
+
+def _select_transpose(ctx, cts, operands):
+    pred = operands[0]
+    zeros = values.zeros_like(cts[0])
+    return [None, ctx.linear[1] and select(pred, cts[0], zeros) or None,
+            ctx.linear[2] and select(pred, zeros, cts[0]) or None]
+
+
+def _convert_transpose(ctx, cts, operands):
+    return [convert(cts[0], values.element(ctx.operand_types[0]))]
+
+
+register("transpose", "stablehlo.add", _add_transpose)
+register("transpose", "stablehlo.subtract", _subtract_transpose)
+register("transpose", "stablehlo.negate", _negate_transpose)
+register("transpose", "stablehlo.multiply", _multiply_transpose)
+register("transpose", "stablehlo.divide", _divide_transpose)
+register("transpose", "stablehlo.select", _select_transpose)
+register("transpose", "stablehlo.convert", _convert_transpose)
 
 
 __all__ = [name for name, v in list(globals().items())

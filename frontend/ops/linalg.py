@@ -55,3 +55,56 @@ def dot_general(lhs: ir.Value, rhs: ir.Value, contracting, batch=((), ())) -> ir
                      for name, dims in zip(_DIMS, (lb, rb, lc, rc)) if dims)
     attr = ir.Attribute.parse(f"#stablehlo.dot<{text}>")
     return emit1("stablehlo.dot_general", [lhs, rhs], {"dot_dimension_numbers": attr})
+
+
+# ---- autodiff rules ----------------------------------------------------------------------------
+
+from aotc.frontend.ops import values  # noqa: E402
+from aotc.frontend.ops.shape import transpose  # noqa: E402
+from aotc.frontend.registry import register  # noqa: E402
+
+
+def _dot_general_jvp(ctx, primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
+    contracting = (dims["lhs_contracting_dimensions"], dims["rhs_contracting_dimensions"])
+    batch = (dims["lhs_batching_dimensions"], dims["rhs_batching_dimensions"])
+    return [values.add_any(tx and dot_general(tx, y, contracting, batch),
+                           ty and dot_general(x, ty, contracting, batch))]
+
+
+def _ranges_like(*lists):
+    start = 0
+    for items in lists:
+        yield list(range(start, start + len(items)))
+        start += len(items)
+
+
+def _transpose_lhs(ct, y, x_rank, y_rank, x_contract, y_contract, x_batch, y_batch, swap=False):
+    """JAX's _dot_general_transpose_lhs: the cotangent of the lhs of a dot_general."""
+    x_kept = _free(x_rank, x_batch, x_contract)
+    y_kept = _free(y_rank, y_batch, y_contract)
+    if swap:
+        ans_batch, ans_y, _ = _ranges_like(x_batch, y_kept, x_kept)
+    else:
+        ans_batch, _, ans_y = _ranges_like(x_batch, x_kept, y_kept)
+    x_contract_sorted_by_y = [x_contract[i] for i in np.argsort(y_contract)]
+    out_axes = np.argsort(list(x_batch) + x_kept + x_contract_sorted_by_y)
+    result = dot_general(ct, y, (ans_y, y_kept), (ans_batch, y_batch))
+    return transpose(result, [int(a) for a in out_axes])
+
+
+def _dot_general_transpose(ctx, cts, operands):
+    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
+    lb, rb, lc, rc = (dims[k] for k in _DIMS)
+    x, y = operands
+    x_rank, y_rank = (len(shape_of(t)) for t in ctx.operand_types)
+    if ctx.linear[0] and ctx.linear[1]:
+        raise TypeError("dot_general of two tangents is not linear")
+    if ctx.linear[0]:
+        return [_transpose_lhs(cts[0], y, x_rank, y_rank, lc, rc, lb, rb), None]
+    return [None, _transpose_lhs(cts[0], x, y_rank, x_rank, rc, lc, rb, lb, swap=True)]
+
+
+register("jvp", "stablehlo.dot_general", _dot_general_jvp)
+register("transpose", "stablehlo.dot_general", _dot_general_transpose)

@@ -86,3 +86,66 @@ def reduce_binary(x: ir.Value, init: ir.Value, dimensions, combine) -> ir.Value:
 
 REDUCERS = {"sum": ew.add, "prod": ew.multiply, "max": ew.maximum, "min": ew.minimum,
             "all": ew.and_, "any": ew.or_}
+
+
+# ---- autodiff rules ----------------------------------------------------------------------------
+
+from aotc.frontend.errors import MissingRuleError  # noqa: E402
+from aotc.frontend.ops import shape as shape_ops, values  # noqa: E402
+from aotc.frontend.registry import register  # noqa: E402
+
+
+def _reduce_jvp(ctx, primals, tangents):
+    n = len(primals) // 2
+    ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
+    if ufunc is None or ufunc not in (np.add, np.maximum, np.minimum, np.multiply):
+        raise MissingRuleError("jvp", "stablehlo.reduce with this body", ctx.location)
+    (x, init), (tx, tinit) = primals, tangents
+    dims = ctx.attrs.ints("dimensions")
+    out = ctx.results[0]
+    zero = values.scalar(0, values.element(out))
+    kept = [d for d in range(len(shape_of(x))) if d not in dims]
+    if ufunc is np.add:
+        t = reduce_binary(tx, zero, dims, ew.add) if tx is not None else None
+        return [values.add_any(t, tinit and values.broadcast_scalar(tinit, out))]
+    if tinit is not None:
+        raise MissingRuleError("jvp", "stablehlo.reduce with a differentiated init value",
+                               ctx.location)
+    if tx is None:
+        return [None]
+    out_b = _broadcast_back(out, x, kept)
+    if ufunc is np.multiply:  # d prod = sum(t * prod / x)
+        return [reduce_binary(ew.multiply(tx, ew.divide(out_b, x)), zero, dims, ew.add)]
+    # max / min: average the tangents of the elements equal to the result (JAX's choice)
+    mask = ew.select(ew.compare("EQ", x, out_b), values.full_like(x, 1), values.zeros_like(x))
+    count = reduce_binary(mask, zero, dims, ew.add)
+    picked = reduce_binary(ew.multiply(tx, mask), zero, dims, ew.add)
+    return [ew.divide(picked, count)]
+
+
+def _broadcast_back(v: ir.Value, like: ir.Value, kept) -> ir.Value:
+    shape = shape_of(like)
+    if None in shape:
+        return shape_ops.broadcast_in_dim(v, shape, kept, values.shape_tensor_of(like))
+    return shape_ops.broadcast_in_dim(v, shape, kept)
+
+
+def _reduce_transpose(ctx, cts, operands):
+    if len(operands) != 2 or body_ufunc(ctx.op.regions[0]) is not np.add:
+        raise MissingRuleError("transpose", "stablehlo.reduce (only sums are linear)",
+                               ctx.location)
+    dims = ctx.attrs.ints("dimensions")
+    x_shape = shape_of(ctx.operand_types[0])
+    if None in x_shape:
+        raise MissingRuleError("transpose", "stablehlo.reduce over a dynamic shape", ctx.location)
+    kept = [d for d in range(len(x_shape)) if d not in dims]
+    x_ct = shape_ops.broadcast_in_dim(cts[0], x_shape, kept)
+    init_ct = None
+    if ctx.linear[1]:
+        zero = values.scalar(0, values.element(cts[0]))
+        init_ct = reduce_binary(cts[0], zero, list(range(len(shape_of(cts[0])))), ew.add)
+    return [x_ct, init_ct]
+
+
+register("jvp", "stablehlo.reduce", _reduce_jvp)
+register("transpose", "stablehlo.reduce", _reduce_transpose)

@@ -5,6 +5,7 @@ import builtins
 import numpy as np
 
 from aotc.frontend import dtypes
+from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, shape_of, tensor_type
 from aotc.frontend.registry import defop, emit1, i64, i64_array
 
@@ -254,3 +255,137 @@ def reverse(x: ir.Value, dims) -> ir.Value:
     if not dims:
         return x
     return emit1("stablehlo.reverse", [x], {"dimensions": i64_array(dims)})
+
+
+# ---- autodiff rules ----------------------------------------------------------------------------
+
+from aotc.frontend.ops import elementwise as ew, values  # noqa: E402
+from aotc.frontend.registry import defzero, register, structural_jvp  # noqa: E402
+
+defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size")
+for _name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim",
+              "stablehlo.reshape", "stablehlo.dynamic_reshape", "stablehlo.transpose",
+              "stablehlo.slice", "stablehlo.reverse", "stablehlo.dynamic_slice"):
+    register("jvp", _name, structural_jvp(0))
+register("jvp", "stablehlo.pad", structural_jvp(0, 1))
+register("jvp", "stablehlo.dynamic_update_slice", structural_jvp(0, 1))
+
+
+def _concatenate_jvp(ctx, primals, tangents):
+    if all(t is None for t in tangents):
+        return [None]
+    return [concatenate([values.instantiate(t, p) for t, p in zip(tangents, primals)],
+                        ctx.attrs.int("dimension"))]
+
+
+register("jvp", "stablehlo.concatenate", _concatenate_jvp)
+
+
+def _sum_to_shape(ct: ir.Value, shape, dims) -> ir.Value:
+    """Sum ct (of a broadcast result) back to an operand of `shape` mapped to result `dims`."""
+    from aotc.frontend.ops.reduction import reduce_binary
+
+    out_shape = shape_of(ct)
+    summed = [d for d in range(len(out_shape)) if d not in dims]
+    expanded = [i for i, d in enumerate(dims) if shape[i] == 1 and out_shape[d] != 1]
+    summed = sorted(summed + [dims[i] for i in expanded])
+    if summed:
+        zero = values.scalar(0, values.element(ct))
+        ct = reduce_binary(ct, zero, summed, ew.add)
+    if list(shape_of(ct)) != list(shape):
+        ct = reshape(ct, shape)
+    return ct
+
+
+def _broadcast_transpose(ctx, cts, operands):
+    shape = shape_of(ctx.operand_types[0])
+    return [_sum_to_shape(cts[0], shape, ctx.attrs.ints("broadcast_dimensions")), None]
+
+
+def _reshape_transpose(ctx, cts, operands):
+    shape = shape_of(ctx.operand_types[0])
+    if None in shape:
+        raise TracingError(f"{ctx.location}: reverse-mode through a reshape of a dynamic shape "
+                           "is not supported")
+    return [reshape(cts[0], shape), None]
+
+
+def _transpose_transpose(ctx, cts, operands):
+    perm = ctx.attrs.ints("permutation")
+    inverse = [perm.index(i) for i in range(len(perm))]
+    return [transpose(cts[0], inverse)]
+
+
+def _slice_transpose(ctx, cts, operands):
+    shape = shape_of(ctx.operand_types[0])
+    start, strides = ctx.attrs.ints("start_indices"), ctx.attrs.ints("strides")
+    out = shape_of(cts[0])
+    high = [n - (s + max(k - 1, 0) * st + 1) if k else n - s
+            for n, s, k, st in zip(shape, start, out, strides)]
+    zero = values.scalar(0, values.element(cts[0]))
+    return [pad(cts[0], zero, start, high, [st - 1 for st in strides])]
+
+
+def _pad_transpose(ctx, cts, operands):
+    lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
+    interior = ctx.attrs.ints("interior_padding")
+    ct = cts[0]
+    zero = values.scalar(0, values.element(ct))
+    unpadded = pad(ct, zero, [-a for a in lo], [-b for b in hi])
+    shape = shape_of(unpadded)
+    operand_ct = slice(unpadded, [0] * len(shape), shape, [c + 1 for c in interior])
+    value_ct = None
+    if ctx.linear[1]:
+        from aotc.frontend.ops.reduction import reduce_binary
+
+        dims = list(range(len(shape)))
+        value_ct = ew.subtract(reduce_binary(ct, zero, dims, ew.add),
+                               reduce_binary(operand_ct, zero, dims, ew.add))
+    return [operand_ct, value_ct]
+
+
+def _concatenate_transpose(ctx, cts, operands):
+    dim = ctx.attrs.int("dimension")
+    out = shape_of(cts[0])
+    results, offset = [], 0
+    for t, is_linear in zip(ctx.operand_types, ctx.linear):
+        size = shape_of(t)[dim]
+        if is_linear:
+            start = [0] * len(out)
+            limit = list(out)
+            start[dim], limit[dim] = offset, offset + size
+            results.append(slice(cts[0], start, limit))
+        else:
+            results.append(None)
+        offset += size
+    return results
+
+
+def _reverse_transpose(ctx, cts, operands):
+    return [reverse(cts[0], ctx.attrs.ints("dimensions"))]
+
+
+def _dynamic_slice_transpose(ctx, cts, operands):
+    zeros = values.zeros_like(ctx.operand_types[0])
+    return [dynamic_update_slice(zeros, cts[0], operands[1:])] + [None] * (len(operands) - 1)
+
+
+def _dynamic_update_slice_transpose(ctx, cts, operands):
+    ct, starts = cts[0], operands[2:]
+    update_type = ctx.operand_types[1]
+    operand_ct = dynamic_update_slice(ct, values.zeros_like(update_type), starts)
+    update_ct = dynamic_slice(ct, starts, shape_of(update_type)) if ctx.linear[1] else None
+    return [operand_ct, update_ct] + [None] * len(starts)
+
+
+register("transpose", "stablehlo.broadcast_in_dim", _broadcast_transpose)
+register("transpose", "stablehlo.dynamic_broadcast_in_dim", _broadcast_transpose)
+register("transpose", "stablehlo.reshape", _reshape_transpose)
+register("transpose", "stablehlo.dynamic_reshape", _reshape_transpose)
+register("transpose", "stablehlo.transpose", _transpose_transpose)
+register("transpose", "stablehlo.slice", _slice_transpose)
+register("transpose", "stablehlo.pad", _pad_transpose)
+register("transpose", "stablehlo.concatenate", _concatenate_transpose)
+register("transpose", "stablehlo.reverse", _reverse_transpose)
+register("transpose", "stablehlo.dynamic_slice", _dynamic_slice_transpose)
+register("transpose", "stablehlo.dynamic_update_slice", _dynamic_update_slice_transpose)

@@ -1,0 +1,64 @@
+"""Value-level helpers for rules and passes: constants shaped like a value, zeros, sums."""
+
+import numpy as np
+
+from aotc.frontend import dtypes
+from aotc.frontend.ir import ir, shape_of
+from aotc.frontend.ops import elementwise as ew, shape as shape_ops
+
+
+def element(v: ir.Value | ir.Type) -> ir.Type:
+    t = v if isinstance(v, ir.Type) else v.type
+    return ir.RankedTensorType(t).element_type
+
+
+def is_float(v: ir.Value | ir.Type) -> bool:
+    return dtypes.is_float(dtypes.from_mlir(element(v)))
+
+
+def scalar(value, elem: ir.Type) -> ir.Value:
+    """A 0-d constant of MLIR element type `elem`."""
+    return shape_ops.constant(np.asarray(value, dtypes.from_mlir(elem)))
+
+
+def shape_tensor_of(v: ir.Value) -> ir.Value:
+    """v's shape as a 1-D i32 tensor, reading dynamic dims at run time."""
+    parts = []
+    for i, d in enumerate(shape_of(v)):
+        if d is None:
+            parts.append(shape_ops.reshape(shape_ops.get_dimension_size(v, i), (1,)))
+        else:
+            parts.append(shape_ops.constant(np.array([d], np.int32)))
+    return shape_ops.concatenate(parts, 0)
+
+
+def broadcast_scalar(s: ir.Value, like: ir.Value | ir.Type) -> ir.Value:
+    """A 0-d value broadcast to the shape of `like` (a value, or a static type)."""
+    shape = shape_of(like)
+    if None in shape:
+        return shape_ops.broadcast_in_dim(s, shape, [], shape_tensor_of(like))
+    if not shape:
+        return s
+    return shape_ops.broadcast_in_dim(s, shape, [])
+
+
+def full_like(like: ir.Value | ir.Type, value, elem: ir.Type | None = None) -> ir.Value:
+    return broadcast_scalar(scalar(value, elem or element(like)), like)
+
+
+def zeros_like(like: ir.Value | ir.Type) -> ir.Value:
+    return full_like(like, 0)
+
+
+def add_any(a: ir.Value | None, b: ir.Value | None) -> ir.Value | None:
+    """Sum of two tangents or cotangents where None means a symbolic zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return ew.add(a, b)
+
+
+def instantiate(v: ir.Value | None, like: ir.Value | ir.Type) -> ir.Value:
+    """A symbolic zero (None) made concrete with the shape and type of `like`."""
+    return zeros_like(like) if v is None else v

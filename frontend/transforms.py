@@ -1,0 +1,285 @@
+"""Function transforms by staging: grad, value_and_grad, jvp, vjp, jacfwd, jacrev, hessian.
+
+`grad(f)(x)` inside a trace traces f into its own private `func.func` of the module being built,
+runs the autodiff pass on it (passes/autodiff.py), and emits a `func.call` of the derivative.
+Nesting (`grad(grad(f))`, `jit(grad(f))`) falls out: the pass inlines calls as it goes.
+Outside any trace, the transformed function runs eagerly (traced and interpreted).
+"""
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from aotc.frontend import dtypes, tree
+from aotc.frontend.eager import eager
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ir import ir
+from aotc.frontend.ops import control, values
+from aotc.frontend.registry import where
+from aotc.frontend.tracer import Tracer, current_module, to_tracer, trace
+from aotc.passes import autodiff, util
+
+
+class _Spec:
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, t: Tracer):
+        self.shape, self.dtype = t.shape, t.dtype
+
+
+def _stage(fun: Callable, args, base: str):
+    """Trace fun(*args) into a new private function of the current module."""
+    leaves, in_tree = tree.flatten(args)
+    tracers = [to_tracer(leaf) for leaf in leaves]
+    module = current_module()
+    name = util.fresh_name(module, base)
+    traced = trace(lambda *a: fun(*a), [_Spec(t) for t in tracers], in_tree, name, module=module,
+                   weak_types=[t.weak_type for t in tracers], private=True)
+    return module, traced, tracers
+
+
+def _fn_name(fun) -> str:
+    name = getattr(fun, "__name__", "fn")
+    return name if name.isidentifier() and name != "<lambda>" else "fn"
+
+
+def _argnum_leaves(args, argnums) -> tuple[list[int], list]:
+    """Flat leaf indices of args[argnums] and each differentiated argument's tree structure."""
+    offsets, start = [], 0
+    for a in args:
+        n = len(tree.leaves(a))
+        offsets.append((start, n))
+        start += n
+    indices, structures = [], []
+    for a in argnums:
+        if not -len(args) <= a < len(args):
+            raise TracingError(f"{where()}: argnums {a} is out of range for {len(args)} arguments")
+        first, n = offsets[a]
+        indices.extend(range(first, first + n))
+        structures.append((a % len(args), tree.structure(args[a])))
+    return indices, structures
+
+
+def _check_float(tracers, indices, what: str) -> None:
+    for i in indices:
+        if not dtypes.is_float(tracers[i].dtype):
+            raise TracingError(f"{where()}: {what} needs float inputs, but an input has dtype "
+                               f"{tracers[i].dtype}; differentiate with respect to float arrays "
+                               "only (use argnums to pick them)")
+
+
+def _call(name: str, module, operands) -> list[Tracer]:
+    fn = util.find_function(module, name)
+    outs = control.call(name, [t.value for t in operands], util.function_type(fn).results)
+    return [Tracer(v) for v in outs]
+
+
+def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
+    if isinstance(argnums, int):
+        return (argnums,), True
+    return tuple(argnums), False
+
+
+def _value_and_grad_traced(fun, argnums, has_aux, args):
+    argnums, single = _normalize_argnums(argnums)
+    module, traced, tracers = _stage(fun, args, _fn_name(fun))
+    indices, structures = _argnum_leaves(args, argnums)
+    _check_float(tracers, indices, "grad")
+    out_def = traced.out_tree
+    fn = util.find_function(module, traced.name)
+    out_types = list(util.function_type(fn).results)
+    if has_aux:
+        if out_def.kind is not tuple or len(out_def.children) != 2:
+            raise TracingError(f"{where()}: with has_aux=True the function must return a pair "
+                               "(value, aux)")
+        value_def = out_def.children[0]
+    else:
+        value_def = out_def
+    if value_def.num_leaves != 1 or tuple(ir.RankedTensorType(out_types[0]).shape) != () or \
+            not values.is_float(out_types[0]):
+        raise TracingError(f"{where()}: grad needs a function returning a float scalar, got "
+                           f"{[str(t) for t in out_types[:value_def.num_leaves]]}; use jacrev or "
+                           "vjp for other outputs")
+    vjp_name = autodiff.vjp(module, traced.name, indices, private=True)
+    seeds = []
+    for k, t in enumerate(out_types):
+        if values.is_float(t):
+            seeds.append(Tracer(values.full_like(t, 1.0 if k == 0 else 0.0)))
+    results = _call(vjp_name, module, tracers + seeds)
+    outs, grads = results[:len(out_types)], results[len(out_types):]
+    out = tree.unflatten(out_def, outs)
+    grads_tree, pos = [], 0
+    for _, structure in structures:
+        n = structure.num_leaves
+        grads_tree.append(tree.unflatten(structure, grads[pos:pos + n]))
+        pos += n
+    grads_out = grads_tree[0] if single else tuple(grads_tree)
+    return out, grads_out
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """f -> (x -> (f(x), df/dx)), for f returning a float scalar (or (scalar, aux) with has_aux).
+
+    Example:
+        >>> loss, grads = aotc.value_and_grad(loss_fn)(params, x, y)
+    """
+
+    def value_and_grad_fn(*args):
+        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
+        return out, grads
+
+    return eager(value_and_grad_fn)
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """The gradient of a scalar function, like jax.grad.
+
+    Example:
+        >>> aotc.grad(lambda x: anp.sum(anp.sin(x)))(np.ones(3))   # cos(1) three times
+    """
+
+    def grad_fn(*args):
+        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
+        return (grads, out[1]) if has_aux else grads
+
+    return eager(grad_fn)
+
+
+def jvp(fun: Callable, primals, tangents):
+    """(f(*primals), J f(primals) · tangents), like jax.jvp. Tangents match primals' structure."""
+
+    def jvp_fn(primals, tangents):
+        primals, tangents = tuple(primals), tuple(tangents)
+        if tree.structure(primals) != tree.structure(tangents):
+            raise TracingError(f"{where()}: jvp: primals {tree.structure(primals)!r} and "
+                               f"tangents {tree.structure(tangents)!r} differ in structure")
+        module, traced, tracers = _stage(fun, primals, _fn_name(fun))
+        tangent_leaves = [to_tracer(t) for t in tree.leaves(tangents)]
+        indices = [i for i, t in enumerate(tracers) if dtypes.is_float(t.dtype)]
+        for i in indices:
+            p, t = tracers[i], tangent_leaves[i]
+            if p.shape != t.shape or p.dtype != t.dtype:
+                raise TracingError(f"{where()}: jvp: tangent {t.shape} {t.dtype} does not match "
+                                   f"primal {p.shape} {p.dtype}")
+        jvp_name = autodiff.jvp(module, traced.name, tangent_args=indices, private=True)
+        results = _call(jvp_name, module, tracers + [tangent_leaves[i] for i in indices])
+        n_out = traced.out_tree.num_leaves
+        outs, touts = results[:n_out], iter(results[n_out:])
+        tangent_outs = [next(touts) if dtypes.is_float(o.dtype) else Tracer(values.zeros_like(
+            o.value)) for o in outs]
+        return (tree.unflatten(traced.out_tree, outs),
+                tree.unflatten(traced.out_tree, tangent_outs))
+
+    return eager(jvp_fn)(primals, tangents)
+
+
+def vjp(fun: Callable, *primals, has_aux: bool = False):
+    """(f(*primals), vjp_fn) where vjp_fn(cotangent) gives the cotangents of the primals.
+
+    Example:
+        >>> y, pullback = aotc.vjp(f, x)
+        >>> (x_ct,) = pullback(np.ones_like(y))
+    """
+
+    def forward(*primals):
+        out = fun(*primals)
+        return out
+
+    out = eager(forward)(*primals)
+    value = out[0] if has_aux else out
+
+    def pullback(ct):
+        def staged(primals, ct):
+            def linear_in(*ps):
+                result = fun(*ps)
+                result = result[0] if has_aux else result
+                return _dot_tree(result, ct)
+
+            _, grads = _value_and_grad_traced(linear_in, tuple(range(len(primals))), False,
+                                              tuple(primals))
+            return tuple(grads)
+
+        return eager(staged)(primals, ct)
+
+    return (value, pullback, out[1]) if has_aux else (value, pullback)
+
+
+def _dot_tree(result, ct):
+    """sum over leaves of <result, ct>: a scalar whose gradient is the VJP with ct."""
+    from aotc.frontend.np_math import multiply
+    from aotc.frontend.np_reductions import sum as reduce_sum
+
+    total = None
+    for r, c in zip(tree.leaves(result), tree.leaves(ct)):
+        r = to_tracer(r)
+        if not dtypes.is_float(r.dtype):
+            continue
+        term = reduce_sum(multiply(r, Tracer(to_tracer(c).value)))
+        total = term if total is None else total + term
+    if total is None:
+        raise TracingError(f"{where()}: vjp of a function without float outputs")
+    return total
+
+
+def _flat_single(args, argnum):
+    arg = args[argnum]
+    if tree.structure(arg).kind is not None:
+        raise TracingError(f"{where()}: jacfwd/jacrev take array arguments (argnums={argnum} is a "
+                           "pytree)")
+    return to_tracer(arg)
+
+
+def jacfwd(fun: Callable, argnums: int = 0):
+    """The Jacobian by forward mode: one JVP per input element. Shape: out.shape + in.shape."""
+
+    def jac(*args):
+        from aotc.frontend.np_creation import eye
+        from aotc.frontend.np_shape import reshape, stack
+
+        x = _flat_single(args, argnums)
+        n = int(np.prod(x.shape))
+        basis = eye(n, dtype=x.dtype)
+        columns = []
+        for i in range(n):
+            direction = reshape(basis[i], x.shape)
+            tangents = tuple(direction if k == argnums else _zeros_like_tree(a)
+                             for k, a in enumerate(args))
+            _, t_out = jvp(fun, args, tangents)
+            columns.append(to_tracer(t_out))
+        stacked = stack(columns, axis=-1)
+        return reshape(stacked, columns[0].shape + x.shape)
+
+    return eager(jac)
+
+
+def _zeros_like_tree(a):
+    from aotc.frontend.np_creation import zeros_like
+
+    return tree.map(lambda leaf: zeros_like(leaf), a)
+
+
+def jacrev(fun: Callable, argnums: int = 0):
+    """The Jacobian by reverse mode: one VJP per output element. Shape: out.shape + in.shape."""
+
+    def jac(*args):
+        from aotc.frontend.np_shape import reshape, stack
+
+        x = _flat_single(args, argnums)
+        y = to_tracer(fun(*args))
+        m = int(np.prod(y.shape))
+        rows = []
+        for j in range(m):
+            def output_j(*a, j=j):
+                out = reshape(to_tracer(fun(*a)), (-1,))
+                return out[j]
+
+            rows.append(to_tracer(grad(output_j, argnums)(*args)))
+        stacked = stack(rows, axis=0)
+        return reshape(stacked, y.shape + x.shape)
+
+    return eager(jac)
+
+
+def hessian(fun: Callable, argnums: int = 0):
+    """The Hessian of a scalar function: jacfwd(jacrev(f))."""
+    return jacfwd(jacrev(fun, argnums), argnums)

@@ -1,0 +1,84 @@
+"""Helpers shared by passes: finding functions, function types, symbol names, cloning ops."""
+
+import itertools
+
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ir import func, ir
+
+_COUNTER = itertools.count()
+
+
+def module_op(module) -> ir.Operation:
+    """The builtin.module operation of an ir.Module or of the operation itself."""
+    return module.operation if isinstance(module, ir.Module) else module.operation
+
+
+def body(module) -> ir.Block:
+    return module_op(module).regions[0].blocks[0]
+
+
+def functions(module) -> dict:
+    found = {}
+    for op in body(module).operations:
+        if op.operation.name == "func.func":
+            found[ir.StringAttr(op.attributes["sym_name"]).value] = op
+    return found
+
+
+def find_function(module, name: str):
+    fns = functions(module)
+    if name not in fns:
+        raise TracingError(f"no function '{name}' in the module; it has: {', '.join(fns)}")
+    return fns[name]
+
+
+def function_type(fn) -> ir.FunctionType:
+    return ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+
+
+def entry_block(fn) -> ir.Block:
+    return fn.regions[0].blocks[0]
+
+
+def fresh_name(module, base: str) -> str:
+    taken = functions(module)
+    while True:
+        name = f"{base}_{next(_COUNTER)}"
+        if name not in taken:
+            return name
+
+
+def new_function(module, name: str, arg_types, private: bool, loc: ir.Location):
+    """Append an empty `func.func @name(arg_types)` (results set later) and its entry block."""
+    with ir.InsertionPoint(body(module)):
+        fn = func.FuncOp(name, ir.FunctionType.get(list(arg_types), []), loc=loc)
+    if private:
+        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    return fn, fn.add_entry_block()
+
+
+def finish_function(fn, results) -> None:
+    """Emit func.return of `results` and fix the function type to match."""
+    func.ReturnOp(list(results))
+    inputs = function_type(fn).inputs
+    fn.attributes["function_type"] = ir.TypeAttr.get(
+        ir.FunctionType.get(inputs, [v.type for v in results]))
+
+
+def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
+    """Clone op (with its regions) at the insertion point, mapping operands and captures by env."""
+    new = op.clone()
+
+    def remap(inner):
+        inner = inner.operation
+        for i, v in enumerate(inner.operands):
+            if v in env:
+                inner.operands[i] = env[v]
+        return ir.WalkResult.ADVANCE
+
+    new.operation.walk(remap)
+    return new.operation
+
+
+def callee(op: ir.Operation) -> str:
+    return ir.FlatSymbolRefAttr(op.attributes["callee"]).value
