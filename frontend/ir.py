@@ -8,14 +8,15 @@ from iree.compiler.dialects import func
 from iree.compiler.passmanager import PassManager
 
 __all__ = [
-    "ir",
-    "func",
-    "PassManager",
-    "new_context",
-    "tensor_type",
-    "shape_of",
-    "element_type",
     "DYNAMIC",
+    "PassManager",
+    "clone_remapped",
+    "element_type",
+    "func",
+    "ir",
+    "new_context",
+    "shape_of",
+    "tensor_type",
 ]
 
 DYNAMIC = ir.ShapedType.get_dynamic_size()
@@ -43,3 +44,19 @@ def shape_of(value_or_type) -> tuple:
 def element_type(value_or_type) -> ir.Type:
     t = value_or_type if isinstance(value_or_type, ir.Type) else value_or_type.type
     return ir.RankedTensorType(t).element_type
+
+
+def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
+    """Clone op (with its regions) at the insertion point, mapping operands and captured values
+    through env."""
+    new = op.clone()
+
+    def remap(inner):
+        inner = inner.operation
+        for i, v in enumerate(inner.operands):
+            if v in env:
+                inner.operands[i] = env[v]
+        return ir.WalkResult.ADVANCE
+
+    new.operation.walk(remap)
+    return new.operation

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-
 from aotc.frontend import dtypes
 from aotc.frontend.errors import MissingRuleError
 from aotc.frontend.ir import ir, shape_of, tensor_type
@@ -24,8 +23,10 @@ IMPL: dict[str, Callable] = {}
 JVP: dict[str, Callable] = {}
 TRANSPOSE: dict[str, Callable] = {}
 BATCH: dict[str, Callable] = {}
+VJP: dict[str, Callable] = {}  # control-flow ops only: reverse mode through their regions
 
-TABLES = {"type": TYPE_RULE, "interpret": IMPL, "jvp": JVP, "transpose": TRANSPOSE, "batch": BATCH}
+TABLES = {"type": TYPE_RULE, "interpret": IMPL, "jvp": JVP, "transpose": TRANSPOSE, "batch": BATCH,
+          "vjp": VJP}
 
 
 def register(table: str, op_name: str, rule: Callable) -> Callable:

@@ -2,14 +2,17 @@
 
 Both passes take a module and a function name, add a new `func.func`, and return its name; the
 input function is never edited. Per-op math lives beside each op in `frontend/ops/` (registry
-tables JVP and TRANSPOSE); this file only walks IR.
+tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
 
 - `jvp(module, "f")` adds `@f_jvp(primals..., tangents of float args...) -> (outs..., tangents of
   float outs...)`. Symbolic zeros are never materialized inside; integer and bool values carry no
   tangent; calls are inlined on the fly.
 - `vjp(module, "f", argnums)` adds `@f_vjp(primals..., cotangents of float outs...) -> (outs...,
-  cotangents of args[argnums]...)`, by building the JVP, splitting it into its primal (non-linear)
-  part and its linear tangent part, and transposing the linear part op by op (JAX's recipe).
+  cotangents of args[argnums]...)`: it linearizes f (the JVP, emitted into a scratch function),
+  re-emits the linearization's primal part, then transposes its linear part op by op in reverse
+  (JAX's recipe). Control flow (if, case, counted while loops) enters the linear part as a
+  "box" whose transpose is the op's VJP rule, which differentiates the op's regions recursively
+  (branches recompute their primal values; loops keep each iteration's carry and recompute).
 """
 
 from aotc.frontend.errors import TracingError
@@ -19,11 +22,13 @@ from aotc.frontend.registry import Attrs, at_location, is_zero_jvp, location_tex
 from aotc.passes import util
 
 _TERMINATORS = ("func.return", "stablehlo.return")
+_BOX = "aotc.linear_box"  # scratch op of the linearization only; never reaches IREE
+STOP_GRADIENT = "aotc.stop_gradient"  # unit attribute on an identity function: no derivative
 
 
 class RuleContext:
     """What a JVP or TRANSPOSE rule sees: the op's attributes, operand and result types, and (for
-    region ops) the emitter, to differentiate nested regions."""
+    control-flow ops) the emitter, to differentiate nested regions."""
 
     def __init__(self, op: ir.Operation, emitter: "JvpEmitter | None" = None, linear=None):
         self.op = op
@@ -42,13 +47,48 @@ class RuleContext:
         return location_text(self.op.location)
 
 
-class JvpEmitter:
-    """Re-emits a function's ops with their tangents at the current insertion point."""
+def free_values(op: ir.Operation, region_index: int | None = None) -> list[ir.Value]:
+    """Values used inside op's regions (or one region) but defined outside them, in first-use
+    order."""
+    inside: set = set()
+    used: list = []
+    regions = op.regions if region_index is None else [op.regions[region_index]]
 
-    def __init__(self, module):
+    def visit(inner):
+        inner = inner.operation
+        for region in inner.regions:
+            for block in region.blocks:
+                inside.update(block.arguments)
+        used.extend(inner.operands)
+        inside.update(inner.results)
+        return ir.WalkResult.ADVANCE
+
+    for region in regions:
+        for block in region.blocks:
+            inside.update(block.arguments)
+            for inner in block.operations:
+                inner.operation.walk(visit)
+    seen, free = set(), []
+    for v in used:
+        if v not in inside and v not in seen:
+            seen.add(v)
+            free.append(v)
+    return free
+
+
+class JvpEmitter:
+    """Re-emits a function's ops with their tangents at the current insertion point.
+
+    With linearize=True, control-flow ops are not differentiated inside: their primal clone is
+    emitted, and their tangents come out of a box op recorded in `boxes` (see module doc).
+    """
+
+    def __init__(self, module, linearize: bool = False):
         self.module = module
+        self.linearize = linearize
         self.primal: dict = {}
         self.tangent: dict = {}
+        self.boxes: list = []  # (source op, differentiated source values, float result indices)
 
     def run_block(self, block: ir.Block, primals, tangents):
         """Differentiate a block: returns (mapped terminator operands, their tangents or None)."""
@@ -69,6 +109,10 @@ class JvpEmitter:
 
     def _inline_call(self, op: ir.Operation) -> None:
         fn = util.find_function(self.module, util.callee(op))
+        if STOP_GRADIENT in fn.attributes:
+            for result, v in zip(op.results, op.operands):
+                self.primal[result] = self.primal[v]
+            return
         outs, touts = self.run_block(util.entry_block(fn), [self.primal[v] for v in op.operands],
                                      [self.tangent.get(v) for v in op.operands])
         for result, p, t in zip(op.results, outs, touts):
@@ -89,14 +133,15 @@ class JvpEmitter:
         return found
 
     def _differentiate(self, op: ir.Operation) -> None:
-        has_tangents = self._has_tangent_inputs(op)
         rule = None
-        if has_tangents and any(values.is_float(r.type) for r in op.results):
+        if any(values.is_float(r.type) for r in op.results) and self._has_tangent_inputs(op):
             rule = lookup("jvp", op.name, location_text(op.location))
             if is_zero_jvp(rule):
                 rule = None
         if rule is not None and getattr(rule, "builds_own_op", False):
-            # region ops build their own differentiated op (bodies include tangent code)
+            if self.linearize:
+                self._box(op)
+                return
             with at_location(op.location):
                 outs, touts = rule(RuleContext(op, self), [self.primal.get(v) for v in op.operands],
                                    [self.tangent.get(v) for v in op.operands])
@@ -117,9 +162,32 @@ class JvpEmitter:
             if t is not None:
                 self.tangent[old] = t
 
+    def _box(self, op: ir.Operation) -> None:
+        """Primal clone of a control-flow op, plus a box standing for its linear tangent map."""
+        new = util.clone_remapped(op, self.primal)
+        for old, fresh in zip(op.results, new.results):
+            self.primal[old] = fresh
+        wrt = [v for v in [*op.operands, *free_values(op)] if v in self.tangent]
+        wrt = list(dict.fromkeys(wrt))
+        float_results = [i for i, r in enumerate(op.results) if values.is_float(r.type)]
+        op.context.allow_unregistered_dialects = True
+        box = ir.Operation.create(
+            _BOX, results=[op.results[i].type for i in float_results],
+            operands=[self.tangent[v] for v in wrt],
+            attributes={"index": ir.IntegerAttr.get(ir.IntegerType.get_signless(64),
+                                                    len(self.boxes))},
+            loc=op.location)
+        self.boxes.append((op, wrt, float_results))
+        for i, t in zip(float_results, box.results):
+            self.tangent[op.results[i]] = t
+
 
 def _float_indices(types) -> list[int]:
     return [i for i, t in enumerate(types) if values.is_float(t)]
+
+
+def module_context(module) -> ir.Context:
+    return util.module_op(module).context
 
 
 def jvp(module, fn_name: str, *, tangent_args=None, name: str | None = None,
@@ -131,36 +199,55 @@ def jvp(module, fn_name: str, *, tangent_args=None, name: str | None = None,
     """
     fn = util.find_function(module, fn_name)
     ftype = util.function_type(fn)
-    inputs, results = list(ftype.inputs), list(ftype.results)
+    inputs = list(ftype.inputs)
     tangent_args = _float_indices(inputs) if tangent_args is None else list(tangent_args)
-    for i in tangent_args:
-        if not values.is_float(inputs[i]):
-            raise TracingError(f"argument {i} of '{fn_name}' is {inputs[i]}; only float arguments "
-                               "can be differentiated")
+    _check_float_args(fn_name, inputs, tangent_args)
     name = name or util.fresh_name(module, f"{fn_name}_jvp")
     with module_context(module), fn.location:
-        new_fn, block = util.new_function(module, name, inputs + [inputs[i] for i in tangent_args],
-                                          private, fn.location)
-        args = list(block.arguments)
-        tangents = [None] * len(inputs)
-        for k, i in enumerate(tangent_args):
-            tangents[i] = args[len(inputs) + k]
-        with ir.InsertionPoint(block):
-            outs, touts = JvpEmitter(module).run_block(util.entry_block(fn), args[:len(inputs)],
-                                                       tangents)
-            touts = [values.instantiate(touts[i], outs[i]) for i in _float_indices(results)]
-            util.finish_function(new_fn, outs + touts)
+        _linearization(module, util.entry_block(fn), [], tangent_args, name, private,
+                       linearize=False)
     return name
 
 
-def module_context(module) -> ir.Context:
-    return util.module_op(module).context
+def _check_float_args(fn_name, inputs, indices) -> None:
+    for i in indices:
+        if not values.is_float(inputs[i]):
+            raise TracingError(f"argument {i} of '{fn_name}' is {inputs[i]}; only float arguments "
+                               "can be differentiated")
+
+
+def _linearization(module, block: ir.Block, captures, wrt, name, private, linearize):
+    """A function (free values..., tangents of free[wrt]...) -> (outs..., float out tangents...)
+    differentiating `block`, whose free values are its captures then its arguments.
+
+    Returns (function op, emitter).
+    """
+    free_types = [v.type for v in captures] + [a.type for a in block.arguments]
+    fn, entry = util.new_function(module, name, free_types + [free_types[i] for i in wrt],
+                                  private, ir.Location.unknown())
+    args = list(entry.arguments)
+    n = len(free_types)
+    tangents = [None] * n
+    for k, i in enumerate(wrt):
+        tangents[i] = args[n + k]
+    emitter = JvpEmitter(module, linearize)
+    for i, v in enumerate(captures):
+        emitter.primal[v] = args[i]
+        if tangents[i] is not None:
+            emitter.tangent[v] = tangents[i]
+    with ir.InsertionPoint(entry):
+        start = len(captures)
+        outs, touts = emitter.run_block(block, args[start:n], tangents[start:n])
+        touts = [values.instantiate(touts[i], outs[i]) for i in _float_indices(
+            [o.type for o in outs])]
+        util.finish_function(fn, outs + touts)
+    return fn, emitter
 
 
 # ---- reverse mode ------------------------------------------------------------------------------
 
 
-def _linear_ops(block: ir.Block, linear: set) -> None:
+def _mark_linear(block: ir.Block, linear: set) -> None:
     """Grow `linear` (values depending on tangent inputs) along the block, in order."""
     for op in block.operations:
         op = op.operation
@@ -177,6 +264,99 @@ def _linear_ops(block: ir.Block, linear: set) -> None:
             linear.update(op.results)
 
 
+class RegionVjpContext:
+    """What a control-flow VJP rule sees: the source op, primal values, recursive block VJP."""
+
+    def __init__(self, module, op: ir.Operation, primal):
+        self.module = module
+        self.op = op
+        self.attrs = Attrs.of(op)
+        self._primal = primal
+
+    def primal(self, v: ir.Value) -> ir.Value:
+        """The value, at the current insertion point, of a value of the source program."""
+        return self._primal(v)
+
+    def free_values(self, region_index: int | None = None) -> list[ir.Value]:
+        return free_values(self.op, region_index)
+
+    def block_vjp(self, block: ir.Block, captures, capture_values, arg_values, wrt, out_cts):
+        """Emit the VJP of `block` here. Its free values are `captures` (source values, given
+        here as capture_values) then its arguments (arg_values). wrt indexes those free values;
+        out_cts has one cotangent (or None) per float terminator operand. Returns (terminator
+        values, cotangents of free[wrt])."""
+        return block_vjp(self.module, block, list(captures),
+                         list(capture_values) + list(arg_values), wrt, out_cts)
+
+    @property
+    def location(self) -> str:
+        return location_text(self.op.location)
+
+
+def block_vjp(module, block: ir.Block, captures, free_values_now, wrt, out_cts):
+    """VJP of a block at the current insertion point; see RegionVjpContext.block_vjp."""
+    n_free = len(captures) + len(block.arguments)
+    point = ir.InsertionPoint.current
+    lin, emitter = _linearization(module, block, captures, wrt,
+                                  util.fresh_name(module, "aotc_lin"), True, linearize=True)
+    try:
+        with point:
+            return _emit_transposed(module, lin, emitter, n_free, free_values_now, out_cts)
+    finally:
+        lin.operation.erase()
+
+
+def _emit_transposed(module, lin, emitter: JvpEmitter, n_free: int, free_now, out_cts):
+    """Re-emit lin's primal part, then transpose its linear part; returns (outs, input cts)."""
+    block = util.entry_block(lin)
+    args = list(block.arguments)
+    tangent_args = args[n_free:]
+    linear: set = set(tangent_args)
+    _mark_linear(block, linear)
+    fwd = dict(zip(args[:n_free], free_now))
+    ops = [op.operation for op in block.operations]
+    returned = list(ops[-1].operands)
+    n_out = len(returned) - len(out_cts)
+    for op in ops[:-1]:
+        if not any(r in linear for r in op.results):
+            new = util.clone_remapped(op, fwd)
+            fwd.update(zip(op.results, new.results))
+    outs = [fwd[v] for v in returned[:n_out]]
+    ct: dict = {}
+    for v, c in zip(returned[n_out:], out_cts):
+        if v in linear and c is not None:
+            ct[v] = values.add_any(ct.get(v), c)
+    for op in reversed(ops[:-1]):
+        if not any(r in linear for r in op.results):
+            continue
+        cts = [ct.pop(r, None) for r in op.results]
+        if all(c is None for c in cts):
+            continue
+        if op.name == _BOX:
+            operand_cts = _transpose_box(module, op, emitter, fwd, cts)
+        else:
+            is_linear = [v in linear for v in op.operands]
+            rule = lookup("transpose", op.name, location_text(op.location))
+            operands = [None if lin_v else fwd[v] for v, lin_v in zip(op.operands, is_linear)]
+            with at_location(op.location):
+                operand_cts = rule(RuleContext(op, linear=is_linear), cts, operands)
+        for v, c in zip(op.operands, operand_cts):
+            if v in linear and c is not None:
+                ct[v] = values.add_any(ct.get(v), c)
+    return outs, [ct.get(t) for t in tangent_args]
+
+
+def _transpose_box(module, box: ir.Operation, emitter: JvpEmitter, fwd, cts):
+    source, wrt, float_results = emitter.boxes[Attrs.of(box).int("index")]
+    rule = lookup("vjp", source.name, location_text(source.location))
+    result_cts = [None] * len(source.results)
+    for i, c in zip(float_results, cts):
+        result_cts[i] = c
+    ctx = RegionVjpContext(module, source, lambda v: fwd[emitter.primal[v]])
+    with at_location(source.location):
+        return rule(ctx, result_cts, wrt)
+
+
 def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
         private: bool = False) -> str:
     """Add the reverse-mode derivative of `fn_name`; returns the new function's name.
@@ -188,56 +368,16 @@ def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
     ftype = util.function_type(fn)
     inputs, results = list(ftype.inputs), list(ftype.results)
     argnums = _float_indices(inputs) if argnums is None else list(argnums)
-    lin_name = jvp(module, fn_name, tangent_args=argnums, private=True)
-    lin = util.find_function(module, lin_name)
+    _check_float_args(fn_name, inputs, argnums)
     name = name or util.fresh_name(module, f"{fn_name}_vjp")
     float_outs = _float_indices(results)
-    try:
-        with module_context(module), fn.location:
-            _emit_vjp(module, lin, name, inputs, results, argnums, float_outs, private, fn)
-    finally:
-        lin.operation.erase()
+    with module_context(module), fn.location:
+        new_fn, entry = util.new_function(module, name, inputs + [results[i] for i in float_outs],
+                                          private, fn.location)
+        args = list(entry.arguments)
+        with ir.InsertionPoint(entry):
+            outs, cts = block_vjp(module, util.entry_block(fn), [], args[:len(inputs)], argnums,
+                                  args[len(inputs):])
+            grads = [values.instantiate(c, inputs[i]) for c, i in zip(cts, argnums)]
+            util.finish_function(new_fn, outs + grads)
     return name
-
-
-def _emit_vjp(module, lin, name, inputs, results, argnums, float_outs, private, fn):
-    lin_block = util.entry_block(lin)
-    lin_args = list(lin_block.arguments)
-    tangent_args = lin_args[len(inputs):]
-    linear: set = set(tangent_args)
-    _linear_ops(lin_block, linear)
-    new_fn, block = util.new_function(module, name, inputs + [results[i] for i in float_outs],
-                                      private, fn.location)
-    new_args = list(block.arguments)
-    fwd = dict(zip(lin_args[:len(inputs)], new_args[:len(inputs)]))
-    ops = [op.operation for op in lin_block.operations]
-    terminator = ops[-1]
-    with ir.InsertionPoint(block):
-        # forward: every op that does not depend on tangents (the primal program and residuals)
-        for op in ops[:-1]:
-            if not any(r in linear for r in op.results):
-                new = util.clone_remapped(op, fwd)
-                fwd.update(zip(op.results, new.results))
-        returned = list(terminator.operands)
-        outs = [fwd[v] for v in returned[:len(results)]]
-        # backward: seed output cotangents, then transpose linear ops in reverse order
-        ct: dict = {}
-        for k, v in enumerate(returned[len(results):]):
-            if v in linear:
-                ct[v] = values.add_any(ct.get(v), new_args[len(inputs) + k])
-        for op in reversed(ops[:-1]):
-            if not any(r in linear for r in op.results):
-                continue
-            cts = [ct.pop(r, None) for r in op.results]
-            if all(c is None for c in cts):
-                continue
-            is_linear = [v in linear for v in op.operands]
-            rule = lookup("transpose", op.name, location_text(op.location))
-            operands = [None if lin_v else fwd[v] for v, lin_v in zip(op.operands, is_linear)]
-            with at_location(op.location):
-                operand_cts = rule(RuleContext(op, linear=is_linear), cts, operands)
-            for v, c, lin_v in zip(op.operands, operand_cts, is_linear):
-                if lin_v and c is not None:
-                    ct[v] = values.add_any(ct.get(v), c)
-        grads = [values.instantiate(ct.get(t), inputs[i]) for t, i in zip(tangent_args, argnums)]
-        util.finish_function(new_fn, outs + grads)

@@ -3,14 +3,15 @@
 import itertools
 
 from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import func, ir
+from aotc.frontend.ir import clone_remapped, func, ir  # noqa: F401  (re-exported)
 
 _COUNTER = itertools.count()
 
 
+
 def module_op(module) -> ir.Operation:
     """The builtin.module operation of an ir.Module or of the operation itself."""
-    return module.operation if isinstance(module, ir.Module) else module.operation
+    return module.operation
 
 
 def body(module) -> ir.Block:
@@ -63,21 +64,6 @@ def finish_function(fn, results) -> None:
     inputs = function_type(fn).inputs
     fn.attributes["function_type"] = ir.TypeAttr.get(
         ir.FunctionType.get(inputs, [v.type for v in results]))
-
-
-def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
-    """Clone op (with its regions) at the insertion point, mapping operands and captures by env."""
-    new = op.clone()
-
-    def remap(inner):
-        inner = inner.operation
-        for i, v in enumerate(inner.operands):
-            if v in env:
-                inner.operands[i] = env[v]
-        return ir.WalkResult.ADVANCE
-
-    new.operation.walk(remap)
-    return new.operation
 
 
 def callee(op: ir.Operation) -> str:

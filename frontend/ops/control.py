@@ -1,7 +1,7 @@
 """Region-carrying ops: stablehlo.return, while, if, case. Bodies are built by Python callbacks."""
 
 
-from aotc.frontend.ir import ir, tensor_type
+from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type
 from aotc.frontend.registry import defop, emit, user_location
 
 
@@ -93,3 +93,241 @@ def call(callee: str, operands, result_types) -> list[ir.Value]:
                              attributes={"callee": ir.FlatSymbolRefAttr.get(callee)},
                              loc=user_location())
     return list(op.results)
+
+
+# ---- autodiff rules: forward mode builds differentiated regions; reverse mode recomputes ------
+
+import numpy as np
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
+from aotc.frontend.registry import builds_own_op, register
+
+
+def _float_positions(vals) -> list[int]:
+    return [i for i, v in enumerate(vals) if values.is_float(v.type)]
+
+
+def _with_tangents(outs, touts, float_idx):
+    return list(outs) + [values.instantiate(touts[i], outs[i]) for i in float_idx]
+
+
+def _split_tangents(results, n, float_idx):
+    touts = [None] * n
+    for k, i in enumerate(float_idx):
+        touts[i] = results[n + k]
+    return list(results[:n]), touts
+
+
+def _branches_jvp(ctx, build):
+    src, emitter = ctx.op, ctx.emitter
+    float_idx = _float_positions(src.results)
+    types = [r.type for r in src.results] + [src.results[i].type for i in float_idx]
+
+    def branch(region):
+        def body():
+            outs, touts = emitter.run_block(region.blocks[0], [], [])
+            return _with_tangents(outs, touts, float_idx)
+
+        return body
+
+    results = build(types, [branch(r) for r in src.regions])
+    return _split_tangents(results, len(src.results), float_idx)
+
+
+@builds_own_op
+def _if_jvp(ctx, primals, tangents):
+    return _branches_jvp(ctx, lambda types, bodies: if_(primals[0], types, *bodies))
+
+
+@builds_own_op
+def _case_jvp(ctx, primals, tangents):
+    return _branches_jvp(ctx, lambda types, bodies: case(primals[0], types, bodies))
+
+
+@builds_own_op
+def _while_jvp(ctx, primals, tangents):
+    src, emitter = ctx.op, ctx.emitter
+    n = len(primals)
+    float_idx = _float_positions(primals)
+
+    def split(state):
+        return _split_tangents(state, n, float_idx)
+
+    def cond(*state):
+        outs, _ = emitter.run_block(src.regions[0].blocks[0], *split(state))
+        return outs[0]
+
+    def body(*state):
+        outs, touts = emitter.run_block(src.regions[1].blocks[0], *split(state))
+        return _with_tangents(outs, touts, float_idx)
+
+    results = while_(_with_tangents(primals, tangents, float_idx), cond, body)
+    return split(results)
+
+
+register("jvp", "stablehlo.if", _if_jvp)
+register("jvp", "stablehlo.case", _case_jvp)
+register("jvp", "stablehlo.while", _while_jvp)
+
+
+def _branches_vjp(ctx, result_cts, wrt, build):
+    """VJP of if/case: the same branching, each branch running its own region's VJP."""
+    src = ctx.op
+    out_cts = [values.instantiate(c, ctx.primal(r))
+               for c, r in zip(result_cts, src.results) if values.is_float(r.type)]
+    wrt_now = [ctx.primal(v) for v in wrt]
+
+    def branch(k):
+        def body():
+            captures = ctx.free_values(k)
+            picked = [captures.index(v) for v in wrt if v in captures]
+            _, cts = ctx.block_vjp(src.regions[k].blocks[0], captures,
+                                   [ctx.primal(c) for c in captures], [], picked, out_cts)
+            by_value = dict(zip([captures[i] for i in picked], cts))
+            return [values.instantiate(by_value.get(v), now) for v, now in zip(wrt, wrt_now)]
+
+        return body
+
+    return build([v.type for v in wrt_now], [branch(k) for k in range(len(src.regions))])
+
+
+def _if_vjp(ctx, result_cts, wrt):
+    pred = ctx.primal(ctx.op.operands[0])
+    return _branches_vjp(ctx, result_cts, wrt, lambda types, bodies: if_(pred, types, *bodies))
+
+
+def _case_vjp(ctx, result_cts, wrt):
+    index = ctx.primal(ctx.op.operands[0])
+    return _branches_vjp(ctx, result_cts, wrt, lambda types, bodies: case(index, types, bodies))
+
+
+def static_int(v: ir.Value):
+    """The integer a value always holds when it is a (converted, reshaped) constant, else None."""
+    while isinstance(v, ir.OpResult):
+        op = v.owner.operation
+        if op.name == "stablehlo.constant":
+            array = np.array(ir.DenseElementsAttr(op.attributes["value"]))
+            return int(array.ravel()[0]) if array.size == 1 or array.min() == array.max() else None
+        if op.name not in ("stablehlo.convert", "stablehlo.reshape", "stablehlo.broadcast_in_dim"):
+            return None
+        v = op.operands[0]
+    return None
+
+
+def counted_loop(op: ir.Operation):
+    """(counter index, start, stop) of a while loop `for i in range(start, stop)` with static
+    bounds (what fori_loop and scan emit, and what JAX exports), else None."""
+    cond_block, body_block = op.regions[0].blocks[0], op.regions[1].blocks[0]
+    pred = list(cond_block.operations)[-1].operands[0]
+    if not isinstance(pred, ir.OpResult) or pred.owner.operation.name != "stablehlo.compare":
+        return None
+    compare = pred.owner.operation
+    lhs, rhs = compare.operands
+    args = list(cond_block.arguments)
+    if "LT" not in str(compare.attributes["comparison_direction"]) or lhs not in args:
+        return None
+    k = args.index(lhs)
+    stop, start = static_int(rhs), static_int(op.operands[k])
+    step = list(body_block.operations)[-1].operands[k]
+    if stop is None or start is None or not isinstance(step, ir.OpResult):
+        return None
+    add = step.owner.operation
+    if add.name != "stablehlo.add" or list(body_block.arguments)[k] not in list(add.operands):
+        return None
+    other = [v for v in add.operands if v != list(body_block.arguments)[k]]
+    if not other or static_int(other[0]) != 1:
+        return None
+    return k, start, stop
+
+
+def _stack_shape(v: ir.Value, trip: int, where: str) -> tuple:
+    shape = shape_of(v)
+    if None in shape:
+        raise TracingError(f"{where}: reverse-mode through a loop whose carry has a dynamic "
+                           "shape is not supported")
+    return (trip, *shape)
+
+
+def _index_tuple(j: ir.Value, rank: int) -> list[ir.Value]:
+    zero = values.scalar(0, values.element(j))
+    return [j] + [zero] * rank
+
+
+def _while_vjp(ctx, result_cts, wrt):
+    """Reverse mode through a counted loop: a forward loop keeps every iteration's carry, then a
+    loop from the last iteration to the first runs the body's VJP on the kept carry."""
+    src = ctx.op
+    counted = counted_loop(src)
+    if counted is None:
+        raise TracingError(
+            f"{ctx.location}: reverse-mode differentiation of a while_loop needs a counted loop "
+            "with static bounds; use aotc.lax.fori_loop with Python int bounds or aotc.lax.scan")
+    _, start, stop = counted
+    trip = max(stop - start, 0)
+    body_block = src.regions[1].blocks[0]
+    init = [ctx.primal(v) for v in src.operands]
+    n = len(init)
+    captures = ctx.free_values(1)
+    captures_now = [ctx.primal(c) for c in captures]
+    i32 = ir.IntegerType.get_signless(32)
+
+    stacks0 = [values.zeros_like(tensor_type(_stack_shape(v, trip, ctx.location),
+                                             values.element(v))) for v in init]
+
+    def forward_body(j, *state):
+        carry, stacks = list(state[:n]), list(state[n:])
+        stacks = [shape_ops.dynamic_update_slice(
+            s, shape_ops.reshape(c, (1, *shape_of(c))), _index_tuple(j, len(shape_of(c))))
+            for s, c in zip(stacks, carry)]
+        env = dict(zip(body_block.arguments, carry)) | dict(zip(captures, captures_now))
+        ops = list(body_block.operations)
+        for op in ops[:-1]:
+            new = clone_remapped(op.operation, env)
+            env.update(zip(op.results, new.results))
+        carry = [env.get(v, v) for v in ops[-1].operands]
+        return [ew.add(j, values.scalar(1, i32)), *carry, *stacks]
+
+    forward = while_([values.scalar(0, i32), *init, *stacks0],
+                     lambda j, *s: ew.compare("LT", j, values.scalar(trip, i32)), forward_body)
+    stacks = forward[1 + n:]
+
+    float_idx = _float_positions(init)
+    capture_wrt = [c for c in captures if c in wrt]
+    cts0 = [values.instantiate(result_cts[i], ctx.primal(src.results[i])) for i in float_idx]
+    accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]
+    picked = [captures.index(c) for c in capture_wrt] + [len(captures) + i for i in float_idx]
+
+    def backward_body(j, *state):
+        cts, accs = list(state[:len(float_idx)]), list(state[len(float_idx):])
+        carry = []
+        for stack, v in zip(stacks, init):
+            shape = shape_of(v)
+            row = shape_ops.dynamic_slice(stack, _index_tuple(j, len(shape)), (1, *shape))
+            carry.append(shape_ops.reshape(row, shape))
+        _, grads = ctx.block_vjp(body_block, captures, captures_now, carry, picked, cts)
+        capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
+        new_cts = [values.instantiate(g, carry[i]) for g, i in zip(carry_grads, float_idx)]
+        accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
+        return [ew.subtract(j, values.scalar(1, i32)), *new_cts, *accs]
+
+    backward = while_([values.scalar(trip - 1, i32), *cts0, *accs0],
+                      lambda j, *s: ew.compare("GE", j, values.scalar(0, i32)), backward_body)
+    init_cts = backward[1:1 + len(float_idx)]
+    capture_cts = backward[1 + len(float_idx):]
+    grads = []
+    for v in wrt:
+        total = None
+        for i, operand in enumerate(src.operands):
+            if operand == v and i in float_idx:
+                total = values.add_any(total, init_cts[float_idx.index(i)])
+        if v in capture_wrt:
+            total = values.add_any(total, capture_cts[capture_wrt.index(v)])
+        grads.append(total)
+    return grads
+
+
+register("vjp", "stablehlo.if", _if_vjp)
+register("vjp", "stablehlo.case", _case_vjp)
+register("vjp", "stablehlo.while", _while_vjp)
