@@ -17,7 +17,20 @@ from aotc.frontend.errors import (
     TracingError,
 )
 from aotc.frontend.interpreter import interpret
-from aotc.frontend.transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from aotc.frontend.transforms import (
+    checkpoint,
+    custom_jvp,
+    custom_vjp,
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    remat,
+    stop_gradient,
+    value_and_grad,
+    vjp,
+)
 from aotc.tools.export import export
 from aotc import lax, nn, numpy, tree  # noqa: E402
 
@@ -26,7 +39,8 @@ del _tracer_methods
 
 __all__ = [
     "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
-    "MissingRuleError", "ShapeSpec", "TracingError", "export", "grad", "hessian", "interpret",
+    "MissingRuleError", "ShapeSpec", "TracingError", "checkpoint", "custom_jvp", "custom_vjp",
+    "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
     "vjp",
 ]

@@ -273,3 +273,8 @@ def builds_own_op(rule):
     include tangent code) and returns (primal outputs, tangent outputs)."""
     rule.builds_own_op = True
     return rule
+
+
+# Functions whose derivative the user defined (custom_jvp / custom_vjp) or that are recomputed in
+# reverse mode (checkpoint): traced into private functions carrying `aotc.custom = "<key>"`.
+CUSTOM_CALLS: dict[str, object] = {}

@@ -18,12 +18,31 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir
 from aotc.frontend.ops import values
-from aotc.frontend.registry import Attrs, at_location, is_zero_jvp, location_text, lookup
+from aotc.frontend.registry import (
+    CUSTOM_CALLS,
+    Attrs,
+    at_location,
+    is_zero_jvp,
+    location_text,
+    lookup,
+)
 from aotc.passes import util
 
 _TERMINATORS = ("func.return", "stablehlo.return")
 _BOX = "aotc.linear_box"  # scratch op of the linearization only; never reaches IREE
 STOP_GRADIENT = "aotc.stop_gradient"  # unit attribute on an identity function: no derivative
+CUSTOM = "aotc.custom"  # string attribute: key of the function's entry in registry.CUSTOM_CALLS
+
+
+def custom_rule(fn):
+    """The CUSTOM_CALLS entry of a function (custom_jvp, custom_vjp, checkpoint), or None."""
+    if CUSTOM not in fn.attributes:
+        return None
+    key = ir.StringAttr(fn.attributes[CUSTOM]).value
+    if key not in CUSTOM_CALLS:
+        raise TracingError(f"function with custom derivative '{key}' was not defined in this "
+                           "process; re-trace the program that defines it")
+    return CUSTOM_CALLS[key]
 
 
 class RuleContext:
@@ -113,8 +132,31 @@ class JvpEmitter:
             for result, v in zip(op.results, op.operands):
                 self.primal[result] = self.primal[v]
             return
+        custom = custom_rule(fn)
+        if custom is not None and self._has_tangent_inputs(op):
+            if custom.kind == "jvp":
+                self._custom_jvp(op, custom)
+                return
+            if self.linearize:
+                self._box(op)
+                return
+            if custom.kind == "vjp":
+                raise TracingError(f"{location_text(op.location)}: forward-mode differentiation "
+                                   "(jvp, jacfwd) of a custom_vjp function is not defined; use "
+                                   "custom_jvp, or reverse mode (grad, vjp, jacrev)")
         outs, touts = self.run_block(util.entry_block(fn), [self.primal[v] for v in op.operands],
                                      [self.tangent.get(v) for v in op.operands])
+        for result, p, t in zip(op.results, outs, touts):
+            self.primal[result] = p
+            if t is not None:
+                self.tangent[result] = t
+
+    def _custom_jvp(self, op: ir.Operation, custom) -> None:
+        primals = [self.primal[v] for v in op.operands]
+        tangents = [values.instantiate(self.tangent.get(v), p) if values.is_float(p.type) else None
+                    for v, p in zip(op.operands, primals)]
+        with at_location(op.location):
+            outs, touts = custom.jvp(primals, tangents)
         for result, p, t in zip(op.results, outs, touts):
             self.primal[result] = p
             if t is not None:
@@ -279,6 +321,11 @@ class RegionVjpContext:
 
     def free_values(self, region_index: int | None = None) -> list[ir.Value]:
         return free_values(self.op, region_index)
+
+    def callee(self):
+        """(function op, custom rule or None) of a func.call source op."""
+        fn = util.find_function(self.module, util.callee(self.op))
+        return fn, custom_rule(fn)
 
     def block_vjp(self, block: ir.Block, captures, capture_values, arg_values, wrt, out_cts):
         """Emit the VJP of `block` here. Its free values are `captures` (source values, given

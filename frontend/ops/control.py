@@ -331,3 +331,24 @@ def _while_vjp(ctx, result_cts, wrt):
 register("vjp", "stablehlo.if", _if_vjp)
 register("vjp", "stablehlo.case", _case_vjp)
 register("vjp", "stablehlo.while", _while_vjp)
+
+
+def _call_vjp(ctx, result_cts, wrt):
+    """Reverse mode of a boxed call: the user's custom_vjp, or (checkpoint) the callee's VJP
+    emitted here, which recomputes its intermediate values instead of keeping them."""
+    fn, custom = ctx.callee()
+    if custom is not None and custom.kind == "vjp":
+        return custom.vjp(ctx, result_cts, wrt)
+    operands = list(ctx.op.operands)
+    picked = [i for i, v in enumerate(operands) if v in wrt]
+    out_cts = [values.instantiate(c, ctx.primal(r))
+               for c, r in zip(result_cts, ctx.op.results) if values.is_float(r.type)]
+    _, cts = ctx.block_vjp(fn.regions[0].blocks[0], [], [],
+                           [ctx.primal(v) for v in operands], picked, out_cts)
+    grads = {}
+    for i, c in zip(picked, cts):
+        grads[operands[i]] = values.add_any(grads.get(operands[i]), c)
+    return [grads.get(v) for v in wrt]
+
+
+register("vjp", "func.call", _call_vjp)
