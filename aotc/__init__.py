@@ -21,6 +21,7 @@ from aotc.frontend.transforms import (
     checkpoint,
     custom_jvp,
     custom_vjp,
+    differentiate,
     grad,
     hessian,
     jacfwd,
@@ -40,6 +41,7 @@ del _tracer_methods
 __all__ = [
     "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
     "MissingRuleError", "ShapeSpec", "TracingError", "checkpoint", "custom_jvp", "custom_vjp",
+    "differentiate",
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
     "vjp",

@@ -10,6 +10,7 @@ import numpy as np
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, new_context, shape_of
+from aotc.frontend.ops.control import callee_of
 from aotc.frontend.registry import Attrs, location_text, lookup
 
 _TERMINATORS = ("func.return", "stablehlo.return")
@@ -77,8 +78,9 @@ class _Interpreter:
             operands = [env[v] for v in op.operands]
             if name in _TERMINATORS:
                 return operands
-            if name == "func.call":
-                outs = self.call(ir.FlatSymbolRefAttr(op.attributes["callee"]).value, operands)
+            callee = callee_of(op)
+            if callee is not None:
+                outs = self.call(callee, operands)
             else:
                 impl = lookup("interpret", name, location_text(op.location))
                 with np.errstate(all="ignore"):

@@ -456,3 +456,44 @@ class checkpoint(_Custom):
 
 
 remat = checkpoint
+
+
+# ---- differentiating imported StableHLO --------------------------------------------------------
+
+
+def parse_module(mlir_text: str) -> ir.Module:
+    """Parse StableHLO text (e.g. `jax.jit(f).lower(x).as_text()`) into a module of its own."""
+    from aotc.frontend.ir import new_context
+
+    with new_context():
+        try:
+            return ir.Module.parse(mlir_text)
+        except Exception as exc:  # MLIRError carries the parser's diagnostics
+            raise TracingError(f"could not parse the MLIR text: {exc}") from None
+
+
+def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
+                  mode: str = "reverse") -> ir.Module:
+    """Add the derivative of `function` of a StableHLO module (from aotc, JAX, torch-mlir, ...).
+
+    mode="reverse" adds `@<function>_vjp(args..., output cotangents...) -> (outputs...,
+    cotangents of args[argnums]...)`; mode="forward" adds `@<function>_jvp(args..., tangents of
+    args[argnums]...) -> (outputs..., output tangents...)`. Returns the module.
+
+    Example:
+        >>> text = jax.jit(loss).lower(params, x).as_text()
+        >>> module = aotc.differentiate(text, argnums=(0,))
+    """
+    module = (parse_module(mlir_text_or_module) if isinstance(mlir_text_or_module, str)
+              else mlir_text_or_module)
+    argnums = [argnums] if isinstance(argnums, int) else list(argnums)
+    if mode == "reverse":
+        autodiff.vjp(module, function, argnums, name=util.fresh_name(module, f"{function}_vjp"))
+    elif mode == "forward":
+        autodiff.jvp(module, function, tangent_args=argnums,
+                     name=util.fresh_name(module, f"{function}_jvp"))
+    else:
+        raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
+    with module.context:
+        module.operation.verify()
+    return module

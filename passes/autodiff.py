@@ -18,6 +18,7 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir
 from aotc.frontend.ops import values
+from aotc.frontend.ops.control import callee_of
 from aotc.frontend.registry import (
     CUSTOM_CALLS,
     Attrs,
@@ -120,14 +121,14 @@ class JvpEmitter:
             if op.name in _TERMINATORS:
                 return ([self.primal[v] for v in op.operands],
                         [self.tangent.get(v) for v in op.operands])
-            if op.name == "func.call":
+            if callee_of(op) is not None:
                 self._inline_call(op)
             else:
                 self._differentiate(op)
         raise TracingError("block without terminator")
 
     def _inline_call(self, op: ir.Operation) -> None:
-        fn = util.find_function(self.module, util.callee(op))
+        fn = util.find_function(self.module, callee_of(op))
         if STOP_GRADIENT in fn.attributes:
             for result, v in zip(op.results, op.operands):
                 self.primal[result] = self.primal[v]
@@ -324,7 +325,7 @@ class RegionVjpContext:
 
     def callee(self):
         """(function op, custom rule or None) of a func.call source op."""
-        fn = util.find_function(self.module, util.callee(self.op))
+        fn = util.find_function(self.module, callee_of(self.op))
         return fn, custom_rule(fn)
 
     def block_vjp(self, block: ir.Block, captures, capture_values, arg_values, wrt, out_cts):

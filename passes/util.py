@@ -64,7 +64,3 @@ def finish_function(fn, results) -> None:
     inputs = function_type(fn).inputs
     fn.attributes["function_type"] = ir.TypeAttr.get(
         ir.FunctionType.get(inputs, [v.type for v in results]))
-
-
-def callee(op: ir.Operation) -> str:
-    return ir.FlatSymbolRefAttr(op.attributes["callee"]).value

@@ -87,6 +87,17 @@ def scalar_type(element: ir.Type) -> ir.RankedTensorType:
 
 
 
+_CALL_ATTRIBUTE = {"func.call": "callee", "stablehlo.composite": "decomposition"}
+
+
+def callee_of(op: ir.Operation) -> str | None:
+    """The function a call-like op runs: func.call's callee, a composite's decomposition."""
+    attribute = _CALL_ATTRIBUTE.get(op.name)
+    if attribute is None:
+        return None
+    return ir.FlatSymbolRefAttr(op.attributes[attribute]).value
+
+
 def call(callee: str, operands, result_types) -> list[ir.Value]:
     """`func.call @callee(operands)`."""
     op = ir.Operation.create("func.call", results=list(result_types), operands=list(operands),
@@ -352,3 +363,14 @@ def _call_vjp(ctx, result_cts, wrt):
 
 
 register("vjp", "func.call", _call_vjp)
+
+
+defop("stablehlo.optimization_barrier", lambda types, attrs: list(types),
+      lambda ctx, *xs: list(xs))
+
+
+def _barrier_jvp(ctx, primals, tangents):
+    return list(tangents)  # a scheduling hint: derivatives pass straight through
+
+
+register("jvp", "stablehlo.optimization_barrier", _barrier_jvp)
