@@ -9,7 +9,7 @@ import numpy as np
 
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import ir, new_context, shape_of
+from aotc.frontend.ir import find_function, ir, new_context, shape_of
 from aotc.frontend.ops.control import callee_of
 from aotc.frontend.registry import Attrs, location_text, lookup
 
@@ -51,17 +51,8 @@ class _Interpreter:
         dt = dtypes.from_mlir(ir.RankedTensorType(t).element_type)
         return dtypes.float64 if self.float64 and dtypes.is_float(dt) else dt
 
-    def function(self, name: str):
-        for op in self.module.body.operations:
-            if op.operation.name == "func.func" and ir.StringAttr(
-                    op.attributes["sym_name"]).value == name:
-                return op
-        names = [ir.StringAttr(op.attributes["sym_name"]).value for op in self.module.body.operations
-                 if op.operation.name == "func.func"]
-        raise TracingError(f"no function '{name}' in the module; it has: {', '.join(names)}")
-
     def call(self, name: str, args) -> list[np.ndarray]:
-        fn = self.function(name)
+        fn = find_function(self.module, name)
         block = fn.regions[0].blocks[0]
         if len(args) != len(block.arguments):
             raise TracingError(

@@ -60,3 +60,26 @@ def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
 
     new.operation.walk(remap)
     return new.operation
+
+
+def module_body(module) -> ir.Block:
+    """The body block of an ir.Module or of a builtin.module operation."""
+    return module.operation.regions[0].blocks[0]
+
+
+def functions(module) -> dict:
+    """The module's func.func ops by symbol name."""
+    found = {}
+    for op in module_body(module).operations:
+        if op.operation.name == "func.func":
+            found[ir.StringAttr(op.attributes["sym_name"]).value] = op
+    return found
+
+
+def find_function(module, name: str):
+    fns = functions(module)
+    if name not in fns:
+        from aotc.frontend.errors import TracingError
+
+        raise TracingError(f"no function '{name}' in the module; it has: {', '.join(fns)}")
+    return fns[name]

@@ -150,7 +150,7 @@ def _leaf_type(leaf) -> ir.RankedTensorType:
 
 
 def trace_into_block(fn: Callable, block_args, arg_treedef, weak_types=None):
-    """Call fn on tracers of `block_args` (unflattened by arg_treedef); returns (out leaves, def)."""
+    """Call fn on tracers of block_args (unflattened by arg_treedef); returns (out leaves, def)."""
     weak_types = weak_types or [False] * len(block_args)
     tracers = [Tracer(v, w) for v, w in zip(block_args, weak_types)]
     out = fn(*tree.unflatten(arg_treedef, tracers))

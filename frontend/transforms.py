@@ -9,6 +9,7 @@ Outside any trace, the transformed function runs eagerly (traced and interpreted
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from aotc.frontend import dtypes, tree
 from aotc.frontend.eager import eager
 from aotc.frontend.errors import TracingError
@@ -468,7 +469,7 @@ def parse_module(mlir_text: str) -> ir.Module:
     with new_context():
         try:
             return ir.Module.parse(mlir_text)
-        except Exception as exc:  # MLIRError carries the parser's diagnostics
+        except ir.MLIRError as exc:
             raise TracingError(f"could not parse the MLIR text: {exc}") from None
 
 

@@ -2,8 +2,14 @@
 
 import itertools
 
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import clone_remapped, func, ir  # noqa: F401  (re-exported)
+from aotc.frontend.ir import (  # noqa: F401  (re-exported for passes)
+    clone_remapped,
+    find_function,
+    func,
+    functions,
+    ir,
+    module_body,
+)
 
 _COUNTER = itertools.count()
 
@@ -12,25 +18,6 @@ _COUNTER = itertools.count()
 def module_op(module) -> ir.Operation:
     """The builtin.module operation of an ir.Module or of the operation itself."""
     return module.operation
-
-
-def body(module) -> ir.Block:
-    return module_op(module).regions[0].blocks[0]
-
-
-def functions(module) -> dict:
-    found = {}
-    for op in body(module).operations:
-        if op.operation.name == "func.func":
-            found[ir.StringAttr(op.attributes["sym_name"]).value] = op
-    return found
-
-
-def find_function(module, name: str):
-    fns = functions(module)
-    if name not in fns:
-        raise TracingError(f"no function '{name}' in the module; it has: {', '.join(fns)}")
-    return fns[name]
 
 
 def function_type(fn) -> ir.FunctionType:
@@ -51,7 +38,7 @@ def fresh_name(module, base: str) -> str:
 
 def new_function(module, name: str, arg_types, private: bool, loc: ir.Location):
     """Append an empty `func.func @name(arg_types)` (results set later) and its entry block."""
-    with ir.InsertionPoint(body(module)):
+    with ir.InsertionPoint(module_body(module)):
         fn = func.FuncOp(name, ir.FunctionType.get(list(arg_types), []), loc=loc)
     if private:
         fn.attributes["sym_visibility"] = ir.StringAttr.get("private")

@@ -1,8 +1,13 @@
 """Region-carrying ops: stablehlo.return, while, if, case. Bodies are built by Python callbacks."""
 
+import numpy as np
 
+from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type
-from aotc.frontend.registry import defop, emit, user_location
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
+from aotc.frontend.registry import builds_own_op, defop, emit, register, user_location
 
 
 def _no_results(types, attrs):
@@ -21,7 +26,7 @@ def return_(values) -> None:
 
 
 def build_region(region: ir.Region, arg_types, body) -> None:
-    """Fill `region` with one block of `arg_types`; `body(*block_args)` returns the yielded values."""
+    """Fill `region` with one block of `arg_types`; body(*block_args) returns what it yields."""
     block = region.blocks.append(*arg_types)
     with ir.InsertionPoint(block):
         return_(body(*block.arguments))
@@ -108,12 +113,7 @@ def call(callee: str, operands, result_types) -> list[ir.Value]:
 
 # ---- autodiff rules: forward mode builds differentiated regions; reverse mode recomputes ------
 
-import numpy as np
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ops import elementwise as ew
-from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
-from aotc.frontend.registry import builds_own_op, register
+
 
 
 def _float_positions(vals) -> list[int]:

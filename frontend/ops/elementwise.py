@@ -1,4 +1,4 @@
-"""Elementwise ops: unary math, broadcasting-free binary arithmetic, compare, select, clamp, convert.
+"""Elementwise ops: unary math, binary arithmetic (same shapes), compare, select, clamp, convert.
 
 Families (JAX's `unop`/`naryop`): one factory per shape of op; only odd rules are written by hand.
 StableHLO elementwise ops need operands of one shape; `aotc.numpy` broadcasts before calling.
@@ -8,8 +8,9 @@ import math
 
 import numpy as np
 
-from aotc.frontend.ir import ir, shape_of
 from aotc.frontend.errors import TracingError
+from aotc.frontend.ir import ir, shape_of
+from aotc.frontend.ops import values
 from aotc.frontend.registry import (
     defop,
     defzero,
@@ -217,7 +218,6 @@ def shape_and_element(x: ir.Value):
 
 # ---- autodiff rules: JVP for every op, TRANSPOSE for the linear ones ---------------------------
 
-from aotc.frontend.ops import values  # noqa: E402  (values builds on the builders above)
 
 defzero("stablehlo.ceil", "stablehlo.floor", "stablehlo.is_finite", "stablehlo.not",
         "stablehlo.round_nearest_afz", "stablehlo.round_nearest_even", "stablehlo.sign",
@@ -405,8 +405,8 @@ def _divide_transpose(ctx, cts, operands):
 def _select_transpose(ctx, cts, operands):
     pred = operands[0]
     zeros = values.zeros_like(cts[0])
-    return [None, ctx.linear[1] and select(pred, cts[0], zeros) or None,
-            ctx.linear[2] and select(pred, zeros, cts[0]) or None]
+    return [None, (ctx.linear[1] and select(pred, cts[0], zeros)) or None,
+            (ctx.linear[2] and select(pred, zeros, cts[0])) or None]
 
 
 def _convert_transpose(ctx, cts, operands):

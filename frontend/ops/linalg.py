@@ -5,7 +5,9 @@ import re
 import numpy as np
 
 from aotc.frontend.ir import ir, shape_of, tensor_type
-from aotc.frontend.registry import defop, emit1
+from aotc.frontend.ops import values
+from aotc.frontend.ops.shape import transpose
+from aotc.frontend.registry import defop, emit1, register
 
 _DIMS = ("lhs_batching_dimensions", "rhs_batching_dimensions",
          "lhs_contracting_dimensions", "rhs_contracting_dimensions")
@@ -37,11 +39,13 @@ def _dot_general_impl(ctx, lhs, rhs):
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     lhs_sub = [next(letters) for _ in range(lhs.ndim)]
     rhs_sub = [next(letters) for _ in range(rhs.ndim)]
-    for l, r in zip(lb + lc, rb + rc):
-        rhs_sub[r] = lhs_sub[l]
+    for left, right in zip(lb + lc, rb + rc):
+        rhs_sub[right] = lhs_sub[left]
     out = [lhs_sub[d] for d in lb] + [lhs_sub[d] for d in _free(lhs.ndim, lb, lc)]
     out += [rhs_sub[d] for d in _free(rhs.ndim, rb, rc)]
     spec = f"{''.join(lhs_sub)},{''.join(rhs_sub)}->{''.join(out)}"
+    if lhs.dtype.kind == "V":  # bfloat16 (ml_dtypes): numpy's einsum has no loop for it
+        lhs, rhs = lhs.astype(np.float32), rhs.astype(np.float32)
     return np.einsum(spec, lhs, rhs)
 
 
@@ -59,9 +63,6 @@ def dot_general(lhs: ir.Value, rhs: ir.Value, contracting, batch=((), ())) -> ir
 
 # ---- autodiff rules ----------------------------------------------------------------------------
 
-from aotc.frontend.ops import values  # noqa: E402
-from aotc.frontend.ops.shape import transpose  # noqa: E402
-from aotc.frontend.registry import register  # noqa: E402
 
 
 def _dot_general_jvp(ctx, primals, tangents):

@@ -2,10 +2,13 @@
 
 import numpy as np
 
+from aotc.frontend.errors import MissingRuleError
 from aotc.frontend.ir import ir, shape_of, tensor_type
 from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.registry import defop, emit, i64_array
+from aotc.frontend.registry import defop, emit, i64_array, register
 
 # A body made of one of these ops on its two block arguments reduces with the numpy ufunc.
 UFUNC_OF_BODY = {
@@ -66,7 +69,7 @@ defop("stablehlo.reduce", _reduce_type, _reduce_impl)
 
 
 def reduce(operands, inits, dimensions, body) -> list[ir.Value]:
-    """`stablehlo.reduce` of several operands; body(*accumulators, *elements) -> new accumulators."""
+    """`stablehlo.reduce` of several operands; body(*accumulators, *elements) -> accumulators."""
     dimensions = sorted(int(d) for d in dimensions)
     result_types = []
     for x in operands:
@@ -90,9 +93,6 @@ REDUCERS = {"sum": ew.add, "prod": ew.multiply, "max": ew.maximum, "min": ew.min
 
 # ---- autodiff rules ----------------------------------------------------------------------------
 
-from aotc.frontend.errors import MissingRuleError  # noqa: E402
-from aotc.frontend.ops import shape as shape_ops, values  # noqa: E402
-from aotc.frontend.registry import register  # noqa: E402
 
 
 def _reduce_jvp(ctx, primals, tangents):
@@ -100,7 +100,7 @@ def _reduce_jvp(ctx, primals, tangents):
     ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
     if ufunc is None or ufunc not in (np.add, np.maximum, np.minimum, np.multiply):
         raise MissingRuleError("jvp", "stablehlo.reduce with this body", ctx.location)
-    (x, init), (tx, tinit) = primals, tangents
+    (x, _), (tx, tinit) = primals, tangents
     dims = ctx.attrs.ints("dimensions")
     out = ctx.results[0]
     zero = values.scalar(0, values.element(out))

@@ -7,7 +7,9 @@ import numpy as np
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, shape_of, tensor_type
-from aotc.frontend.registry import defop, emit1, i64, i64_array
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import values
+from aotc.frontend.registry import defop, defzero, emit1, i64, i64_array, register, structural_jvp
 
 
 def _explicit_type(types, attrs):
@@ -80,6 +82,9 @@ def broadcast_in_dim(x: ir.Value, shape, dims, output_dimensions: ir.Value | Non
     result = tensor_type(shape, _element(x))
     attrs = {"broadcast_dimensions": i64_array(dims)}
     if any(d is None for d in shape):
+        # A dynamic operand dim keeps its size (as in JAX); IREE cannot lower the op without this.
+        attrs["known_nonexpanding_dimensions"] = i64_array(
+            [i for i, d in enumerate(shape_of(x)) if d is None])
         return emit1("stablehlo.dynamic_broadcast_in_dim", [x, output_dimensions], attrs,
                      result_types=[result])
     return emit1("stablehlo.broadcast_in_dim", [x], attrs, result_types=[result])
@@ -259,8 +264,6 @@ def reverse(x: ir.Value, dims) -> ir.Value:
 
 # ---- autodiff rules ----------------------------------------------------------------------------
 
-from aotc.frontend.ops import elementwise as ew, values  # noqa: E402
-from aotc.frontend.registry import defzero, register, structural_jvp  # noqa: E402
 
 defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size")
 for _name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim",

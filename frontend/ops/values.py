@@ -4,7 +4,8 @@ import numpy as np
 
 from aotc.frontend import dtypes
 from aotc.frontend.ir import ir, shape_of
-from aotc.frontend.ops import elementwise as ew, shape as shape_ops
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
 
 
 def element(v: ir.Value | ir.Type) -> ir.Type:
