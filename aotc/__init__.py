@@ -30,7 +30,9 @@ from aotc.frontend.transforms import (
     remat,
     stop_gradient,
     value_and_grad,
+    vectorize,
     vjp,
+    vmap,
 )
 from aotc.tools.export import export
 from aotc import lax, nn, numpy, tree  # noqa: E402
@@ -44,5 +46,5 @@ __all__ = [
     "differentiate",
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
-    "vjp",
+    "vectorize", "vjp", "vmap",
 ]

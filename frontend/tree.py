@@ -135,3 +135,31 @@ def map(fn: Callable, tree, *rest):
             raise ValueError(f"tree structures differ: {treedef!r} vs {other_def!r}")
         others.append(other_flat)
     return unflatten(treedef, [fn(*xs) for xs in zip(flat, *others)])
+
+
+def leaf_paths(treedef: TreeDef, prefix: str = "") -> list[str]:
+    """Names like "[0]['w'].field" of a tree's leaves, in flatten order, for messages."""
+    if treedef.kind is None:
+        return [prefix]
+    if treedef.kind is dict:
+        keys = [f"[{k!r}]" for k in treedef.aux]
+    elif hasattr(treedef.kind, "_fields"):
+        keys = [f".{name}" for name in treedef.kind._fields]
+    else:
+        keys = [f"[{i}]" for i in range(len(treedef.children))]
+    return [path for key, child in zip(keys, treedef.children)
+            for path in leaf_paths(child, prefix + key)]
+
+
+def broadcast_prefix(prefix, full) -> list:
+    """One value per leaf of `full`: `prefix` is a tree whose leaves (or None) stand for whole
+    subtrees of `full` (JAX's in_axes rule)."""
+    if prefix is None or not isinstance(prefix, (tuple, list, dict)):
+        return [prefix] * len(leaves(full))
+    if isinstance(prefix, dict):
+        if not isinstance(full, dict) or set(prefix) != set(full):
+            raise ValueError(f"axes {prefix!r} do not match the structure of {structure(full)!r}")
+        return [a for k in sorted(full) for a in broadcast_prefix(prefix[k], full[k])]
+    if not isinstance(full, (tuple, list)) or len(prefix) != len(full):
+        raise ValueError(f"axes {prefix!r} do not match the structure of {structure(full)!r}")
+    return [a for p, f in zip(prefix, full) for a in broadcast_prefix(p, f)]

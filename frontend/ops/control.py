@@ -374,3 +374,117 @@ def _barrier_jvp(ctx, primals, tangents):
 
 
 register("jvp", "stablehlo.optimization_barrier", _barrier_jvp)
+
+
+# ---- batching: unbatched predicates keep the op; batched ones run every branch and select ------
+
+
+def _branch_outputs(emitter, region: ir.Region, size: int) -> list[ir.Value]:
+    outs, flags = emitter.run_block(region.blocks[0], [], [])
+    return [o if f else values.broadcast_batch(o, size) for o, f in zip(outs, flags)]
+
+
+def _select_lanes(pred: ir.Value, on_true: ir.Value, on_false: ir.Value) -> ir.Value:
+    """Per batch lane: on_true where pred (shape (size,)) holds, else on_false."""
+    shape = shape_of(on_true)
+    mask = shape_ops.broadcast_in_dim(pred, shape, [0]) if len(shape) > 1 else pred
+    return ew.select(mask, on_true, on_false)
+
+
+def _if_batch(ctx, operands, batched):
+    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    n = len(src.results)
+    if not batched[0]:
+        bodies = [lambda r=r: _branch_outputs(emitter, r, size) for r in src.regions]
+        return if_(operands[0], ctx.batched_types(), *bodies), [True] * n
+    on_true = _branch_outputs(emitter, src.regions[0], size)
+    on_false = _branch_outputs(emitter, src.regions[1], size)
+    return [_select_lanes(operands[0], a, b) for a, b in zip(on_true, on_false)], [True] * n
+
+
+def _case_batch(ctx, operands, batched):
+    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    n = len(src.results)
+    if not batched[0]:
+        bodies = [lambda r=r: _branch_outputs(emitter, r, size) for r in src.regions]
+        return case(operands[0], ctx.batched_types(), bodies), [True] * n
+    branches = [_branch_outputs(emitter, r, size) for r in src.regions]
+    index = operands[0]
+    results = branches[-1]  # out-of-range indices take the last branch, as stablehlo.case does
+    for k in reversed(range(len(branches) - 1)):
+        pick = ew.compare("EQ", index, values.full_like(index, k))
+        results = [_select_lanes(pick, a, b) for a, b in zip(branches[k], results)]
+    return results, [True] * n
+
+
+def _dry_run_flags(ctx, block: ir.Block, types, flags) -> list[bool]:
+    """Which of a block's results come out batched when its arguments have these types and
+    flags: the block is batched into a scratch function, which is then erased."""
+    from aotc.frontend.ir import module_body
+
+    with ir.InsertionPoint(module_body(ctx.emitter.module)):
+        scratch = ir.Operation.create("func.func", regions=1, attributes={
+            "sym_name": ir.StringAttr.get("aotc_batch_scratch"),
+            "function_type": ir.TypeAttr.get(ir.FunctionType.get(types, [])),
+            "sym_visibility": ir.StringAttr.get("private")})
+    entry = scratch.regions[0].blocks.append(*types)
+    try:
+        with ir.InsertionPoint(entry):
+            _, out_flags = ctx.emitter.run_block(block, list(entry.arguments), flags)
+    finally:
+        scratch.erase()
+    return out_flags
+
+
+def _while_batch(ctx, operands, batched):
+    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    cond_block, body_block = src.regions[0].blocks[0], src.regions[1].blocks[0]
+    carry_types = [r.type for r in src.results]
+
+    def types(flags):
+        return [values.with_batch(t, size) if f else t for t, f in zip(carry_types, flags)]
+
+    flags = list(batched)
+    while True:  # a carry is batched when its initial value or its update is
+        out_flags = _dry_run_flags(ctx, body_block, types(flags), flags)
+        merged = [a or b for a, b in zip(flags, out_flags)]
+        if merged == flags:
+            break
+        flags = merged
+    pred_batched = _dry_run_flags(ctx, cond_block, types(flags), flags)[0]
+    if pred_batched:
+        flags = [True] * len(operands)
+    init = [v if b or not f else values.broadcast_batch(v, size)
+            for v, b, f in zip(operands, batched, flags)]
+
+    def run(block, state):
+        outs, out_flags = emitter.run_block(block, list(state), flags)
+        return [o if of or not f else values.broadcast_batch(o, size)
+                for o, of, f in zip(outs, out_flags, flags)]
+
+    if not pred_batched:
+        results = while_(init, lambda *s: run(cond_block, s)[0], lambda *s: run(body_block, s))
+        return results, flags
+
+    from aotc.frontend.ops.reduction import reduce_binary
+
+    def any_active(*state):
+        pred = run(cond_block, state)[0]
+        return reduce_binary(pred, values.scalar(False, values.element(pred)), [0], ew.or_)
+
+    def masked_body(*state):  # finished lanes keep their carry
+        pred = run(cond_block, state)[0]
+        updated = run(body_block, state)
+        return [_select_lanes(pred, new, old) for new, old in zip(updated, state)]
+
+    return while_(init, any_active, masked_body), flags
+
+
+def _barrier_batch(ctx, operands, batched):
+    return list(operands), list(batched)
+
+
+register("batch", "stablehlo.if", _if_batch)
+register("batch", "stablehlo.case", _case_batch)
+register("batch", "stablehlo.while", _while_batch)
+register("batch", "stablehlo.optimization_barrier", _barrier_batch)

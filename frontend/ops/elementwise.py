@@ -10,6 +10,7 @@ import numpy as np
 
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, shape_of
+from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import values
 from aotc.frontend.registry import (
     defop,
@@ -24,7 +25,12 @@ from aotc.frontend.registry import (
 # ---- unary -------------------------------------------------------------------------------------
 
 
+_UNARY_OPS: list[str] = []
+_BINARY_OPS: list[str] = []
+
+
 def _unary_family(op_name: str, reference, *, result_element=None):
+    _UNARY_OPS.append(op_name)
     def type_rule(operand_types, attrs):
         if result_element is None:
             return [operand_types[0]]
@@ -97,6 +103,7 @@ def _erf(x):
 
 
 def _binary_family(op_name: str, reference):
+    _BINARY_OPS.append(op_name)
     defop(op_name, same_shape_type, lambda ctx, x, y: reference(x, y))
 
     def build(x: ir.Value, y: ir.Value) -> ir.Value:
@@ -420,6 +427,28 @@ register("transpose", "stablehlo.multiply", _multiply_transpose)
 register("transpose", "stablehlo.divide", _divide_transpose)
 register("transpose", "stablehlo.select", _select_transpose)
 register("transpose", "stablehlo.convert", _convert_transpose)
+
+
+# ---- batching: every elementwise op maps lane by lane ------------------------------------------
+
+
+def _elementwise_batch(ctx, operands, batched):
+    size = ctx.size
+    target = (size, *shape_of(ctx.op.results[0]))
+    new = []
+    for v, b in zip(operands, batched):
+        shape = shape_of(v)
+        if b and shape != target:  # a batched scalar bound of clamp
+            v = shape_ops.broadcast_in_dim(v, target, [0])
+        elif not b and (shape or not target[1:]):
+            v = values.broadcast_batch(v, size)
+        new.append(v)
+    return [values.clone_with(ctx.op, new, ctx.batched_types()).result], [True]
+
+
+for _name in [*_UNARY_OPS, *_BINARY_OPS, "stablehlo.compare", "stablehlo.select",
+              "stablehlo.clamp", "stablehlo.convert"]:
+    register("batch", _name, _elementwise_batch)
 
 
 __all__ = [name for name, v in list(globals().items())

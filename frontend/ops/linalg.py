@@ -109,3 +109,26 @@ def _dot_general_transpose(ctx, cts, operands):
 
 register("jvp", "stablehlo.dot_general", _dot_general_jvp)
 register("transpose", "stablehlo.dot_general", _dot_general_transpose)
+
+
+def _dot_general_batch(ctx, operands, batched):
+    """Both batched: one more batching dimension. One batched: its batch dim is a free dim that
+    lands after the batching dims in the result; move it to the front."""
+    (x, y), (bx, by) = operands, batched
+    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
+    lb, rb, lc, rc = (dims[k] for k in _DIMS)
+    shift = lambda ds, on: [d + 1 for d in ds] if on else list(ds)
+    contracting = (shift(lc, bx), shift(rc, by))
+    if bx and by:
+        return [dot_general(x, y, contracting, ([0, *shift(lb, True)], [0, *shift(rb, True)]))], \
+            [True]
+    out = dot_general(x, y, contracting, (shift(lb, bx), shift(rb, by)))
+    if bx:
+        position = len(lb)
+    else:
+        lhs_free = len(shape_of(x)) - len(lb) - len(lc)
+        position = len(lb) + lhs_free
+    return [values.move_axis(out, position, 0) if position else out], [True]
+
+
+register("batch", "stablehlo.dot_general", _dot_general_batch)

@@ -149,3 +149,21 @@ def _reduce_transpose(ctx, cts, operands):
 
 register("jvp", "stablehlo.reduce", _reduce_jvp)
 register("transpose", "stablehlo.reduce", _reduce_transpose)
+
+
+# ---- batching ----------------------------------------------------------------------------------
+
+
+def _reduce_batch(ctx, operands, batched):
+    n = len(operands) // 2
+    if any(batched[n:]):
+        raise MissingRuleError("batch", "stablehlo.reduce with a batched init value",
+                               ctx.location)
+    inputs = [v if b else values.broadcast_batch(v, ctx.size)
+              for v, b in zip(operands[:n], batched[:n])]
+    new = values.clone_with(ctx.op, inputs + list(operands[n:]), ctx.batched_types())
+    new.attributes["dimensions"] = i64_array([d + 1 for d in ctx.attrs.ints("dimensions")])
+    return list(new.results), [True] * n
+
+
+register("batch", "stablehlo.reduce", _reduce_batch)

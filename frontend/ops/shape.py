@@ -392,3 +392,108 @@ register("transpose", "stablehlo.concatenate", _concatenate_transpose)
 register("transpose", "stablehlo.reverse", _reverse_transpose)
 register("transpose", "stablehlo.dynamic_slice", _dynamic_slice_transpose)
 register("transpose", "stablehlo.dynamic_update_slice", _dynamic_update_slice_transpose)
+
+
+# ---- batching rules (batch dimension first) ----------------------------------------------------
+
+
+def _shift(dims) -> list[int]:
+    return [d + 1 for d in dims]
+
+
+def _with_size(size: int, shape_tensor: ir.Value) -> ir.Value:
+    return concatenate([constant(np.array([size], np.int32)), shape_tensor], 0)
+
+
+def _broadcast_batch(ctx, operands, batched):
+    x = operands[0]
+    shape = (ctx.size, *shape_of(ctx.op.results[0]))
+    dims = [0, *_shift(ctx.attrs.ints("broadcast_dimensions"))]
+    output = _with_size(ctx.size, operands[1]) if len(operands) > 1 else None
+    return [broadcast_in_dim(x, shape, dims, output)], [True]
+
+
+def _reshape_batch(ctx, operands, batched):
+    shape = (ctx.size, *shape_of(ctx.op.results[0]))
+    output = _with_size(ctx.size, operands[1]) if len(operands) > 1 else None
+    return [reshape(operands[0], shape, output)], [True]
+
+
+def _transpose_batch(ctx, operands, batched):
+    return [transpose(operands[0], [0, *_shift(ctx.attrs.ints("permutation"))])], [True]
+
+
+def _slice_batch(ctx, operands, batched):
+    a = ctx.attrs
+    return [slice(operands[0], [0, *a.ints("start_indices")],
+                  [ctx.size, *a.ints("limit_indices")], [1, *a.ints("strides")])], [True]
+
+
+def _reverse_batch(ctx, operands, batched):
+    return [reverse(operands[0], _shift(ctx.attrs.ints("dimensions")))], [True]
+
+
+def _concatenate_batch(ctx, operands, batched):
+    parts = [v if b else values.broadcast_batch(v, ctx.size) for v, b in zip(operands, batched)]
+    return [concatenate(parts, ctx.attrs.int("dimension") + 1)], [True]
+
+
+def _get_dimension_size_batch(ctx, operands, batched):
+    return [get_dimension_size(operands[0], ctx.attrs.int("dimension") + 1)], [False]
+
+
+def _pad_batch(ctx, operands, batched):
+    (x, value), size = operands, ctx.size
+    lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
+    interior = ctx.attrs.ints("interior_padding")
+    if not batched[0]:
+        x = values.broadcast_batch(x, size)
+    if not batched[1]:
+        return [pad(x, value, [0, *lo], [0, *hi], [0, *interior])], [True]
+    # a batched padding value: pad with zeros, then select each lane's value where padding went
+    padded = pad(x, values.scalar(0, values.element(x)), [0, *lo], [0, *hi], [0, *interior])
+    i1 = ir.IntegerType.get_signless(1)
+    inside = values.full_like(tensor_type(shape_of(ctx.op.operands[0]), i1), True)
+    mask = pad(inside, values.scalar(False, i1), lo, hi, interior)
+    mask = values.broadcast_batch(mask, size)
+    fill = broadcast_in_dim(value, shape_of(padded), [0])
+    return [ew.select(mask, padded, fill)], [True]
+
+
+def _dynamic_slice_batch(ctx, operands, batched):
+    x, starts = operands[0], operands[1:]
+    if any(batched[1:]):
+        from aotc.frontend.ops.indexing import batched_dynamic_slice
+
+        return [batched_dynamic_slice(x, batched[0], starts, batched[1:],
+                                      ctx.attrs.ints("slice_sizes"), ctx.size)], [True]
+    zero = values.scalar(0, values.element(starts[0]))
+    return [dynamic_slice(x, [zero, *starts], [ctx.size, *ctx.attrs.ints("slice_sizes")])], [True]
+
+
+def _dynamic_update_slice_batch(ctx, operands, batched):
+    x, update, starts = operands[0], operands[1], operands[2:]
+    if not batched[0]:
+        x = values.broadcast_batch(x, ctx.size)
+    if not batched[1]:
+        update = values.broadcast_batch(update, ctx.size)
+    if any(batched[2:]):
+        from aotc.frontend.ops.indexing import batched_dynamic_update_slice
+
+        return [batched_dynamic_update_slice(x, update, starts, batched[2:], ctx.size)], [True]
+    zero = values.scalar(0, values.element(starts[0]))
+    return [dynamic_update_slice(x, update, [zero, *starts])], [True]
+
+
+register("batch", "stablehlo.broadcast_in_dim", _broadcast_batch)
+register("batch", "stablehlo.dynamic_broadcast_in_dim", _broadcast_batch)
+register("batch", "stablehlo.reshape", _reshape_batch)
+register("batch", "stablehlo.dynamic_reshape", _reshape_batch)
+register("batch", "stablehlo.transpose", _transpose_batch)
+register("batch", "stablehlo.slice", _slice_batch)
+register("batch", "stablehlo.reverse", _reverse_batch)
+register("batch", "stablehlo.concatenate", _concatenate_batch)
+register("batch", "stablehlo.get_dimension_size", _get_dimension_size_batch)
+register("batch", "stablehlo.pad", _pad_batch)
+register("batch", "stablehlo.dynamic_slice", _dynamic_slice_batch)
+register("batch", "stablehlo.dynamic_update_slice", _dynamic_update_slice_batch)

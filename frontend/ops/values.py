@@ -63,3 +63,42 @@ def add_any(a: ir.Value | None, b: ir.Value | None) -> ir.Value | None:
 def instantiate(v: ir.Value | None, like: ir.Value | ir.Type) -> ir.Value:
     """A symbolic zero (None) made concrete with the shape and type of `like`."""
     return zeros_like(like) if v is None else v
+
+
+# ---- batching helpers (batch dimension first) --------------------------------------------------
+
+
+def with_batch(t: ir.Value | ir.Type, size: int) -> ir.RankedTensorType:
+    """The type of `t` with a leading batch dimension of `size`."""
+    t = t if isinstance(t, ir.Type) else t.type
+    from aotc.frontend.ir import tensor_type
+
+    return tensor_type((size, *shape_of(t)), element(t))
+
+
+def broadcast_batch(v: ir.Value, size: int) -> ir.Value:
+    """An unbatched value repeated along a new leading batch dimension."""
+    shape = shape_of(v)
+    target = (size, *shape)
+    dims = list(range(1, len(target)))
+    if None in shape:
+        parts = [shape_ops.constant(np.array([size], np.int32)), shape_tensor_of(v)]
+        return shape_ops.broadcast_in_dim(v, target, dims, shape_ops.concatenate(parts, 0))
+    return shape_ops.broadcast_in_dim(v, target, dims)
+
+
+def move_axis(v: ir.Value, source: int, destination: int) -> ir.Value:
+    rank = len(shape_of(v))
+    order = [d for d in range(rank) if d != source]
+    order.insert(destination, source)
+    return shape_ops.transpose(v, order)
+
+
+def clone_with(op: ir.Operation, operands, result_types) -> ir.Operation:
+    """Clone op (regions included) here with new operands and result types."""
+    new = op.clone().operation
+    for i, v in enumerate(operands):
+        new.operands[i] = v
+    for r, t in zip(new.results, result_types):
+        r.set_type(t)
+    return new

@@ -1,0 +1,165 @@
+"""Vectorization on StableHLO: `vmap(module, "f", in_axes)` adds the batched form of a function.
+
+The new function takes each argument with an extra axis at in_axes[i] (None: not batched) and
+returns each output with the batch axis at out_axes[i]. Inside, every batched value carries its
+batch dimension first; each op's BATCH rule (beside the op in frontend/ops/) maps its operands,
+some batched, to its batched results. Calls are inlined on the fly. Ops without a rule raise
+MissingRuleError; nothing falls back to a Python loop.
+"""
+
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type
+from aotc.frontend.ops import values
+from aotc.frontend.ops.control import callee_of
+from aotc.frontend.registry import Attrs, at_location, location_text, lookup
+from aotc.passes import util
+
+_TERMINATORS = ("func.return", "stablehlo.return")
+
+
+class BatchContext:
+    """What a BATCH rule sees: the source op, its attributes, the batch size, the emitter."""
+
+    def __init__(self, op: ir.Operation, emitter: "BatchEmitter"):
+        self.op = op
+        self.attrs = Attrs.of(op)
+        self.emitter = emitter
+        self.size = emitter.size
+
+    @property
+    def location(self) -> str:
+        return location_text(self.op.location)
+
+    def batched_types(self, flags=None) -> list[ir.Type]:
+        """The source op's result types, with the batch dim where flags say (default: all)."""
+        flags = flags or [True] * len(self.op.results)
+        return [values.with_batch(r.type, self.size) if f else r.type
+                for r, f in zip(self.op.results, flags)]
+
+
+class BatchEmitter:
+    """Re-emits a block's ops batched, at the current insertion point."""
+
+    def __init__(self, module, size: int):
+        self.module = module
+        self.size = size
+        self.value: dict = {}
+        self.batched: set = set()
+
+    def get(self, v: ir.Value) -> ir.Value:
+        return self.value[v]
+
+    def is_batched(self, v: ir.Value) -> bool:
+        return v in self.batched
+
+    def run_block(self, block: ir.Block, args, flags):
+        """Batch a block; returns (mapped terminator operands, their batched flags)."""
+        for param, arg, flag in zip(block.arguments, args, flags):
+            self.value[param] = arg
+            if flag:
+                self.batched.add(param)
+            else:
+                self.batched.discard(param)
+        for op in block.operations:
+            op = op.operation
+            if op.name in _TERMINATORS:
+                return ([self.value[v] for v in op.operands],
+                        [v in self.batched for v in op.operands])
+            if callee_of(op) is not None:
+                fn = util.find_function(self.module, callee_of(op))
+                outs, out_flags = self.run_block(util.entry_block(fn),
+                                                 [self.value[v] for v in op.operands],
+                                                 [v in self.batched for v in op.operands])
+                self._set(op.results, outs, out_flags)
+            else:
+                self._batch(op)
+        raise TracingError("block without terminator")
+
+    def _set(self, results, outs, flags) -> None:
+        for r, v, f in zip(results, outs, flags):
+            self.value[r] = v
+            if f:
+                self.batched.add(r)
+            else:
+                self.batched.discard(r)
+
+    def _depends_on_batched(self, op: ir.Operation) -> bool:
+        found = False
+
+        def visit(inner):
+            nonlocal found
+            if any(v in self.batched for v in inner.operation.operands):
+                found = True
+            return ir.WalkResult.ADVANCE
+
+        op.walk(visit)
+        return found
+
+    def _batch(self, op: ir.Operation) -> None:
+        if not self._depends_on_batched(op):
+            new = clone_remapped(op, self.value)
+            self._set(op.results, list(new.results), [False] * len(op.results))
+            return
+        rule = lookup("batch", op.name, location_text(op.location))
+        with at_location(op.location):
+            outs, flags = rule(BatchContext(op, self), [self.value[v] for v in op.operands],
+                               [v in self.batched for v in op.operands])
+        self._set(op.results, outs, flags)
+
+
+def _insert_axis(t: ir.Type, axis: int, size: int) -> ir.RankedTensorType:
+    shape = list(shape_of(t))
+    shape.insert(axis, size)
+    return tensor_type(shape, values.element(t))
+
+
+def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
+         name: str | None = None, private: bool = False) -> str:
+    """Add the batched form of `fn_name`; returns the new function's name.
+
+    in_axes: one int or None per argument (negative ints count from the end of the batched
+    argument). out_axes: an int or None for all outputs, or one per output.
+    """
+    fn = util.find_function(module, fn_name)
+    ftype = util.function_type(fn)
+    inputs, results = list(ftype.inputs), list(ftype.results)
+    if len(in_axes) != len(inputs):
+        raise TracingError(f"vmap: {len(in_axes)} in_axes for {len(inputs)} arguments of "
+                           f"'{fn_name}'")
+    axes = []
+    for i, (t, axis) in enumerate(zip(inputs, in_axes)):
+        if axis is None:
+            axes.append(None)
+            continue
+        rank = len(shape_of(t)) + 1
+        if not -rank <= axis < rank:
+            raise TracingError(f"vmap: in_axes {axis} is out of range for argument {i} of "
+                               f"rank {rank - 1}")
+        axes.append(axis % rank)
+    if not isinstance(out_axes, (list, tuple)):
+        out_axes = [out_axes] * len(results)
+    name = name or util.fresh_name(module, f"{fn_name}_vmap")
+    with util.module_op(module).context, fn.location:
+        arg_types = [t if a is None else _insert_axis(t, a, axis_size)
+                     for t, a in zip(inputs, axes)]
+        new_fn, entry = util.new_function(module, name, arg_types, private, fn.location)
+        with ir.InsertionPoint(entry):
+            args = [a if axis in (None, 0) else values.move_axis(a, axis, 0)
+                    for a, axis in zip(entry.arguments, axes)]
+            emitter = BatchEmitter(module, axis_size)
+            outs, flags = emitter.run_block(util.entry_block(fn), args,
+                                            [a is not None for a in axes])
+            final = []
+            for k, (v, batched, axis) in enumerate(zip(outs, flags, out_axes)):
+                if axis is None:
+                    if batched:
+                        raise TracingError(f"vmap: output {k} of '{fn_name}' depends on the "
+                                           "mapped axis, but its out_axes is None")
+                    final.append(v)
+                    continue
+                if not batched:
+                    v = values.broadcast_batch(v, axis_size)
+                rank = len(shape_of(v))
+                final.append(values.move_axis(v, 0, axis % rank) if axis % rank else v)
+            util.finish_function(new_fn, final)
+    return name
