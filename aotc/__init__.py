@@ -5,6 +5,7 @@
     print(aotc.lower(lambda x: anp.tanh(x) * 2, aotc.ShapeSpec((None, 4))))
 """
 
+from aotc import lax, nn, numpy, tree
 from aotc.frontend import tracer_methods as _tracer_methods  # installs Tracer operators
 from aotc.frontend.api import ShapeSpec, jit, lower
 from aotc.frontend.errors import (
@@ -35,7 +36,6 @@ from aotc.frontend.transforms import (
     vmap,
 )
 from aotc.tools.export import export
-from aotc import lax, nn, numpy, tree  # noqa: E402
 
 __version__ = "0.1.0"
 del _tracer_methods

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+
 from aotc.frontend import dtypes
 from aotc.frontend.errors import MissingRuleError
 from aotc.frontend.ir import ir, shape_of, tensor_type

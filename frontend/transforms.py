@@ -504,7 +504,7 @@ def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
 
 
 class _ShapeSpec:
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("dtype", "shape")
 
     def __init__(self, shape, dtype):
         self.shape, self.dtype = tuple(shape), dtype
