@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_tree_close, check, interpret_fn
 
 import aotc
 import aotc.lax as lax
 import aotc.numpy as anp
 from aotc.frontend.ops.conv import conv_dimensions, conv_dimensions_attr
-from helpers import assert_tree_close, check, interpret_fn
 
 jax.config.update("jax_platforms", "cpu")
 
