@@ -1,1 +1,243 @@
-"""Ops (to be filled)."""
+"""Indexing ops: stablehlo.gather and stablehlo.scatter, with numpy references following the spec.
+
+Gather reads windows of the operand at start indices (clamped to stay in bounds); scatter combines
+update windows into a copy of the operand through its update_computation region (out-of-bounds
+update elements are skipped). Both take their dimension numbers as one attribute,
+`#stablehlo.gather<...>` / `#stablehlo.scatter<...>`, parsed back with `dimension_numbers`.
+"""
+
+import re
+
+import numpy as np
+
+from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.ops.control import build_region
+from aotc.frontend.ops.reduction import body_ufunc
+from aotc.frontend.registry import defop, emit, emit1, i64_array
+
+GATHER_DIMS = ("offset_dims", "collapsed_slice_dims", "operand_batching_dims",
+               "start_indices_batching_dims", "start_index_map")
+SCATTER_DIMS = ("update_window_dims", "inserted_window_dims", "input_batching_dims",
+                "scatter_indices_batching_dims", "scatter_dims_to_operand_dims")
+
+
+def dimension_numbers(attr_text: str, names) -> dict:
+    """Parse "#stablehlo.gather<offset_dims = [1], ..., index_vector_dim = 1>" (absent: [], 0)."""
+    lists = {k: [int(d) for d in v.split(",") if d.strip()]
+             for k, v in re.findall(r"(\w+) = \[([\d, ]*)\]", attr_text)}
+    found = {k: lists.get(k, []) for k in names}
+    vector_dim = re.search(r"index_vector_dim = (\d+)", attr_text)
+    found["index_vector_dim"] = int(vector_dim[1]) if vector_dim else 0
+    return found
+
+
+def _dims_attr(kind: str, names, values, index_vector_dim: int) -> ir.Attribute:
+    parts = [f"{name} = [{', '.join(str(int(d)) for d in dims)}]"
+             for name, dims in zip(names, values) if len(dims)]
+    parts.append(f"index_vector_dim = {int(index_vector_dim)}")
+    return ir.Attribute.parse(f"#stablehlo.{kind}<{', '.join(parts)}>")
+
+
+def _start_vectors(indices: np.ndarray, index_vector_dim: int) -> np.ndarray:
+    """Start indices as batch shape + (k,): the index vector dim moved (or added) last."""
+    if index_vector_dim == indices.ndim:
+        return indices[..., None]
+    return np.moveaxis(indices, index_vector_dim, -1)
+
+
+def _batch_position(indices_dim: int, index_vector_dim: int) -> int:
+    """Position among the batch dims of an indices dim (the index vector dim is not a batch dim)."""
+    return indices_dim - (indices_dim > index_vector_dim)
+
+
+def _operand_coordinates(full_shape, batch_dims, window_dims, operand_shape, starts, dims,
+                         inserted, batching, indices_batching, to_operand, clamp_sizes=None):
+    """For every position of a gather result or scatter update (shape `full_shape`), the operand
+    index along each operand dim: start + batching index + window offset, as broadcastable arrays.
+    """
+    rank = len(full_shape)
+    batch_shape = [full_shape[d] for d in batch_dims]
+
+    def on_batch(a):  # an array over the batch dims, reshaped to broadcast over full_shape
+        shape = [1] * rank
+        for j, d in enumerate(batch_dims):
+            shape[d] = batch_shape[j]
+        return np.asarray(a).reshape(shape)
+
+    window_operand_dims = [d for d in range(len(operand_shape))
+                           if d not in inserted and d not in batching]
+    coords = []
+    for d, n in enumerate(operand_shape):
+        coord = np.zeros([1] * rank, dtype=np.int64)
+        if d in to_operand:
+            start = starts[..., to_operand.index(d)].astype(np.int64)
+            if clamp_sizes is not None:
+                start = np.clip(start, 0, n - clamp_sizes[d])
+            coord = coord + on_batch(start)
+        if d in batching:
+            j = _batch_position(indices_batching[batching.index(d)], dims["index_vector_dim"])
+            iota = np.arange(batch_shape[j]).reshape([-1 if i == j else 1
+                                                      for i in range(len(batch_shape))])
+            coord = coord + on_batch(np.broadcast_to(iota, batch_shape))
+        if d in window_operand_dims:
+            w = window_dims[window_operand_dims.index(d)]
+            coord = coord + np.arange(full_shape[w]).reshape([-1 if i == w else 1
+                                                              for i in range(rank)])
+        coords.append(np.broadcast_to(coord, full_shape))
+    return coords
+
+
+# ---- real_dynamic_slice: a static-stride slice of an array with dynamic dims ----------------
+
+
+def _explicit_type(types, attrs):
+    raise TypeError("this op's result type must be given by its builder")
+
+
+def _real_dynamic_slice_impl(ctx, x, starts, limits, strides):
+    return x[tuple(slice(int(lo), int(hi), int(st)) for lo, hi, st in zip(starts, limits, strides))]
+
+
+defop("stablehlo.real_dynamic_slice", _explicit_type, _real_dynamic_slice_impl)
+
+
+def real_dynamic_slice(x: ir.Value, starts: ir.Value, limits: ir.Value, strides: ir.Value,
+                       shape) -> ir.Value:
+    """`stablehlo.real_dynamic_slice`: starts, limits, strides are 1-D integer tensors; `shape`
+    is the result's shape (None for dynamic dims)."""
+    result = tensor_type(shape, ir.RankedTensorType(x.type).element_type)
+    return emit1("stablehlo.real_dynamic_slice", [x, starts, limits, strides],
+                 result_types=[result])
+
+
+# ---- gather ------------------------------------------------------------------------------------
+
+
+def _gather_shape(operand_shape, indices_shape, dims, slice_sizes) -> list:
+    ivd = dims["index_vector_dim"]
+    batch = [n for i, n in enumerate(indices_shape) if i != ivd]
+    skipped = set(dims["collapsed_slice_dims"]) | set(dims["operand_batching_dims"])
+    offsets = [slice_sizes[d] for d in range(len(operand_shape)) if d not in skipped]
+    rank = len(batch) + len(offsets)
+    batch_iter, offset_iter = iter(batch), iter(offsets)
+    return [next(offset_iter) if p in dims["offset_dims"] else next(batch_iter)
+            for p in range(rank)]
+
+
+def _gather_type(types, attrs):
+    dims = dimension_numbers(attrs.text("dimension_numbers"), GATHER_DIMS)
+    shape = _gather_shape(shape_of(types[0]), shape_of(types[1]), dims,
+                          attrs.ints("slice_sizes"))
+    return [tensor_type(shape, ir.RankedTensorType(types[0]).element_type)]
+
+
+def _gather_impl(ctx, operand, indices):
+    dims = dimension_numbers(ctx.attrs.text("dimension_numbers"), GATHER_DIMS)
+    slice_sizes = ctx.attrs.ints("slice_sizes")
+    shape = _gather_shape(operand.shape, indices.shape, dims, slice_sizes)
+    offset_dims = dims["offset_dims"]
+    batch_dims = [d for d in range(len(shape)) if d not in offset_dims]
+    starts = _start_vectors(indices, dims["index_vector_dim"])
+    coords = _operand_coordinates(
+        shape, batch_dims, offset_dims, operand.shape, starts, dims,
+        dims["collapsed_slice_dims"], dims["operand_batching_dims"],
+        dims["start_indices_batching_dims"], dims["start_index_map"], clamp_sizes=slice_sizes)
+    return operand[tuple(coords)] if operand.ndim else np.broadcast_to(operand, shape)
+
+
+defop("stablehlo.gather", _gather_type, _gather_impl)
+
+
+def gather(operand: ir.Value, indices: ir.Value, offset_dims, collapsed_slice_dims,
+           start_index_map, index_vector_dim: int, slice_sizes, operand_batching_dims=(),
+           start_indices_batching_dims=(), indices_are_sorted: bool = False) -> ir.Value:
+    """`stablehlo.gather`: windows of `slice_sizes` of operand at the start indices in `indices`.
+
+    Example (rows 2 and 0 of a (3, 4) x, indices of shape (2, 1)):
+        gather(x, idx, offset_dims=[1], collapsed_slice_dims=[0], start_index_map=[0],
+               index_vector_dim=1, slice_sizes=[1, 4])
+    """
+    attr = _dims_attr("gather", GATHER_DIMS, [offset_dims, collapsed_slice_dims,
+                                              operand_batching_dims, start_indices_batching_dims,
+                                              start_index_map], index_vector_dim)
+    return emit1("stablehlo.gather", [operand, indices], {
+        "dimension_numbers": attr,
+        "slice_sizes": i64_array(slice_sizes),
+        "indices_are_sorted": ir.BoolAttr.get(indices_are_sorted),
+    })
+
+
+# ---- scatter -----------------------------------------------------------------------------------
+
+
+def _scatter_type(types, attrs):
+    return list(types[: (len(types) - 1) // 2])
+
+
+def _returns_update(region: ir.Region) -> bool:
+    """Whether a scatter body just returns its update argument (x.at[...].set)."""
+    block = region.blocks[0]
+    ops = list(block.operations)
+    return len(ops) == 1 and list(ops[0].operands) == [block.arguments[1]]
+
+
+def _scatter_impl(ctx, *operands):
+    n = (len(operands) - 1) // 2
+    inputs, indices, updates = operands[:n], operands[n], operands[n + 1:]
+    dims = dimension_numbers(ctx.attrs.text("scatter_dimension_numbers"), SCATTER_DIMS)
+    window_dims = dims["update_window_dims"]
+    shape = updates[0].shape
+    scatter_dims = [d for d in range(len(shape)) if d not in window_dims]
+    starts = _start_vectors(indices, dims["index_vector_dim"])
+    coords = _operand_coordinates(
+        shape, scatter_dims, window_dims, inputs[0].shape, starts, dims,
+        dims["inserted_window_dims"], dims["input_batching_dims"],
+        dims["scatter_indices_batching_dims"], dims["scatter_dims_to_operand_dims"])
+    valid = np.ones(shape, dtype=bool)
+    for coord, size in zip(coords, inputs[0].shape):
+        valid &= (coord >= 0) & (coord < size)
+    where = tuple(c[valid] for c in coords)
+    values = [u[valid] for u in updates]
+    results = [np.array(x, dtype=ctx.result_dtype(i)) for i, x in enumerate(inputs)]
+    ufunc = body_ufunc(ctx.region(0)) if n == 1 else None
+    if n == 1 and _returns_update(ctx.region(0)):
+        results[0][where] = values[0]
+    elif ufunc is not None:
+        if results[0].dtype == np.bool_ and ufunc in (np.bitwise_and, np.bitwise_or):
+            ufunc = np.logical_and if ufunc is np.bitwise_and else np.logical_or
+        ufunc.at(results[0], where, values[0].astype(results[0].dtype))
+    else:
+        for k in range(len(values[0])):
+            point = tuple(c[k] for c in where)
+            combined = ctx.run_region(0, *[r[point] for r in results], *[v[k] for v in values])
+            for r, c in zip(results, combined):
+                r[point] = c
+    return results
+
+
+defop("stablehlo.scatter", _scatter_type, _scatter_impl)
+
+
+def scatter(operand: ir.Value, indices: ir.Value, updates: ir.Value, update_window_dims,
+            inserted_window_dims, scatter_dims_to_operand_dims, index_vector_dim: int, combine,
+            input_batching_dims=(), scatter_indices_batching_dims=(),
+            indices_are_sorted: bool = False, unique_indices: bool = False) -> ir.Value:
+    """`stablehlo.scatter` of one operand; combine(current, update) -> new value (scalar tensors).
+
+    Example (add rows u[0], u[1] at rows idx[0], idx[1] of x; duplicates accumulate):
+        scatter(x, idx, u, update_window_dims=[1], inserted_window_dims=[0],
+                scatter_dims_to_operand_dims=[0], index_vector_dim=1, combine=ew.add)
+    """
+    attr = _dims_attr("scatter", SCATTER_DIMS, [update_window_dims, inserted_window_dims,
+                                                input_batching_dims,
+                                                scatter_indices_batching_dims,
+                                                scatter_dims_to_operand_dims], index_vector_dim)
+    op = emit("stablehlo.scatter", [operand, indices, updates], {
+        "scatter_dimension_numbers": attr,
+        "indices_are_sorted": ir.BoolAttr.get(indices_are_sorted),
+        "unique_indices": ir.BoolAttr.get(unique_indices),
+    }, result_types=[operand.type], regions=1)
+    scalar = tensor_type((), ir.RankedTensorType(operand.type).element_type)
+    build_region(op.regions[0], [scalar, scalar], lambda current, update: [combine(current,
+                                                                                   update)])
+    return op.result

@@ -1,0 +1,333 @@
+"""x[...] and x.at[...] against NumPy; stablehlo.gather / scatter references against jax.lax.
+
+Every index expression runs through the reference interpreter on its own (cheap); IREE checks are
+grouped into a few compiles of functions that return many results at once.
+"""
+
+import jax
+import numpy as np
+import pytest
+from helpers import check, interpret_fn
+
+import aotc
+import aotc.numpy as anp
+from aotc.frontend.errors import TracingError
+from aotc.frontend.ops import elementwise as ew, indexing as index_ops
+from aotc.frontend.tracer import Tracer
+
+X = np.arange(60, dtype=np.float32).reshape(3, 4, 5) - 17.0
+
+# name -> static index into X (shape (3, 4, 5)); NumPy gives the expected result.
+GETITEM = {
+    "int": 1,
+    "negative_int": -1,
+    "two_ints": (2, -3),
+    "numpy_int": np.int32(2),
+    "slice": slice(1, 3),
+    "negative_step": (slice(None), slice(None, None, -1)),
+    "negative_steps_2": (slice(None, None, -2), slice(3, 0, -2), slice(-1, 1, -3)),
+    "strided": (Ellipsis, slice(1, None, 2)),
+    "empty_slice": slice(3, 1),
+    "none": (None, 1),
+    "ellipsis": (Ellipsis, 2),
+    "ellipsis_none": (Ellipsis, None),
+    "int_ellipsis_none_int": (1, Ellipsis, None, 0),
+    "int_array": np.array([2, 0, 2]),
+    "negative_array": np.array([-1, 0]),
+    "list": [0, 2],
+    "nested_list": [[0], [2]],
+    "two_arrays_broadcast": (np.array([[0], [2]]), np.array([1, 3, -1])),
+    "slice_then_array": (slice(None), [3, 0]),
+    "arrays_split_by_slice": ([0, 2], slice(None), [1, 4]),
+    "int_and_array_split": (1, slice(None), [0, 4]),
+    "array_and_int_adjacent": (slice(None), [0, 1], 2),
+    "arrays_split_by_none": ([0, 1], None, [0, 1]),
+    "array_and_negative_step": ([2, 0], slice(None, None, -1)),
+    "array_2d_last_axis": (Ellipsis, np.array([[4, 0], [1, 1]])),
+    "array_with_strided_slice": (slice(None, None, 2), np.array([3, 1]), slice(4, 0, -2)),
+}
+
+
+@pytest.mark.parametrize("name", GETITEM)
+def test_getitem_matches_numpy_in_interpreter(name):
+    index = GETITEM[name]
+    expected = X[index]
+    got = interpret_fn(lambda x: x[index], X)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_getitem_table_compiles_with_iree():
+    indices = list(GETITEM.values())
+    check(lambda x: tuple(x[i] for i in indices), lambda x: tuple(x[i] for i in indices), X)
+
+
+def _traced_cases(x, i, big, idx, rows):
+    return (x[i], x[:, i], x[i, 1:, i], x[idx], x[:, idx, -1], x[idx, i], x[rows, idx[:2]],
+            x[big], x[:, [big]], x[..., idx[::-1]])
+
+
+def _traced_cases_numpy(x, i, big, idx, rows):
+    clamped = min(int(big), 2)
+    return (x[i], x[:, i], x[i, 1:, i], x[idx], x[:, idx, -1], x[idx, i], x[rows, idx[:2]],
+            x[clamped], x[:, [min(int(big), 3)]], x[..., idx[::-1]])
+
+
+def test_traced_indices_wrap_negative_and_clamp_out_of_range():
+    args = (X, np.int32(-2), np.int32(7), np.array([2, -1, 0], np.int32),
+            np.array([[1], [0]], np.int32))
+    check(_traced_cases, _traced_cases_numpy, *args)
+
+
+def test_static_indices_lower_to_slices_and_arrays_to_one_gather():
+    text = aotc.lower(lambda x: x[1:, ::-1, 2], X).text
+    assert "stablehlo.slice" in text and "stablehlo.reverse" in text
+    assert "gather" not in text and "dynamic_slice" not in text
+    text = aotc.lower(lambda x, i: x[i, 1:], X, np.int32(1)).text
+    assert "stablehlo.dynamic_slice" in text and "gather" not in text
+    text = aotc.lower(lambda x: x[[0, 2], :, [1, 1]], X).text
+    assert text.count("\"stablehlo.gather\"(") == 1
+
+
+def test_dynamic_leading_axis_with_static_indices():
+    fn = lambda x: (x[:, 1], x[-1], x[:, ::-2], x[0, 1:3], x[[2, 0], 1:])  # noqa: E731
+    traced = aotc.lower(fn, aotc.ShapeSpec((None, 4)))
+    assert "tensor<?x4xf32>" in traced.text
+    for n in (3, 5):
+        x = np.arange(4 * n, dtype=np.float32).reshape(n, 4)
+        got = aotc.interpret(traced.module, traced.name, x)
+        for g, e in zip(got, fn(x)):
+            np.testing.assert_array_equal(g, e)
+
+
+# ---- x.at[...] ---------------------------------------------------------------------------------
+
+
+def _copy_with(x, fn):
+    y = x.copy()
+    fn(y)
+    return y
+
+
+def _updates(x, idx, v):
+    return (
+        x.at[1].set(7.0),
+        x.at[:, 3:0:-1].set(v[:, :1]),
+        x.at[:, [0, 0, 3, -1]].add(1.0),
+        x.at[idx, ::2, 1].multiply(v[:, :2]),
+        x.at[..., None].max(3.0),
+        x.at[[0, 0, 1], 2].add(v[0, :1]),
+        x.at[:, ::-2, -1].min(-1.0),
+        x.at[None, 2, 1:3].set(v[:2, :1]),
+        x.at[np.array([[0], [2]]), :, np.array([1, 4])].add(v[:2, :, None] * 0 + 5.0),
+        x.at[1:, 2].get(),
+    )
+
+
+def _updates_numpy(x, idx, v):
+    return (
+        _copy_with(x, lambda y: y.__setitem__(1, 7.0)),
+        _copy_with(x, lambda y: y.__setitem__((slice(None), slice(3, 0, -1)), v[:, :1])),
+        _copy_with(x, lambda y: np.add.at(y, (slice(None), [0, 0, 3, -1]), 1.0)),
+        _copy_with(x, lambda y: np.multiply.at(y, (idx, slice(None, None, 2), 1), v[:, :2])),
+        np.maximum(x, 3.0),
+        _copy_with(x, lambda y: np.add.at(y, ([0, 0, 1], 2), v[0, :1])),
+        _copy_with(x, lambda y: y.__setitem__((slice(None), slice(None, None, -2), -1),
+                                              np.minimum(y[:, ::-2, -1], -1.0))),
+        _copy_with(x, lambda y: y.__setitem__((2, slice(1, 3)), v[:2, :1])),
+        _copy_with(x, lambda y: np.add.at(y, (np.array([[0], [2]]), slice(None),
+                                              np.array([1, 4])), 5.0)),
+        x[1:, 2],
+    )
+
+
+def test_at_updates_match_numpy():
+    idx = np.array([2, 0, -1], np.int32)
+    v = np.arange(6, dtype=np.float32).reshape(3, 2) * 10 - 20
+    expected = _updates_numpy(X, idx, v)
+    got = interpret_fn(_updates, X, idx, v)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    check(_updates, _updates_numpy, X, idx, v)
+
+
+def test_at_is_pure_and_casts_to_the_array_dtype():
+    def fn(x, i):
+        y = x.at[i].add(1.7)
+        return x, y, x.at[-1].set(i)
+
+    x = np.arange(4, dtype=np.int32)
+    original, added, set_last = interpret_fn(fn, x, np.int32(-3))
+    np.testing.assert_array_equal(original, x)
+    np.testing.assert_array_equal(added, [0, 2, 2, 3])
+    np.testing.assert_array_equal(set_last, [0, 1, 2, -3])
+    assert added.dtype == np.int32
+
+
+def test_at_traced_index_out_of_range_drops_the_update():
+    fn = lambda x, i: x.at[i].set(9.0)  # noqa: E731
+    x = np.zeros(4, np.float32)
+    np.testing.assert_array_equal(interpret_fn(fn, x, np.int32(6)), x)
+    np.testing.assert_array_equal(interpret_fn(fn, x, np.int32(-1)), [0, 0, 0, 9])
+
+
+def test_take_and_take_along_axis():
+    idx = np.array([[0, 3], [2, 2], [1, 0]])
+
+    def fn(x):
+        return (anp.take(x, [2, -1], axis=1), anp.take(x, [7, 0]), anp.take(x, [99], mode="clip"),
+                anp.take(x, [-6], axis=2, mode="wrap"),
+                anp.take_along_axis(x[:, :, 0], idx, axis=1))
+
+    def ref(x):
+        return (np.take(x, [2, -1], axis=1), np.take(x, [7, 0]), np.take(x, [99], mode="clip"),
+                np.take(x, [-6], axis=2, mode="wrap"),
+                np.take_along_axis(x[:, :, 0], idx, axis=1))
+
+    for g, e in zip(interpret_fn(fn, X), ref(X)):
+        np.testing.assert_array_equal(g, e)
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", [np.array([True, False, True]), True, (slice(None), [True] * 4)])
+def test_boolean_masks_are_refused_with_a_hint(index):
+    with pytest.raises(TracingError, match="boolean mask.*anp.where"):
+        aotc.lower(lambda x: x[index], X)
+
+
+def test_traced_boolean_mask_is_refused():
+    with pytest.raises(TracingError, match="anp.where"):
+        aotc.lower(lambda x: x[x > 0], X)
+    with pytest.raises(TracingError, match="anp.where"):
+        aotc.lower(lambda x: x.at[x > 0].set(0.0), X)
+
+
+@pytest.mark.parametrize("index, message", [
+    (3, "index 3 is out of bounds for axis 0 with size 3"),
+    ((0, -5), "index -5 is out of bounds for axis 1 with size 4"),
+    ((Ellipsis, [0, 5]), "index 5 is out of bounds for axis 2 with size 5"),
+    ((0, 0, 0, 0), "too many indices"),
+    (1.5, "cannot index with float"),
+    ((Ellipsis, Ellipsis), "single ellipsis"),
+])
+def test_bad_static_indices_raise(index, message):
+    with pytest.raises(TracingError, match=message) as info:
+        aotc.lower(lambda x: x[index], X)
+    assert "test_indexing.py" in str(info.value)
+
+
+# ---- stablehlo.gather / scatter references against jax.lax ------------------------------------
+
+
+def _interpret_op(build, *arrays):
+    traced = aotc.lower(lambda *ts: Tracer(build(*[t.value for t in ts])), *arrays)
+    return aotc.interpret(traced.module, traced.name, *arrays)[0]
+
+
+GATHERS = {
+    # name: operand shape, start indices, dims (index vector dim last unless given), slice sizes
+    "rows": ((5, 3), [[4], [0], [-2], [9]],
+             dict(offset_dims=[1], collapsed_slice_dims=[0], start_index_map=[0]), [1, 3]),
+    "windows_clamped": ((6, 7), [[[0, 0], [5, 6], [2, -1]], [[1, 4], [3, 3], [9, 9]]],
+                        dict(offset_dims=[2, 3], collapsed_slice_dims=[], start_index_map=[1, 0]),
+                        [2, 3]),
+    "points_offset_first": ((4, 5, 2), [[1, 2], [3, 0], [0, 4]],
+                            dict(offset_dims=[0], collapsed_slice_dims=[0, 1],
+                                 start_index_map=[0, 1]), [1, 1, 2]),
+    "batching": ((2, 5, 3), [[[1], [4]], [[0], [2]]],
+                 dict(offset_dims=[2], collapsed_slice_dims=[1], start_index_map=[1],
+                      operand_batching_dims=[0], start_indices_batching_dims=[0]), [1, 1, 3]),
+}
+
+
+@pytest.mark.parametrize("name", GATHERS)
+def test_gather_reference_matches_jax(name):
+    shape, indices, dims, sizes = GATHERS[name]
+    operand = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    indices = np.asarray(indices, np.int32)
+    got = _interpret_op(lambda x, i: index_ops.gather(x, i, index_vector_dim=indices.ndim - 1,
+                                                      slice_sizes=sizes, **dims),
+                        operand, indices)
+    jax_dims = jax.lax.GatherDimensionNumbers(**{k: tuple(v) for k, v in dims.items()})
+    expected = jax.lax.gather(operand, indices, jax_dims,
+                              tuple(sizes), mode=jax.lax.GatherScatterMode.CLIP)
+    np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+def test_gather_with_index_vector_dim_first_and_implicit():
+    operand = np.arange(20, dtype=np.float32).reshape(4, 5)
+    columns = np.array([[1, 3, 0], [4, 0, 2]], np.int32)  # vector dim 0: (row, col) per column
+    got = _interpret_op(lambda x, i: index_ops.gather(
+        x, i, offset_dims=[], collapsed_slice_dims=[0, 1], start_index_map=[0, 1],
+        index_vector_dim=0, slice_sizes=[1, 1]), operand, columns)
+    np.testing.assert_array_equal(got, operand[columns[0], columns[1]])
+    rows = np.array([3, 1], np.int32)  # index_vector_dim == rank: one index per element
+    got = _interpret_op(lambda x, i: index_ops.gather(
+        x, i, offset_dims=[1], collapsed_slice_dims=[0], start_index_map=[0],
+        index_vector_dim=1, slice_sizes=[1, 5]), operand, rows)
+    np.testing.assert_array_equal(got, operand[rows])
+
+
+SCATTERS = {
+    # name: operand shape, indices (vector dim last), updates shape, dims, jax op, our combine
+    "add_rows_with_duplicates": ((5, 3), [[1], [1], [4]], (3, 3),
+                                 dict(update_window_dims=[1], inserted_window_dims=[0],
+                                      scatter_dims_to_operand_dims=[0]),
+                                 jax.lax.scatter_add, ew.add),
+    "multiply_windows": ((4, 6), [[0, 1], [2, 3]], (2, 2, 3),
+                         dict(update_window_dims=[1, 2], inserted_window_dims=[],
+                              scatter_dims_to_operand_dims=[0, 1]),
+                         jax.lax.scatter_mul, ew.multiply),
+    "max_points": ((4, 5), [[3, 1], [4, 0], [3, 1]], (3,),
+                   dict(update_window_dims=[], inserted_window_dims=[0, 1],
+                        scatter_dims_to_operand_dims=[1, 0]),
+                   jax.lax.scatter_max, ew.maximum),
+    "set_batching": ((2, 5, 3), [[[1], [4]], [[0], [2]]], (2, 2, 3),
+                     dict(update_window_dims=[2], inserted_window_dims=[1],
+                          scatter_dims_to_operand_dims=[1], operand_batching_dims=[0],
+                          scatter_indices_batching_dims=[0]),
+                     jax.lax.scatter, lambda current, update: update),
+}
+
+
+@pytest.mark.parametrize("name", SCATTERS)
+def test_scatter_reference_matches_jax(name):
+    shape, indices, update_shape, dims, jax_op, combine = SCATTERS[name]
+    operand = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) - 7
+    updates = np.arange(np.prod(update_shape), dtype=np.float32).reshape(update_shape) * 3 - 5
+    indices = np.asarray(indices, np.int32)
+    ours = {k.replace("operand_batching", "input_batching"): v for k, v in dims.items()}
+    got = _interpret_op(lambda x, i, u: index_ops.scatter(
+        x, i, u, index_vector_dim=indices.ndim - 1, combine=combine, **ours),
+        operand, indices, updates)
+    jax_dims = jax.lax.ScatterDimensionNumbers(**{k: tuple(v) for k, v in dims.items()})
+    expected = jax_op(operand, indices, updates, jax_dims)
+    np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+def test_scatter_general_body_and_out_of_bounds_skip():
+    def body(current, update):  # not a single op: runs the region per update element
+        return ew.add(ew.multiply(current, update), update)
+
+    operand = np.arange(6, dtype=np.float32)
+    indices = np.array([[1], [7], [1], [-1]], np.int32)
+    updates = np.array([2, 100, 3, 100], np.float32)
+    got = _interpret_op(lambda x, i, u: index_ops.scatter(
+        x, i, u, update_window_dims=[], inserted_window_dims=[0],
+        scatter_dims_to_operand_dims=[0], index_vector_dim=1, combine=body),
+        operand, indices, updates)
+    np.testing.assert_array_equal(got, [0, (1 * 2 + 2) * 3 + 3, 2, 3, 4, 5])
+
+
+def test_dimension_numbers_round_trip_through_attribute_text():
+    text = aotc.lower(lambda x, i: Tracer(index_ops.gather(
+        x.value, i.value, offset_dims=[1], collapsed_slice_dims=[0], start_index_map=[0],
+        index_vector_dim=1, slice_sizes=[1, 3])), np.zeros((4, 3), np.float32),
+        np.zeros((2, 1), np.int32)).text
+    attr = text[text.index("#stablehlo.gather"):text.index(">", text.index("#stablehlo.gather"))]
+    parsed = index_ops.dimension_numbers(attr, index_ops.GATHER_DIMS)
+    assert parsed == {"offset_dims": [1], "collapsed_slice_dims": [0],
+                      "operand_batching_dims": [], "start_indices_batching_dims": [],
+                      "start_index_map": [0], "index_vector_dim": 1}
