@@ -22,14 +22,13 @@ from aotc.frontend.np_core import (
     normalize_axis,
     shape_text,
 )
-from aotc.frontend.np_math import clip, remainder, where as select
+from aotc.frontend.np_math import clip, remainder
+from aotc.frontend.np_math import where as select
 from aotc.frontend.np_shape import expand_dims, ravel, reshape, squeeze
-from aotc.frontend.ops import (
-    ew,
-    indexing as index_ops,
-    reduction as reduction_ops,
-    shape as shape_ops,
-)
+from aotc.frontend.ops import ew
+from aotc.frontend.ops import indexing as index_ops
+from aotc.frontend.ops import reduction as reduction_ops
+from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.registry import where
 from aotc.frontend.tracer import Tracer, constant, to_tracer
 

@@ -11,6 +11,8 @@ import re
 import numpy as np
 
 from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import body_ufunc
 from aotc.frontend.registry import defop, emit, emit1, i64_array
@@ -241,3 +243,59 @@ def scatter(operand: ir.Value, indices: ir.Value, updates: ir.Value, update_wind
     build_region(op.regions[0], [scalar, scalar], lambda current, update: [combine(current,
                                                                                    update)])
     return op.result
+
+
+# ---- dynamic_slice / dynamic_update_slice with one start per batch lane (vmap) ----------------
+
+
+def _lane_starts(starts, starts_batched, size: int) -> list[ir.Value]:
+    """Each start as an i32 vector of `size`: one start per batch lane."""
+    i32 = ir.IntegerType.get_signless(32)
+    lanes = []
+    for start, batched in zip(starts, starts_batched):
+        start = ew.convert(start, i32)
+        lanes.append(start if batched else shape_ops.broadcast_in_dim(start, (size,), []))
+    return lanes
+
+
+def _stack_columns(columns, shape) -> ir.Value:
+    """Same-shaped i32 arrays stacked along a new last dim."""
+    return shape_ops.concatenate([shape_ops.reshape(c, (*shape, 1)) for c in columns], len(shape))
+
+
+def batched_dynamic_slice(x: ir.Value, x_batched: bool, starts, starts_batched, slice_sizes,
+                          size: int) -> ir.Value:
+    """dynamic_slice of each batch lane at its own starts, as one gather: (size, *slice_sizes).
+
+    x has a leading batch dim when x_batched; each start is 0-d, or (size,) when batched. Starts
+    are clamped into range like dynamic_slice's (gather clamps the same way).
+    """
+    i32 = ir.IntegerType.get_signless(32)
+    columns = _lane_starts(starts, starts_batched, size)
+    lead = [shape_ops.iota((size,), 0, i32)] if x_batched else []
+    k, n = len(slice_sizes), len(lead)
+    return gather(x, _stack_columns(lead + columns, (size,)), offset_dims=list(range(1, k + 1)),
+                  collapsed_slice_dims=list(range(n)), start_index_map=list(range(n + k)),
+                  index_vector_dim=1, slice_sizes=[1] * n + list(slice_sizes))
+
+
+def batched_dynamic_update_slice(x: ir.Value, update: ir.Value, starts, starts_batched,
+                                 size: int) -> ir.Value:
+    """dynamic_update_slice of each batch lane at its own starts (x and update batched first).
+
+    Starts are clamped so the update fits, like dynamic_update_slice's; the update is then
+    scattered element by element (the scatter form IREE compiles for any rank).
+    """
+    i32 = ir.IntegerType.get_signless(32)
+    x_shape, u_shape = shape_of(x), shape_of(update)
+    columns = [shape_ops.iota(u_shape, 0, i32)]
+    for d, start in enumerate(_lane_starts(starts, starts_batched, size), start=1):
+        lo = shape_ops.constant(np.int32(0))
+        hi = shape_ops.constant(np.int32(x_shape[d] - u_shape[d]))
+        start = shape_ops.broadcast_in_dim(ew.clamp(lo, start, hi), u_shape, [0])
+        columns.append(ew.add(start, shape_ops.iota(u_shape, d, i32)))
+    rank = len(u_shape)
+    return scatter(x, _stack_columns(columns, u_shape), update, update_window_dims=[],
+                   inserted_window_dims=list(range(rank)),
+                   scatter_dims_to_operand_dims=list(range(rank)), index_vector_dim=rank,
+                   combine=lambda current, new: new)
