@@ -6,7 +6,7 @@ import numpy as np
 
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
-from aotc.frontend.np_core import astype, normalize_axes, normalize_axis, scalar_like
+from aotc.frontend.np_core import astype, broadcast_to, normalize_axes, normalize_axis, scalar_like
 from aotc.frontend.ops import ew, reduction, shape as shape_ops
 from aotc.frontend.registry import where
 from aotc.frontend.tracer import Tracer, to_tracer
@@ -145,10 +145,14 @@ def _arg_reduce(kind: str, x, axis, keepdims: bool) -> Tracer:
     if x.shape[axis] == 0:
         raise TracingError(f"{where()}: arg{kind} of an empty axis")
     index_type = dtypes.to_mlir(dtypes.int32)
-    indices = shape_ops.iota(x.shape, axis, index_type) if None not in x.shape else None
-    if indices is None:
-        raise TracingError(f"{where()}: arg{kind} over an array with dynamic dims is not "
-                           "supported yet")
+    if x.shape[axis] is None:
+        raise TracingError(f"{where()}: arg{kind} over a dynamic axis is not supported yet")
+    if None in x.shape:  # iota along the axis, broadcast to x's dynamic shape
+        line = shape_ops.iota([d if i == axis else 1 for i, d in enumerate(x.shape)], axis,
+                              index_type)
+        indices = broadcast_to(Tracer(line), x.shape, like=(x,)).value
+    else:
+        indices = shape_ops.iota(x.shape, axis, index_type)
     is_float = dtypes.is_float(x.dtype)
     better_dir = "GT" if kind == "max" else "LT"
 

@@ -1,7 +1,21 @@
-"""aotc_runtime: load aotc artifacts and run them, numpy in, numpy out. Imports no compiler."""
+"""aotc_runtime: load aotc artifacts (.vmfb) and run them, numpy in, numpy out.
 
+Depends only on numpy and iree-base-runtime; it never imports the compiler, so a device
+needs only this package (see the README for its footprint).
+
+    import aotc_runtime
+    m = aotc_runtime.load("mlp.vmfb")
+    print(m.functions, m.signature("predict"))
+    logits = m.predict(params, x)
+"""
+
+from aotc_runtime.artifact import FORMAT_VERSION
 from aotc_runtime.errors import AotcError, ArtifactError, InputError
-from aotc_runtime.module import Function, Module, load_bytes
+from aotc_runtime.module import ExportedFunction, Function, Module, load, load_bytes
+from aotc_runtime.signature import ArraySpec, Signature
 
 __version__ = "0.1.0"
-__all__ = ["AotcError", "ArtifactError", "InputError", "Function", "Module", "load_bytes"]
+__all__ = [
+    "FORMAT_VERSION", "AotcError", "ArraySpec", "ArtifactError", "ExportedFunction", "Function",
+    "InputError", "Module", "Signature", "load", "load_bytes",
+]

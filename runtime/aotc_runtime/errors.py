@@ -15,3 +15,7 @@ class ArtifactError(AotcError):
 
 class InputError(AotcError, ValueError):
     """A call's inputs do not match the exported signature (count, names, shapes, dtypes)."""
+
+
+class ExecutionError(AotcError, RuntimeError):
+    """IREE failed while running a function (the inputs passed every check aotc can make)."""

@@ -1,0 +1,103 @@
+"""The aotc artifact format: a standard IREE `.vmfb`, sealed with a SHA-256 and described by
+`iree.reflection` metadata on every exported function.
+
+An IREE 3.x `.vmfb` is a ZIP archive (`module.fb`, the VM flatbuffer, plus embedded executables).
+aotc seals it by writing `aotc-sha256:<hex digest>` into the ZIP archive comment, the last bytes
+of the file; the digest covers every byte before the hex digits. ZIP readers, `iree-run-module`
+and `iree-dump-module` ignore the comment, so a sealed artifact stays a standard `.vmfb`. The
+runtime checks the seal before IREE parses a single byte: IREE trusts the flatbuffer and the
+embedded machine code, and a flipped bit can crash the process instead of raising an error.
+
+The seal detects corruption (truncated downloads, bad disks, edited files); it is not a
+signature and does not make a deliberately forged file safe to load.
+"""
+
+import hashlib
+import json
+import struct
+
+from aotc_runtime.errors import ArtifactError
+
+FORMAT_VERSION = 1
+SEAL_PREFIX = b"aotc-sha256:"
+_DIGEST_HEX = 64
+_COMMENT_LEN = len(SEAL_PREFIX) + _DIGEST_HEX
+_EOCD = b"PK\x05\x06"  # ZIP end-of-central-directory record; its last field is the comment size
+_EOCD_SIZE = 22
+_LOCAL_HEADER = b"PK\x03\x04"
+_FLATBUFFER_ID = b"IREE"
+
+# Keys of the `iree.reflection` dictionary of every exported function.
+KEY_FORMAT = "aotc.format"
+KEY_VERSION = "aotc.version"
+KEY_TARGET = "aotc.target"
+KEY_DRIVER = "aotc.driver"
+KEY_SIGNATURE = "aotc.signature"
+METADATA_KEYS = (KEY_FORMAT, KEY_VERSION, KEY_TARGET, KEY_DRIVER, KEY_SIGNATURE)
+
+
+def seal(vmfb: bytes) -> bytes:
+    """Append the aotc seal (SHA-256 in the ZIP comment) to IREE's `.vmfb` bytes."""
+    eocd = len(vmfb) - _EOCD_SIZE
+    if len(vmfb) < _EOCD_SIZE or vmfb[eocd:eocd + 4] != _EOCD or vmfb[-2:] != b"\0\0":
+        raise ArtifactError("IREE's output is not a ZIP-framed .vmfb without a comment; "
+                            "cannot seal it (is iree-base-compiler 3.13 installed?)")
+    body = vmfb[:-2] + struct.pack("<H", _COMMENT_LEN) + SEAL_PREFIX
+    return body + hashlib.sha256(body).hexdigest().encode("ascii")
+
+
+def is_sealed(data: bytes) -> bool:
+    """Whether data ends with an aotc seal (not whether the seal is intact)."""
+    return len(data) > _COMMENT_LEN and data[-_COMMENT_LEN:-_DIGEST_HEX] == SEAL_PREFIX
+
+
+def check(data: bytes, source: str) -> None:
+    """Raise ArtifactError unless data is an intact, sealed aotc artifact.
+
+    Example:
+        check(open("mlp.vmfb", "rb").read(), "mlp.vmfb")
+    """
+    if len(data) < 64 or data[:4] != _LOCAL_HEADER:
+        kind = "an empty file" if not data else "not an IREE .vmfb (no ZIP/flatbuffer header)"
+        raise ArtifactError(f"{source}: {kind}; compile a model with `aotc compile model.py`")
+    if _FLATBUFFER_ID not in data[:256]:
+        raise ArtifactError(f"{source}: not an IREE .vmfb (no 'IREE' flatbuffer identifier); "
+                            "compile a model with `aotc compile model.py`")
+    if not is_sealed(data):
+        raise ArtifactError(
+            f"{source}: not an aotc artifact, or truncated (no aotc seal at the end of the file); "
+            "recompile it with `aotc compile model.py`")
+    digest = data[-_DIGEST_HEX:]
+    body = data[:-_DIGEST_HEX]
+    eocd = len(data) - _COMMENT_LEN - _EOCD_SIZE
+    if data[eocd:eocd + 4] != _EOCD or data[eocd + 20:eocd + 22] != struct.pack("<H",
+                                                                             _COMMENT_LEN):
+        raise ArtifactError(f"{source}: corrupt artifact (bad ZIP end record); recompile it")
+    if hashlib.sha256(body).hexdigest().encode("ascii") != digest:
+        raise ArtifactError(f"{source}: corrupt artifact (SHA-256 does not match its seal: the "
+                            "file was truncated or modified); recompile or copy it again")
+
+
+def read_metadata(reflection: dict, function: str, source: str) -> dict:
+    """The aotc metadata of one function's `iree.reflection` dict, checked for this runtime."""
+    missing = [k for k in METADATA_KEYS if k not in reflection]
+    if missing:
+        raise ArtifactError(f"{source}: function '{function}' has no aotc metadata "
+                            f"({', '.join(missing)}); not an aotc artifact")
+    version = reflection[KEY_FORMAT]
+    if version != str(FORMAT_VERSION):
+        raise ArtifactError(
+            f"{source}: artifact format {version}, but this aotc_runtime reads format "
+            f"{FORMAT_VERSION}; install the aotc-runtime matching aotc {reflection[KEY_VERSION]}")
+    try:
+        signature = json.loads(reflection[KEY_SIGNATURE])
+    except ValueError as exc:
+        raise ArtifactError(f"{source}: function '{function}' has unreadable signature "
+                            f"metadata ({exc})") from None
+    return {
+        "format": int(version),
+        "aotc_version": reflection[KEY_VERSION],
+        "target": reflection[KEY_TARGET],
+        "driver": reflection[KEY_DRIVER],
+        "signature": signature,
+    }

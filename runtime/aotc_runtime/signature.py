@@ -1,0 +1,252 @@
+"""Exported signatures: argument and result pytrees of array specs, read from artifact metadata.
+
+The compiler writes each function's signature as JSON (see `to_json` in aotc.tools.export):
+
+    {"name": "predict",
+     "args": [{"name": "x", "tree": {"kind": "array", "shape": [null, 784], "dtype": "float32"}}],
+     "results": {"kind": "dict", "keys": ["probs"], "children": [{"kind": "array", ...}]}}
+
+Tree nodes are `array` (a leaf), `tuple`, `list`, `dict` (with `keys`), `namedtuple` (with
+`name` and `fields`) and `none`. Here the runtime flattens a call's arguments against that
+structure, checking every leaf, and rebuilds results in it.
+"""
+
+import collections
+import collections.abc
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from aotc_runtime.errors import ArtifactError, InputError
+
+_CONTAINERS = ("tuple", "list", "dict", "namedtuple")
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """The shape (None = dynamic) and dtype of one exported array."""
+
+    shape: tuple
+    dtype: np.dtype
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype.name}[{dims}]"
+
+
+def _dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise ArtifactError("this artifact uses bfloat16; `pip install ml_dtypes` to call "
+                                "it from numpy") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of an exported pytree: a leaf (`spec`) or a container of `children`."""
+
+    kind: str
+    children: tuple = ()
+    keys: tuple = ()
+    name: str = ""
+    spec: ArraySpec | None = None
+
+    @classmethod
+    def from_json(cls, obj) -> "Node":
+        kind = obj["kind"]
+        if kind == "array":
+            return cls(kind, spec=ArraySpec(tuple(obj["shape"]), _dtype(obj["dtype"])))
+        if kind == "none":
+            return cls(kind)
+        if kind not in _CONTAINERS:
+            raise ArtifactError(f"unknown pytree node kind '{kind}' in artifact metadata")
+        children = tuple(cls.from_json(c) for c in obj["children"])
+        keys = tuple(obj.get("keys", obj.get("fields", ())))
+        return cls(kind, children, keys, obj.get("name", ""))
+
+    def leaves(self, path: tuple = ()) -> list[tuple[tuple, ArraySpec]]:
+        """(path, spec) of every leaf, in flattening order."""
+        if self.kind == "array":
+            return [(path, self.spec)]
+        out = []
+        for key, child in zip(self._child_keys(), self.children):
+            out.extend(child.leaves((*path, key)))
+        return out
+
+    def _child_keys(self) -> tuple:
+        if self.kind in ("dict", "namedtuple"):
+            return self.keys
+        return tuple(range(len(self.children)))
+
+    def __str__(self) -> str:
+        if self.kind == "array":
+            return str(self.spec)
+        if self.kind == "none":
+            return "None"
+        inner = [str(c) for c in self.children]
+        if self.kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.keys, inner)) + "}"
+        if self.kind == "list":
+            return "[" + ", ".join(inner) + "]"
+        if self.kind == "namedtuple":
+            return f"{self.name}(" + ", ".join(f"{k}={c}" for k, c in zip(self.keys, inner)) + ")"
+        return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
+
+    # ---- calls ----
+    def flatten(self, value, where: "_Where", out: list) -> None:
+        """Check value against this node and append its leaves (numpy arrays) to out."""
+        if self.kind == "array":
+            out.append(_check_leaf(value, self.spec, where))
+        elif self.kind == "none":
+            if value is not None:
+                raise where.error(f"expects None, got {_describe(value)}")
+        elif self.kind == "dict":
+            if not isinstance(value, collections.abc.Mapping):
+                raise where.error(f"expects a dict with keys {list(self.keys)}, got "
+                                  f"{_describe(value)}")
+            if set(value) != set(self.keys):
+                missing = [k for k in self.keys if k not in value]
+                extra = [k for k in value if k not in self.keys]
+                raise where.error(f"expects dict keys {list(self.keys)}: missing {missing}, "
+                                  f"unexpected {extra}")
+            for key, child in zip(self.keys, self.children):
+                child.flatten(value[key], where.child(key), out)
+        else:
+            if not isinstance(value, (tuple, list)):
+                raise where.error(f"expects a {self.kind} of {len(self.children)} items, got "
+                                  f"{_describe(value)}")
+            if len(value) != len(self.children):
+                raise where.error(f"expects a {self.kind} of {len(self.children)} items, got "
+                                  f"{len(value)} items")
+            for i, child in enumerate(self.children):
+                child.flatten(value[i], where.child(i), out)
+
+    def unflatten(self, leaves):
+        """Rebuild this tree from an iterator of leaves."""
+        if self.kind == "array":
+            return next(leaves)
+        if self.kind == "none":
+            return None
+        children = [c.unflatten(leaves) for c in self.children]
+        if self.kind == "dict":
+            return dict(zip(self.keys, children))
+        if self.kind == "list":
+            return children
+        if self.kind == "namedtuple":
+            return _namedtuple(self.name, self.keys)(*children)
+        return tuple(children)
+
+
+@functools.cache
+def _namedtuple(name: str, fields: tuple):
+    return collections.namedtuple(name, fields)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array {value.dtype.name}{list(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Names the function, argument and path inside it, for InputError messages."""
+
+    function: str
+    argument: str
+    path: tuple = ()
+
+    def child(self, key) -> "_Where":
+        return _Where(self.function, self.argument, (*self.path, key))
+
+    def error(self, problem: str) -> InputError:
+        name = self.argument + "".join(f"[{k!r}]" for k in self.path)
+        return InputError(f"{self.function}(): argument {name} {problem}")
+
+
+_PYTHON_KINDS = {"b": "b", "i": "iuf", "u": "iuf", "f": "f"}
+
+
+def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
+    """value as a C-contiguous array of spec's dtype, or InputError naming what differs."""
+    if isinstance(value, (bool, int, float, list, tuple)):  # a Python literal takes spec's dtype
+        try:
+            literal = np.asarray(value)
+        except ValueError as exc:
+            raise where.error(f"expects {spec}, got a Python value that is not an array "
+                              f"({exc})") from None
+        if spec.dtype.kind not in _PYTHON_KINDS.get(literal.dtype.kind, ""):
+            what = (f"the Python {type(value).__name__} {value!r}" if literal.ndim == 0 else
+                    f"a Python {type(value).__name__} of {literal.dtype.name} values")
+            raise where.error(f"expects {spec}, got {what}")
+        array = literal.astype(spec.dtype)
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise where.error(f"expects {spec}, got {_describe(value)} ({exc})") from None
+        if array.dtype != spec.dtype:
+            raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)} "
+                              f"(convert with .astype(np.{spec.dtype.name}))")
+    if array.ndim != len(spec.shape) or any(
+        d is not None and d != n for d, n in zip(spec.shape, array.shape)
+    ):
+        raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)}")
+    return np.require(array, requirements="C")  # keeps 0-d arrays 0-d
+
+
+class Signature:
+    """What an exported function takes and returns.
+
+    Example:
+        >>> m.signature("predict")
+        predict(params: {'b1': float32[128], ...}, x: float32[?, 784]) -> float32[?, 10]
+    """
+
+    def __init__(self, obj: dict):
+        self.name: str = obj["name"]
+        self.arg_names: tuple = tuple(a["name"] for a in obj["args"])
+        self.args: tuple = tuple(Node.from_json(a["tree"]) for a in obj["args"])
+        self.results: Node = Node.from_json(obj["results"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}: {a}" for n, a in zip(self.arg_names, self.args))
+        return f"{self.name}({args}) -> {self.results}"
+
+    def arg_leaves(self) -> list[tuple[str, ArraySpec]]:
+        """('x' or "params['w1']", spec) for every flat input, in call order."""
+        return [(name + "".join(f"[{k!r}]" for k in path), spec)
+                for name, node in zip(self.arg_names, self.args)
+                for path, spec in node.leaves()]
+
+    def result_leaves(self) -> list[tuple[str, ArraySpec]]:
+        """('result' or 'probs' or '0/logits', spec) for every flat output."""
+        return [("/".join(map(str, path)) or "result", spec)
+                for path, spec in self.results.leaves()]
+
+    def bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        """The flat, checked input arrays of a call with args and kwargs."""
+        n = len(self.arg_names)
+        if len(args) > n:
+            raise InputError(f"{self.name}(): takes {n} argument(s) {list(self.arg_names)}, got "
+                             f"{len(args)}")
+        values = dict(zip(self.arg_names, args))
+        for key, value in kwargs.items():
+            if key not in self.arg_names:
+                raise InputError(f"{self.name}(): unexpected argument '{key}'; arguments are "
+                                 f"{list(self.arg_names)}")
+            if key in values:
+                raise InputError(f"{self.name}(): argument {key} given twice")
+            values[key] = value
+        missing = [a for a in self.arg_names if a not in values]
+        if missing:
+            raise InputError(f"{self.name}(): missing argument(s) {missing}; signature is {self}")
+        flat: list = []
+        for name, node in zip(self.arg_names, self.args):
+            node.flatten(values[name], _Where(self.name, name), flat)
+        return flat

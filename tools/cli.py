@@ -1,0 +1,320 @@
+"""`aotc`: the command line. A thin argparse layer over aotc.tools.export and aotc_runtime.
+
+    aotc compile models/mlp.py -o mlp.vmfb [--target cpu] [--emit vmfb|stablehlo]
+    aotc inspect mlp.vmfb [--json]
+    aotc run mlp.vmfb predict --input params=@params.npz --input x=@x.npy [--output out.npz]
+    aotc targets
+    aotc --version
+
+Exit status: 0 on success, 1 on an error in the user's files or inputs (one line on stderr),
+2 on a usage error (argparse's message).
+"""
+
+import argparse
+import ast
+import io
+import json
+import os
+import sys
+
+import numpy as np
+
+from aotc_runtime import AotcError
+
+
+class UserError(AotcError):
+    """A bad input value or file given on the command line."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from aotc import __version__
+
+    try:
+        iree = version("iree-base-compiler")
+    except PackageNotFoundError:
+        iree = "unknown"
+    return f"aotc {__version__} (IREE {iree})"
+
+
+# ---- compile -------------------------------------------------------------------------------------
+
+
+def _cmd_compile(args) -> int:
+    from aotc.tools.export import compile_file, compile_model
+
+    if args.output == "-":
+        sys.stdout.write(compile_model(args.model, args.target, args.emit).decode())
+        return 0
+    output = compile_file(args.model, args.output, args.target, args.emit)
+    size = os.path.getsize(output)
+    print(f"wrote {output} ({_size(size)}, target {args.target}, {args.emit})")
+    return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.1f} MiB"
+
+
+# ---- inspect -------------------------------------------------------------------------------------
+
+
+def _cmd_inspect(args) -> int:
+    import aotc_runtime
+
+    m = aotc_runtime.load(args.artifact)
+    if args.json:
+        info = {"path": args.artifact, "size": m.size, "module": m.name, "format": m.format_version,
+                "aotc_version": m.aotc_version, "target": m.target,
+                "functions": {f: m.metadata[f]["signature"] for f in m.functions}}
+        print(json.dumps(info, indent=2))
+        return 0
+    driver = next(iter(m.metadata.values()))["driver"]
+    print(f"{args.artifact}: aotc artifact, format {m.format_version}, made by aotc "
+          f"{m.aotc_version}")
+    print(f"  module   {m.name}")
+    print(f"  target   {m.target} (IREE driver {driver})")
+    print(f"  size     {_size(m.size)}, SHA-256 seal intact")
+    for name in m.functions:
+        sig = m.signature(name)
+        print(f"\n{sig}")
+        rows = [("in", n, s) for n, s in sig.arg_leaves()]
+        rows += [("out", n, s) for n, s in sig.result_leaves()]
+        width = max(len(n) for _, n, _ in rows)
+        for direction, leaf, spec in rows:
+            print(f"  {direction:<4}{leaf:<{width}}  {spec}")
+    return 0
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+
+def _load_file(path: str):
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read input {path}: {exc}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            return {k: loaded[k] for k in loaded.files}
+    return loaded
+
+
+def _fit_npz(node, arrays: dict, arg: str, path: tuple = ()):
+    """Build the argument's pytree from .npz entries keyed by path ('w1', 'layers/0/w')."""
+    if node.kind == "array":
+        key = "/".join(map(str, path))
+        for candidate in (key, f"{arg}/{key}" if key else arg):
+            if candidate in arrays:
+                return arrays[candidate]
+        if not path and len(arrays) == 1:
+            return next(iter(arrays.values()))
+        raise UserError(f"input {arg}: the .npz has no array '{key or arg}' (it has "
+                        f"{sorted(arrays)})")
+    if node.kind == "none":
+        return None
+    keys = node.keys if node.kind in ("dict", "namedtuple") else range(len(node.children))
+    children = [_fit_npz(c, arrays, arg, (*path, k)) for k, c in zip(keys, node.children)]
+    return dict(zip(node.keys, children)) if node.kind == "dict" else children
+
+
+def _parse_value(text: str, node, arg: str):
+    if text.startswith("@"):
+        value = _load_file(text[1:])
+        return _fit_npz(node, value, arg) if isinstance(value, dict) else value
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise UserError(f"input {arg}: cannot parse '{text}'; give a Python literal such as "
+                        "[[1.0, 2.0]] or a file as @x.npy / @params.npz") from None
+
+
+def _parse_inputs(items: list[str], sig) -> dict:
+    values: dict = {}
+    position = 0
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not (sep and name in sig.arg_names):
+            name, text = None, item
+        if name is None:
+            while position < len(sig.arg_names) and sig.arg_names[position] in values:
+                position += 1
+            if position == len(sig.arg_names):
+                raise UserError(f"{sig.name}() takes {len(sig.arg_names)} inputs "
+                                f"{list(sig.arg_names)}; got more")
+            name = sig.arg_names[position]
+        if name in values:
+            raise UserError(f"input {name} given twice")
+        values[name] = _parse_value(text, sig.args[sig.arg_names.index(name)], name)
+    return values
+
+
+def _save_outputs(path: str, leaves: list[tuple[str, np.ndarray]]) -> None:
+    from aotc.tools.compile import write_atomic
+
+    buffer = io.BytesIO()
+    if path.endswith(".npy"):
+        if len(leaves) != 1:
+            raise UserError(f"{path}: the function returns {len(leaves)} arrays; save them "
+                            "to a .npz file instead")
+        np.save(buffer, leaves[0][1])
+    elif path.endswith(".npz"):
+        np.savez(buffer, **dict(leaves))
+    else:
+        raise UserError(f"{path}: outputs are saved as .npy (one array) or .npz")
+    try:
+        write_atomic(path, buffer.getvalue())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _cmd_run(args) -> int:
+    import aotc_runtime
+
+    m = aotc_runtime.load(args.artifact, device=args.device)
+    if args.function not in m.functions:
+        raise UserError(f"{args.artifact} has no function '{args.function}'; it exports "
+                        f"{', '.join(m.functions)}")
+    sig = m.signature(args.function)
+    result = m[args.function](**_parse_inputs(args.input, sig))
+    flat = [leaf for _, leaf in _result_leaves(sig.results, result)]
+    leaves = [(name, array) for (name, _), array in zip(sig.result_leaves(), flat)]
+    if args.output:
+        _save_outputs(args.output, leaves)
+        print(f"wrote {args.output} ({len(leaves)} array{'s' * (len(leaves) != 1)})")
+        return 0
+    with np.printoptions(threshold=args.print_limit, edgeitems=3, precision=6):
+        for name, array in leaves:
+            print(f"{name}: {array.dtype.name}{list(array.shape)}\n{array}")
+    return 0
+
+
+def _result_leaves(node, value, path=()):
+    if node.kind == "array":
+        return [(path, value)]
+    if node.kind == "none":
+        return []
+    items = value.values() if node.kind == "dict" else value
+    return [leaf for child, v in zip(node.children, items)
+            for leaf in _result_leaves(child, v, path)]
+
+
+# ---- targets -------------------------------------------------------------------------------------
+
+
+def _cmd_targets(args) -> int:
+    import iree.runtime as rt
+
+    from aotc.tools.compile import TARGETS
+
+    print(f"{'target':<9}{'IREE driver':<13}{'runs here':<11}description")
+    for t in TARGETS.values():
+        print(f"{t.name:<9}{t.driver:<13}{_runs_here(rt, t):<11}{t.description}")
+    return 0
+
+
+def _runs_here(rt, target) -> str:
+    if target.name in ("aarch64", "riscv64"):
+        import platform
+
+        return "yes" if platform.machine() in (target.name, "arm64") else "no"
+    try:
+        return "yes" if rt.get_driver(target.driver).query_available_devices() else "no"
+    except (RuntimeError, ValueError):
+        return "no"
+
+
+# ---- the parser ----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from aotc.tools.compile import TARGETS
+    from aotc.tools.export import EMIT_KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="aotc", description="Compile NumPy-style Python ahead of time with IREE, and run "
+        "the artifacts.", epilog="Run `aotc COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print full error messages (IREE diagnostics) instead of one line")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("compile", help="compile a model.py into one .vmfb artifact",
+                            description="Import MODEL, trace every @aotc.export function and "
+                            "write one artifact holding all of them (atomically).")
+    p.add_argument("model", help="the model file (a .py file using @aotc.export)")
+    p.add_argument("-o", "--output", help="output path (default: MODEL's name with .vmfb or "
+                   ".mlir, in the current folder; '-' prints StableHLO to stdout)")
+    p.add_argument("--target", default="cpu", choices=list(TARGETS),
+                   help="what to compile for (default: cpu, this machine); see `aotc targets`")
+    p.add_argument("--emit", default="vmfb", choices=EMIT_KINDS,
+                   help="vmfb: the deployable artifact (default); stablehlo: the traced MLIR")
+    p.set_defaults(handler=_cmd_compile)
+
+    p = commands.add_parser("run", help="call a function of an artifact on inputs",
+                            description="Load ARTIFACT with aotc_runtime and call FUNCTION.")
+    p.add_argument("artifact", help="a .vmfb written by `aotc compile`")
+    p.add_argument("function", help="the exported function to call")
+    p.add_argument("-i", "--input", action="append", default=[], metavar="[NAME=]VALUE",
+                   help="an argument: @file.npy, @file.npz (a pytree keyed by path, e.g. "
+                   "'w1' or 'layers/0/w') or a Python literal ([[1, 2]], 3.5); by name or in "
+                   "order; repeat for each argument")
+    p.add_argument("-o", "--output", help="save results to a .npy (one array) or .npz file "
+                   "instead of printing them")
+    p.add_argument("--device", help="IREE device (default: the artifact's, e.g. local-task)")
+    p.add_argument("--print-limit", type=int, default=100, help=argparse.SUPPRESS)
+    p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("inspect", help="show an artifact's functions and signatures",
+                            description="Check ARTIFACT and print its module, target, size and "
+                            "each function's arguments and results (shapes, dtypes).")
+    p.add_argument("artifact", help="a .vmfb written by `aotc compile`")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.set_defaults(handler=_cmd_inspect)
+
+    p = commands.add_parser("targets", help="list compile targets",
+                            description="List the --target presets and whether they run here.")
+    p.set_defaults(handler=_cmd_targets)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message's first line, plus the first IREE 'error:' line when there is one."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) == 1:
+        return lines[0]
+    detail = next((ln for ln in lines[1:] if "error:" in ln), lines[1])
+    return f"{lines[0].rstrip(':')}: {detail} (aotc -v shows more)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `aotc` command line; returns the exit status.
+
+    Example:
+        >>> main(["compile", "models/mlp.py", "-o", "mlp.vmfb"])
+        0
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("aotc: error: give a command: compile, run, inspect or targets", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args)
+    except AotcError as exc:
+        message = str(exc) if args.verbose else _one_line(exc)
+        print(f"aotc: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
