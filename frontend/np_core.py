@@ -5,7 +5,8 @@ import numpy as np
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir
-from aotc.frontend.ops import ew, shape as shape_ops
+from aotc.frontend.ops import ew
+from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.registry import where
 from aotc.frontend.tracer import Tracer, constant, to_tracer
 
@@ -81,7 +82,7 @@ def shape_tensor(shape, sources) -> ir.Value:
 
 
 def broadcast_to(x, shape, like=()) -> Tracer:
-    """Broadcast x to `shape`; dynamic dims of shape take their size from x or the `like` tracers."""
+    """Broadcast x to `shape`; dynamic dims take their size from x or the `like` tracers."""
     x = to_tracer(x)
     shape = tuple(shape)
     if x.shape == shape:
@@ -116,8 +117,8 @@ def promote(name: str, *xs, inexact: bool = False, broadcast: bool = True) -> li
     typed = [(dtypes.python_scalar_dtype(x), not isinstance(x, bool)) if _is_python_scalar(x)
              else (x.dtype, x.weak_type) for x in xs]
     dt, weak = dtypes.promote(*typed)
-    if inexact and not dtypes.is_float(dt):
-        dt, weak = dtypes.promote((dt, weak), (dtypes.float32, True))
+    if inexact and not dtypes.is_float(dt):  # JAX: ints and bools become float32, weak or not
+        dt = dtypes.float32
     # Python scalars become constants of the result dtype directly (no convert op).
     ts = [_scalar_constant(x, dt) if _is_python_scalar(x) else
           x if x.dtype == dt else astype(x, dt) for x in xs]

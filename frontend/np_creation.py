@@ -1,9 +1,9 @@
-"""Array creation in aotc.numpy: zeros, ones, full, *_like, arange, linspace, eye, tri, triu, tril."""
+"""Array creation in aotc.numpy: zeros, ones, full, *_like, arange, linspace, eye, tri, tril."""
 
 import numpy as np
 
 from aotc.frontend import dtypes
-from aotc.frontend.np_core import asarray, astype, broadcast_to, promote
+from aotc.frontend.np_core import asarray, astype, broadcast_to, promote, scalar_like
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.tracer import Tracer, constant, to_tracer
 
@@ -17,9 +17,7 @@ def full(shape, fill_value, dtype=None):
     value = asarray(fill_value)
     if dtype is not None:
         value = astype(value, dtype)
-    elif value.weak_type:
-        value = astype(value, value.dtype)
-    return broadcast_to(value, _shape(shape))
+    return broadcast_to(value, _shape(shape))  # a Python scalar stays weakly typed, as in JAX
 
 
 def zeros(shape, dtype=None):
@@ -113,11 +111,11 @@ def tril(x, k=0):
     from aotc.frontend.np_math import where
 
     x = to_tracer(x)
-    return where(_triangle_mask(x, k, True), x, 0)
+    return where(_triangle_mask(x, k, True), x, scalar_like(0, x))
 
 
 def triu(x, k=0):
     from aotc.frontend.np_math import where
 
     x = to_tracer(x)
-    return where(_triangle_mask(x, k, False), x, 0)
+    return where(_triangle_mask(x, k, False), x, scalar_like(0, x))

@@ -2,7 +2,13 @@
 
 
 from aotc.frontend.errors import TracingError
-from aotc.frontend.np_core import broadcast_shapes, broadcast_to, normalize_axis, promote, shape_text
+from aotc.frontend.np_core import (
+    broadcast_shapes,
+    broadcast_to,
+    normalize_axis,
+    promote,
+    shape_text,
+)
 from aotc.frontend.np_shape import ravel, reshape, squeeze, transpose
 from aotc.frontend.ops import linalg
 from aotc.frontend.registry import where
@@ -122,7 +128,7 @@ def einsum(subscripts: str, *operands):
     def drop_private(name, t, others):
         private = [i for i, c in enumerate(name) if c not in output and c not in others]
         if private:
-            t = reduce_sum(t, tuple(private))
+            t = reduce_sum(t, tuple(private), dtype=t.dtype)
             name = "".join(c for i, c in enumerate(name) if i not in private)
         return name, t
 

@@ -24,10 +24,11 @@ def _float_unary(builder, name):
     return fn
 
 
-def _binary(builder, name, inexact=False):
+def _binary(builder, name, inexact=False, bool_builder=None):
     def fn(x, y):
         x, y = promote(name, x, y, inexact=inexact)
-        return _wrap(builder(x.value, y.value), x)
+        build = bool_builder if bool_builder and dtypes.is_bool(x.dtype) else builder
+        return _wrap(build(x.value, y.value), x)
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise `{name}` with broadcasting and JAX type promotion."
@@ -54,13 +55,21 @@ arccosh = _float_unary(ew.acosh, "arccosh")
 arctanh = _float_unary(ew.atanh, "arctanh")
 rsqrt = _float_unary(ew.rsqrt, "rsqrt")
 
-add = _binary(ew.add, "add")
+add = _binary(ew.add, "add", bool_builder=ew.or_)  # JAX and numpy: adding bools is `or`
 subtract = _binary(ew.subtract, "subtract")
 multiply = _binary(ew.multiply, "multiply")
 true_divide = divide = _binary(ew.divide, "divide", inexact=True)
 maximum = _binary(ew.maximum, "maximum")
 minimum = _binary(ew.minimum, "minimum")
-arctan2 = _binary(ew.atan2, "arctan2", inexact=True)
+
+
+def arctan2(x1, x2):
+    """The angle of the point (x2, x1), as numpy.arctan2 (signed zeros included)."""
+    y, x = promote("arctan2", x1, x2, inexact=True)
+    # IREE's atan2 gives NaN at (+-0, +-0); atan2(+-0, +-1) is exact, so divide by x's sign there
+    both_zero = logical_and(equal(y, 0), equal(x, 0))
+    x = where(both_zero, sign(divide(1.0, x)), x)
+    return _wrap(ew.atan2(y.value, x.value), y)
 
 
 def exp2(x):
@@ -162,9 +171,14 @@ def power(x, y):
             if n & 1:
                 result = base if result is None else multiply(result, base)
             base, n = multiply(base, base), n >> 1
-        return result if result is not None else full_like_shape(1, x)
+        return result if result is not None else _wrap(full_like_shape(1, x).value, x)
+    if not isinstance(y, (bool, int, float)):
+        y = to_tracer(y)
+    strong_int_exponent = isinstance(y, Tracer) and not (y.weak_type or dtypes.is_float(y.dtype))
     x, y = promote("power", x, y)
-    return _wrap(ew.power(x.value, y.value), x)
+    # JAX raises a float base to an integer array without promoting it: the result is strong
+    weak = x.weak_type and not (strong_int_exponent and dtypes.is_float(x.dtype))
+    return Tracer(ew.power(x.value, y.value), weak)
 
 
 def float_power(x, y):
@@ -173,8 +187,11 @@ def float_power(x, y):
 
 def floor_divide(x, y):
     x, y = promote("floor_divide", x, y)
-    if dtypes.is_float(x.dtype):
-        return floor(divide(x, y))
+    if dtypes.is_float(x.dtype):  # CPython's float divmod, as JAX: floor(x / y) can round up
+        mod = _wrap(ew.remainder(x.value, y.value), x)
+        div = divide(subtract(x, mod), y)
+        adjust = logical_and(not_equal(mod, 0), not_equal(less(mod, 0), less(y, 0)))
+        return _wrap(ew.round_nearest_afz(where(adjust, subtract(div, 1), div).value), x)
     if dtypes.is_unsigned(x.dtype):
         return _wrap(ew.divide(x.value, y.value), x)
     q = _wrap(ew.divide(x.value, y.value), x)

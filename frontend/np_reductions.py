@@ -7,7 +7,8 @@ import numpy as np
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
 from aotc.frontend.np_core import astype, broadcast_to, normalize_axes, normalize_axis, scalar_like
-from aotc.frontend.ops import ew, reduction, shape as shape_ops
+from aotc.frontend.ops import ew, reduction
+from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.registry import where
 from aotc.frontend.tracer import Tracer, to_tracer
 
@@ -23,11 +24,11 @@ def _identity(kind: str, dt: np.dtype):
         return 0
     if kind in ("prod", "all"):
         return 1
-    info = dtypes.finfo_or_iinfo(dt)
     if dtypes.is_bool(dt):
         return kind == "min"
     if dtypes.is_float(dt):
         return -np.inf if kind == "max" else np.inf
+    info = dtypes.finfo_or_iinfo(dt)
     return info.min if kind == "max" else info.max
 
 
@@ -138,9 +139,10 @@ def _arg_reduce(kind: str, x, axis, keepdims: bool) -> Tracer:
     """Index of the first max (min); NaN counts as the extreme value, like numpy."""
     x = to_tracer(x)
     if axis is None:
-        from aotc.frontend.np_shape import ravel
+        from aotc.frontend.np_shape import ravel, reshape
 
-        x, axis = ravel(x), 0
+        result = _arg_reduce(kind, ravel(x), 0, False)
+        return reshape(result, (1,) * x.ndim) if keepdims else result
     axis = normalize_axis(f"arg{kind}", axis, x.ndim)
     if x.shape[axis] == 0:
         raise TracingError(f"{where()}: arg{kind} of an empty axis")

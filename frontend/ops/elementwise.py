@@ -138,8 +138,13 @@ def _shift_right_logical(x, y):
     return (unsigned >> y.astype(unsigned.dtype)).view(x.dtype)
 
 
-add = _binary_family("stablehlo.add", np.add)
-subtract = _binary_family("stablehlo.subtract", np.subtract)
+def _i1_wraps(ufunc):
+    """add/subtract on i1 wrap modulo 2 (xor) in StableHLO; numpy's bool add is `or`."""
+    return lambda x, y: np.logical_xor(x, y) if x.dtype == np.bool_ else ufunc(x, y)
+
+
+add = _binary_family("stablehlo.add", _i1_wraps(np.add))
+subtract = _binary_family("stablehlo.subtract", _i1_wraps(np.subtract))
 multiply = _binary_family("stablehlo.multiply", np.multiply)
 divide = _binary_family("stablehlo.divide", _divide)
 remainder = _binary_family("stablehlo.remainder", _remainder)
