@@ -10,10 +10,13 @@ from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir
 from aotc.frontend.np_core import astype, normalize_axis, scalar_like, shape_text
-from aotc.frontend.np_math import isnan, not_equal, remainder, subtract, where as _select
+from aotc.frontend.np_math import isnan, not_equal, remainder, subtract
+from aotc.frontend.np_math import where as _select
 from aotc.frontend.np_reductions import sum as _sum
 from aotc.frontend.np_shape import concatenate, moveaxis, ravel, reshape
-from aotc.frontend.ops import ew, shape as shape_ops, sort as sort_ops
+from aotc.frontend.ops import ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import sort as sort_ops
 from aotc.frontend.registry import where
 from aotc.frontend.tracer import Tracer, constant, to_tracer
 
@@ -330,7 +333,7 @@ def repeat(a, repeats, axis=None, *, total_repeat_length=None):
     if counts.ndim == 0:
         r = int(counts)
         shape = list(x.shape)
-        grown = shape[: axis + 1] + [r] + shape[axis + 1:]
+        grown = [*shape[:axis + 1], r, *shape[axis + 1:]]
         dims = [d for d in range(x.ndim + 1) if d != axis + 1]
         out = _same(shape_ops.broadcast_in_dim(x.value, grown, dims), x)
         shape[axis] = n * r
@@ -512,7 +515,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     n, m = _static_shape("diagonal", x)[-2:]
     k = int(offset)
     length = max(0, min(n, m - k) if k >= 0 else min(n + k, m))
-    flat = reshape(x, x.shape[:-2] + (n * m,))
+    flat = reshape(x, (*x.shape[:-2], n * m))
     if length == 0:
         return _slice_axis(flat, flat.ndim - 1, 0, 0)
     start = k if k >= 0 else -k * m

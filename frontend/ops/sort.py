@@ -48,7 +48,7 @@ def _network_order(ctx, rows) -> np.ndarray:
     """
     n = rows[0].shape[-1]
     size = 1 << (n - 1).bit_length()
-    pos = np.broadcast_to(np.arange(size), rows[0].shape[:-1] + (size,)).copy()
+    pos = np.broadcast_to(np.arange(size), (*rows[0].shape[:-1], size)).copy()
 
     def before(i, j):
         """Element at row position i goes strictly before the one at j (padding goes last)."""

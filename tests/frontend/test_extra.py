@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_tree_close, interpret_fn
 
 import aotc
 import aotc.numpy as anp
 from aotc.frontend.ops import sort as sort_ops
 from aotc.frontend.tracer import Tracer
-from helpers import assert_tree_close, interpret_fn
 
 jax.config.update("jax_platforms", "cpu")
 
@@ -138,7 +138,7 @@ def test_table_matches_jax(shape, dtype, compile):
 def test_sort_matches_numpy_nan_order_and_stability():
     x = np.array([[3.0, np.nan, -np.nan, 0.0, -0.0, -np.inf, 1.0, np.inf, 0.0, 3.0]], np.float32)
     expected = {"sort": np.sort(x), "argsort": np.argsort(x, kind="stable").astype(np.int32)}
-    fn = lambda x: {"sort": anp.sort(x), "argsort": anp.argsort(x)}  # noqa: E731
+    fn = lambda x: {"sort": anp.sort(x), "argsort": anp.argsort(x)}
     got = interpret_fn(fn, x)
     assert_tree_close(got, expected)
     stable_order = [[5, 3, 4, 8, 6, 0, 9, 7, 1, 2]]  # 0.0, -0.0 and NaN, -NaN keep input order
@@ -158,10 +158,10 @@ def test_cumulative_ops_are_log_depth_scans():
 ])
 def test_cumulative_result_dtypes_follow_jax(dtype, expected):
     x = np.ones((3, 4), dtype)
-    for name in ("cumsum", "cumprod"):
-        traced = aotc.lower(lambda x: getattr(anp, name)(x, axis=1), x)
+    for ours, jax_fn in ((anp.cumsum, jnp.cumsum), (anp.cumprod, jnp.cumprod)):
+        traced = aotc.lower(lambda x, fn=ours: fn(x, axis=1), x)
         out = aotc.interpret(traced.module, traced.name, x)[0]
-        assert out.dtype == expected == getattr(jnp, name)(x, axis=1).dtype, name
+        assert out.dtype == expected == jax_fn(x, axis=1).dtype, ours.__name__
 
 
 def test_traced_roll_shift_and_pad_value():
