@@ -30,6 +30,7 @@ from aotc.frontend.errors import AotcError
 from aotc.frontend.ir import ir, shape_of
 from aotc.frontend.tracer import trace
 from aotc_runtime import artifact
+from aotc_runtime.module import RESERVED_NAMES
 
 EMIT_KINDS = ("vmfb", "stablehlo")
 _SUFFIX = {"vmfb": ".vmfb", "stablehlo": ".mlir"}
@@ -94,6 +95,9 @@ def _make_export(fn, specs, named_specs, name, where) -> Export:
     if not fn_name.isidentifier() or fn_name.startswith("_"):
         raise ModelError(f"{where}: cannot export '{fn_name}': exported names must be Python "
                          "identifiers not starting with '_'; pass name='...'")
+    if fn_name in RESERVED_NAMES:
+        raise ModelError(f"{where}: cannot export '{fn_name}': aotc_runtime modules have an "
+                         f"attribute of that name; pass name='...'")
     try:
         bound = inspect.signature(fn).bind_partial(*specs, **named_specs)
     except TypeError as exc:

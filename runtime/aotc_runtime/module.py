@@ -220,6 +220,12 @@ class Module:
                 f"functions {self.functions}>")
 
 
+# Exported functions are module attributes (`m.predict`), so they cannot take these names.
+RESERVED_NAMES = frozenset(
+    {n for n in dir(Module) if not n.startswith("_")}
+    | {"functions", "name", "size", "source", "target", "device", "metadata"})
+
+
 def load(path, device=None) -> Module:
     """Load an aotc artifact (.vmfb written by `aotc compile`).
 

@@ -37,6 +37,8 @@ BAD_MODELS = {
                      "    return x + y\n", 3, "no spec for argument 'y'"),
     "too_many_specs": ("import aotc\n\n@aotc.export(aotc.ShapeSpec((3,)), z=1.0)\ndef f(x):\n"
                        "    return x\n", 3, "specs do not fit f()"),
+    "reserved_name": ("import aotc\n\n@aotc.export(aotc.ShapeSpec((3,)))\ndef close(x):\n"
+                      "    return x\n", 3, "cannot export 'close'"),
     "bare_decorator": ("import aotc\n\n@aotc.export\ndef f(x):\n    return x\n", 3,
                        "write @aotc.export(...)"),
     "duplicate_name": ("import aotc\nS = aotc.ShapeSpec((3,))\n\n@aotc.export(S)\ndef f(x):\n"
