@@ -290,14 +290,14 @@ def dot(lhs, rhs, precision=None, preferred_element_type=None):
 
 
 def stop_gradient(x):
-    """x unchanged, but treated as a constant by differentiation.
-
-    For now it emits nothing; the autodiff pass will add a marker op that it recognizes.
+    """x unchanged, but a constant for differentiation (same as aotc.stop_gradient).
 
     Example:
         >>> loss = (pred - lax.stop_gradient(target)) ** 2
     """
-    return tree.map(to_tracer, x)
+    from aotc.frontend.transforms import stop_gradient as stop
+
+    return stop(x)
 
 
 # ---- thin wrappers over aotc.numpy and the op builders -----------------------------------------
