@@ -261,9 +261,10 @@ def structural_jvp(*linear_operands: int):
             return [None] * len(ctx.results)
         from aotc.frontend.ops import values
 
-        new = ctx.op.clone()
-        for i in linear_operands:
-            new.operation.operands[i] = values.instantiate(tangents[i], primals[i])
+        filled = {i: values.instantiate(tangents[i], primals[i]) for i in linear_operands}
+        new = ctx.op.clone()  # after the zeros it uses, so they are defined before it
+        for i, v in filled.items():
+            new.operation.operands[i] = v
         return list(new.operation.results)
 
     return jvp

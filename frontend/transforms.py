@@ -15,8 +15,15 @@ from aotc.frontend.eager import eager
 from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir
 from aotc.frontend.ops import control, values
-from aotc.frontend.registry import where
-from aotc.frontend.tracer import Tracer, current_module, to_tracer, trace
+from aotc.frontend.registry import user_location, where
+from aotc.frontend.tracer import (
+    Traced,
+    Tracer,
+    current_module,
+    to_tracer,
+    trace,
+    trace_into_block,
+)
 from aotc.passes import autodiff, util
 
 
@@ -28,14 +35,42 @@ class _Spec:
 
 
 def _stage(fun: Callable, args, base: str):
-    """Trace fun(*args) into a new private function of the current module."""
+    """Trace fun(*args) into a new private function of the current module.
+
+    Values of the enclosing trace that fun closes over become extra trailing arguments of the new
+    function (closure conversion): returns (module, traced, argument tracers, captured tracers),
+    and a call of the function (or of its derivative) passes the captures after the arguments.
+    """
     leaves, in_tree = tree.flatten(args)
     tracers = [to_tracer(leaf) for leaf in leaves]
     module = current_module()
     name = util.fresh_name(module, base)
-    traced = trace(lambda *a: fun(*a), [_Spec(t) for t in tracers], in_tree, name, module=module,
-                   weak_types=[t.weak_type for t in tracers], private=True)
-    return module, traced, tracers
+    arg_types = [t.value.type for t in tracers]
+    fn, block = util.new_function(module, name, arg_types, True, user_location())
+    with ir.InsertionPoint(block):
+        outs, out_def = trace_into_block(lambda *a: fun(*a), list(block.arguments), in_tree,
+                                         [t.weak_type for t in tracers])
+        captured = autodiff.free_values(fn)
+        lifted = {v: block.add_argument(v.type, ir.Location.unknown()) for v in captured}
+        _replace_uses(fn, lifted)
+        result_values = [lifted.get(o.value, o.value) for o in outs]
+        util.finish_function(fn, result_values)
+    fn.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
+        arg_types + [v.type for v in captured], [v.type for v in result_values]))
+    fn.verify()
+    traced = Traced(module, name, in_tree, out_def, [o.weak_type for o in outs])
+    return module, traced, tracers, [Tracer(v) for v in captured]
+
+
+def _replace_uses(fn, mapping: dict) -> None:
+    def visit(inner):
+        inner = inner.operation
+        for i, v in enumerate(inner.operands):
+            if v in mapping:
+                inner.operands[i] = mapping[v]
+        return ir.WalkResult.ADVANCE
+
+    fn.operation.walk(visit)
 
 
 def _fn_name(fun) -> str:
@@ -82,7 +117,7 @@ def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
 
 def _value_and_grad_traced(fun, argnums, has_aux, args):
     argnums, single = _normalize_argnums(argnums)
-    module, traced, tracers = _stage(fun, args, _fn_name(fun))
+    module, traced, tracers, captures = _stage(fun, args, _fn_name(fun))
     indices, structures = _argnum_leaves(args, argnums)
     _check_float(tracers, indices, "grad")
     out_def = traced.out_tree
@@ -105,7 +140,7 @@ def _value_and_grad_traced(fun, argnums, has_aux, args):
     for k, t in enumerate(out_types):
         if values.is_float(t):
             seeds.append(Tracer(values.full_like(t, 1.0 if k == 0 else 0.0)))
-    results = _call(vjp_name, module, tracers + seeds)
+    results = _call(vjp_name, module, tracers + captures + seeds)
     outs, grads = results[:len(out_types)], results[len(out_types):]
     out = tree.unflatten(out_def, outs)
     grads_tree, pos = [], 0
@@ -153,7 +188,7 @@ def jvp(fun: Callable, primals, tangents):
         if tree.structure(primals) != tree.structure(tangents):
             raise TracingError(f"{where()}: jvp: primals {tree.structure(primals)!r} and "
                                f"tangents {tree.structure(tangents)!r} differ in structure")
-        module, traced, tracers = _stage(fun, primals, _fn_name(fun))
+        module, traced, tracers, captures = _stage(fun, primals, _fn_name(fun))
         tangent_leaves = [to_tracer(t) for t in tree.leaves(tangents)]
         indices = [i for i, t in enumerate(tracers) if dtypes.is_float(t.dtype)]
         for i in indices:
@@ -162,7 +197,8 @@ def jvp(fun: Callable, primals, tangents):
                 raise TracingError(f"{where()}: jvp: tangent {t.shape} {t.dtype} does not match "
                                    f"primal {p.shape} {p.dtype}")
         jvp_name = autodiff.jvp(module, traced.name, tangent_args=indices, private=True)
-        results = _call(jvp_name, module, tracers + [tangent_leaves[i] for i in indices])
+        results = _call(jvp_name, module,
+                        tracers + captures + [tangent_leaves[i] for i in indices])
         n_out = traced.out_tree.num_leaves
         outs, touts = results[:n_out], iter(results[n_out:])
         tangent_outs = [next(touts) if dtypes.is_float(o.dtype) else Tracer(values.zeros_like(
@@ -288,12 +324,17 @@ def hessian(fun: Callable, argnums: int = 0):
 # ---- stop_gradient, custom_jvp, custom_vjp, checkpoint -----------------------------------------
 
 
-def _stage_marked(fun, args, base: str, attribute: str, value: ir.Attribute):
+def _stage_marked(fun, args, base: str, attribute: str, value: ir.Attribute,
+                  allow_captures: bool = True):
     """Stage fun into a private function carrying `attribute`, emit its call; returns
     (function name, output pytree)."""
-    module, traced, tracers = _stage(fun, args, base)
+    module, traced, tracers, captures = _stage(fun, args, base)
+    if captures and not allow_captures:
+        raise TracingError(f"{where()}: '{_fn_name(fun)}' has a custom derivative and uses "
+                           f"{len(captures)} traced value(s) of the enclosing function; pass "
+                           "them as arguments instead of closing over them")
     util.find_function(module, traced.name).attributes[attribute] = value
-    outs = _call(traced.name, module, tracers)
+    outs = _call(traced.name, module, tracers + captures)
     outs = [Tracer(o.value, weak) for o, weak in zip(outs, traced.out_weak)]
     return traced, tree.unflatten(traced.out_tree, outs)
 
@@ -338,7 +379,8 @@ class _Custom:
         from aotc.frontend import registry
 
         traced, out = _stage_marked(self.fun, args, _fn_name(self.fun), autodiff.CUSTOM,
-                                    ir.StringAttr.get("pending"))
+                                    ir.StringAttr.get("pending"),
+                                    allow_captures=self.kind == "checkpoint")
         module = current_module()
         util.find_function(module, traced.name).attributes[autodiff.CUSTOM] = (
             ir.StringAttr.get(traced.name))

@@ -310,7 +310,8 @@ def _while_vjp(ctx, result_cts, wrt):
     accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]
     picked = [captures.index(c) for c in capture_wrt] + [len(captures) + i for i in float_idx]
 
-    def backward_body(j, *state):
+    def backward_body(k, *state):  # counts up (a counted loop again, for higher orders)
+        j = ew.subtract(values.scalar(trip - 1, i32), k)
         cts, accs = list(state[:len(float_idx)]), list(state[len(float_idx):])
         carry = []
         for stack, v in zip(stacks, init):
@@ -321,10 +322,10 @@ def _while_vjp(ctx, result_cts, wrt):
         capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
         new_cts = [values.instantiate(g, carry[i]) for g, i in zip(carry_grads, float_idx)]
         accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
-        return [ew.subtract(j, values.scalar(1, i32)), *new_cts, *accs]
+        return [ew.add(k, values.scalar(1, i32)), *new_cts, *accs]
 
-    backward = while_([values.scalar(trip - 1, i32), *cts0, *accs0],
-                      lambda j, *s: ew.compare("GE", j, values.scalar(0, i32)), backward_body)
+    backward = while_([values.scalar(0, i32), *cts0, *accs0],
+                      lambda k, *s: ew.compare("LT", k, values.scalar(trip, i32)), backward_body)
     init_cts = backward[1:1 + len(float_idx)]
     capture_cts = backward[1 + len(float_idx):]
     grads = []
