@@ -139,7 +139,8 @@ def _parse(x: Tracer, index) -> tuple[Tracer, list[_Entry]]:
         x = expand_dims(x, new_axes)
     has_array = any(isinstance(item, (np.ndarray, Tracer)) and item.ndim for item in items)
     entries = []
-    for axis, (item, size) in enumerate(zip(items, x.shape)):
+    for position, (item, size) in enumerate(zip(items, x.shape)):
+        axis = position - sum(a < position for a in new_axes)  # x's own axis, for messages
         if item is None:
             entries.append(_Entry("slice", 0, 1, 1))
         elif isinstance(item, slice):
@@ -381,17 +382,12 @@ def _gather(x: Tracer, entries) -> Tracer:
 # ---- x.at[index].set(v) and friends ------------------------------------------------------------
 
 
-def _inverse(permutation) -> list[int]:
-    return [permutation.index(i) for i in range(len(permutation))]
-
-
 def _scatter(x, index, values, combine) -> Tracer:
-    """x.at[index] combined with values, as one scatter in the form IREE compiles.
+    """x.at[index] combined with values, as one scatter.
 
     Windows are scattered whole; points, arrays and strided slices go through the index tensor,
-    whose batch dims are the other dims of the update. IREE 3.13 needs the indexed dims leading
-    and windows starting at 0, so the windows' bounding box is sliced out, transposed,
-    scattered into, and put back.
+    whose batch dims are the other dims of the update. IREE 3.13 needs windows that start at 0,
+    so the windows' bounding box is sliced out, scattered into, and put back.
     """
     x = to_tracer(x)
     original_shape = x.shape
@@ -407,32 +403,22 @@ def _scatter(x, index, values, combine) -> Tracer:
     region = x.value
     if sliced:
         region = shape_ops.slice(region, plan.low, [lo + n for lo, n in zip(plan.low, plan.box)])
-    permutation = plan.indexed + plan.window_axes
-    region = shape_ops.transpose(region, permutation)
     if not plan.indexed:
         region = combine(region, update)
     else:
         batch_dims = [p for p in range(len(plan.layout)) if p not in plan.window]
-        batch_shape = [plan.shape[p] for p in batch_dims] or [1]
-        update = shape_ops.transpose(update, batch_dims + plan.window)
-        if not batch_dims:
-            update = shape_ops.reshape(update, [1] + [plan.box[a] for a in plan.window_axes])
+        batch_shape = [plan.shape[p] for p in batch_dims]
         indices = _index_vectors(x, entries, plan, batch_dims, batch_shape)
-        nb, k = len(batch_shape), len(plan.indexed)
-        region = index_ops.scatter(
-            region, indices, update, update_window_dims=list(range(nb, nb + len(plan.window))),
-            inserted_window_dims=list(range(k)), scatter_dims_to_operand_dims=list(range(k)),
-            index_vector_dim=nb, combine=combine)
-    region = shape_ops.transpose(region, _inverse(permutation))
+        dims = {"update_window_dims": plan.window, "inserted_window_dims": plan.indexed,
+                "input_batching_dims": [], "scatter_indices_batching_dims": [],
+                "scatter_dims_to_operand_dims": plan.indexed,
+                "index_vector_dim": len(batch_shape)}
+        region = index_ops.scatter_for_iree(region, indices, update, dims, combine)
     if sliced:
         starts = [constant(np.int32(lo)).value for lo in plan.low]
         region = shape_ops.dynamic_update_slice(x.value, region, starts)
     out = Tracer(region, x.weak_type)
     return reshape(out, original_shape) if out.shape != original_shape else out
-
-
-def _set(current: ir.Value, update: ir.Value) -> ir.Value:
-    return update
 
 
 class _IndexUpdateRef:
@@ -447,7 +433,7 @@ class _IndexUpdateRef:
 
     def set(self, values) -> Tracer:
         """A copy of x with x[index] = values (broadcast and cast to x's dtype)."""
-        return _scatter(self.x, self.index, values, _set)
+        return _scatter(self.x, self.index, values, index_ops.set_update)
 
     def add(self, values) -> Tracer:
         """A copy of x with values added at index; repeated indices accumulate (np.add.at)."""

@@ -4,18 +4,22 @@ Gather reads windows of the operand at start indices (clamped to stay in bounds)
 update windows into a copy of the operand through its update_computation region (out-of-bounds
 update elements are skipped). Both take their dimension numbers as one attribute,
 `#stablehlo.gather<...>` / `#stablehlo.scatter<...>`, parsed back with `dimension_numbers`.
+Their JVP, transpose and batching rules sit at the end, with `scatter_for_iree` (the scatter
+form IREE 3.13 lowers) and the per-lane dynamic slices that vmap of dynamic_slice uses.
 """
 
 import re
 
 import numpy as np
 
+from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, shape_of, tensor_type
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.ops.reduction import body_ufunc
-from aotc.frontend.registry import defop, emit, emit1, i64_array
+from aotc.frontend.ops.reduction import body_ufunc, reduce_binary
+from aotc.frontend.registry import defop, emit, emit1, i64_array, register, structural_jvp
 
 GATHER_DIMS = ("offset_dims", "collapsed_slice_dims", "operand_batching_dims",
                "start_indices_batching_dims", "start_index_map")
@@ -245,6 +249,11 @@ def scatter(operand: ir.Value, indices: ir.Value, updates: ir.Value, update_wind
     return op.result
 
 
+def set_update(current: ir.Value, update: ir.Value) -> ir.Value:
+    """The combine of a scatter that overwrites (x.at[...].set)."""
+    return update
+
+
 # ---- dynamic_slice / dynamic_update_slice with one start per batch lane (vmap) ----------------
 
 
@@ -298,4 +307,235 @@ def batched_dynamic_update_slice(x: ir.Value, update: ir.Value, starts, starts_b
     return scatter(x, _stack_columns(columns, u_shape), update, update_window_dims=[],
                    inserted_window_dims=list(range(rank)),
                    scatter_dims_to_operand_dims=list(range(rank)), index_vector_dim=rank,
-                   combine=lambda current, new: new)
+                   combine=set_update)
+
+
+# ---- scatter in the form IREE 3.13 compiles ----------------------------------------------------
+
+
+def _inverse(permutation) -> list[int]:
+    return [permutation.index(i) for i in range(len(permutation))]
+
+
+def scatter_for_iree(operand: ir.Value, indices: ir.Value, updates: ir.Value, dims: dict,
+                     combine) -> ir.Value:
+    """`scatter` with `dims` (SCATTER_DIMS + index_vector_dim) rewritten into the form IREE 3.13
+    lowers: indexed dims leading, update batch dims first, index vector last.
+
+    Applies when the indexed dims are exactly the inserted ones (no window offsets, no batching
+    dims); other scatters are emitted as given.
+    """
+    inserted, to_operand = dims["inserted_window_dims"], dims["scatter_dims_to_operand_dims"]
+    if dims["input_batching_dims"] or sorted(inserted) != sorted(to_operand):
+        return scatter(operand, indices, updates, combine=combine, **dims)
+    rank, k = len(shape_of(operand)), len(to_operand)
+    permutation = list(to_operand) + [d for d in range(rank) if d not in inserted]
+    window = dims["update_window_dims"]
+    update_shape, index_shape = shape_of(updates), list(shape_of(indices))
+    update_batch = [d for d in range(len(update_shape)) if d not in window]
+    updates = shape_ops.transpose(updates, update_batch + window)
+    vector_dim = dims["index_vector_dim"]
+    if vector_dim == len(index_shape):
+        index_shape.append(1)
+        indices = shape_ops.reshape(indices, index_shape)
+    batch = [d for d in range(len(index_shape)) if d != vector_dim]
+    indices = shape_ops.transpose(indices, [*batch, vector_dim])
+    if not update_batch:  # IREE wants at least one batch dim
+        indices = shape_ops.reshape(indices, (1, k))
+        updates = shape_ops.reshape(updates, (1, *shape_of(updates)))
+    nb = max(len(update_batch), 1)
+    out = scatter(shape_ops.transpose(operand, permutation), indices, updates,
+                  update_window_dims=list(range(nb, nb + len(window))),
+                  inserted_window_dims=list(range(k)), scatter_dims_to_operand_dims=list(range(k)),
+                  index_vector_dim=nb, combine=combine)
+    return shape_ops.transpose(out, _inverse(permutation))
+
+
+# ---- autodiff rules ----------------------------------------------------------------------------
+
+_COMBINE_OF_BODY = {"stablehlo.add": ew.add, "stablehlo.multiply": ew.multiply,
+                    "stablehlo.maximum": ew.maximum, "stablehlo.minimum": ew.minimum,
+                    "stablehlo.and": ew.and_, "stablehlo.or": ew.or_, "stablehlo.xor": ew.xor}
+
+
+def _combine_of(ctx):
+    """The builder of a scatter's update_computation: set, or one binary op."""
+    region = ctx.op.regions[0]
+    if _returns_update(region):
+        return set_update
+    if body_ufunc(region) is not None:
+        return _COMBINE_OF_BODY[next(iter(region.blocks[0].operations)).operation.name]
+    raise TracingError(f"{ctx.location}: this transform supports scatters whose body is one "
+                       "binary op or returns the update (x.at[...].set/add/multiply/min/max)")
+
+
+def _gather_dims(ctx) -> dict:
+    return dimension_numbers(ctx.attrs.text("dimension_numbers"), GATHER_DIMS)
+
+
+def _scatter_dims(ctx) -> dict:
+    return dimension_numbers(ctx.attrs.text("scatter_dimension_numbers"), SCATTER_DIMS)
+
+
+def _as_scatter_dims(dims: dict) -> dict:
+    """Gather dimension numbers as the scatter that writes back where the gather read."""
+    return {"update_window_dims": dims["offset_dims"],
+            "inserted_window_dims": dims["collapsed_slice_dims"],
+            "input_batching_dims": dims["operand_batching_dims"],
+            "scatter_indices_batching_dims": dims["start_indices_batching_dims"],
+            "scatter_dims_to_operand_dims": dims["start_index_map"],
+            "index_vector_dim": dims["index_vector_dim"]}
+
+
+def _highest_starts(indices: ir.Value, operand_shape, index_map, sizes, vector_dim):
+    """The largest in-bounds start of each index component, shaped like `indices`."""
+    shape = shape_of(indices)
+    high = [operand_shape[d] - sizes[d] for d in index_map]
+    high = shape_ops.constant(np.asarray(high if vector_dim < len(shape) else high[0]))
+    return shape_ops.broadcast_in_dim(ew.convert(high, values.element(indices)), shape,
+                                      [vector_dim] if vector_dim < len(shape) else [])
+
+
+def _clamped_starts(indices: ir.Value, operand_shape, dims: dict, slice_sizes) -> ir.Value:
+    """Start indices clamped the way gather clamps them, so a scatter writes where it read."""
+    high = _highest_starts(indices, operand_shape, dims["start_index_map"], slice_sizes,
+                           dims["index_vector_dim"])
+    return ew.clamp(values.zeros_like(indices), indices, high)
+
+
+def _drop_out_of_bounds(gathered: ir.Value, indices: ir.Value, operand_shape, dims: dict,
+                        sizes) -> ir.Value:
+    """Zero the windows a scatter skipped: those whose start is out of bounds."""
+    vector_dim = dims["index_vector_dim"]
+    high = _highest_starts(indices, operand_shape, dims["scatter_dims_to_operand_dims"], sizes,
+                           vector_dim)
+    valid = ew.and_(ew.compare("GE", indices, values.zeros_like(indices)),
+                    ew.compare("LE", indices, high))
+    if vector_dim < len(shape_of(indices)):
+        valid = reduce_binary(valid, shape_ops.constant(np.True_), [vector_dim], ew.and_)
+    shape, window = shape_of(gathered), dims["update_window_dims"]
+    batch = [d for d in range(len(shape)) if d not in window]
+    valid = shape_ops.broadcast_in_dim(valid, shape, batch)
+    return ew.select(valid, gathered, values.zeros_like(gathered))
+
+
+def _gather_transpose(ctx, cts, operands):
+    dims, sizes = _gather_dims(ctx), ctx.attrs.ints("slice_sizes")
+    operand_shape = shape_of(ctx.operand_types[0])
+    if None in operand_shape:
+        raise TracingError(f"{ctx.location}: reverse-mode through a gather from an array of "
+                           "dynamic shape is not supported")
+    indices = _clamped_starts(operands[1], operand_shape, dims, sizes)
+    zeros = values.zeros_like(ctx.operand_types[0])
+    return [scatter_for_iree(zeros, indices, cts[0], _as_scatter_dims(dims), ew.add), None]
+
+
+def _scatter_jvp(ctx, primals, tangents):
+    if _combine_of(ctx) not in (ew.add, set_update):
+        raise TracingError(f"{ctx.location}: differentiating x.at[...].multiply/min/max (a "
+                           "scatter that is not set or add) is not supported")
+    return structural_jvp(0, 2)(ctx, primals, tangents)
+
+
+def _scatter_transpose(ctx, cts, operands):
+    ct, indices, dims = cts[0], operands[1], _scatter_dims(ctx)
+    combine = _combine_of(ctx)
+    operand_ct = update_ct = None
+    if ctx.linear[0]:  # add passes ct through; set zeroes what it overwrote
+        operand_ct = ct if combine is ew.add else scatter_for_iree(
+            ct, indices, values.zeros_like(ctx.operand_types[2]), dims, set_update)
+    if ctx.linear[2]:
+        update_shape = shape_of(ctx.operand_types[2])
+        windows = iter(update_shape[d] for d in dims["update_window_dims"])
+        skipped = set(dims["inserted_window_dims"]) | set(dims["input_batching_dims"])
+        sizes = [1 if d in skipped else next(windows) for d in range(len(shape_of(ct)))]
+        update_ct = gather(
+            ct, indices, offset_dims=dims["update_window_dims"],
+            collapsed_slice_dims=dims["inserted_window_dims"],
+            start_index_map=dims["scatter_dims_to_operand_dims"],
+            index_vector_dim=dims["index_vector_dim"], slice_sizes=sizes,
+            operand_batching_dims=dims["input_batching_dims"],
+            start_indices_batching_dims=dims["scatter_indices_batching_dims"])
+        update_ct = _drop_out_of_bounds(update_ct, indices, shape_of(ct), dims, sizes)
+    return [operand_ct, None, update_ct]
+
+
+register("jvp", "stablehlo.gather", structural_jvp(0))
+register("jvp", "stablehlo.real_dynamic_slice", structural_jvp(0))
+register("jvp", "stablehlo.scatter", _scatter_jvp)
+register("transpose", "stablehlo.gather", _gather_transpose)
+register("transpose", "stablehlo.scatter", _scatter_transpose)
+
+
+# ---- batching rules (batch dimension first) ----------------------------------------------------
+
+
+def _shifted(dims) -> list[int]:
+    return [d + 1 for d in dims]
+
+
+def _with_lane_index(indices: ir.Value, vector_dim: int) -> tuple[ir.Value, int]:
+    """Batched indices with the lane number prepended to every index vector; the vector dim."""
+    shape = list(shape_of(indices))
+    if vector_dim == len(shape):
+        shape.append(1)
+        indices = shape_ops.reshape(indices, shape)
+    lane_shape = list(shape)
+    lane_shape[vector_dim] = 1
+    lane = shape_ops.iota(lane_shape, 0, values.element(indices))
+    return shape_ops.concatenate([lane, indices], vector_dim), vector_dim
+
+
+def _gather_batch(ctx, operands, batched):
+    (x, indices), (x_batched, indices_batched) = operands, batched
+    dims, sizes = _gather_dims(ctx), ctx.attrs.ints("slice_sizes")
+    offset = _shifted(dims["offset_dims"])
+    if not indices_batched:  # the lane dim is one more window, read whole, first in the result
+        return [gather(x, indices, offset_dims=[0, *offset],
+                       collapsed_slice_dims=_shifted(dims["collapsed_slice_dims"]),
+                       start_index_map=_shifted(dims["start_index_map"]),
+                       index_vector_dim=dims["index_vector_dim"], slice_sizes=[ctx.size, *sizes],
+                       operand_batching_dims=_shifted(dims["operand_batching_dims"]),
+                       start_indices_batching_dims=dims["start_indices_batching_dims"])], [True]
+    vector_dim = dims["index_vector_dim"] + 1
+    if not x_batched:  # the lane dim of the indices is the first batch dim of the result
+        return [gather(x, indices, offset_dims=offset,
+                       collapsed_slice_dims=dims["collapsed_slice_dims"],
+                       start_index_map=dims["start_index_map"], index_vector_dim=vector_dim,
+                       slice_sizes=sizes, operand_batching_dims=dims["operand_batching_dims"],
+                       start_indices_batching_dims=_shifted(
+                           dims["start_indices_batching_dims"]))], [True]
+    indices, vector_dim = _with_lane_index(indices, vector_dim)
+    return [gather(x, indices, offset_dims=offset,
+                   collapsed_slice_dims=[0, *_shifted(dims["collapsed_slice_dims"])],
+                   start_index_map=[0, *_shifted(dims["start_index_map"])],
+                   index_vector_dim=vector_dim, slice_sizes=[1, *sizes],
+                   operand_batching_dims=_shifted(dims["operand_batching_dims"]),
+                   start_indices_batching_dims=_shifted(
+                       dims["start_indices_batching_dims"]))], [True]
+
+
+def _scatter_batch(ctx, operands, batched):
+    x, indices, updates = operands
+    x = x if batched[0] else values.broadcast_batch(x, ctx.size)
+    updates = updates if batched[2] else values.broadcast_batch(updates, ctx.size)
+    dims, combine = _scatter_dims(ctx), _combine_of(ctx)
+    new = {"update_window_dims": _shifted(dims["update_window_dims"]),
+           "inserted_window_dims": _shifted(dims["inserted_window_dims"]),
+           "input_batching_dims": _shifted(dims["input_batching_dims"]),
+           "scatter_indices_batching_dims": dims["scatter_indices_batching_dims"],
+           "scatter_dims_to_operand_dims": _shifted(dims["scatter_dims_to_operand_dims"]),
+           "index_vector_dim": dims["index_vector_dim"]}
+    if not batched[1]:  # the lane dim is one more window, written whole
+        new["update_window_dims"] = [0, *new["update_window_dims"]]
+    else:  # every index vector also names its lane
+        indices, new["index_vector_dim"] = _with_lane_index(indices,
+                                                            dims["index_vector_dim"] + 1)
+        new["inserted_window_dims"] = [0, *new["inserted_window_dims"]]
+        new["scatter_dims_to_operand_dims"] = [0, *new["scatter_dims_to_operand_dims"]]
+        new["scatter_indices_batching_dims"] = _shifted(dims["scatter_indices_batching_dims"])
+    return [scatter_for_iree(x, indices, updates, new, combine)], [True]
+
+
+register("batch", "stablehlo.gather", _gather_batch)
+register("batch", "stablehlo.scatter", _scatter_batch)

@@ -209,6 +209,7 @@ def test_traced_boolean_mask_is_refused():
     (3, "index 3 is out of bounds for axis 0 with size 3"),
     ((0, -5), "index -5 is out of bounds for axis 1 with size 4"),
     ((Ellipsis, [0, 5]), "index 5 is out of bounds for axis 2 with size 5"),
+    ((None, 0, 9), "index 9 is out of bounds for axis 1 with size 4"),
     ((0, 0, 0, 0), "too many indices"),
     (1.5, "cannot index with float"),
     ((Ellipsis, Ellipsis), "single ellipsis"),
@@ -356,3 +357,64 @@ def test_vmap_of_dynamic_slices_with_per_lane_starts():
                 np.stack([xs[0, low:low + 2, 1:4] for low in lows]), updated)
 
     check(fn, reference, xs, starts, update)
+
+
+# ---- gather / scatter under grad and vmap ------------------------------------------------------
+
+LOGITS = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+LABELS = np.array([1, 4, 0, 4], np.int32)
+
+
+def _indexing_loss(x, labels, m):
+    """Cross-entropy through take_along_axis and paired arrays, plus .at add and set (label 4
+    is out of range for the 4 rows that .at[labels, 1] indexes: JAX drops that update)."""
+    logp = x - m.log(m.exp(x).sum(axis=1, keepdims=True))
+    picked = m.take_along_axis(logp, labels[:, None], axis=1).sum() + logp[m.arange(4), labels]
+    added = x.at[labels, 1].add(x[0, :4] * 2.0)
+    overwritten = x.at[1:3, m.array([0, 2])].set(x[0, :2] * 2.0)
+    return -picked.sum() + (added ** 2).sum() + (overwritten ** 3).sum() + (x[:, [3, 3]]).sum()
+
+
+def test_grad_through_gather_and_scatter_matches_jax():
+    import jax.numpy as jnp
+
+    expected = np.asarray(jax.jit(jax.grad(_indexing_loss), static_argnums=2)(LOGITS, LABELS,
+                                                                              jnp))
+    per_example = np.asarray(jax.jit(jax.vmap(jax.grad(
+        lambda x, y: -jax.nn.log_softmax(x)[y])))(LOGITS, LABELS))
+
+    def fn(x, labels):
+        return (aotc.grad(lambda x, y: _indexing_loss(x, y, anp))(x, labels),
+                aotc.vmap(aotc.grad(lambda x, y: -(x - anp.log(anp.exp(x).sum()))[y]))(x, labels))
+
+    check(fn, lambda x, labels: (expected, per_example), LOGITS, LABELS, rtol=1e-4, atol=1e-5)
+
+
+def test_vmap_of_indexing_matches_a_loop():
+    xs = np.arange(30, dtype=np.float32).reshape(2, 5, 3)
+    idx = np.array([[4, 0, 4], [1, 1, -2]], np.int32)
+    vs = np.arange(18, dtype=np.float32).reshape(2, 3, 3) * 10
+
+    def fn(xs, idx, vs):
+        vmap = aotc.vmap
+        return (vmap(lambda x, i: x[i])(xs, idx),
+                vmap(lambda x: x[[2, 0], 1:])(xs),
+                vmap(lambda t, i: t[i, ::-1], in_axes=(None, 0))(xs[0], idx),
+                vmap(lambda x, i: x[i[0], i[1]])(xs, idx),
+                vmap(lambda x, i, v: x.at[i].add(v))(xs, idx, vs),
+                vmap(lambda x, i: x.at[i, 1].set(-1.0), in_axes=(0, None))(xs, idx[0]),
+                vmap(lambda x, i, v: x.at[i].max(v), in_axes=(None, 0, 0))(xs[1], idx, vs))
+
+    def loop(xs, idx, vs):
+        outs = [[] for _ in range(7)]
+        for x, i, v in zip(xs, idx, vs):
+            added, set_, maxed = x.copy(), x.copy(), xs[1].copy()
+            np.add.at(added, i, v)
+            set_[idx[0], 1] = -1.0
+            np.maximum.at(maxed, i, v)
+            for out, value in zip(outs, (x[i], x[[2, 0], 1:], xs[0][i, ::-1], x[i[0], i[1]],
+                                         added, set_, maxed)):
+                out.append(value)
+        return tuple(np.stack(out) for out in outs)
+
+    check(fn, loop, xs, idx, vs)
