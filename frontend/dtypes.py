@@ -91,13 +91,15 @@ def finfo_or_iinfo(dtype):
 
 
 # JAX's type-promotion lattice (jax._src.dtypes), without complex types. "i*" and "f*" are the
-# weak Python int and float; promotion is the least upper bound.
+# weak Python int and float; promotion is the least upper bound. Inputs of at most 32 bits promote
+# as in JAX without x64; explicit 64-bit dtypes as in JAX with x64 (the two lattices differ only
+# where a 32-bit program would grow a 64-bit type).
 _LATTICE = {
     "b1": ["i*"],
     "i*": ["u8", "i8", "f*"],
     "u8": ["i16", "u16"],
     "u16": ["i32", "u32"],
-    "u32": ["i64", "u64"],
+    "u32": ["i32", "u64"],  # JAX's x32 lattice: no 64-bit result from 32-bit inputs
     "u64": ["f*"],
     "i8": ["i16"],
     "i16": ["i32"],
@@ -153,7 +155,13 @@ def _node(dtype, weak: bool) -> str:
 
 def promote(*typed) -> tuple[np.dtype, bool]:
     """JAX's result type of (dtype, weak_type) pairs: returns (dtype, weak_type)."""
-    node = functools.reduce(_join, (_node(dt, weak) for dt, weak in typed))
+    if all(weak for _, weak in typed):  # weak values of one kind keep their widths (JAX)
+        dt, _ = promote(*[(dt, False) for dt, _ in typed])
+        return dt, dt != bool_
+    nodes = [_node(dt, weak) for dt, weak in typed]
+    node = functools.reduce(_join, nodes)
+    if node == "f*" and ("i64" in nodes or "u64" in nodes):
+        return float64, True  # explicit 64-bit integers meet floats in float64 (x64 lattice)
     return _DTYPE_OF_NODE[node], node in ("i*", "f*")
 
 

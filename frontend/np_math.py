@@ -4,7 +4,7 @@ import numpy as np
 
 from aotc.frontend import dtypes
 from aotc.frontend.errors import TracingError
-from aotc.frontend.np_core import astype, full_like_shape, promote
+from aotc.frontend.np_core import astype, full_like_shape, promote, scalar_like
 from aotc.frontend.ops import ew
 from aotc.frontend.registry import where as _where
 from aotc.frontend.tracer import Tracer, to_tracer
@@ -68,7 +68,7 @@ def arctan2(x1, x2):
     y, x = promote("arctan2", x1, x2, inexact=True)
     # IREE's atan2 gives NaN at (+-0, +-0); atan2(+-0, +-1) is exact, so divide by x's sign there
     both_zero = logical_and(equal(y, 0), equal(x, 0))
-    x = where(both_zero, sign(divide(1.0, x)), x)
+    x = where(both_zero, sign(divide(scalar_like(1, x), x)), x)
     return _wrap(ew.atan2(y.value, x.value), y)
 
 
