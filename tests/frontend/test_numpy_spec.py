@@ -470,8 +470,6 @@ def _group(family, dt):
     return [(c.name, d) for c in FAMILIES[family] for d in c.dtypes if dt is None or d == dt]
 
 
-
-
 def _is_float(dt) -> bool:
     return np.dtype(dt) in (F16, F32, BF16, np.dtype(np.float64))
 
