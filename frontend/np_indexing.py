@@ -184,17 +184,14 @@ def _array_entries(entries) -> tuple[list[int], tuple, int]:
     return axes, shape, axes[0] if contiguous else 0
 
 
-def _array_columns(x: Tracer, entries, axes, shape, batch_shape=None, batch_dims=None):
+def _array_columns(x: Tracer, entries, axes, shape, batch_shape, batch_dims) -> list:
     """The int32 index arrays of `axes`, broadcast to `shape` and placed on `batch_dims` of
-    `batch_shape` (default: shape itself), each with a trailing dim of 1 to stack them along.
-    """
-    batch_shape = shape if batch_shape is None else tuple(batch_shape)
-    batch_dims = list(range(len(shape))) if batch_dims is None else batch_dims
+    `batch_shape`, each with a trailing dim of 1 to stack them along."""
     like = [e.value for e in entries if isinstance(e.value, Tracer)]
     columns = []
     for axis in axes:
         index = broadcast_to(_index_tensor(entries[axis].value, x, axis), shape, like=like)
-        if batch_dims == list(range(len(shape))) and len(batch_shape) == len(shape):
+        if list(batch_shape) == list(shape):  # expand_dims keeps dynamic dims
             columns.append(expand_dims(index, -1).value)
         else:
             columns.append(shape_ops.broadcast_in_dim(index.value, (*batch_shape, 1),
