@@ -16,7 +16,7 @@ from aotc.frontend.np_core import (
 )
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.registry import where
-from aotc.frontend.tracer import Tracer, to_tracer
+from aotc.frontend.tracer import Tracer, constant, to_tracer
 
 
 def _same(value, like: Tracer) -> Tracer:
@@ -130,9 +130,12 @@ def squeeze(x, axis=None):
                                    "size != 1")
     shape = [d for i, d in enumerate(x.shape) if i not in axes]
     if None in shape:
-        kept = [i for i in range(x.ndim) if i not in axes]
-        return _same(shape_ops.reshape(x.value, shape, shape_tensor(
-            shape, {j: (x, i) for j, i in enumerate(kept) if x.shape[i] is None})), x)
+        # IREE 3.13 cannot lower dynamic_reshape: drop the unit axes with a one-element reduce
+        from aotc.frontend.ops import ew, reduction
+
+        combine = ew.or_ if x.dtype == np.bool_ else ew.add
+        zero = constant(np.zeros((), x.dtype))
+        return _same(reduction.reduce_binary(x.value, zero.value, axes, combine), x)
     return reshape(x, shape)
 
 

@@ -80,14 +80,27 @@ def broadcast_in_dim(x: ir.Value, shape, dims, output_dimensions: ir.Value | Non
     With dynamic dims in `shape`, `output_dimensions` (a 1-D i32 tensor) gives their runtime sizes.
     """
     result = tensor_type(shape, _element(x))
-    attrs = {"broadcast_dimensions": i64_array(dims)}
     if any(d is None for d in shape):
-        # A dynamic operand dim keeps its size (as in JAX); IREE cannot lower the op without this.
-        attrs["known_nonexpanding_dimensions"] = i64_array(
-            [i for i, d in enumerate(shape_of(x)) if d is None])
+        # IREE folds a chain of dynamic broadcasts into one that has lost the facts below and
+        # then cannot lower it: compose the chain here instead.
+        owner = x.owner.operation if isinstance(x, ir.OpResult) else None
+        if owner is not None and owner.name in ("stablehlo.broadcast_in_dim",
+                                                 "stablehlo.dynamic_broadcast_in_dim"):
+            inner = [int(d) for d in ir.DenseI64ArrayAttr(owner.attributes["broadcast_dimensions"])]
+            x, dims = owner.operands[0], [dims[d] for d in inner]
+        # A dynamic operand dim keeps its size (as in JAX); static 1s to other sizes expand.
+        operand = shape_of(x)
+        attrs = {
+            "broadcast_dimensions": i64_array(dims),
+            "known_nonexpanding_dimensions": i64_array(
+                [i for i, d in enumerate(operand) if d is None or d == shape[dims[i]]]),
+            "known_expanding_dimensions": i64_array(
+                [i for i, d in enumerate(operand) if d == 1 and shape[dims[i]] != 1]),
+        }
         return emit1("stablehlo.dynamic_broadcast_in_dim", [x, output_dimensions], attrs,
                      result_types=[result])
-    return emit1("stablehlo.broadcast_in_dim", [x], attrs, result_types=[result])
+    return emit1("stablehlo.broadcast_in_dim", [x], {"broadcast_dimensions": i64_array(dims)},
+                 result_types=[result])
 
 
 def _reshape_impl(ctx, x, *output_shape):
