@@ -244,7 +244,10 @@ def count_nonzero(a, axis=None, keepdims=False):
 # ---- sorting -----------------------------------------------------------------------------------
 
 
-def _sort_args(name: str, a, axis):
+def _sort_args(name: str, a, axis, order):
+    if order is not None:
+        raise TracingError(f"{where()}: {name}: order= (sorting structured arrays by field) is "
+                           "not supported")
     x, axis = _flat_axis(a, axis)
     return x, normalize_axis(name, axis, x.ndim)
 
@@ -264,7 +267,7 @@ def sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
     Example:
         >>> anp.sort(anp.array([3.0, anp.nan, 1.0]))   # [1.0, 3.0, nan]
     """
-    x, axis = _sort_args("sort", a, axis)
+    x, axis = _sort_args("sort", a, axis, order)
     if dtypes.is_float(x.dtype):  # -0.0 and 0.0 are equal keys: keep their input order
         out, _ = _sort_with_index("sort", x, axis)
     else:
@@ -280,7 +283,7 @@ def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False)
     Example:
         >>> anp.argsort(anp.array([3, 1, 2]))   # [1, 2, 0]
     """
-    x, axis = _sort_args("argsort", a, axis)
+    x, axis = _sort_args("argsort", a, axis, order)
     if not descending:
         return Tracer(_sort_with_index("argsort", x, axis)[1])
     # Sorting the reversed row ascending, then reversing, keeps ties in input order.

@@ -6,10 +6,14 @@ operand, and returns an i1 scalar: true when the lhs element belongs strictly be
 
 import numpy as np
 
-from aotc.frontend.ir import ir, tensor_type
+from aotc.frontend.errors import MissingRuleError
+from aotc.frontend.ir import ir, shape_of, tensor_type
 from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.registry import defop, emit, i64
+from aotc.frontend.ops.indexing import gather
+from aotc.frontend.registry import defop, emit, i64, register
 
 
 def _sort_type(types, attrs):
@@ -93,22 +97,49 @@ def _sort_impl(ctx, *operands):
 defop("stablehlo.sort", _sort_type, _sort_impl)
 
 
+def _equivalent(a: ir.Value, b: ir.Value, depth: int = 4) -> bool:
+    """a and b are one value, or results of identical region-free ops that CSE would merge."""
+    if a == b:
+        return True
+    if depth == 0 or a.type != b.type or not isinstance(a, ir.OpResult) or not isinstance(
+            b, ir.OpResult) or a.result_number != b.result_number:
+        return False
+    x, y = a.owner.operation, b.owner.operation
+    if x.name != y.name or len(x.regions) or len(y.regions) or len(x.operands) != len(
+            y.operands):
+        return False
+    attrs = [{n: str(op.attributes[n]) for n in op.attributes} for op in (x, y)]
+    return attrs[0] == attrs[1] and all(
+        _equivalent(u, v, depth - 1) for u, v in zip(x.operands, y.operands))
+
+
 def sort(operands, dimension: int, comparator_builder, is_stable: bool = True) -> list[ir.Value]:
     """`stablehlo.sort` of operands of one shape along `dimension`.
 
     comparator_builder(lhs0, rhs0, lhs1, rhs1, ...) gets 0-d tensors and returns an i1 0-d tensor.
+    Repeated operands (also equal ones that CSE would merge) are sorted once: IREE 3.13 fails
+    to compile a sort that receives one tensor twice.
     """
-    operands = list(operands)
-    op = emit("stablehlo.sort", operands, {
+    unique, slot = [], []
+    for x in operands:
+        k = next((i for i, u in enumerate(unique) if _equivalent(u, x)), len(unique))
+        if k == len(unique):
+            unique.append(x)
+        slot.append(k)
+    op = emit("stablehlo.sort", unique, {
         "dimension": i64(dimension),
         "is_stable": ir.BoolAttr.get(is_stable),
-    }, result_types=[x.type for x in operands], regions=1)
+    }, result_types=[x.type for x in unique], regions=1)
     scalars = []
-    for x in operands:
+    for x in unique:
         scalar = tensor_type((), ir.RankedTensorType(x.type).element_type)
         scalars += [scalar, scalar]
-    build_region(op.regions[0], scalars, lambda *args: [comparator_builder(*args)])
-    return list(op.results)
+
+    def body(*args):
+        return [comparator_builder(*[a for k in slot for a in (args[2 * k], args[2 * k + 1])])]
+
+    build_region(op.regions[0], scalars, body)
+    return [op.results[k] for k in slot]
 
 
 def _is_float(x: ir.Value) -> bool:
@@ -141,3 +172,67 @@ def with_index_tiebreak(less):
         return ew.or_(less(lhs, rhs), earlier)
 
     return comparator
+
+
+# ---- JVP: the sorting permutation (a sort of the primals plus an iota) gathers the tangents ----
+
+
+def _i32() -> ir.Type:
+    return ir.IntegerType.get_signless(32)
+
+
+def _sort_with_index(op: ir.Operation, operands, index: ir.Value) -> ir.Value:
+    """Re-run op's sort on operands plus an index operand; its comparator ignores the index."""
+    dimension, stable = op.attributes["dimension"], op.attributes["is_stable"]
+    new = emit("stablehlo.sort", [*operands, index], {"dimension": dimension, "is_stable": stable},
+               result_types=[*[v.type for v in operands], index.type], regions=1)
+    old_block = op.regions[0].blocks[0]
+    scalar = tensor_type((), _i32())
+    block = new.regions[0].blocks.append(*[a.type for a in old_block.arguments], scalar, scalar)
+    mapping = dict(zip(old_block.arguments, block.arguments))
+    with ir.InsertionPoint(block):
+        for inner in old_block.operations:
+            cloned = inner.operation.clone()
+            for i, v in enumerate(cloned.operands):
+                if v in mapping:
+                    cloned.operands[i] = mapping[v]
+            mapping.update(zip(inner.operation.results, cloned.results))
+    return new.results[len(operands)]
+
+
+def take_along(x: ir.Value, index: ir.Value, dimension: int) -> ir.Value:
+    """x[..., index, ...] with index (of x's shape) along `dimension`, as one gather."""
+    shape = shape_of(x)
+    rank = len(shape)
+    columns = [index if d == dimension else shape_ops.iota(shape, d, _i32())
+               for d in range(rank)]
+    coords = shape_ops.concatenate([shape_ops.reshape(c, (*shape, 1)) for c in columns], rank)
+    return gather(x, coords, offset_dims=[], collapsed_slice_dims=list(range(rank)),
+                  start_index_map=list(range(rank)), index_vector_dim=rank, slice_sizes=[1] * rank)
+
+
+def _sort_jvp(ctx, primals, tangents):
+    if all(t is None for t in tangents):
+        return [None] * len(tangents)
+    shape = shape_of(primals[0])
+    if None in shape:
+        raise MissingRuleError("jvp", "stablehlo.sort of a dynamic shape", ctx.location)
+    dimension = ctx.attrs.int("dimension")
+    index = shape_ops.iota(shape, dimension, _i32())
+    # An operand that is already this iota (argsort) is sorted into the permutation itself.
+    carried = [r for x, r in zip(primals, ctx.results) if _equivalent(x, index)]
+    order = carried[0] if carried else _sort_with_index(ctx.op, primals, index)
+    return [None if t is None else take_along(t, order, dimension) for t in tangents]
+
+
+register("jvp", "stablehlo.sort", _sort_jvp)
+
+
+def _sort_batch(ctx, operands, batched):
+    inputs = [v if b else values.broadcast_batch(v, ctx.size) for v, b in zip(operands, batched)]
+    new = values.clone_with(ctx.op, inputs, ctx.batched_types())
+    new.attributes["dimension"] = i64(ctx.attrs.int("dimension") + 1)
+    return list(new.results), [True] * len(operands)
+
+
+register("batch", "stablehlo.sort", _sort_batch)
