@@ -45,11 +45,7 @@ def predict(params, x):
 def classify(x):
     """Class labels and probabilities, with the baked-in weights."""
     logits = predict(WEIGHTS, x)
-    # Softmax over classes with the class axis first: a (n,) vector then broadcasts over it
-    # without a keepdims reshape of the dynamic batch, which IREE 3.13 cannot compile.
-    z = logits.T
-    e = anp.exp(z - anp.max(z, axis=0))
-    return {"label": anp.argmax(logits, axis=-1), "probs": (e / anp.sum(e, axis=0)).T}
+    return {"label": anp.argmax(logits, axis=-1), "probs": aotc.nn.softmax(logits, axis=-1)}
 
 
 def reference_predict(params: dict, x: np.ndarray) -> np.ndarray:
