@@ -93,10 +93,16 @@ asinh = _unary_family("chlo.asinh", np.arcsinh)
 acosh = _unary_family("chlo.acosh", np.arccosh)
 atanh = _unary_family("chlo.atanh", np.arctanh)
 erf = _unary_family("chlo.erf", lambda x: _erf(x))
+erfc = _unary_family("chlo.erfc", lambda x: _erfc(x))  # JAX exports these two (gelu, var)
+square = _unary_family("chlo.square", np.square)
 
 
 def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+
+
+def _erfc(x):
+    return np.vectorize(math.erfc, otypes=[np.float64])(x).astype(x.dtype)
 
 
 # ---- binary (operands of one shape) ------------------------------------------------------------
@@ -275,6 +281,9 @@ _unary_jvp("chlo.acosh", lambda x, y: rsqrt(subtract(multiply(x, x), _c(1, x))))
 _unary_jvp("chlo.atanh", lambda x, y: divide(_c(1, x), subtract(_c(1, x), multiply(x, x))))
 _unary_jvp("chlo.erf", lambda x, y: multiply(_c(2 / math.sqrt(math.pi), x),
                                              exponential(negate(multiply(x, x)))))
+_unary_jvp("chlo.erfc", lambda x, y: multiply(_c(-2 / math.sqrt(math.pi), x),
+                                              exponential(negate(multiply(x, x)))))
+_unary_jvp("chlo.square", lambda x, y: multiply(_c(2, x), x))
 
 
 def _linear_jvp(builder):
