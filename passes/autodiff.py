@@ -254,6 +254,9 @@ def jvp(module, fn_name: str, *, tangent_args=None, name: str | None = None,
 
 def _check_float_args(fn_name, inputs, indices) -> None:
     for i in indices:
+        if not 0 <= i < len(inputs):
+            raise TracingError(f"argnums {i} is out of range: '{fn_name}' takes {len(inputs)} "
+                               "arguments")
         if not values.is_float(inputs[i]):
             raise TracingError(f"argument {i} of '{fn_name}' is {inputs[i]}; only float arguments "
                                "can be differentiated")
