@@ -99,12 +99,11 @@ def _reduce_jvp(ctx, primals, tangents):
     n = len(primals) // 2
     ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
     if ufunc is None or ufunc not in (np.add, np.maximum, np.minimum, np.multiply):
-        raise MissingRuleError("jvp", "stablehlo.reduce with this body", ctx.location)
+        return _selection_jvp(ctx, primals, tangents)
     (x, _), (tx, tinit) = primals, tangents
     dims = ctx.attrs.ints("dimensions")
     out = ctx.results[0]
     zero = values.scalar(0, values.element(out))
-    kept = [d for d in range(len(shape_of(x))) if d not in dims]
     if ufunc is np.add:
         t = reduce_binary(tx, zero, dims, ew.add) if tx is not None else None
         return [values.add_any(t, tinit and values.broadcast_scalar(tinit, out))]
@@ -113,14 +112,58 @@ def _reduce_jvp(ctx, primals, tangents):
                                ctx.location)
     if tx is None:
         return [None]
-    out_b = _broadcast_back(out, x, kept)
     if ufunc is np.multiply:  # d prod = sum(t * prod / x)
+        out_b = _broadcast_back(out, x, _kept(x, dims))
         return [reduce_binary(ew.multiply(tx, ew.divide(out_b, x)), zero, dims, ew.add)]
-    # max / min: average the tangents of the elements equal to the result (JAX's choice)
-    mask = ew.select(ew.compare("EQ", x, out_b), values.full_like(x, 1), values.zeros_like(x))
+    return [_selected_tangent(x, tx, out, dims)]
+
+
+def _kept(x: ir.Value, dims) -> list[int]:
+    return [d for d in range(len(shape_of(x))) if d not in dims]
+
+
+def _selected_tangent(x, tx, out, dims) -> ir.Value:
+    """Tangent of a reduction that picks one element (max, min, argmax's value): the average
+    of the tangents of the elements equal to the result (JAX's choice at ties)."""
+    zero = values.scalar(0, values.element(out))
+    mask = ew.select(ew.compare("EQ", x, _broadcast_back(out, x, _kept(x, dims))),
+                     values.full_like(x, 1), values.zeros_like(x))
     count = reduce_binary(mask, zero, dims, ew.add)
     picked = reduce_binary(ew.multiply(tx, mask), zero, dims, ew.add)
-    return [ew.divide(picked, count)]
+    return ew.divide(picked, count)
+
+
+def _picks_an_input(region: ir.Region, k: int, n: int) -> bool:
+    """Whether a reduce body's k-th result is always its k-th accumulator or element: a select,
+    max or min of the two (argmax/argmin bodies carry the value this way)."""
+    block = region.blocks[0]
+    pair = {block.arguments[k], block.arguments[n + k]}
+    result = list(block.operations)[-1].operands[k]
+    if result in pair:
+        return True
+    if not isinstance(result, ir.OpResult):
+        return False
+    op = result.owner.operation
+    if op.name == "stablehlo.select":
+        return set(op.operands[1:]) <= pair
+    return op.name in ("stablehlo.maximum", "stablehlo.minimum") and set(op.operands) <= pair
+
+
+def _selection_jvp(ctx, primals, tangents):
+    """JVP of a general reduce: integer results carry no tangent; float results need a body
+    that picks one of its inputs (argmax, argmin, max with an index)."""
+    n = len(primals) // 2
+    dims = ctx.attrs.ints("dimensions")
+    touts = []
+    for k, out in enumerate(ctx.results):
+        tx, tinit = tangents[k], tangents[n + k]
+        if not values.is_float(out) or (tx is None and tinit is None):
+            touts.append(None)
+            continue
+        if tinit is not None or not _picks_an_input(ctx.op.regions[0], k, n):
+            raise MissingRuleError("jvp", "stablehlo.reduce with this body", ctx.location)
+        touts.append(_selected_tangent(primals[k], tx, out, dims))
+    return touts
 
 
 def _broadcast_back(v: ir.Value, like: ir.Value, kept) -> ir.Value:

@@ -342,6 +342,16 @@ def test_missing_rule_error_names_op_transform_and_location():
         assert (e.value.op, e.value.transform) == ("chlo.lgamma", "jvp")
 
 
+def test_missing_rule_error_in_traced_code_points_at_the_users_line():
+    def weighted(a):
+        return lax.reduce(a, 0.0, lambda acc, x: acc + 2.0 * x, (0,))  # no rule for this body
+
+    line = weighted.__code__.co_firstlineno + 1
+    with pytest.raises(aotc.MissingRuleError,
+                       match=rf"jvp rule for 'stablehlo.reduce.*test_autodiff_api.py:{line}:"):
+        aotc.grad(weighted)(X)
+
+
 def test_differentiate_adds_vjp_and_jvp_functions():
     module = aotc.differentiate(TANH_SUM)
     (vjp,) = [n for n in functions(module) if n.startswith("main_vjp")]

@@ -169,7 +169,22 @@ REDUCTIONS = [
     Case("log_softmax", lambda x: nn.log_softmax(x), (M34,), order=2),
     Case("nansum", lambda x: anp.nansum(x * x), (M34,)),
     Case("lax.reduce_sum", lambda x: lax.reduce(x * x, 0.0, lax.add, (0,)), (M34,)),
+    Case("argmax_index", lambda x: x * anp.argmax(x, axis=1)[:, None] + anp.argmin(x), (M34,),
+         order=2),
+    Case("max_with_index", lambda x: _max_with_index(x), (M34,), order=2),
 ]
+
+
+def _max_with_index(x):
+    """A variadic reduce whose float result picks an element: (max value, its index)."""
+
+    def pick(a, b):
+        take_a = a[0] >= b[0]
+        return lax.select(take_a, a[0], b[0]), lax.select(take_a, a[1], b[1])
+
+    index = anp.broadcast_to(anp.arange(x.shape[1]), x.shape)
+    value, where = lax.reduce((x, index), (-np.inf, 0), pick, (1,))
+    return value * 2.0 + where
 
 LINALG = [
     Case("matmul", anp.matmul, (M34, M42), order=2),
