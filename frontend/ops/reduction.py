@@ -112,10 +112,49 @@ def _reduce_jvp(ctx, primals, tangents):
                                ctx.location)
     if tx is None:
         return [None]
-    if ufunc is np.multiply:  # d prod = sum(t * prod / x)
-        out_b = _broadcast_back(out, x, _kept(x, dims))
-        return [reduce_binary(ew.multiply(tx, ew.divide(out_b, x)), zero, dims, ew.add)]
+    if ufunc is np.multiply:  # d prod = sum(t * product of the other elements)
+        others = _product_of_others(x, primals[1], dims)
+        return [reduce_binary(ew.multiply(tx, others), zero, dims, ew.add)]
     return [_selected_tangent(x, tx, out, dims)]
+
+
+def _product_of_others(x: ir.Value, init: ir.Value, dims) -> ir.Value:
+    """init times the product over dims of the elements other than each x: exclusive prefix
+    times suffix products (no division, so zeros are fine and higher derivatives stay exact)."""
+    shape, kept = shape_of(x), _kept(x, dims)
+    init_b = values.broadcast_scalar(init, x)
+    if None in shape:  # dynamic shapes: prod / x (0/0 where x has zeros)
+        product = _broadcast_back(reduce_binary(x, init, dims, ew.multiply), x, kept)
+        return ew.divide(product, x)
+    order = kept + list(dims)
+    n = int(np.prod([shape[d] for d in dims], dtype=int))
+    flat = shape_ops.reshape(shape_ops.transpose(x, order), [shape[d] for d in kept] + [n])
+    prefix = _exclusive_cumprod(flat)
+    suffix = shape_ops.reverse(_exclusive_cumprod(shape_ops.reverse(flat, [len(kept)])),
+                               [len(kept)])
+    others = shape_ops.reshape(ew.multiply(prefix, suffix), [shape[d] for d in order])
+    inverse = [order.index(d) for d in range(len(shape))]
+    return ew.multiply(shape_ops.transpose(others, inverse), init_b)
+
+
+def _exclusive_cumprod(v: ir.Value) -> ir.Value:
+    """Products of the elements before each one along the last axis (log-step scan)."""
+    shape = list(shape_of(v))
+    last, n = len(shape) - 1, shape[-1]
+    one = values.scalar(1, values.element(v))
+
+    def shifted(u, k):  # u moved k places along the last axis, ones coming in
+        if k >= n:
+            return values.full_like(u, 1)
+        part = shape_ops.slice(u, [0] * len(shape), [*shape[:last], n - k])
+        return shape_ops.pad(part, one, [0] * last + [k], [0] * len(shape))
+
+    v = shifted(v, 1)
+    k = 1
+    while k < n:
+        v = ew.multiply(v, shifted(v, k))
+        k *= 2
+    return v
 
 
 def _kept(x: ir.Value, dims) -> list[int]:

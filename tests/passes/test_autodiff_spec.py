@@ -70,6 +70,7 @@ POS = dict(lo=0.3, hi=2.0)
 UNIT = dict(lo=-0.8, hi=0.8)
 M34, M42 = Arg((3, 4)), Arg((4, 2))
 V3 = Arg((3,))
+ZERO_MASK = np.array([[0, 1, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]], np.float32)  # 1, 2, 0 zeros
 
 ELEMENTWISE = [
     *unary("sin", anp.sin), *unary("cos", anp.cos), *unary("tan", anp.tan, -1.2, 1.2),
@@ -157,6 +158,8 @@ REDUCTIONS = [
     Case("max_all", lambda x: anp.max(x), (M34,)),
     Case("prod", lambda x: anp.prod(x, axis=1), (Arg((3, 4), 0.5, 2.0, nonzero=True),),
          order=2),
+    Case("prod_with_zeros", lambda x: anp.prod(x * ZERO_MASK, axis=1), (M34,), order=2),
+    Case("prod_axes", lambda x: anp.prod(x, axis=(0, 2)), (Arg((2, 3, 2), 0.5, 1.5),), order=2),
     Case("var_std", lambda x: anp.var(x, axis=1) + anp.std(x), (M34,), order=2),
     Case("cumsum", lambda x: anp.cumsum(x, axis=1) ** 2, (M34,), order=2),
     Case("cumsum_flat", lambda x: anp.cumsum(x) * anp.arange(12.0), (M34,)),
