@@ -190,6 +190,8 @@ def build_module(exports: list[Export], module_name: str, target: str = "cpu") -
         module.operation.attributes["sym_name"] = ir.StringAttr.get(module_name)
         for op in module.body.operations:
             fn = ir.StringAttr(op.attributes["sym_name"]).value
+            if fn not in signatures:
+                continue  # a private helper that a transform (grad, vmap) staged
             metadata = {
                 artifact.KEY_FORMAT: str(artifact.FORMAT_VERSION),
                 artifact.KEY_VERSION: __version__,

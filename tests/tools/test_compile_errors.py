@@ -154,3 +154,27 @@ def test_signature_metadata_from_example_arrays(tmp_path):
         {"name": "scale", "tree": {"kind": "array", "shape": [], "dtype": "int32"}}]
     assert sig["results"]["kind"] == "dict" and sig["results"]["keys"] == ["pair", "y"]
     assert "func.func @f(%arg0: tensor<2x3xf32>, %arg1: tensor<i32>)" in mlir
+
+
+def test_exports_that_use_transforms_keep_their_helpers_private(tmp_path):
+    import numpy as np
+
+    import aotc_runtime
+
+    path = model(tmp_path, """
+        import aotc
+        import aotc.numpy as anp
+
+        @aotc.export(w=aotc.ShapeSpec((3,)), x=aotc.ShapeSpec((4, 3)))
+        def loss_grad(w, x):
+            return aotc.grad(lambda w: anp.sum((x @ w) ** 2))(w)
+
+        @aotc.export(x=aotc.ShapeSpec((2, 3)))
+        def per_row(x):
+            return aotc.vmap(lambda r: anp.sum(r * r))(x)
+    """)
+    m = aotc_runtime.load(compile_file(path, str(tmp_path / "t.vmfb")))
+    assert m.functions == ["loss_grad", "per_row"]
+    w, x = np.array([1, -1, 2], np.float32), np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    np.testing.assert_allclose(m.loss_grad(w, x), 2 * x.T @ (x @ w), rtol=1e-5)
+    np.testing.assert_allclose(m.per_row(x[:2]), (x[:2] ** 2).sum(axis=1), rtol=1e-6)
