@@ -214,7 +214,7 @@ FUNCTIONS = {
     "einsum_bilinear": Fn(einsum_bilinear, ((3, 4), (4, 5), (3, 5))),
     "reshape_chain": Fn(reshape_chain, ((2, 3, 4),)),
     "clip_loss": Fn(clip_loss, ((3, 4),)),
-    "harmonic_chain": Fn(harmonic_chain, ((8,),), hessian=True),
+    "harmonic_chain": Fn(harmonic_chain, ((8,),)),
     "pendulum": Fn(pendulum, ((4,),), 0.2, 1.0, hessian=True),
     "scan_reverse": Fn(scan_reverse, ((5,),), 0.5, 1.2),
     "stencil": Fn(stencil, ((10,),)),
