@@ -3,16 +3,34 @@
 Both share the window arithmetic: a spatial dim of size n, base (lhs) dilation b, padding
 (lo, hi), window size k with window (rhs) dilation d and stride s gives
 `((n - 1) * b + 1 + lo + hi - ((k - 1) * d + 1)) // s + 1` outputs (0 when the window does not fit).
+
+Rules follow JAX's: a convolution is bilinear, its transposes are convolutions (of the cotangent
+with the reversed kernel, or of the input with the cotangent), and vmap folds the batch into the
+conv's batch or feature groups. A sum window is linear (its transpose pads and sums the
+cotangent again); a max or min window's tangent is the tangent of the element it picked.
 """
 
 import re
 
 import numpy as np
 
+from aotc.frontend.errors import MissingRuleError
 from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import body_ufunc
-from aotc.frontend.registry import Attrs, defop, emit, emit1, i64, i64_array
+from aotc.frontend.registry import (
+    Attrs,
+    defop,
+    emit,
+    emit1,
+    i64,
+    i64_array,
+    register,
+    structural_jvp,
+)
 
 
 def window_output_size(n, k, stride=1, pad=(0, 0), base_dilation=1, window_dilation=1):
@@ -238,3 +256,280 @@ def reduce_window(operands, inits, window_dimensions, window_strides, padding, b
     scalars = [tensor_type((), ir.RankedTensorType(x.type).element_type) for x in operands]
     build_region(op.regions[0], scalars * 2, body)
     return list(op.results)
+
+
+# ---- shared by the rules -----------------------------------------------------------------------
+
+
+def _dilated(sizes, dilation) -> list[int]:
+    """Sizes after inserting dilation - 1 holes between elements (JAX's _dilate_shape)."""
+    return [0 if n == 0 else (n - 1) * d + 1 for n, d in zip(sizes, dilation)]
+
+
+def transpose_lhs_padding(in_sizes, window, strides, out_sizes, pads, lhs_dilation,
+                          rhs_dilation) -> list[tuple[int, int]]:
+    """Padding of the window op that maps an output cotangent back onto the input (JAX's
+    _conv_general_vjp_lhs_padding): the full correlation with the reversed window."""
+    lhs_d, rhs_d = _dilated(in_sizes, lhs_dilation), _dilated(window, rhs_dilation)
+    out_d = _dilated(out_sizes, strides)
+    before = [k - lo - 1 for k, (lo, _) in zip(rhs_d, pads)]
+    return [(b, n + k - 1 - o - b) for b, n, k, o in zip(before, lhs_d, rhs_d, out_d)]
+
+
+def _transpose_rhs_padding(in_sizes, window, strides, out_sizes, pads, lhs_dilation,
+                           rhs_dilation) -> list[tuple[int, int]]:
+    """JAX's _conv_general_vjp_rhs_padding."""
+    lhs_d, rhs_d = _dilated(in_sizes, lhs_dilation), _dilated(window, rhs_dilation)
+    out_d = _dilated(out_sizes, strides)
+    return [(lo, o - n + k - lo - 1) for n, k, o, (lo, _) in zip(lhs_d, rhs_d, out_d, pads)]
+
+
+def _static_shape(t, transform: str, op_name: str, location: str) -> list[int]:
+    shape = shape_of(t)
+    if None in shape:
+        raise MissingRuleError(transform, f"{op_name} with dynamic shapes", location)
+    return shape
+
+
+def _axis_into(src: int, dst: int, x: ir.Value) -> ir.Value:
+    """Merge axis src into axis dst (numbered without src) as its major part (JAX's
+    _reshape_axis_into)."""
+    shape = shape_of(x)
+    order = [d for d in range(len(shape)) if d != src]
+    order.insert(dst, src)
+    merged = [shape[d] for d in range(len(shape)) if d != src]
+    merged[dst] *= shape[src]
+    return shape_ops.reshape(shape_ops.transpose(x, order), merged)
+
+
+def _axis_out_of(src: int, size: int, x: ir.Value) -> ir.Value:
+    """Split axis src into (size, rest) (JAX's _reshape_axis_out_of)."""
+    shape = list(shape_of(x))
+    shape[src:src + 1] = [size, shape[src] // size]
+    return shape_ops.reshape(x, shape)
+
+
+# ---- convolution: autodiff and batching --------------------------------------------------------
+
+
+def _conv_params(attrs, rank: int) -> dict:
+    """The keyword arguments of `convolution` that rebuild an op with these attributes."""
+    strides, pads, lhs_dil, rhs_dil = _conv_geometry(attrs, rank - 2)
+    return {"dimension_numbers": conv_dimensions(attrs.text("dimension_numbers")),
+            "window_strides": strides, "padding": pads, "lhs_dilation": lhs_dil,
+            "rhs_dilation": rhs_dil,
+            "feature_group_count": attrs.int("feature_group_count", 1),
+            "batch_group_count": attrs.int("batch_group_count", 1)}
+
+
+def _conv_jvp(ctx, primals, tangents):
+    """Bilinear: conv(lhs_dot, rhs) + conv(lhs, rhs_dot), each a clone of the op."""
+    (lhs, rhs), (lhs_dot, rhs_dot) = primals, tangents
+
+    def conv_of(a, b):
+        return values.clone_with(ctx.op, [a, b], ctx.result_types).result
+
+    return [values.add_any(None if lhs_dot is None else conv_of(lhs_dot, rhs),
+                           None if rhs_dot is None else conv_of(lhs, rhs_dot))]
+
+
+def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
+    """JAX's _conv_general_dilated_transpose_lhs: ct correlated with the reversed kernel, the
+    strides becoming lhs dilation. Groups move from the kernel's output features to its input
+    features; batch groups come back out of the result's features into its batch."""
+    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+    feature_groups, batch_groups = p["feature_group_count"], p["batch_group_count"]
+    groups = max(feature_groups, batch_groups)
+    if groups > 1:
+        rhs = _axis_into(rhs_spec[0], rhs_spec[1], _axis_out_of(rhs_spec[0], groups, rhs))
+    ct_shape = shape_of(ct)
+    pads = transpose_lhs_padding(
+        [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],
+        p["window_strides"], [ct_shape[d] for d in out_spec[2:]], p["padding"],
+        p["lhs_dilation"], p["rhs_dilation"])
+    t_rhs_spec = (rhs_spec[1], rhs_spec[0], *rhs_spec[2:])
+    out = convolution(ct, shape_ops.reverse(rhs, list(rhs_spec[2:])),
+                      (out_spec, t_rhs_spec, lhs_spec), p["lhs_dilation"], pads,
+                      p["window_strides"], p["rhs_dilation"], feature_group_count=groups)
+    if batch_groups > 1:
+        out = _axis_into(lhs_spec[1], lhs_spec[0], _axis_out_of(lhs_spec[1], batch_groups, out))
+    return out
+
+
+def _conv_transpose_rhs(ct, lhs, lhs_shape, rhs_shape, p) -> ir.Value:
+    """JAX's _conv_general_dilated_transpose_rhs: lhs correlated with ct, batch and feature
+    roles swapped (feature groups become batch groups and back)."""
+    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+    ct_shape = shape_of(ct)
+    pads = _transpose_rhs_padding(
+        [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],
+        p["window_strides"], [ct_shape[d] for d in out_spec[2:]], p["padding"],
+        p["lhs_dilation"], p["rhs_dilation"])
+    swap = [(s[1], s[0], *s[2:]) for s in (lhs_spec, rhs_spec, out_spec)]
+    return convolution(lhs, ct, (swap[0], swap[2], swap[1]), p["rhs_dilation"], pads,
+                       p["lhs_dilation"], p["window_strides"],
+                       feature_group_count=p["batch_group_count"],
+                       batch_group_count=p["feature_group_count"])
+
+
+def _conv_transpose(ctx, cts, operands):
+    if ctx.linear[0] and ctx.linear[1]:
+        raise TypeError("a convolution of two tangents is not linear")
+    shapes = [_static_shape(t, "transpose", "stablehlo.convolution", ctx.location)
+              for t in ctx.operand_types]
+    p = _conv_params(ctx.attrs, len(shapes[0]))
+    if ctx.linear[0]:
+        return [_conv_transpose_lhs(cts[0], operands[1], *shapes, p), None]
+    if 0 in shape_of(cts[0]):
+        return [None, values.zeros_like(ctx.operand_types[1])]
+    return [None, _conv_transpose_rhs(cts[0], operands[0], *shapes, p)]
+
+
+register("jvp", "stablehlo.convolution", _conv_jvp)
+register("transpose", "stablehlo.convolution", _conv_transpose)
+
+
+def _conv_batch(ctx, operands, batched):
+    """JAX's _conv_general_dilated_batch_rule with every batch dim first: a batched lhs folds
+    its batch into the conv's batch (inside each batch group); a batched rhs folds it into the
+    output features (inside each group); both batched become feature (or batch) groups."""
+    (lhs, rhs), (lhs_batched, rhs_batched), size = operands, batched, ctx.size
+    for v in operands:
+        _static_shape(v.type, "batch", "stablehlo.convolution", ctx.location)
+    if size == 0:
+        return [values.zeros_like(ctx.batched_types()[0])], [True]
+    p = _conv_params(ctx.attrs, len(shape_of(ctx.op.operands[0])))
+    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+    feature_groups, batch_groups = p["feature_group_count"], p["batch_group_count"]
+
+    def unfold(out, axis):
+        return [values.move_axis(_axis_out_of(axis, size, out), axis, 0)], [True]
+
+    if lhs_batched and rhs_batched:
+        if batch_groups > 1:
+            lhs = _axis_into(0, lhs_spec[0], lhs)
+            p["batch_group_count"] = batch_groups * size
+        else:
+            lhs = _axis_into(0, lhs_spec[1], lhs)
+            p["feature_group_count"] = feature_groups * size
+        return unfold(convolution(lhs, _axis_into(0, rhs_spec[0], rhs), **p), out_spec[1])
+    if lhs_batched:
+        if batch_groups > 1:  # keep the groups outermost: (group, example, batch in group)
+            lhs = _axis_into(0, lhs_spec[0] + 1, _axis_out_of(lhs_spec[0] + 1, batch_groups, lhs))
+            lhs = _axis_into(lhs_spec[0], lhs_spec[0], lhs)
+        else:
+            lhs = _axis_into(0, lhs_spec[0], lhs)
+        return unfold(convolution(lhs, rhs, **p), out_spec[0])
+    groups = max(feature_groups, batch_groups)
+    if groups == 1:
+        return unfold(convolution(lhs, _axis_into(0, rhs_spec[0], rhs), **p), out_spec[1])
+    # (group, example, features in group) on the kernel, then (example, group, ...) on the output
+    rhs = _axis_into(0, rhs_spec[0] + 1, _axis_out_of(rhs_spec[0] + 1, groups, rhs))
+    out = convolution(lhs, _axis_into(rhs_spec[0], rhs_spec[0], rhs), **p)
+    out = _axis_out_of(out_spec[1] + 1, size, _axis_out_of(out_spec[1], groups, out))
+    out = _axis_into(out_spec[1], out_spec[1] + 1, out)
+    return [values.move_axis(out, out_spec[1], 0)], [True]
+
+
+register("batch", "stablehlo.convolution", _conv_batch)
+
+
+# ---- reduce_window: autodiff and batching ------------------------------------------------------
+
+
+def _window_taps(x: ir.Value, fill: ir.Value, geometry, out_shape) -> list[ir.Value]:
+    """For each offset in the window (row-major), the element at that offset of every window:
+    slices of x dilated and padded with `fill`, each shaped like the output."""
+    dims, strides, base, window, pads = geometry
+    if any(b != 1 for b in base) or any(p != (0, 0) for p in pads):
+        x = shape_ops.pad(x, fill, [lo for lo, _ in pads], [hi for _, hi in pads],
+                          [b - 1 for b in base])
+    taps = []
+    for offset in np.ndindex(*dims):
+        start = [k * d for k, d in zip(offset, window)]
+        limit = [s + st * (n - 1) + 1 for s, st, n in zip(start, strides, out_shape)]
+        taps.append(shape_ops.slice(x, start, limit, strides))
+    return taps
+
+
+def _chosen_tangent(attrs, x, init, x_dot, out) -> ir.Value:
+    """Tangent of a max (min) window reduction: in each window, the tangent of the first
+    element (in window order) equal to the result, or 0 where only padding was. Written with
+    pads, slices and selects, so reverse mode and vmap follow from their rules (IREE 3.13
+    cannot lower stablehlo.select_and_scatter, the transpose of JAX's select_and_gather_add)."""
+    geometry = _window_geometry(attrs, len(shape_of(x)))
+    out_shape = shape_of(out)
+    if 0 in out_shape:
+        return values.zeros_like(out)
+    zero = values.scalar(0, values.element(x_dot))
+    taps = _window_taps(x, init, geometry, out_shape)
+    tangent = values.zeros_like(out)
+    for tap, tap_dot in reversed(list(zip(taps, _window_taps(x_dot, zero, geometry,
+                                                              out_shape)))):
+        tangent = ew.select(ew.compare("EQ", tap, out), tap_dot, tangent)
+    return tangent
+
+
+_sum_window_jvp = structural_jvp(0, 1)  # the sum with its init is linear in both
+
+
+def _reduce_window_jvp(ctx, primals, tangents):
+    n = len(primals) // 2
+    ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
+    if ufunc is np.add:
+        return _sum_window_jvp(ctx, primals, tangents)
+    if ufunc not in (np.maximum, np.minimum):
+        raise MissingRuleError("jvp", "stablehlo.reduce_window with this body (sum, max and min "
+                               "have rules)", ctx.location)
+    (x, init), (x_dot, init_dot) = primals, tangents
+    if init_dot is not None:
+        raise MissingRuleError("jvp", "stablehlo.reduce_window max/min with a differentiated "
+                               "init value", ctx.location)
+    if x_dot is None:
+        return [None]
+    _static_shape(x.type, "jvp", "stablehlo.reduce_window", ctx.location)
+    return [_chosen_tangent(ctx.attrs, x, init, x_dot, ctx.results[0])]
+
+
+def _reduce_window_transpose(ctx, cts, operands):
+    """JAX's _reduce_window_sum_transpose_rule: pad ct (strides as interior padding), then sum
+    windows again with the base dilation as strides."""
+    if len(operands) != 2 or body_ufunc(ctx.op.regions[0]) is not np.add or ctx.linear[1]:
+        raise MissingRuleError("transpose", "stablehlo.reduce_window (only sums with a constant "
+                               "init value are linear)", ctx.location)
+    shape = _static_shape(ctx.operand_types[0], "transpose", "stablehlo.reduce_window",
+                          ctx.location)
+    rank, ct = len(shape), cts[0]
+    dims, strides, base, window, pads = _window_geometry(ctx.attrs, rank)
+    pads = transpose_lhs_padding(shape, dims, strides, shape_of(ct), pads, base, window)
+    zero = values.scalar(0, values.element(ct))
+    padded = shape_ops.pad(ct, zero, [lo for lo, _ in pads], [hi for _, hi in pads],
+                           [s - 1 for s in strides])
+    summed = reduce_window([padded], [zero], dims, base, [(0, 0)] * rank, [1] * rank, window,
+                           lambda acc, x: [ew.add(acc, x)])
+    return [summed[0], None]
+
+
+register("jvp", "stablehlo.reduce_window", _reduce_window_jvp)
+register("transpose", "stablehlo.reduce_window", _reduce_window_transpose)
+
+
+def _reduce_window_batch(ctx, operands, batched):
+    """A window of size 1 over the leading batch dim."""
+    n = len(operands) // 2
+    if any(batched[n:]):
+        raise MissingRuleError("batch", "stablehlo.reduce_window with a batched init value",
+                               ctx.location)
+    inputs = [v if b else values.broadcast_batch(v, ctx.size)
+              for v, b in zip(operands[:n], batched[:n])]
+    new = values.clone_with(ctx.op, inputs + list(operands[n:]), ctx.batched_types())
+    rank = len(shape_of(ctx.op.operands[0]))
+    dims, strides, base, window, pads = _window_geometry(ctx.attrs, rank)
+    for name, value in (("window_dimensions", dims), ("window_strides", strides),
+                        ("base_dilations", base), ("window_dilations", window)):
+        new.attributes[name] = i64_array([1, *value])
+    new.attributes["padding"] = padding_attr([(0, 0), *pads])
+    return list(new.results), [True] * n
+
+
+register("batch", "stablehlo.reduce_window", _reduce_window_batch)
