@@ -606,10 +606,19 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
         name = util.fresh_name(module, _fn_name(fun))
         traced = trace(lambda *a: fun(*a), specs, in_tree, name, module=module,
                        weak_types=[t.weak_type for t in tracers], private=True)
-        out_leaves_axes = tree.broadcast_prefix(out_axes, tree.unflatten(
-            traced.out_tree, [0] * traced.out_tree.num_leaves))
-        batched_name = batching.vmap(module, traced.name, axes, size, out_leaves_axes,
-                                     private=True)
+        try:
+            out_leaves_axes = tree.broadcast_prefix(out_axes, tree.unflatten(
+                traced.out_tree, [0] * traced.out_tree.num_leaves))
+            batched_name = batching.vmap(
+                module, traced.name, axes, size, out_leaves_axes, private=True,
+                out_names=[f"output{p or ''} of '{_fn_name(fun)}'"
+                           for p in tree.leaf_paths(traced.out_tree)])
+        except ValueError as exc:
+            raise TracingError(f"{where()}: vmap out_axes: {exc}") from None
+        except TracingError as exc:
+            if str(exc).startswith("vmap: "):
+                raise TracingError(f"{where()}: {exc}") from None
+            raise
         outs = _call(batched_name, module, tracers)
         return tree.unflatten(traced.out_tree, outs)
 
@@ -619,7 +628,9 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
 def vectorize(mlir_text_or_module, function: str = "main", in_axes=(0,),
               axis_size: int | None = None, out_axes=0) -> ir.Module:
     """Add `@<function>_vmap`, the batched form of a per-example function of a StableHLO module:
-    argument i gains a mapped axis of `axis_size` at in_axes[i] (None: not mapped).
+    argument i gains a mapped axis of `axis_size` at in_axes[i] (None: not mapped); outputs get
+    theirs at out_axes (one int or None for all, or one per output). Returns the module; when
+    `<function>_vmap` is taken, the new function gets a numbered name.
 
     Example:
         >>> module = aotc.vectorize(jax.jit(f).lower(x, w).as_text(), in_axes=(0, None),
@@ -637,8 +648,10 @@ def vectorize(mlir_text_or_module, function: str = "main", in_axes=(0,),
         n_inputs = len(util.function_type(fn).inputs)
     if not isinstance(in_axes, (list, tuple)):
         in_axes = [in_axes] * n_inputs
-    batching.vmap(module, function, list(in_axes), int(axis_size), out_axes,
-                  name=util.fresh_name(module, f"{function}_vmap"))
+    name = f"{function}_vmap"
+    if name in util.functions(module):
+        name = util.fresh_name(module, name)
+    batching.vmap(module, function, list(in_axes), int(axis_size), out_axes, name=name)
     with module.context:
         module.operation.verify()
     return module

@@ -113,12 +113,30 @@ def _insert_axis(t: ir.Type, axis: int, size: int) -> ir.RankedTensorType:
     return tensor_type(shape, values.element(t))
 
 
+def _place_output(v: ir.Value, batched: bool, axis, size: int, what: str) -> ir.Value:
+    """An output with its batch dim (first inside the pass) moved to `axis` (None: unbatched)."""
+    if axis is None:
+        if batched:
+            raise TracingError(f"vmap: {what} depends on the mapped axis, but its out_axes is "
+                               "None; give it an axis, or compute it from unmapped arguments "
+                               "only")
+        return v
+    if not batched:
+        v = values.broadcast_batch(v, size)
+    rank = len(shape_of(v))
+    if not -rank <= axis < rank:
+        raise TracingError(f"vmap: out_axes {axis} is out of range for {what}, of rank "
+                           f"{rank - 1} before batching")
+    return values.move_axis(v, 0, axis % rank) if axis % rank else v
+
+
 def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
-         name: str | None = None, private: bool = False) -> str:
+         name: str | None = None, private: bool = False, out_names=None) -> str:
     """Add the batched form of `fn_name`; returns the new function's name.
 
     in_axes: one int or None per argument (negative ints count from the end of the batched
-    argument). out_axes: an int or None for all outputs, or one per output.
+    argument). out_axes: an int or None for all outputs, or one per output. out_names: how
+    error messages call the outputs (default: "output 0 of 'f'", ...).
     """
     fn = util.find_function(module, fn_name)
     ftype = util.function_type(fn)
@@ -138,28 +156,26 @@ def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
         axes.append(axis % rank)
     if not isinstance(out_axes, (list, tuple)):
         out_axes = [out_axes] * len(results)
+    if len(out_axes) != len(results):
+        raise TracingError(f"vmap: {len(out_axes)} out_axes for {len(results)} outputs of "
+                           f"'{fn_name}'")
     name = name or util.fresh_name(module, f"{fn_name}_vmap")
     with util.module_op(module).context, fn.location:
         arg_types = [t if a is None else _insert_axis(t, a, axis_size)
                      for t, a in zip(inputs, axes)]
         new_fn, entry = util.new_function(module, name, arg_types, private, fn.location)
-        with ir.InsertionPoint(entry):
-            args = [a if axis in (None, 0) else values.move_axis(a, axis, 0)
-                    for a, axis in zip(entry.arguments, axes)]
-            emitter = BatchEmitter(module, axis_size)
-            outs, flags = emitter.run_block(util.entry_block(fn), args,
-                                            [a is not None for a in axes])
-            final = []
-            for k, (v, batched, axis) in enumerate(zip(outs, flags, out_axes)):
-                if axis is None:
-                    if batched:
-                        raise TracingError(f"vmap: output {k} of '{fn_name}' depends on the "
-                                           "mapped axis, but its out_axes is None")
-                    final.append(v)
-                    continue
-                if not batched:
-                    v = values.broadcast_batch(v, axis_size)
-                rank = len(shape_of(v))
-                final.append(values.move_axis(v, 0, axis % rank) if axis % rank else v)
-            util.finish_function(new_fn, final)
+        try:
+            with ir.InsertionPoint(entry):
+                args = [a if axis in (None, 0) else values.move_axis(a, axis, 0)
+                        for a, axis in zip(entry.arguments, axes)]
+                emitter = BatchEmitter(module, axis_size)
+                outs, flags = emitter.run_block(util.entry_block(fn), args,
+                                                [a is not None for a in axes])
+                names = out_names or [f"output {k} of '{fn_name}'" for k in range(len(outs))]
+                final = [_place_output(v, batched, axis, axis_size, what)
+                         for v, batched, axis, what in zip(outs, flags, out_axes, names)]
+                util.finish_function(new_fn, final)
+        except Exception:
+            new_fn.operation.erase()  # leave the module as it was
+            raise
     return name
