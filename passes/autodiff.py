@@ -15,10 +15,11 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
   (branches recompute their primal values; loops keep each iteration's carry and recompute).
 """
 
-from aotc.frontend.errors import TracingError
+from aotc.frontend.errors import MissingRuleError, TracingError
 from aotc.frontend.ir import ir
 from aotc.frontend.ops import values
 from aotc.frontend.ops.control import callee_of
+from aotc.frontend.ops.elementwise import SAME_SHAPE
 from aotc.frontend.registry import (
     CUSTOM_CALLS,
     Attrs,
@@ -50,13 +51,24 @@ class RuleContext:
     """What a JVP or TRANSPOSE rule sees: the op's attributes, operand and result types, and (for
     control-flow ops) the emitter, to differentiate nested regions."""
 
-    def __init__(self, op: ir.Operation, emitter: "JvpEmitter | None" = None, linear=None):
+    def __init__(self, op: ir.Operation, emitter: "JvpEmitter | None" = None, linear=None,
+                 like=None):
         self.op = op
         self.attrs = Attrs.of(op)
         self.emitter = emitter
         self.linear = linear
+        self._like = like
         self.operand_types = [v.type for v in op.operands]
         self.result_types = [r.type for r in op.results]
+
+    def like(self, i: int) -> ir.Value:
+        """In a transpose rule: a value shaped like operand i at run time (for dynamic shapes);
+        raises MissingRuleError when none is known."""
+        found = self._like(self.op.operands[i]) if self._like else None
+        if found is None:
+            raise MissingRuleError("transpose", f"{self.op.name} of a dynamic shape",
+                                   self.location)
+        return found
 
     @property
     def results(self) -> list:
@@ -373,6 +385,7 @@ def _emit_transposed(module, lin, emitter: JvpEmitter, n_free: int, free_now, ou
             new = util.clone_remapped(op, fwd)
             fwd.update(zip(op.results, new.results))
     outs = [fwd[v] for v in returned[:n_out]]
+    like = _shape_sources(emitter, fwd, linear)
     ct: dict = {}
     for v, c in zip(returned[n_out:], out_cts):
         if v in linear and c is not None:
@@ -390,11 +403,37 @@ def _emit_transposed(module, lin, emitter: JvpEmitter, n_free: int, free_now, ou
             rule = lookup("transpose", op.name, location_text(op.location))
             operands = [None if lin_v else fwd[v] for v, lin_v in zip(op.operands, is_linear)]
             with at_location(op.location):
-                operand_cts = rule(RuleContext(op, linear=is_linear), cts, operands)
+                operand_cts = rule(RuleContext(op, linear=is_linear, like=like), cts, operands)
         for v, c in zip(op.operands, operand_cts):
             if v in linear and c is not None:
                 ct[v] = values.add_any(ct.get(v), c)
     return outs, [ct.get(t) for t in tangent_args]
+
+
+def _shape_sources(emitter: JvpEmitter, fwd: dict, linear: set):
+    """like(v): for a linear value v of the linearization, a value of the transposed program
+    with v's run-time shape (a tangent has its primal's shape; other linear values take it
+    from a same-typed operand), or None."""
+    known = {}
+    for source, tangent in emitter.tangent.items():
+        primal = emitter.primal.get(source)
+        if primal in fwd:
+            known.setdefault(tangent, fwd[primal])
+
+    def like(v):
+        pending = [v]
+        while pending:  # depth-first along same-typed operands, without recursion
+            u = pending.pop()
+            if u in known:
+                known.setdefault(v, known[u])
+                return known[u]
+            if u not in linear:
+                return fwd.get(u)
+            if isinstance(u, ir.OpResult) and u.owner.operation.name in SAME_SHAPE:
+                pending.extend(w for w in u.owner.operation.operands if w.type == u.type)
+        return None
+
+    return like
 
 
 def _transpose_box(module, box: ir.Operation, emitter: JvpEmitter, fwd, cts):
@@ -429,6 +468,6 @@ def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
         with ir.InsertionPoint(entry):
             outs, cts = block_vjp(module, util.entry_block(fn), [], args[:len(inputs)], argnums,
                                   args[len(inputs):])
-            grads = [values.instantiate(c, inputs[i]) for c, i in zip(cts, argnums)]
+            grads = [values.instantiate(c, args[i]) for c, i in zip(cts, argnums)]
             util.finish_function(new_fn, outs + grads)
     return name

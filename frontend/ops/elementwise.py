@@ -396,6 +396,10 @@ register("jvp", "stablehlo.clamp", _clamp_jvp)
 register("jvp", "stablehlo.convert", _convert_jvp)
 
 
+# Ops whose result has the shape of each (non-predicate) operand, at run time too.
+SAME_SHAPE = frozenset([*_UNARY_OPS, *_BINARY_OPS, "stablehlo.select", "stablehlo.convert"])
+
+
 # Transposes: ctx.linear[i] says which operands are linear; cts holds one cotangent per result.
 
 def _add_transpose(ctx, cts, operands):

@@ -218,10 +218,11 @@ def _reduce_transpose(ctx, cts, operands):
                                ctx.location)
     dims = ctx.attrs.ints("dimensions")
     x_shape = shape_of(ctx.operand_types[0])
-    if None in x_shape:
-        raise MissingRuleError("transpose", "stablehlo.reduce over a dynamic shape", ctx.location)
     kept = [d for d in range(len(x_shape)) if d not in dims]
-    x_ct = shape_ops.broadcast_in_dim(cts[0], x_shape, kept)
+    if None in x_shape:
+        x_ct = _broadcast_back(cts[0], ctx.like(0), kept)
+    else:
+        x_ct = shape_ops.broadcast_in_dim(cts[0], x_shape, kept)
     init_ct = None
     if ctx.linear[1]:
         zero = values.scalar(0, values.element(cts[0]))

@@ -5,7 +5,6 @@ import builtins
 import numpy as np
 
 from aotc.frontend import dtypes
-from aotc.frontend.errors import TracingError
 from aotc.frontend.ir import ir, shape_of, tensor_type
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import values
@@ -297,8 +296,9 @@ def _concatenate_jvp(ctx, primals, tangents):
 register("jvp", "stablehlo.concatenate", _concatenate_jvp)
 
 
-def _sum_to_shape(ct: ir.Value, shape, dims) -> ir.Value:
-    """Sum ct (of a broadcast result) back to an operand of `shape` mapped to result `dims`."""
+def _sum_to_shape(ct: ir.Value, shape, dims, like=None) -> ir.Value:
+    """Sum ct (of a broadcast result) back to an operand of `shape` mapped to result `dims`
+    (`like()` gives a value of that shape, for dynamic shapes)."""
     from aotc.frontend.ops.reduction import reduce_binary
 
     out_shape = shape_of(ct)
@@ -308,22 +308,24 @@ def _sum_to_shape(ct: ir.Value, shape, dims) -> ir.Value:
     if summed:
         zero = values.scalar(0, values.element(ct))
         ct = reduce_binary(ct, zero, summed, ew.add)
-    if list(shape_of(ct)) != list(shape):
+    if list(shape_of(ct)) != list(shape):  # the expanded unit dims are missing
+        if None in shape:  # a dynamic broadcast (IREE cannot lower dynamic reshapes)
+            kept = [i for i in range(len(shape)) if i not in expanded]
+            return broadcast_in_dim(ct, shape, kept, values.shape_tensor_of(like()))
         ct = reshape(ct, shape)
     return ct
 
 
 def _broadcast_transpose(ctx, cts, operands):
     shape = shape_of(ctx.operand_types[0])
-    return [_sum_to_shape(cts[0], shape, ctx.attrs.ints("broadcast_dimensions")), None]
+    return [_sum_to_shape(cts[0], shape, ctx.attrs.ints("broadcast_dimensions"),
+                          lambda: ctx.like(0)), None]
 
 
 def _reshape_transpose(ctx, cts, operands):
     shape = shape_of(ctx.operand_types[0])
-    if None in shape:
-        raise TracingError(f"{ctx.location}: reverse-mode through a reshape of a dynamic shape "
-                           "is not supported")
-    return [reshape(cts[0], shape), None]
+    output = values.shape_tensor_of(ctx.like(0)) if None in shape else None
+    return [reshape(cts[0], shape, output), None]
 
 
 def _transpose_transpose(ctx, cts, operands):
@@ -382,7 +384,8 @@ def _reverse_transpose(ctx, cts, operands):
 
 
 def _dynamic_slice_transpose(ctx, cts, operands):
-    zeros = values.zeros_like(ctx.operand_types[0])
+    operand = ctx.operand_types[0]
+    zeros = values.zeros_like(ctx.like(0) if None in shape_of(operand) else operand)
     return [dynamic_update_slice(zeros, cts[0], operands[1:])] + [None] * (len(operands) - 1)
 
 

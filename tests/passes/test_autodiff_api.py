@@ -294,6 +294,40 @@ def _function_texts(module):
         return [(name, str(fn)) for name, fn in functions(module).items()]
 
 
+# ---- dynamic shapes ----------------------------------------------------------------------------
+
+
+def _mlp_step(params, x, y):
+    def loss(p):
+        logits = anp.tanh(x @ p["w1"]) @ p["w2"]
+        return -anp.mean(anp.sum(y * aotc.nn.log_softmax(logits), axis=1)) + anp.max(x) * 0.0
+
+    value, grads = aotc.value_and_grad(loss)(params)
+    return value, grads, aotc.grad(lambda x: anp.sum(anp.sin(x) * x))(x)
+
+
+def test_reverse_mode_with_a_dynamic_batch_dimension():
+    """grad of a loss over a batch of unknown size: one artifact serves every batch size."""
+    from aotc.tools.compile import compile_stablehlo
+    from aotc_runtime import load_bytes
+
+    rng = np.random.default_rng(0)
+    params = {"w1": rng.standard_normal((3, 4)).astype(np.float32),
+              "w2": rng.standard_normal((4, 2)).astype(np.float32)}
+    specs = (aotc.tree.map(lambda a: aotc.ShapeSpec(a.shape), params),
+             aotc.ShapeSpec((None, 3)), aotc.ShapeSpec((None, 2)))
+    traced = aotc.lower(_mlp_step, *specs)
+    compiled = load_bytes(compile_stablehlo(traced.text_with_locations()))[traced.name]
+    for batch in (5, 2):
+        x = rng.standard_normal((batch, 3)).astype(np.float32)
+        y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, batch)]
+        expected = _mlp_step(params, x, y)  # eager, static shapes
+        leaves = aotc.tree.leaves((params, x, y))
+        close(aotc.tree.unflatten(traced.out_tree, aotc.interpret(traced.module, traced.name,
+                                                                  *leaves)), expected)
+        close(aotc.tree.unflatten(traced.out_tree, compiled(*leaves)), expected, rtol=1e-4)
+
+
 # ---- loops -------------------------------------------------------------------------------------
 
 
