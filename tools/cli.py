@@ -276,6 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("targets", help="list compile targets",
                             description="List the --target presets and whether they run here.")
     p.set_defaults(handler=_cmd_targets)
+
+    from aotc.tools import cli_transforms
+
+    cli_transforms.register(commands)  # grad, vmap
     return parser
 
 
