@@ -27,9 +27,9 @@ jax.config.update("jax_platforms", "cpu")
 
 RNG = np.random.default_rng(1)
 AOTC = types.SimpleNamespace(vmap=aotc.vmap, grad=aotc.grad, value_and_grad=aotc.value_and_grad,
-                             lax=alax, np=anp, nn=ann)
+                             hessian=aotc.hessian, lax=alax, np=anp, nn=ann)
 JAX = types.SimpleNamespace(vmap=jax.vmap, grad=jax.grad, value_and_grad=jax.value_and_grad,
-                            lax=jax.lax, np=jnp, nn=jax.nn)
+                            hessian=jax.hessian, lax=jax.lax, np=jnp, nn=jax.nn)
 
 
 def normal(*shape) -> np.ndarray:
@@ -92,6 +92,8 @@ PARITY = [
     ("grad_of_vmap", lambda T, p, x: T.grad(lambda q: T.vmap(
         lambda r, v: T.np.tanh(v @ r["w1"] + r["b1"]).sum(), (None, 0))(q, x).sum())(p),
      (P, XS)),
+    ("per_example_hessian", lambda T, x: T.vmap(T.hessian(
+        lambda a: T.np.sum(T.np.sin(a) * a ** 2)))(x), (normal(3, 4),)),
     ("batched_while_newton", lambda T, a: T.vmap(lambda v: newton_sqrt(T, v))(a),
      (np.array([1e-3, 0.5, 2.0, 30.0, 1e4], np.float32),)),
     ("batched_cond", lambda T, p, x: T.vmap(lambda q, v: T.lax.cond(
