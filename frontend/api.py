@@ -71,19 +71,28 @@ def lower(fn: Callable, *args, name: str | None = None) -> Traced:
 
 
 class _Compiled:
-    __slots__ = ("function", "traced", "module")
+    __slots__ = ("dtypes", "function", "module", "traced")
 
-    def __init__(self, traced: Traced, target: str):
+    def __init__(self, traced: Traced, target: str, specs):
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 
         self.traced = traced
         self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target))
         self.function = self.module[traced.name]
+        self.dtypes = [s.dtype for s in specs]
 
 
-def _signature(leaves) -> tuple:
-    return tuple((tuple(s.shape), s.dtype, s.weak_type) for s in map(spec_of, leaves))
+def _leaf_key(leaf):
+    """A cheap cache key for an argument leaf: what its ShapeSpec depends on."""
+    if isinstance(leaf, np.ndarray):
+        return leaf.shape, leaf.dtype
+    if isinstance(leaf, (bool, int, float)) and not isinstance(leaf, np.generic):
+        return type(leaf)
+    if isinstance(leaf, ShapeSpec):
+        raise InputError("a compiled function needs arrays, not ShapeSpecs; use aotc.lower for "
+                         "specs")
+    return np.shape(leaf), np.result_type(leaf)
 
 
 def jit(fn: Callable, *, target: str = "cpu") -> Callable:
@@ -100,20 +109,14 @@ def jit(fn: Callable, *, target: str = "cpu") -> Callable:
         leaves, in_tree = tree.flatten(args)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             return fn(*args)  # inside another trace: trace through, compile once at the top
-        key = (in_tree, _signature(leaves))
-        if key not in cache:
-            cache[key] = _Compiled(lower(fn, *args), target)
-        compiled = cache[key]
-        arrays = [_as_input(leaf, s) for leaf, s in zip(leaves, map(spec_of, leaves))]
+        key = (in_tree, tuple(_leaf_key(leaf) for leaf in leaves))
+        compiled = cache.get(key)
+        if compiled is None:
+            specs = [spec_of(leaf) for leaf in leaves]
+            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs)
+        arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         outs = compiled.function(*arrays)
         return tree.unflatten(compiled.traced.out_tree, outs)
 
     call.lower = lambda *args: lower(fn, *args)
     return call
-
-
-def _as_input(leaf, spec: ShapeSpec) -> np.ndarray:
-    if isinstance(leaf, ShapeSpec):
-        raise InputError("a compiled function needs arrays, not ShapeSpecs; use aotc.lower for "
-                         "specs")
-    return np.asarray(leaf, dtype=spec.dtype)
