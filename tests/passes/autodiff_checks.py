@@ -13,6 +13,8 @@ import numpy as np
 
 import aotc
 from aotc.frontend import tree
+from aotc.frontend.ir import shape_of
+from aotc.passes import util
 
 EPS = 1e-5  # central differences in float64: truncation ~EPS^2, rounding ~1e-16 / EPS
 
@@ -42,6 +44,9 @@ def interpreted(fn, specs):
         return tree.unflatten(traced.out_tree, aotc.interpret(traced.module, traced.name, *leaves))
 
     run.traced = traced
+    with traced.module.context:
+        result_types = util.function_type(util.find_function(traced.module, traced.name)).results
+        run.traced_out_shape = shape_of(result_types[0]) if result_types else ()
     return run
 
 
