@@ -31,19 +31,20 @@ from aotc.frontend.transforms import (
     remat,
     stop_gradient,
     value_and_grad,
-    vectorize,
     vjp,
-    vmap,
 )
+from aotc.frontend.vmap_api import vectorize, vmap
+from aotc.tools.export import compile_function as compile
 from aotc.tools.export import export
+from aotc.tools.params import Param
 
 __version__ = "0.1.0"
 del _tracer_methods
 
 __all__ = [
     "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
-    "MissingRuleError", "ShapeSpec", "TracingError", "checkpoint", "custom_jvp", "custom_vjp",
-    "differentiate",
+    "MissingRuleError", "Param", "ShapeSpec", "TracingError", "checkpoint", "compile",
+    "custom_jvp", "custom_vjp", "differentiate",
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
     "vectorize", "vjp", "vmap",

@@ -21,7 +21,6 @@ from aotc.frontend.tracer import (
     Tracer,
     current_module,
     to_tracer,
-    trace,
     trace_into_block,
 )
 from aotc.passes import autodiff, util
@@ -34,18 +33,19 @@ class _Spec:
         self.shape, self.dtype = t.shape, t.dtype
 
 
-def _stage(fun: Callable, args, base: str):
+def stage(fun: Callable, args, base: str, arg_types=None):
     """Trace fun(*args) into a new private function of the current module.
 
     Values of the enclosing trace that fun closes over become extra trailing arguments of the new
     function (closure conversion): returns (module, traced, argument tracers, captured tracers),
     and a call of the function (or of its derivative) passes the captures after the arguments.
+    arg_types overrides the function's argument types (vmap traces one example of a batch).
     """
     leaves, in_tree = tree.flatten(args)
     tracers = [to_tracer(leaf) for leaf in leaves]
     module = current_module()
     name = util.fresh_name(module, base)
-    arg_types = [t.value.type for t in tracers]
+    arg_types = arg_types or [t.value.type for t in tracers]
     fn, block = util.new_function(module, name, arg_types, True, user_location())
     with ir.InsertionPoint(block):
         outs, out_def = trace_into_block(lambda *a: fun(*a), list(block.arguments), in_tree,
@@ -73,7 +73,7 @@ def _replace_uses(fn, mapping: dict) -> None:
     fn.operation.walk(visit)
 
 
-def _fn_name(fun) -> str:
+def function_name(fun) -> str:
     name = getattr(fun, "__name__", "fn")
     return name if name.isidentifier() and name != "<lambda>" else "fn"
 
@@ -103,7 +103,7 @@ def _check_float(tracers, indices, what: str) -> None:
                                "only (use argnums to pick them)")
 
 
-def _call(name: str, module, operands) -> list[Tracer]:
+def call_function(name: str, module, operands) -> list[Tracer]:
     fn = util.find_function(module, name)
     outs = control.call(name, [t.value for t in operands], util.function_type(fn).results)
     return [Tracer(v) for v in outs]
@@ -117,7 +117,7 @@ def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
 
 def _value_and_grad_traced(fun, argnums, has_aux, args):
     argnums, single = _normalize_argnums(argnums)
-    module, traced, tracers, captures = _stage(fun, args, _fn_name(fun))
+    module, traced, tracers, captures = stage(fun, args, function_name(fun))
     indices, structures = _argnum_leaves(args, argnums)
     _check_float(tracers, indices, "grad")
     out_def = traced.out_tree
@@ -140,7 +140,7 @@ def _value_and_grad_traced(fun, argnums, has_aux, args):
     for k, t in enumerate(out_types):
         if values.is_float(t):
             seeds.append(Tracer(values.full_like(t, 1.0 if k == 0 else 0.0)))
-    results = _call(vjp_name, module, tracers + captures + seeds)
+    results = call_function(vjp_name, module, tracers + captures + seeds)
     outs, grads = results[:len(out_types)], results[len(out_types):]
     out = tree.unflatten(out_def, outs)
     grads_tree, pos = [], 0
@@ -188,7 +188,7 @@ def jvp(fun: Callable, primals, tangents):
         if tree.structure(primals) != tree.structure(tangents):
             raise TracingError(f"{where()}: jvp: primals {tree.structure(primals)!r} and "
                                f"tangents {tree.structure(tangents)!r} differ in structure")
-        module, traced, tracers, captures = _stage(fun, primals, _fn_name(fun))
+        module, traced, tracers, captures = stage(fun, primals, function_name(fun))
         tangent_leaves = [to_tracer(t) for t in tree.leaves(tangents)]
         indices = [i for i, t in enumerate(tracers) if dtypes.is_float(t.dtype)]
         for i in indices:
@@ -197,7 +197,7 @@ def jvp(fun: Callable, primals, tangents):
                 raise TracingError(f"{where()}: jvp: tangent {t.shape} {t.dtype} does not match "
                                    f"primal {p.shape} {p.dtype}")
         jvp_name = autodiff.jvp(module, traced.name, tangent_args=indices, private=True)
-        results = _call(jvp_name, module,
+        results = call_function(jvp_name, module,
                         tracers + captures + [tangent_leaves[i] for i in indices])
         n_out = traced.out_tree.num_leaves
         outs, touts = results[:n_out], iter(results[n_out:])
@@ -328,13 +328,13 @@ def _stage_marked(fun, args, base: str, attribute: str, value: ir.Attribute,
                   allow_captures: bool = True):
     """Stage fun into a private function carrying `attribute`, emit its call; returns
     (function name, output pytree)."""
-    module, traced, tracers, captures = _stage(fun, args, base)
+    module, traced, tracers, captures = stage(fun, args, base)
     if captures and not allow_captures:
-        raise TracingError(f"{where()}: '{_fn_name(fun)}' has a custom derivative and uses "
+        raise TracingError(f"{where()}: '{function_name(fun)}' has a custom derivative and uses "
                            f"{len(captures)} traced value(s) of the enclosing function; pass "
                            "them as arguments instead of closing over them")
     util.find_function(module, traced.name).attributes[attribute] = value
-    outs = _call(traced.name, module, tracers + captures)
+    outs = call_function(traced.name, module, tracers + captures)
     outs = [Tracer(o.value, weak) for o, weak in zip(outs, traced.out_weak)]
     return traced, tree.unflatten(traced.out_tree, outs)
 
@@ -378,7 +378,7 @@ class _Custom:
     def _staged(self, *args):
         from aotc.frontend import registry
 
-        traced, out = _stage_marked(self.fun, args, _fn_name(self.fun), autodiff.CUSTOM,
+        traced, out = _stage_marked(self.fun, args, function_name(self.fun), autodiff.CUSTOM,
                                     ir.StringAttr.get("pending"),
                                     allow_captures=self.kind == "checkpoint")
         module = current_module()
@@ -537,121 +537,6 @@ def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
                      name=util.fresh_name(module, f"{function}_jvp"))
     else:
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
-    with module.context:
-        module.operation.verify()
-    return module
-
-
-# ---- vmap --------------------------------------------------------------------------------------
-
-
-class _ShapeSpec:
-    __slots__ = ("dtype", "shape")
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = tuple(shape), dtype
-
-
-def _batch_size(tracers, axes, paths, axis_size) -> int:
-    sizes = {}
-    for t, axis, path in zip(tracers, axes, paths):
-        if axis is None:
-            continue
-        if not -t.ndim <= axis < t.ndim:
-            raise TracingError(f"{where()}: vmap: in_axes {axis} is out of range for argument "
-                               f"args{path} of shape {t.shape}")
-        size = t.shape[axis % t.ndim]
-        if size is None:
-            raise TracingError(f"{where()}: vmap: argument args{path} is mapped over a dynamic "
-                               "dimension; give it a static size")
-        sizes[path] = size
-    if axis_size is not None:
-        sizes["axis_size"] = axis_size
-    if len(set(sizes.values())) > 1:
-        listed = ", ".join(f"args{p} has size {s}" if p != "axis_size" else f"axis_size={s}"
-                           for p, s in sizes.items())
-        raise TracingError(f"{where()}: vmap got inconsistent sizes for the mapped axis: {listed}")
-    if not sizes:
-        raise TracingError(f"{where()}: vmap needs at least one mapped argument or axis_size")
-    return next(iter(sizes.values()))
-
-
-def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
-    """Vectorize fun over a mapped axis of its arguments, like jax.vmap.
-
-    in_axes: an int, None, or a tree prefix of the arguments (per-argument ints or None);
-    out_axes likewise for the outputs. Batching happens on StableHLO (passes/batching.py).
-
-    Example:
-        >>> per_example_grads = aotc.vmap(aotc.grad(loss), in_axes=(None, 0, 0))(params, xs, ys)
-    """
-    from aotc.passes import batching
-
-    def batched(*args):
-        leaves, in_tree = tree.flatten(args)
-        tracers = [to_tracer(leaf) for leaf in leaves]
-        try:
-            axes_prefix = in_axes if not isinstance(in_axes, list) else tuple(in_axes)
-            if isinstance(axes_prefix, tuple) and len(args) == 1 and len(axes_prefix) != 1:
-                axes_prefix = (axes_prefix,)
-            axes = tree.broadcast_prefix(axes_prefix, tuple(args))
-        except ValueError as exc:
-            raise TracingError(f"{where()}: vmap in_axes: {exc}") from None
-        paths = tree.leaf_paths(in_tree)
-        size = _batch_size(tracers, axes, paths, axis_size)
-        axes = [None if a is None else a % t.ndim for a, t in zip(axes, tracers)]
-        specs = [_ShapeSpec(t.shape if a is None else t.shape[:a] + t.shape[a + 1:], t.dtype)
-                 for t, a in zip(tracers, axes)]
-        module = current_module()
-        name = util.fresh_name(module, _fn_name(fun))
-        traced = trace(lambda *a: fun(*a), specs, in_tree, name, module=module,
-                       weak_types=[t.weak_type for t in tracers], private=True)
-        try:
-            out_leaves_axes = tree.broadcast_prefix(out_axes, tree.unflatten(
-                traced.out_tree, [0] * traced.out_tree.num_leaves))
-            batched_name = batching.vmap(
-                module, traced.name, axes, size, out_leaves_axes, private=True,
-                out_names=[f"output{p or ''} of '{_fn_name(fun)}'"
-                           for p in tree.leaf_paths(traced.out_tree)])
-        except ValueError as exc:
-            raise TracingError(f"{where()}: vmap out_axes: {exc}") from None
-        except TracingError as exc:
-            if str(exc).startswith("vmap: "):
-                raise TracingError(f"{where()}: {exc}") from None
-            raise
-        outs = _call(batched_name, module, tracers)
-        return tree.unflatten(traced.out_tree, outs)
-
-    return eager(batched)
-
-
-def vectorize(mlir_text_or_module, function: str = "main", in_axes=(0,),
-              axis_size: int | None = None, out_axes=0) -> ir.Module:
-    """Add `@<function>_vmap`, the batched form of a per-example function of a StableHLO module:
-    argument i gains a mapped axis of `axis_size` at in_axes[i] (None: not mapped); outputs get
-    theirs at out_axes (one int or None for all, or one per output). Returns the module; when
-    `<function>_vmap` is taken, the new function gets a numbered name.
-
-    Example:
-        >>> module = aotc.vectorize(jax.jit(f).lower(x, w).as_text(), in_axes=(0, None),
-        ...                         axis_size=32)
-    """
-    from aotc.passes import batching
-
-    if axis_size is None:
-        raise TracingError("vectorize: pass axis_size, the size of the new mapped axis (the "
-                           "imported function is written for one example)")
-    module = (parse_module(mlir_text_or_module) if isinstance(mlir_text_or_module, str)
-              else mlir_text_or_module)
-    fn = util.find_function(module, function)
-    with module.context:
-        n_inputs = len(util.function_type(fn).inputs)
-    if not isinstance(in_axes, (list, tuple)):
-        in_axes = [in_axes] * n_inputs
-    name = f"{function}_vmap"
-    if name in util.functions(module):
-        name = util.fresh_name(module, name)
-    batching.vmap(module, function, list(in_axes), int(axis_size), out_axes, name=name)
     with module.context:
         module.operation.verify()
     return module

@@ -363,3 +363,12 @@ def test_vectorize_keeps_the_original_and_numbers_a_second_batched_function():
     assert len([n for n in names if n.startswith("main_vmap")]) == 2
     with pytest.raises(TracingError, match="axis_size"):
         aotc.vectorize(text, in_axes=(None, None, 0))
+
+
+def test_vmap_of_a_closure_over_traced_values_inside_jit():
+    import aotc
+
+    w = np.float32(3.0)
+    x = np.arange(4, dtype=np.float32)
+    out = aotc.jit(lambda w, x: aotc.vmap(lambda r: r * w + x.sum())(x))(w, x)
+    np.testing.assert_allclose(out, x * 3.0 + x.sum())
