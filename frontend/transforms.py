@@ -266,24 +266,26 @@ def _flat_single(args, argnum):
 
 
 def jacfwd(fun: Callable, argnums: int = 0):
-    """The Jacobian by forward mode: one JVP per input element. Shape: out.shape + in.shape."""
+    """The Jacobian by forward mode: the JVP vmapped over the input's basis.
+    Shape: out.shape + in.shape."""
 
     def jac(*args):
         from aotc.frontend.np_creation import eye
-        from aotc.frontend.np_shape import reshape, stack
+        from aotc.frontend.np_shape import moveaxis, reshape
+        from aotc.frontend.vmap_api import vmap
 
         x = _flat_single(args, argnums)
         n = int(np.prod(x.shape))
-        basis = eye(n, dtype=x.dtype)
-        columns = []
-        for i in range(n):
-            direction = reshape(basis[i], x.shape)
+        basis = reshape(eye(n, dtype=x.dtype), (n, *x.shape))
+
+        def push(direction):
             tangents = tuple(direction if k == argnums else _zeros_like_tree(a)
                              for k, a in enumerate(args))
-            _, t_out = jvp(fun, args, tangents)
-            columns.append(to_tracer(t_out))
-        stacked = stack(columns, axis=-1)
-        return reshape(stacked, columns[0].shape + x.shape)
+            return to_tracer(jvp(fun, args, tangents)[1])
+
+        columns = vmap(push)(basis)  # (n, *out.shape)
+        out_shape = columns.shape[1:]
+        return reshape(moveaxis(columns, 0, -1), (*out_shape, *x.shape))
 
     return eager(jac)
 
@@ -295,23 +297,25 @@ def _zeros_like_tree(a):
 
 
 def jacrev(fun: Callable, argnums: int = 0):
-    """The Jacobian by reverse mode: one VJP per output element. Shape: out.shape + in.shape."""
+    """The Jacobian by reverse mode: the VJP vmapped over the output's basis.
+    Shape: out.shape + in.shape."""
 
     def jac(*args):
-        from aotc.frontend.np_shape import reshape, stack
+        from aotc.frontend.np_creation import eye
+        from aotc.frontend.np_shape import reshape
+        from aotc.frontend.vmap_api import vmap
 
         x = _flat_single(args, argnums)
         y = to_tracer(fun(*args))
         m = int(np.prod(y.shape))
-        rows = []
-        for j in range(m):
-            def output_j(*a, j=j):
-                out = reshape(to_tracer(fun(*a)), (-1,))
-                return out[j]
+        basis = reshape(eye(m, dtype=y.dtype), (m, *y.shape))
 
-            rows.append(to_tracer(grad(output_j, argnums)(*args)))
-        stacked = stack(rows, axis=0)
-        return reshape(stacked, y.shape + x.shape)
+        def pull(ct):
+            _, pullback = vjp(fun, *args)
+            return pullback(ct)[argnums]
+
+        rows = vmap(pull)(basis)  # (m, *x.shape)
+        return reshape(rows, (*y.shape, *x.shape))
 
     return eager(jac)
 

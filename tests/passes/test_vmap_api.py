@@ -366,8 +366,6 @@ def test_vectorize_keeps_the_original_and_numbers_a_second_batched_function():
 
 
 def test_vmap_of_a_closure_over_traced_values_inside_jit():
-    import aotc
-
     w = np.float32(3.0)
     x = np.arange(4, dtype=np.float32)
     out = aotc.jit(lambda w, x: aotc.vmap(lambda r: r * w + x.sum())(x))(w, x)
