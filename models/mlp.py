@@ -4,12 +4,13 @@
     python models/mlp.py mlp.vmfb               # runs the artifact with aotc_runtime
     AOTC_MLP_SIZES=64,128,10 aotc compile models/mlp.py -o digits.vmfb   # other layer sizes
 
-`predict(params, x)` takes the weights as an argument (swap them without recompiling);
-`classify(x)` closes over the weights of `init_params(0)`, which are baked into the artifact.
-The batch dimension is dynamic in both. `train_step(params, opt_state, x, y)` is one step of
-minibatch SGD on the softmax cross-entropy of TRAIN_BATCH examples (value_and_grad, then the
-update) and returns (new params, new opt_state, loss); opt_state holds the learning rate and the
-step count, so the learning rate changes without recompiling. models/train_digits.py trains the
+`predict(params, x)` takes the weights as an argument; `classify(x)` reads the weights of
+`init_params(0)` from mlp.irpa, which `aotc compile` writes beside mlp.vmfb (aotc.Param), so
+the artifact holds code only and new weights need no recompile. The batch dimension is
+dynamic in both. `train_step(params, opt_state, x, y)` is one step of minibatch SGD on the
+softmax cross-entropy of TRAIN_BATCH examples (value_and_grad, then the update) and returns
+(new params, new opt_state, loss); opt_state holds the learning rate and the step count, so
+the learning rate changes without recompiling. models/train_digits.py trains the
 MLP with it through aotc_runtime alone.
 """
 
@@ -74,10 +75,10 @@ def predict(params, x):
     return x @ params[f"w{layers}"] + params[f"b{layers}"]
 
 
-@aotc.export(x=BATCH)
-def classify(x):
-    """Class labels and probabilities, with the baked-in weights."""
-    logits = predict(WEIGHTS, x)
+@aotc.export(params=aotc.Param(WEIGHTS), x=BATCH)
+def classify(params, x):
+    """Class labels and probabilities, with the weights of mlp.irpa (exported as classify(x))."""
+    logits = predict(params, x)
     return {"label": anp.argmax(logits, axis=-1), "probs": aotc.nn.softmax(logits, axis=-1)}
 
 

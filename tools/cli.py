@@ -1,6 +1,7 @@
 """`aotc`: the command line. A thin argparse layer over aotc.tools.export and aotc_runtime.
 
-    aotc compile models/mlp.py -o mlp.vmfb [--target cpu] [--emit vmfb|stablehlo]
+    aotc compile models/mlp.py -o mlp.vmfb [--target cpu] [--cpu CPU] [--features F]
+    aotc bundle models/mlp.py --target aarch64 -o dist/
     aotc inspect mlp.vmfb [--json]
     aotc run mlp.vmfb predict --input params=@params.npz --input x=@x.npy [--output out.npz]
     aotc targets
@@ -42,14 +43,27 @@ def _version() -> str:
 
 
 def _cmd_compile(args) -> int:
-    from aotc.tools.export import compile_file, compile_model
+    from aotc.tools.export import compile_model, write_model
 
     if args.output == "-":
-        sys.stdout.write(compile_model(args.model, args.target, args.emit).decode())
+        sys.stdout.write(compile_model(args.model, args.target, args.emit, args.cpu,
+                                       args.features).decode())
         return 0
-    output = compile_file(args.model, args.output, args.target, args.emit)
+    output, *weights = write_model(args.model, args.output, args.target, args.emit, args.cpu,
+                                   args.features)
     size = os.path.getsize(output)
     print(f"wrote {output} ({_size(size)}, target {args.target}, {args.emit})")
+    for path in weights:
+        print(f"wrote {path} ({_size(os.path.getsize(path))}, external weights)")
+    return 0
+
+
+def _cmd_bundle(args) -> int:
+    from aotc.tools.bundle import bundle
+
+    for path in bundle(args.model, args.output, args.target, args.cpu, args.features,
+                       args.runtime):
+        print(f"wrote {path} ({_size(os.path.getsize(path))})")
     return 0
 
 
@@ -63,19 +77,23 @@ def _size(n: int) -> str:
 def _cmd_inspect(args) -> int:
     import aotc_runtime
 
-    m = aotc_runtime.load(args.artifact)
+    m = aotc_runtime.inspect(args.artifact)
     if args.json:
         info = {"path": args.artifact, "size": m.size, "module": m.name, "format": m.format_version,
                 "aotc_version": m.aotc_version, "target": m.target,
+                "weights": {k: str(v) for k, v in m.weights.items()},
                 "functions": {f: m.metadata[f]["signature"] for f in m.functions}}
         print(json.dumps(info, indent=2))
         return 0
-    driver = next(iter(m.metadata.values()))["driver"]
+    driver = m.driver
     print(f"{args.artifact}: aotc artifact, format {m.format_version}, made by aotc "
           f"{m.aotc_version}")
     print(f"  module   {m.name}")
     print(f"  target   {m.target} (IREE driver {driver})")
     print(f"  size     {_size(m.size)}, SHA-256 seal intact")
+    if m.weights:
+        print(f"  weights  {m.weights_path} (external): "
+              + ", ".join(f"{k} {v}" for k, v in m.weights.items()))
     for name in m.functions:
         sig = m.signature(name)
         print(f"\n{sig}")
@@ -172,7 +190,7 @@ def _save_outputs(path: str, leaves: list[tuple[str, np.ndarray]]) -> None:
 def _cmd_run(args) -> int:
     import aotc_runtime
 
-    m = aotc_runtime.load(args.artifact, device=args.device)
+    m = aotc_runtime.load(args.artifact, device=args.device, weights=args.weights)
     if args.function not in m.functions:
         raise UserError(f"{args.artifact} has no function '{args.function}'; it exports "
                         f"{', '.join(m.functions)}")
@@ -204,25 +222,14 @@ def _result_leaves(node, value, path=()):
 
 
 def _cmd_targets(args) -> int:
-    import iree.runtime as rt
+    from aotc.tools.targets import TARGETS, runs_here
 
-    from aotc.tools.compile import TARGETS
-
-    print(f"{'target':<9}{'IREE driver':<13}{'runs here':<11}description")
+    print(f"{'target':<9}{'driver':<12}{'here':<6}what it is: where it runs (here: how)")
     for t in TARGETS.values():
-        print(f"{t.name:<9}{t.driver:<13}{_runs_here(rt, t):<11}{t.description}")
+        status, detail = runs_here(t)
+        print(f"{t.name:<9}{t.driver:<12}{status:<6}{t.description}: {t.runs_on}"
+              + (f" (here: {detail})" if detail else ""))
     return 0
-
-
-def _runs_here(rt, target) -> str:
-    if target.name in ("aarch64", "riscv64"):
-        import platform
-
-        return "yes" if platform.machine() in (target.name, "arm64") else "no"
-    try:
-        return "yes" if rt.get_driver(target.driver).query_available_devices() else "no"
-    except (RuntimeError, ValueError):
-        return "no"
 
 
 # ---- the parser ----------------------------------------------------------------------------------
@@ -250,7 +257,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="what to compile for (default: cpu, this machine); see `aotc targets`")
     p.add_argument("--emit", default="vmfb", choices=EMIT_KINDS,
                    help="vmfb: the deployable artifact (default); stablehlo: the traced MLIR")
+    _cpu_options(p)
     p.set_defaults(handler=_cmd_compile)
+
+    p = commands.add_parser("bundle", help="write a deploy folder that runs without Python",
+                            description="Compile MODEL for a target into a folder with the "
+                            ".vmfb, its weights (.irpa), a JSON description of every "
+                            "function's inputs and outputs, and run.sh (iree-run-module).")
+    p.add_argument("model", help="the model file (a .py file using @aotc.export)")
+    p.add_argument("-o", "--output", default="dist", help="the folder (default: dist)")
+    p.add_argument("--target", default="aarch64", choices=list(TARGETS),
+                   help="what to compile for (default: aarch64); see `aotc targets`")
+    p.add_argument("--runtime", metavar="PATH", help="also copy this iree-run-module binary "
+                   "(or the one in this iree-base-runtime .whl) into the folder's bin/")
+    _cpu_options(p)
+    p.set_defaults(handler=_cmd_bundle)
 
     p = commands.add_parser("run", help="call a function of an artifact on inputs",
                             description="Load ARTIFACT with aotc_runtime and call FUNCTION.")
@@ -263,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="save results to a .npy (one array) or .npz file "
                    "instead of printing them")
     p.add_argument("--device", help="IREE device (default: the artifact's, e.g. local-task)")
+    p.add_argument("--weights", metavar="FILE.irpa", help="external weights (default: the "
+                   ".irpa beside the artifact)")
     p.add_argument("--print-limit", type=int, default=100, help=argparse.SUPPRESS)
     p.set_defaults(handler=_cmd_run)
 
@@ -281,6 +304,13 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_transforms.register(commands)  # grad, vmap
     return parser
+
+
+def _cpu_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cpu", help="LLVM CPU for CPU targets, overriding the preset's "
+                   "(e.g. cortex-a72, znver4, sifive-u74)")
+    p.add_argument("--features", help="LLVM CPU features for CPU targets, overriding the "
+                   "preset's (e.g. +neon,+dotprod)")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -308,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("aotc: error: give a command: compile, run, inspect or targets", file=sys.stderr)
+        print("aotc: error: give a command: compile, bundle, run, inspect or targets",
+              file=sys.stderr)
         return 2
     try:
         return args.handler(args)

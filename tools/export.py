@@ -24,11 +24,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from aotc.frontend import dtypes, tree
 from aotc.frontend.api import ShapeSpec, spec_of
 from aotc.frontend.errors import AotcError
 from aotc.frontend.ir import ir, shape_of
 from aotc.frontend.tracer import trace
+from aotc.tools import params as external
+from aotc.tools.params import Param
 from aotc_runtime import artifact
 from aotc_runtime.module import RESERVED_NAMES
 
@@ -177,31 +181,48 @@ def _line_in(exc: BaseException, path: str) -> int:
 def build_module(exports: list[Export], module_name: str, target: str = "cpu") -> ir.Module:
     """Trace every export into one StableHLO module named module_name, with metadata."""
     from aotc import __version__
-    from aotc.tools.compile import get_target
+    from aotc.tools.targets import get_target
 
-    driver = get_target(target).driver
+    preset = get_target(target)
     module = None
     signatures = {}
     for exp in exports:
         traced = _trace(exp, module)
         module = traced.module
         signatures[exp.name] = _signature_json(exp, traced)
+    weights = {key: {"shape": list(v.shape), "dtype": v.dtype.name}
+               for key, v in external_weights(exports).items()}
     with module.context:
         module.operation.attributes["sym_name"] = ir.StringAttr.get(module_name)
         for op in module.body.operations:
+            if "sym_name" not in op.attributes:
+                continue
             fn = ir.StringAttr(op.attributes["sym_name"]).value
             if fn not in signatures:
-                continue  # a private helper that a transform (grad, vmap) staged
+                continue  # a private helper that a transform (grad, vmap) staged, or a global
             metadata = {
                 artifact.KEY_FORMAT: str(artifact.FORMAT_VERSION),
                 artifact.KEY_VERSION: __version__,
                 artifact.KEY_TARGET: target,
-                artifact.KEY_DRIVER: driver,
+                artifact.KEY_DRIVER: preset.driver,
+                artifact.KEY_ARCH: preset.arch or "",
                 artifact.KEY_SIGNATURE: json.dumps(signatures[fn], separators=(",", ":")),
             }
+            if weights:
+                metadata[artifact.KEY_WEIGHTS] = json.dumps(weights, separators=(",", ":"))
             op.attributes["iree.reflection"] = ir.DictAttr.get(
                 {k: ir.StringAttr.get(v) for k, v in metadata.items()})
     return module
+
+
+def external_weights(exports: list[Export]) -> dict[str, np.ndarray]:
+    """Every aotc.Param array of the exports, by .irpa key (shared keys must agree)."""
+    found: dict[str, np.ndarray] = {}
+    for exp in exports:
+        for arg, spec in zip(exp.arg_names, exp.arg_specs):
+            if isinstance(spec, Param):
+                external.merge(found, external.leaves(spec, arg, exp.where), exp.where)
+    return found
 
 
 def _leaf_spec(leaf) -> ShapeSpec:
@@ -210,14 +231,23 @@ def _leaf_spec(leaf) -> ShapeSpec:
 
 
 def _trace(exp: Export, module):
-    leaves, in_tree = tree.flatten(exp.arg_specs)
-    specs = [_leaf_spec(leaf) for leaf in leaves]
+    """Trace exp into module; arguments marked aotc.Param load from globals (see params.py)."""
+    specs, keys = [], {}
+    for arg, spec in zip(exp.arg_names, exp.arg_specs):
+        if isinstance(spec, Param):
+            for weight in external.leaves(spec, arg, exp.where):
+                keys[len(specs)] = weight.key
+                specs.append(ShapeSpec(weight.value.shape, weight.value.dtype))
+        else:
+            specs.extend(_leaf_spec(leaf) for leaf in tree.flatten(spec)[0])
+    in_tree = tree.structure(tuple(_param_stub(s) for s in exp.arg_specs))
 
     def call(*args):
         return exp.fn(**dict(zip(exp.arg_names, args)), **exp.static)
 
+    impl = f"{exp.name}__aotc_impl" if keys else exp.name
     try:
-        return trace(call, specs, in_tree, exp.name, module=module)
+        traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
     except AotcError:
         raise
     except Exception as exc:  # noqa: BLE001 (any failure of the user's function)
@@ -225,6 +255,18 @@ def _trace(exp: Export, module):
         where = f"{exp.fn.__code__.co_filename}:{line}" if line else exp.where
         raise ModelError(f"{where}: {type(exc).__name__} while tracing {exp.name}(): {exc}") \
             from None
+    if keys:
+        file, _, line = exp.where.rpartition(":")
+        with traced.module.context:
+            location = ir.Location.file(file, int(line), 0)
+        external.bind_globals(traced.module, impl, exp.name, keys, location)
+        traced.name = exp.name
+    return traced
+
+
+def _param_stub(spec):
+    """A Param's values stand in for its pytree structure (leaves are its arrays)."""
+    return spec.value if isinstance(spec, Param) else spec
 
 
 def _tree_json(treedef: tree.TreeDef, leaf_specs, where: str) -> dict:
@@ -251,12 +293,15 @@ def _tree_json(treedef: tree.TreeDef, leaf_specs, where: str) -> dict:
 
 
 def _signature_json(exp: Export, traced) -> dict:
-    leaves, _ = tree.flatten(exp.arg_specs)
-    specs = iter([_leaf_spec(leaf) for leaf in leaves])
-    args = [{"name": name, "tree": _tree_json(tree.structure(value), specs, exp.where)}
-            for name, value in zip(exp.arg_names, exp.arg_specs)]
+    args = []
+    for name, value in zip(exp.arg_names, exp.arg_specs):
+        if isinstance(value, Param):
+            continue  # bound from the weights file, not an argument of the exported function
+        specs = iter([_leaf_spec(leaf) for leaf in tree.flatten(value)[0]])
+        args.append({"name": name, "tree": _tree_json(tree.structure(value), specs, exp.where)})
     fn_op = next(op for op in traced.module.body.operations
-                 if ir.StringAttr(op.attributes["sym_name"]).value == exp.name)
+                 if "sym_name" in op.attributes
+                 and ir.StringAttr(op.attributes["sym_name"]).value == exp.name)
     fn_type = ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
     results = iter([ShapeSpec(shape_of(t), dtypes.from_mlir(ir.RankedTensorType(t).element_type))
                     for t in fn_type.results])
@@ -273,19 +318,66 @@ def module_name_for(path: str) -> str:
     return stem if stem and not stem[0].isdigit() else f"m_{stem}"
 
 
-def compile_model(path: str, target: str = "cpu", emit: str = "vmfb") -> bytes:
-    """The artifact (sealed .vmfb bytes) or the StableHLO text (emit='stablehlo') of a model."""
-    from aotc.tools.compile import compile_stablehlo, get_target
+@dataclass
+class Artifact:
+    """A compiled model: the sealed .vmfb bytes and its external weights (.irpa key -> array)."""
 
-    get_target(target)
+    vmfb: bytes
+    weights: dict
+
+    def write(self, output: str) -> list[str]:
+        """Write output (and its .irpa beside it when there are weights) atomically."""
+        from aotc.tools.compile import write_atomic
+        from aotc_runtime import save_weights
+
+        written = []
+        try:
+            if self.weights:
+                written.append(weights_path(output))
+                save_weights(written[-1], self.weights)
+            write_atomic(output, self.vmfb)
+        except OSError as exc:
+            raise OutputError(f"{output}: cannot write ({exc.strerror or exc}); nothing was "
+                              "written") from None
+        return [output, *written]
+
+
+def weights_path(output: str) -> str:
+    """The .irpa beside an artifact: 'dist/mlp.irpa' for 'dist/mlp.vmfb'."""
+    return os.path.splitext(output)[0] + ".irpa"
+
+
+def build_artifact(exports: list[Export], module_name: str, target: str = "cpu",
+                   cpu: str | None = None, features: str | None = None) -> Artifact:
+    """Trace, compile and seal exports into one artifact for target."""
+    from aotc.tools.compile import compile_stablehlo
+
+    module = build_module(exports, module_name, target)
+    text = module.operation.get_asm(enable_debug_info=True)  # locations point into model.py
+    vmfb = compile_stablehlo(text, target, cpu=cpu, features=features)
+    return Artifact(artifact.seal(vmfb), external_weights(exports))
+
+
+def compile_model(path: str, target: str = "cpu", emit: str = "vmfb", cpu: str | None = None,
+                  features: str | None = None) -> bytes:
+    """The artifact (sealed .vmfb bytes) or the StableHLO text (emit='stablehlo') of a model.
+
+    External weights (aotc.Param) are not in the bytes; compile_file writes them.
+    """
+    return _compile(path, target, emit, cpu, features).vmfb
+
+
+def _compile(path, target, emit, cpu, features) -> Artifact:
+    from aotc.tools.targets import flags
+
+    flags(target, cpu, features)  # unknown target or misplaced --cpu: fail before importing
     if emit not in EMIT_KINDS:
         raise OutputError(f"unknown --emit '{emit}'; choose one of {', '.join(EMIT_KINDS)}")
     exports = load_model(path)
-    module = build_module(exports, module_name_for(path), target)
     if emit == "stablehlo":
-        return module.operation.get_asm(enable_debug_info=False).encode()
-    text = module.operation.get_asm(enable_debug_info=True)  # locations point into model.py
-    return artifact.seal(compile_stablehlo(text, target))
+        module = build_module(exports, module_name_for(path), target)
+        return Artifact(module.operation.get_asm(enable_debug_info=False).encode(), {})
+    return build_artifact(exports, module_name_for(path), target, cpu, features)
 
 
 def default_output(path: str, emit: str = "vmfb") -> str:
@@ -294,24 +386,57 @@ def default_output(path: str, emit: str = "vmfb") -> str:
 
 
 def compile_file(path: str, output: str | None = None, target: str = "cpu",
-                 emit: str = "vmfb") -> str:
+                 emit: str = "vmfb", cpu: str | None = None,
+                 features: str | None = None) -> str:
     """`aotc compile`: compile the model file at path and write output atomically; returns it.
 
+    When exports use aotc.Param, the weights go to output's name with .irpa, beside it.
+
     Example:
-        >>> compile_file("models/mlp.py", "mlp.vmfb")
+        >>> compile_file("models/mlp.py", "mlp.vmfb", target="aarch64")
         'mlp.vmfb'
     """
-    from aotc.tools.compile import write_atomic
+    return write_model(path, output, target, emit, cpu, features)[0]
 
+
+def write_model(path: str, output: str | None = None, target: str = "cpu", emit: str = "vmfb",
+                cpu: str | None = None, features: str | None = None) -> list[str]:
+    """compile_file, returning every file written: [output] or [output, weights .irpa]."""
     output = output or default_output(path, emit)
     _check_writable(output)
-    data = compile_model(path, target, emit)
-    try:
-        write_atomic(output, data)
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot write ({exc.strerror or exc}); nothing was "
-                          "written") from None
-    return output
+    return _compile(path, target, emit, cpu, features).write(output)
+
+
+def compile_function(fn: Callable, *specs, target: str = "cpu", path: str | None = None,
+                     name: str | None = None, cpu: str | None = None,
+                     features: str | None = None) -> bytes:
+    """Compile one function into a sealed artifact for target; returns the .vmfb bytes.
+
+    specs give every argument, as for `aotc.export` (ShapeSpecs, example arrays, aotc.Param).
+    With path, also writes the artifact there (and its .irpa beside it for aotc.Param
+    arguments, which need a path). Load the bytes with `aotc_runtime.load_bytes`.
+
+    Example:
+        >>> vmfb = aotc.compile(lambda x: anp.tanh(x), aotc.ShapeSpec((None, 4)),
+        ...                     target="aarch64", path="tanh.vmfb")
+    """
+    frame = sys._getframe(1)
+    where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    exp = _make_export(fn, specs, {}, name or _function_name(fn), where)
+    if path is not None:
+        _check_writable(path)
+    built = build_artifact([exp], exp.name, target, cpu, features)
+    if built.weights and path is None:
+        raise OutputError(f"{where}: {exp.name}() has aotc.Param arguments; pass path='...' so "
+                          "that the weights can be written beside the artifact")
+    if path is not None:
+        built.write(path)
+    return built.vmfb
+
+
+def _function_name(fn: Callable) -> str:
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() and not name.startswith("_") else "main"
 
 
 def _check_writable(output: str) -> None:

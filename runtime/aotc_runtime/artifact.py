@@ -34,6 +34,12 @@ KEY_TARGET = "aotc.target"
 KEY_DRIVER = "aotc.driver"
 KEY_SIGNATURE = "aotc.signature"
 METADATA_KEYS = (KEY_FORMAT, KEY_VERSION, KEY_TARGET, KEY_DRIVER, KEY_SIGNATURE)
+# Optional keys: the CPU architecture of llvm-cpu code ('x86_64', 'aarch64'; '' otherwise) and
+# the external weights the module binds ({key: {"shape": [...], "dtype": "float32"}}, JSON).
+KEY_ARCH = "aotc.arch"
+KEY_WEIGHTS = "aotc.weights"
+# The scope of `#flow.parameter.named<"model"::"key">`: iree-run-module --parameters=model=F.irpa
+WEIGHTS_SCOPE = "model"
 
 
 def seal(vmfb: bytes) -> bytes:
@@ -91,6 +97,7 @@ def read_metadata(reflection: dict, function: str, source: str) -> dict:
             f"{FORMAT_VERSION}; install the aotc-runtime matching aotc {reflection[KEY_VERSION]}")
     try:
         signature = json.loads(reflection[KEY_SIGNATURE])
+        weights = json.loads(reflection.get(KEY_WEIGHTS) or "{}")
     except ValueError as exc:
         raise ArtifactError(f"{source}: function '{function}' has unreadable signature "
                             f"metadata ({exc})") from None
@@ -99,5 +106,7 @@ def read_metadata(reflection: dict, function: str, source: str) -> dict:
         "aotc_version": reflection[KEY_VERSION],
         "target": reflection[KEY_TARGET],
         "driver": reflection[KEY_DRIVER],
+        "arch": reflection.get(KEY_ARCH) or None,
+        "weights": weights,
         "signature": signature,
     }

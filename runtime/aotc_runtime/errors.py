@@ -13,6 +13,10 @@ class ArtifactError(AotcError):
     """An artifact is missing, corrupt, not made by aotc, or made for an absent device."""
 
 
+class WeightsError(ArtifactError):
+    """An artifact's weights file (.irpa) is missing, unreadable, or does not fit the artifact."""
+
+
 class InputError(AotcError, ValueError):
     """A call's inputs do not match the exported signature (count, names, shapes, dtypes)."""
 

@@ -8,42 +8,13 @@ import weakref
 import iree.runtime as rt
 import numpy as np
 
-from aotc_runtime import artifact
-from aotc_runtime.errors import ArtifactError, ExecutionError, InputError
+from aotc_runtime import artifact, devices
+from aotc_runtime import weights as weight_files
+from aotc_runtime.errors import ArtifactError, ExecutionError, InputError, WeightsError
 from aotc_runtime.signature import Signature
 
-_INSTANCE = rt.VmInstance()  # one VM instance per process; every module and context shares it
-_CONFIGS: dict[str, rt.Config] = {}  # one device and HAL module per device name
-_CONFIGS_LOCK = threading.Lock()
+_INSTANCE = devices.INSTANCE
 _LIVE: "weakref.WeakSet[Module]" = weakref.WeakSet()
-
-
-class _SharedConfig(rt.Config):
-    """rt.Config makes a new VmInstance per device; this one uses the process's instance."""
-
-    def __init__(self, device: rt.HalDevice):
-        self.device = device
-        self.vm_instance = _INSTANCE
-        self.default_vm_modules = (rt.create_hal_module(_INSTANCE, device),)
-
-
-def _config(device) -> rt.Config:
-    """The shared Config of a device name ('local-task', 'cuda://0', ...) or a HalDevice."""
-    if isinstance(device, rt.HalDevice):
-        return _SharedConfig(device)
-    with _CONFIGS_LOCK:
-        if device not in _CONFIGS:
-            driver = device.split(":")[0]
-            available = rt.query_available_drivers()
-            if driver not in available:
-                raise ArtifactError(f"IREE driver '{driver}' is not in this aotc_runtime "
-                                    f"(available: {', '.join(sorted(available))})")
-            try:
-                _CONFIGS[device] = _SharedConfig(rt.get_device(device))
-            except (RuntimeError, ValueError) as exc:
-                raise ArtifactError(f"cannot open IREE device '{device}': "
-                                    f"{_first_line(exc)}") from None
-        return _CONFIGS[device]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -57,11 +28,6 @@ def _call_error(name: str, exc: BaseException):
         detail = text.split("INVALID_ARGUMENT;", 1)[-1].split(";")[0].strip()
         return InputError(f"{name}(): the compiled program rejected the inputs: {detail}")
     return ExecutionError(f"{name}(): IREE failed while running it: {_first_line(exc)}")
-
-
-def _to_numpy(result) -> np.ndarray:
-    host = result.to_host() if hasattr(result, "to_host") else result
-    return np.array(host, copy=True)  # own the memory: never hand out views of device buffers
 
 
 class Function:
@@ -104,49 +70,41 @@ class ExportedFunction:
         return f"<aotc_runtime function {self.signature}>"
 
 
-class Module:
-    """A loaded artifact. Use `aotc_runtime.load(path)` rather than the constructor.
+class ArtifactInfo:
+    """What an artifact holds, read without a device: `aotc_runtime.inspect(path)` gives one.
 
-    `m.functions` names the exported functions, `m.signature(name)` describes one, and
-    `m.<name>(*args)` or `m[name](*args)` calls it. Calls are thread-safe (serialized per module).
+    Attributes: source, size, name (the module), metadata (per function), functions, target,
+    driver, arch (CPU architecture of its code, or None), weights (key -> ArraySpec of the
+    external weights it binds) and weights_path (where load() looks for them by default).
     """
 
-    def __init__(self, data: bytes, device=None, source: str = "<bytes>",
-                 require_aotc: bool = True):
+    def __init__(self, data: bytes, source: str = "<bytes>", require_aotc: bool = True):
         self.source = source
         self.size = len(data)
         if require_aotc:
             artifact.check(data, source)
-        self._lock = threading.Lock()
         try:
-            vm_module = rt.VmModule.copy_buffer(_INSTANCE, data)
+            self._vm_module = rt.VmModule.copy_buffer(_INSTANCE, data)
         except (RuntimeError, ValueError) as exc:
             raise ArtifactError(f"{source}: not a loadable IREE module "
                                 f"({_first_line(exc)})") from None
-        self.name: str = vm_module.name
+        self.name: str = self._vm_module.name
         self.metadata: dict[str, dict] = {}
         self._signatures: dict[str, Signature] = {}
-        for fn in vm_module.function_names:
+        for fn in self._vm_module.function_names:
             if fn.startswith("__"):
                 continue
-            reflection = dict(vm_module.lookup_function(fn).reflection)
+            reflection = dict(self._vm_module.lookup_function(fn).reflection)
             if require_aotc or artifact.KEY_SIGNATURE in reflection:
                 meta = artifact.read_metadata(reflection, fn, source)
                 self.metadata[fn] = meta
                 self._signatures[fn] = self._parse_signature(meta["signature"], fn)
-        self.target, driver = self._target()
-        config = _config(driver if device is None else device)
-        self.device = config.device
-        try:
-            self._context = rt.SystemContext(vm_modules=[vm_module], config=config)
-        except (RuntimeError, ValueError) as exc:
-            raise ArtifactError(f"{source}: IREE cannot load this module on device "
-                                f"'{device or driver}' (target '{self.target}'): "
-                                f"{_first_line(exc)}") from None
-        self._bound = self._context.modules[vm_module.name]
+        self.target, self.driver, self.arch = self._target()
         self.functions: list[str] = sorted(self._signatures) or [
-            f for f in vm_module.function_names if not f.startswith("__")]
-        _LIVE.add(self)
+            f for f in self._vm_module.function_names if not f.startswith("__")]
+        self.weights: dict = weight_files.needed(self.metadata)
+        self.weights_path: str | None = (weight_files.default_path(source)
+                                         if self.weights and source != "<bytes>" else None)
 
     def _parse_signature(self, obj: dict, fn: str) -> Signature:
         try:
@@ -155,11 +113,11 @@ class Module:
             raise ArtifactError(f"{self.source}: function '{fn}' has malformed signature "
                                 f"metadata ({type(exc).__name__}: {exc})") from None
 
-    def _target(self) -> tuple[str, str]:
-        pairs = {(m["target"], m["driver"]) for m in self.metadata.values()}
-        if len(pairs) > 1:
-            raise ArtifactError(f"{self.source}: functions disagree about their target {pairs}")
-        return pairs.pop() if pairs else ("cpu", "local-task")
+    def _target(self) -> tuple[str, str, str | None]:
+        found = {(m["target"], m["driver"], m["arch"]) for m in self.metadata.values()}
+        if len(found) > 1:
+            raise ArtifactError(f"{self.source}: functions disagree about their target {found}")
+        return found.pop() if found else ("cpu", "local-task", None)
 
     # ---- reflection ----
     def signature(self, name: str) -> Signature:
@@ -176,6 +134,54 @@ class Module:
     @property
     def format_version(self) -> int | None:
         return next((m["format"] for m in self.metadata.values()), None)
+
+    def __repr__(self) -> str:
+        return (f"<aotc_runtime.ArtifactInfo '{self.name}' from {self.source}: target "
+                f"{self.target}, functions {self.functions}>")
+
+
+class Module(ArtifactInfo):
+    """A loaded artifact. Use `aotc_runtime.load(path)` rather than the constructor.
+
+    `m.functions` names the exported functions, `m.signature(name)` describes one, and
+    `m.<name>(*args)` or `m[name](*args)` calls it. Calls are thread-safe (serialized per module).
+    `m.device` is the IREE device it runs on and `m.driver` that device's name.
+    """
+
+    def __init__(self, data: bytes, device=None, source: str = "<bytes>",
+                 require_aotc: bool = True, weights=None):
+        super().__init__(data, source, require_aotc)
+        self._lock = threading.Lock()
+        self._index = None
+        if device is None:
+            devices.check_arch(self.arch, self.target, source)
+        modules = self._weights_modules(weights)
+        config = devices.config(self.driver if device is None else device,
+                                self.target if device is None else None, source)
+        self.device = config.device
+        self.driver = self.driver if device is None else (
+            device if isinstance(device, str) else repr(device))
+        try:
+            self._context = rt.SystemContext(vm_modules=[*modules, self._vm_module],
+                                             config=config)
+        except (RuntimeError, ValueError) as exc:
+            raise ArtifactError(f"{source}: IREE cannot load this module on device "
+                                f"'{self.driver}' (target '{self.target}'): "
+                                f"{_first_line(exc)}") from None
+        self._bound = self._context.modules[self._vm_module.name]
+        _LIVE.add(self)
+
+    def _weights_modules(self, path) -> list:
+        """The io_parameters module for the artifact's external weights (checked), if any."""
+        if not self.weights:
+            return []
+        if path is None and self.weights_path is None:
+            raise WeightsError(f"{self.source}: the module binds external weights "
+                               f"({', '.join(self.weights)}); pass weights=PATH")
+        if path is not None:
+            self.weights_path = os.fspath(path)
+        self._index = weight_files.open_checked(self.weights_path, self.weights, self.source)
+        return [weight_files.parameters_module(self._index, artifact.WEIGHTS_SCOPE, _INSTANCE)]
 
     # ---- calls ----
     def __getitem__(self, name: str):
@@ -207,13 +213,14 @@ class Module:
                 return []
             if not isinstance(results, (list, tuple)):
                 results = [results]
-            return [_to_numpy(r) for r in results]
+            return [devices.to_numpy(r) for r in results]
 
     def close(self) -> None:
         """Release the IREE context now (also done at interpreter exit)."""
         with self._lock:
             self._bound = None
             self._context = None
+            self._index = None
 
     def __repr__(self) -> str:
         return (f"<aotc_runtime.Module '{self.name}' from {self.source}: target {self.target}, "
@@ -223,14 +230,17 @@ class Module:
 # Exported functions are module attributes (`m.predict`), so they cannot take these names.
 RESERVED_NAMES = frozenset(
     {n for n in dir(Module) if not n.startswith("_")}
-    | {"functions", "name", "size", "source", "target", "device", "metadata"})
+    | {"functions", "name", "size", "source", "target", "device", "driver", "arch", "metadata",
+       "weights", "weights_path"})
 
 
-def load(path, device=None) -> Module:
+def load(path, device=None, weights=None) -> Module:
     """Load an aotc artifact (.vmfb written by `aotc compile`).
 
-    device: None picks the device the artifact was compiled for ('local-task' for CPU targets);
-    or an IREE device name ('local-sync', 'cuda://0') or an `iree.runtime.HalDevice`.
+    device: None picks the driver of the artifact's target ('local-task' for CPU targets,
+    'vulkan', 'cuda'); or an IREE device name ('local-sync', 'cuda://0') or an
+    `iree.runtime.HalDevice`. weights: the .irpa of an artifact with external weights
+    (default: the file beside it with the same name, 'mlp.irpa' for 'mlp.vmfb').
 
     Example:
         >>> m = aotc_runtime.load("mlp.vmfb")
@@ -239,21 +249,39 @@ def load(path, device=None) -> Module:
         >>> logits = m.predict(params, x)
     """
     path = os.fspath(path)
+    return Module(_read(path), device, source=path, weights=weights)
+
+
+def inspect(path) -> ArtifactInfo:
+    """Read an artifact's metadata without a device or its weights: any target, any machine.
+
+    Example:
+        >>> aotc_runtime.inspect("dist/mlp.vmfb").target
+        'aarch64'
+    """
+    path = os.fspath(path)
+    return ArtifactInfo(_read(path), source=path)
+
+
+def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ArtifactError(f"{path}: is a directory, not an artifact") from None
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
-    return Module(data, device, source=path)
 
 
-def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = False) -> Module:
-    """Load .vmfb bytes; with require_aotc=False also plain IREE modules (flat calls only)."""
-    return Module(bytes(vmfb), device, source="<bytes>", require_aotc=require_aotc)
+def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = False, weights=None) -> Module:
+    """Load .vmfb bytes; with require_aotc=False also plain IREE modules (flat calls only).
+
+    An artifact with external weights needs weights=PATH (there is no file to look beside).
+    """
+    return Module(bytes(vmfb), device, source="<bytes>", require_aotc=require_aotc,
+                  weights=weights)
 
 
 @atexit.register
@@ -261,4 +289,4 @@ def _release_all() -> None:
     """Drop contexts before devices at exit (a context outliving its device can crash)."""
     for module in list(_LIVE):
         module.close()
-    _CONFIGS.clear()
+    devices.release()

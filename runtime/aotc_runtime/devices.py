@@ -1,0 +1,130 @@
+"""Devices: one shared IREE device per name, clear errors when a driver is missing here, and
+reading results back to numpy on any driver (Vulkan included).
+
+IREE's `DeviceArray.to_host()` imports a numpy buffer into the device when it cannot map the
+result; Vulkan (Mesa lavapipe, most discrete GPUs) requires 4096-byte aligned host pointers
+and sizes for that and fails. `to_numpy` copies through a staging buffer the device allocates
+itself instead: one queue copy, a fence wait, a map, a numpy copy.
+"""
+
+import platform
+import re
+import threading
+
+import iree.runtime as rt
+import numpy as np
+
+from aotc_runtime.errors import ArtifactError
+
+INSTANCE = rt.VmInstance()  # one VM instance per process; every module and context shares it
+_CONFIGS: dict[str, rt.Config] = {}  # one device and HAL module per device name
+_CONFIGS_LOCK = threading.Lock()
+
+# What a machine needs for each driver, for errors about artifacts that cannot run here.
+DRIVER_NEEDS = {
+    "local-task": "a CPU of the artifact's architecture",
+    "local-sync": "a CPU of the artifact's architecture",
+    "vulkan": "a Vulkan driver: on Debian/Ubuntu `apt-get install libvulkan1 "
+              "mesa-vulkan-drivers` (Mesa lavapipe runs Vulkan on the CPU), or your GPU "
+              "vendor's driver",
+    "cuda": "an NVIDIA GPU (sm_80 or newer) with the NVIDIA driver, which provides libcuda.so",
+    "hip": "an AMD GPU with the ROCm driver (libamdhip64.so)",
+}
+
+
+def host_arch() -> str:
+    """This machine's CPU architecture, spelled like aotc's targets ('x86_64', 'aarch64')."""
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+class _SharedConfig(rt.Config):
+    """rt.Config makes a new VmInstance per device; this one uses the process's instance."""
+
+    def __init__(self, device: rt.HalDevice):
+        self.device = device
+        self.vm_instance = INSTANCE
+        self.default_vm_modules = (rt.create_hal_module(INSTANCE, device),)
+
+
+def config(device, target: str | None = None, source: str = "") -> rt.Config:
+    """The shared Config of a device name ('local-task', 'vulkan', 'cuda://0') or a HalDevice.
+
+    target, when given, is the artifact's target: a missing driver then raises ArtifactError
+    naming it and what to install.
+    """
+    if isinstance(device, rt.HalDevice):
+        return _SharedConfig(device)
+    with _CONFIGS_LOCK:
+        if device not in _CONFIGS:
+            _CONFIGS[device] = _SharedConfig(_open(device, target, source))
+        return _CONFIGS[device]
+
+
+def _open(device: str, target: str | None, source: str) -> rt.HalDevice:
+    driver = device.split(":")[0]
+    available = rt.query_available_drivers()
+    if driver not in available:
+        raise ArtifactError(f"IREE driver '{driver}' is not in this aotc_runtime "
+                            f"(available: {', '.join(sorted(available))})")
+    try:
+        return rt.get_device(device)
+    except (RuntimeError, ValueError) as exc:
+        reason = failure_reason(exc)
+    needs = DRIVER_NEEDS.get(driver, f"a working '{driver}' device")
+    if target is None:
+        raise ArtifactError(f"cannot open IREE device '{device}' ({reason}); it needs {needs}")
+    raise ArtifactError(f"{source}: compiled for target '{target}', which runs on IREE's "
+                        f"'{driver}' driver, and that cannot start here ({reason}). It needs "
+                        f"{needs}. Or recompile for this machine with `aotc compile --target "
+                        "cpu`")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """IREE's message without its source-file prefix: 'CUDA driver library ... not available'."""
+    text = re.sub(r"\S+\.c:\d+: [A-Z_]+; ", "", " ".join(str(exc).split()))
+    text = text.removeprefix("Error creating driver: ").split("; please")[0]
+    return text.rstrip(";,. ") or type(exc).__name__
+
+
+def check_arch(arch: str | None, target: str, source: str) -> None:
+    """ArtifactError when an artifact's CPU code is for another architecture than this one."""
+    if arch and arch != host_arch():
+        raise ArtifactError(
+            f"{source}: compiled for target '{target}' ({arch} CPUs), but this machine is "
+            f"{host_arch()}. Run it on an {arch} device (`aotc bundle` writes a folder with "
+            f"run.sh for iree-run-module), or recompile with `aotc compile --target cpu`")
+
+
+def to_numpy(result) -> np.ndarray:
+    """A numpy array that owns a copy of result (a DeviceArray or anything array-like)."""
+    if isinstance(result, rt.DeviceArray) and not result._is_mappable():
+        return _staged_copy(result)
+    host = result.to_host() if hasattr(result, "to_host") else result
+    return np.array(host, copy=True)  # own the memory: never hand out views of device buffers
+
+
+def _staged_copy(result: rt.DeviceArray) -> np.ndarray:
+    view = result._buffer_view
+    device = result._device
+    source = view.get_buffer()
+    dtype = np.dtype(result._get_raw_dtype())  # a dtype object: a numpy class raises bad_cast
+    shape = tuple(view.shape)
+    if source.byte_length() == 0:
+        return np.zeros(shape, dtype)
+    staging = device.allocator.allocate_buffer(
+        memory_type=int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE),
+        allowed_usage=int(rt.BufferUsage.TRANSFER_TARGET | rt.BufferUsage.MAPPING_SCOPED),
+        allocation_size=source.byte_length())
+    semaphore = device.create_semaphore(0)
+    device.queue_copy(source, staging, wait_semaphores=rt.HalFence.create_at(semaphore, 0),
+                      signal_semaphores=rt.HalFence.create_at(semaphore, 1))
+    rt.HalFence.create_at(semaphore, 1).wait()
+    array = np.array(staging.map().asarray(shape, dtype), copy=True)
+    override = result._override_dtype
+    return array.astype(override) if override is not None and override != dtype else array
+
+
+def release() -> None:
+    """Forget the shared devices (at exit, after every context is gone)."""
+    _CONFIGS.clear()
