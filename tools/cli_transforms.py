@@ -181,7 +181,7 @@ def _write(module, added: str, args, command: str) -> int:
 
 
 def _cmd_grad(args) -> int:
-    from aotc.frontend.transforms import differentiate
+    from aotc import differentiate
 
     module, added = _transform(args.input, args.function, lambda m: differentiate(
         m, function=args.function, argnums=args.argnums, mode=args.mode))
@@ -189,7 +189,7 @@ def _cmd_grad(args) -> int:
 
 
 def _cmd_vmap(args) -> int:
-    from aotc.frontend.transforms import vectorize
+    from aotc import vectorize
 
     def apply(module):
         in_axes = args.in_axes[0] if len(args.in_axes) == 1 else list(args.in_axes)
