@@ -5,6 +5,8 @@
     aotc inspect mlp.vmfb [--json]
     aotc run mlp.vmfb predict --input params=@params.npz --input x=@x.npy [--output out.npz]
     aotc targets
+    aotc grad model.mlir -o model_grad.mlir [--argnums 0,1] [--mode forward]   (cli_transforms)
+    aotc vmap model.mlir -o model_vmap.mlir --in-axes 0,none --axis-size 32
     aotc --version
 
 Exit status: 0 on success, 1 on an error in the user's files or inputs (one line on stderr),
@@ -338,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("aotc: error: give a command: compile, bundle, run, inspect or targets",
-              file=sys.stderr)
+        print("aotc: error: give a command: compile, bundle, run, inspect, targets, grad or "
+              "vmap", file=sys.stderr)
         return 2
     try:
         return args.handler(args)
