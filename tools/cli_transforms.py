@@ -152,8 +152,9 @@ def _transform(path: str, function: str, apply) -> tuple:
         raise UserError(f"{path}: @{function}: {exc}") from None
     except (TypeError, ValueError) as exc:  # an op or type the passes cannot handle
         raise UserError(f"{path}: @{function}: cannot transform: {exc}") from None
-    (added,) = set(functions(module)) - before
-    return module, added
+    added = [(name, fn) for name, fn in functions(module).items() if name not in before]
+    public = [name for name, fn in added if "sym_visibility" not in fn.attributes]
+    return module, (public or [name for name, _ in added])[-1]
 
 
 def _write(module, added: str, args, command: str) -> int:
