@@ -11,7 +11,8 @@ artifact holding all of them.
 `compile_file("model.py", "model.vmfb")` imports model.py, traces every export into one
 StableHLO module (numpy arrays the functions close over become constants), attaches each
 function's signature as `iree.reflection` metadata, compiles it with IREE, seals it (see
-aotc_runtime.artifact) and writes it atomically.
+aotc_runtime.artifact) and writes it atomically. Arguments given as `aotc.Param(weights)` are
+bound to external weights that go to model.irpa beside it (see aotc.tools.params).
 """
 
 import importlib.util
