@@ -18,6 +18,9 @@ _LLVM_CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-b
 _CPU_FLAG = "--iree-llvmcpu-target-cpu="
 _FEATURES_FLAG = "--iree-llvmcpu-target-cpu-features="
 
+_NO_MULTI_REDUCTION_FUSION = "--iree-dispatch-creation-element-wise-fuse-multi-reduction=false"
+_CPU_TUNING = ("--iree-global-opt-data-tiling", _NO_MULTI_REDUCTION_FUSION)
+
 # ELF e_machine of the code each CPU architecture embeds in a .vmfb.
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183, "riscv64": 243}
 
@@ -57,17 +60,20 @@ def _llvm_cpu(name: str, triple: str | None, cpu: str, *extra: str, **text) -> T
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    # Data tiling helped matmul-heavy programs on x86 (IREE_NOTES.md, benchmarks/jit_flags.py).
-    _llvm_cpu("cpu", None, "host", "--iree-opt-data-tiling",
+    # Measured on the dev CPU (benchmarks/jit_flags.py): global-opt data tiling is as fast as
+    # --iree-opt-data-tiling on matmuls and compiles what that flag rejects (Adam updates), and
+    # IREE 3.13 miscompiles fused multi-reductions (vector.contract errors in gradients).
+    _llvm_cpu("cpu", None, "host", *_CPU_TUNING,
               description="this machine's CPU, all of its features",
               runs_on="this machine (not portable)"),
-    _llvm_cpu("x86_64", "x86_64-linux-gnu", "x86-64-v3", "--iree-opt-data-tiling",
+    _llvm_cpu("x86_64", "x86_64-linux-gnu", "x86-64-v3", *_CPU_TUNING,
               description="portable x86-64-v3 (AVX2)",
               runs_on="x86-64 Linux, Haswell/Zen and newer"),
-    _llvm_cpu("aarch64", "aarch64-linux-gnu", "generic",
+    _llvm_cpu("aarch64", "aarch64-linux-gnu", "generic", _NO_MULTI_REDUCTION_FUSION,
               description="64-bit Arm Linux",
               runs_on="Raspberry Pi 4/5, Jetson, Graviton; x86 hosts via qemu-aarch64"),
-    _llvm_cpu("riscv64", "riscv64-linux-gnu", "generic-rv64", "--iree-llvmcpu-target-abi=lp64d",
+    _llvm_cpu("riscv64", "riscv64-linux-gnu", "generic-rv64", _NO_MULTI_REDUCTION_FUSION,
+              "--iree-llvmcpu-target-abi=lp64d",
               f"{_FEATURES_FLAG}+m,+a,+f,+d,+c",
               description="64-bit RISC-V Linux (rv64gc)",
               runs_on="rv64gc Linux boards (IREE has no riscv64 runtime wheel)"),

@@ -166,29 +166,23 @@ def test_imported_matches_jax_in_interpreter(name):
 # ---- through IREE: all functions at once, one compiled program per side ------------------------
 
 
-# IREE 3.13 fails on `sum((x @ w) * c)` ("vector.contract op invalid accumulator/result vector
-# shape") unless this fusion is off; derivative programs hit the pattern. See the canary below.
-IREE_WORKAROUND = ["--iree-dispatch-creation-element-wise-fuse-multi-reduction=false"]
-
-
 def compile_traced(fn, *args):
-    """fn compiled by IREE (with the workaround) and called on args; returns its pytree."""
+    """fn compiled by IREE and called on args; returns its pytree."""
     from aotc.tools.compile import compile_stablehlo
     from aotc_runtime import load_bytes
 
     traced = aotc.lower(fn, *args)
-    module = load_bytes(compile_stablehlo(traced.text_with_locations(),
-                                          extra_flags=IREE_WORKAROUND))
+    module = load_bytes(compile_stablehlo(traced.text_with_locations()))
     outs = module[traced.name](*[np.asarray(a) for a in tree.leaves(args)])
     return tree.unflatten(traced.out_tree, outs)
 
 
-def test_iree_fusion_bug_canary():
-    """The default flags still fail on the pattern; once they do not, drop IREE_WORKAROUND."""
+def test_matmul_then_weighted_sum_compiles_with_default_flags():
+    """IREE 3.13 fails on `sum((x @ w) * c)` ("vector.contract op invalid accumulator/result
+    vector shape") when it fuses multi-reductions; the cpu preset turns that fusion off."""
     x, w, c = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32), np.arange(4.0)
     fn = aotc.jit(lambda x, w: aotc.numpy.sum((x @ w) * c))
-    with pytest.raises(aotc.CompileError, match=r"vector\.contract"):
-        fn(x, w)
+    np.testing.assert_allclose(fn(x, w), np.sum((x @ w) * c), rtol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +221,7 @@ def imported_through_iree():
             if name != names["hvp"]:
                 fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
         text = module.operation.get_asm(enable_debug_info=False)
-    compiled = load_bytes(compile_stablehlo(text, extra_flags=IREE_WORKAROUND))
+    compiled = load_bytes(compile_stablehlo(text))
     tangents = [t for n in READY for t in _tangents(n)]
     ones = [np.float32(1.0)] * len(READY)
     outs = [np.asarray(o) for o in compiled[names["hvp"]](*flat, *ones, *tangents)]
