@@ -535,10 +535,10 @@ def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
               else mlir_text_or_module)
     argnums = [argnums] if isinstance(argnums, int) else list(argnums)
     if mode == "reverse":
-        autodiff.vjp(module, function, argnums, name=util.fresh_name(module, f"{function}_vjp"))
+        autodiff.vjp(module, function, argnums, name=util.unique_name(module, f"{function}_vjp"))
     elif mode == "forward":
         autodiff.jvp(module, function, tangent_args=argnums,
-                     name=util.fresh_name(module, f"{function}_jvp"))
+                     name=util.unique_name(module, f"{function}_jvp"))
     else:
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
     with module.context:

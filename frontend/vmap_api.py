@@ -104,9 +104,7 @@ def vectorize(mlir_text_or_module, function: str = "main", in_axes=(0,),
         n_inputs = len(util.function_type(fn).inputs)
     if not isinstance(in_axes, (list, tuple)):
         in_axes = [in_axes] * n_inputs
-    name = f"{function}_vmap"
-    if name in util.functions(module):
-        name = util.fresh_name(module, name)
+    name = util.unique_name(module, f"{function}_vmap")
     batching.vmap(module, function, list(in_axes), int(axis_size), out_axes, name=name)
     with module.context:
         module.operation.verify()

@@ -36,6 +36,11 @@ def fresh_name(module, base: str) -> str:
             return name
 
 
+def unique_name(module, name: str) -> str:
+    """`name` itself when the module has no such symbol yet, else a fresh variant of it."""
+    return fresh_name(module, name) if name in functions(module) else name
+
+
 def new_function(module, name: str, arg_types, private: bool, loc: ir.Location):
     """Append an empty `func.func @name(arg_types)` (results set later) and its entry block."""
     with ir.InsertionPoint(module_body(module)):

@@ -23,9 +23,9 @@ def register(commands) -> None:
     p = commands.add_parser(
         "grad", help="add the derivative of a function to a StableHLO file",
         description="Read a StableHLO module (e.g. jax.jit(f).lower(...).as_text()) and add the "
-        "derivative of FUNCTION. Reverse mode adds @FUNCTION_vjp_N(args..., output "
+        "derivative of FUNCTION. Reverse mode adds @FUNCTION_vjp(args..., output "
         "cotangents...) -> (outputs..., cotangents of args[ARGNUMS]...); forward mode adds "
-        "@FUNCTION_jvp_N(args..., tangents of args[ARGNUMS]...) -> (outputs..., output "
+        "@FUNCTION_jvp(args..., tangents of args[ARGNUMS]...) -> (outputs..., output "
         "tangents...).")
     _common(p, "grad")
     p.add_argument("--argnums", type=_int_list, default=(0,), metavar="I[,J...]",
