@@ -1,5 +1,6 @@
-"""Shape functions of aotc.numpy: reshape, transpose, expand/squeeze, concatenate, stack, split, flip."""
+"""Shape functions of aotc.numpy: reshape, transpose, expand/squeeze, concatenate, stack, split."""
 
+import itertools
 import math
 
 import numpy as np
@@ -7,12 +8,14 @@ import numpy as np
 from aotc.frontend.errors import TracingError
 from aotc.frontend.np_core import (
     asarray,
-    broadcast_to as _broadcast_to,
     normalize_axes,
     normalize_axis,
     promote,
-    shape_text,
     shape_tensor,
+    shape_text,
+)
+from aotc.frontend.np_core import (
+    broadcast_to as _broadcast_to,
 )
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.registry import where
@@ -161,7 +164,8 @@ def concatenate(arrays, axis=0):
     ndim = arrays[0].ndim
     axis = normalize_axis("concatenate", axis, ndim)
     for a in arrays:
-        if a.ndim != ndim or any(d1 != d2 for i, (d1, d2) in enumerate(zip(a.shape, arrays[0].shape))
+        first = arrays[0].shape
+        if a.ndim != ndim or any(d1 != d2 for i, (d1, d2) in enumerate(zip(a.shape, first))
                                  if i != axis):
             listed = ", ".join(shape_text(t.shape) for t in arrays)
             raise TracingError(f"{where()}: concatenate: shapes {listed} differ off axis {axis}")
@@ -201,7 +205,7 @@ def split(x, indices_or_sections, axis=0):
     else:
         bounds = [0, *[int(i) for i in indices_or_sections], n]
     pieces = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         lo, hi = min(max(lo, 0), n), min(max(hi, lo), n)
         start = [0] * x.ndim
         limit = list(x.shape)

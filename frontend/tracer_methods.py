@@ -1,6 +1,7 @@
 """Operators and NumPy-style methods of `Tracer`, installed from the aotc.numpy functions."""
 
-from aotc.frontend import np_indexing, numpy as anp
+from aotc.frontend import np_indexing
+from aotc.frontend import numpy as anp
 from aotc.frontend.tracer import Tracer
 
 

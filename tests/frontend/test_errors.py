@@ -54,7 +54,7 @@ def test_matmul_mismatch_names_shapes():
 
 
 def test_unsupported_numpy_function_is_not_implemented_naming_it():
-    with pytest.raises(NotImplementedError, match="aotc.numpy.polyfit"):
+    with pytest.raises(NotImplementedError, match=r"aotc\.numpy\.polyfit"):
         anp.polyfit  # noqa: B018
 
 
@@ -83,7 +83,8 @@ def test_every_traced_op_carries_the_user_location():
 def test_iree_failure_is_a_compile_error_with_diagnostics_and_user_location():
     text = """
     func.func @main(%arg0: tensor<4xf32>) -> tensor<4xf32> {
-      %0 = stablehlo.custom_call @no_such_kernel(%arg0) : (tensor<4xf32>) -> tensor<4xf32> loc("model.py":12:3)
+      %0 = stablehlo.custom_call @no_such_kernel(%arg0)
+        : (tensor<4xf32>) -> tensor<4xf32> loc("model.py":12:3)
       return %0 : tensor<4xf32>
     }
     """
@@ -95,7 +96,7 @@ def test_iree_failure_is_a_compile_error_with_diagnostics_and_user_location():
 
 
 def test_unknown_compile_target_lists_valid_ones():
-    with pytest.raises(aotc.CompileError, match="unknown target 'tpu'.*cpu"):
+    with pytest.raises(aotc.CompileError, match=r"unknown target 'tpu'.*cpu"):
         compile_stablehlo("func.func @main() { return }", target="tpu")
 
 
@@ -105,5 +106,5 @@ def test_unsupported_argument_type_names_the_type():
 
 
 def test_unsupported_dtype_names_the_supported_ones():
-    with pytest.raises(TypeError, match="complex64.*not supported"):
+    with pytest.raises(TypeError, match=r"complex64.*not supported"):
         aotc.ShapeSpec((2,), "complex64")

@@ -1,8 +1,8 @@
 import numpy as np
+from helpers import check
 
 import aotc
 import aotc.numpy as anp
-from helpers import check
 
 
 def test_mlp_layer_matches_numpy():
