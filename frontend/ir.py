@@ -11,6 +11,8 @@ __all__ = [
     "DYNAMIC",
     "PassManager",
     "clone_remapped",
+    "replace_uses",
+    "uses_any",
     "element_type",
     "func",
     "ir",
@@ -46,19 +48,38 @@ def element_type(value_or_type) -> ir.Type:
     return ir.RankedTensorType(t).element_type
 
 
-def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
-    """Clone op (with its regions) at the insertion point, mapping operands and captured values
-    through env."""
-    new = op.clone()
+def replace_uses(op, mapping: dict) -> None:
+    """Replace, in op and everything nested in it, operands that are keys of mapping."""
 
     def remap(inner):
         inner = inner.operation
         for i, v in enumerate(inner.operands):
-            if v in env:
-                inner.operands[i] = env[v]
+            if v in mapping:
+                inner.operands[i] = mapping[v]
         return ir.WalkResult.ADVANCE
 
-    new.operation.walk(remap)
+    op.operation.walk(remap)
+
+
+def uses_any(op, values) -> bool:
+    """Whether op or anything nested in it has an operand in `values` (a set or dict)."""
+    found = False
+
+    def visit(inner):
+        nonlocal found
+        if any(v in values for v in inner.operation.operands):
+            found = True
+        return ir.WalkResult.ADVANCE
+
+    op.operation.walk(visit)
+    return found
+
+
+def clone_remapped(op: ir.Operation, env: dict) -> ir.Operation:
+    """Clone op (with its regions) at the insertion point, mapping operands and captured values
+    through env."""
+    new = op.clone()
+    replace_uses(new, env)
     return new.operation
 
 

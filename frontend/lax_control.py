@@ -32,20 +32,6 @@ def flatten_traced(value) -> tuple[list[Tracer], tree.TreeDef]:
     return [to_tracer(leaf) for leaf in leaves], treedef
 
 
-def _leaf_paths(treedef: tree.TreeDef, prefix: str = "") -> list[str]:
-    """'[0]['w'].field'-style names of a tree's leaves, for error messages."""
-    if treedef.kind is None:
-        return [prefix]
-    if treedef.kind is dict:
-        keys = [f"[{k!r}]" for k in treedef.aux]
-    elif hasattr(treedef.kind, "_fields"):
-        keys = [f".{name}" for name in treedef.kind._fields]
-    else:
-        keys = [f"[{i}]" for i in range(len(treedef.children))]
-    return [path for key, child in zip(keys, treedef.children)
-            for path in _leaf_paths(child, prefix + key)]
-
-
 def _aval(t: Tracer) -> str:
     return f"{t.dtype}{list(t.shape)}" + (" (weakly typed)" if t.weak_type else "")
 
@@ -89,7 +75,7 @@ def _join_branch_outputs(what, labels, traced):
                                f"{label} returns {out_def!r}; all branches must return the "
                                "same pytree structure")
     joined = []
-    for k, path in enumerate(_leaf_paths(def0)):
+    for k, path in enumerate(tree.leaf_paths(def0)):
         leaves = [outs[k] for outs, _ in traced]
         dt, weak = dtypes.promote(*[(t.dtype, t.weak_type) for t in leaves])
         if len({t.shape for t in leaves}) > 1 or any(t.dtype != dt and not t.weak_type
@@ -271,14 +257,14 @@ def while_loop(cond_fun, body_fun, init_val):
         _check_structure("while_loop", treedef, new_def)
         return new
 
-    paths = [f"carry{p}" for p in _leaf_paths(treedef)]
+    paths = [f"carry{p}" for p in tree.leaf_paths(treedef)]
     results, _ = _while("while_loop", lambda c: cond_fun(tree.unflatten(treedef, c)), body,
                         init, paths)
     return tree.unflatten(treedef, results)
 
 
 def _counted_paths(treedef) -> list[str]:
-    return ["the loop index", *[f"carry{p}" for p in _leaf_paths(treedef)]]
+    return ["the loop index", *[f"carry{p}" for p in tree.leaf_paths(treedef)]]
 
 
 def fori_loop(lower, upper, body_fun, init_val):

@@ -13,7 +13,7 @@ import numpy as np
 from aotc.frontend import dtypes, tree
 from aotc.frontend.eager import eager
 from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import ir
+from aotc.frontend.ir import ir, replace_uses
 from aotc.frontend.ops import control, values
 from aotc.frontend.registry import user_location, where
 from aotc.frontend.tracer import (
@@ -52,7 +52,7 @@ def stage(fun: Callable, args, base: str, arg_types=None):
                                          [t.weak_type for t in tracers])
         captured = autodiff.free_values(fn)
         lifted = {v: block.add_argument(v.type, ir.Location.unknown()) for v in captured}
-        _replace_uses(fn, lifted)
+        replace_uses(fn, lifted)
         result_values = [lifted.get(o.value, o.value) for o in outs]
         util.finish_function(fn, result_values)
     fn.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
@@ -60,17 +60,6 @@ def stage(fun: Callable, args, base: str, arg_types=None):
     fn.verify()
     traced = Traced(module, name, in_tree, out_def, [o.weak_type for o in outs])
     return module, traced, tracers, [Tracer(v) for v in captured]
-
-
-def _replace_uses(fn, mapping: dict) -> None:
-    def visit(inner):
-        inner = inner.operation
-        for i, v in enumerate(inner.operands):
-            if v in mapping:
-                inner.operands[i] = mapping[v]
-        return ir.WalkResult.ADVANCE
-
-    fn.operation.walk(visit)
 
 
 def function_name(fun) -> str:

@@ -16,7 +16,7 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
 """
 
 from aotc.frontend.errors import MissingRuleError, TracingError
-from aotc.frontend.ir import ir
+from aotc.frontend.ir import ir, uses_any
 from aotc.frontend.ops import values
 from aotc.frontend.ops.control import callee_of
 from aotc.frontend.ops.elementwise import SAME_SHAPE
@@ -146,7 +146,7 @@ class JvpEmitter:
                 self.primal[result] = self.primal[v]
             return
         custom = custom_rule(fn)
-        if custom is not None and self._has_tangent_inputs(op):
+        if custom is not None and uses_any(op, self.tangent):
             if custom.kind == "jvp":
                 self._custom_jvp(op, custom)
                 return
@@ -175,21 +175,9 @@ class JvpEmitter:
             if t is not None:
                 self.tangent[result] = t
 
-    def _has_tangent_inputs(self, op: ir.Operation) -> bool:
-        found = False
-
-        def visit(inner):
-            nonlocal found
-            if any(v in self.tangent for v in inner.operation.operands):
-                found = True
-            return ir.WalkResult.ADVANCE
-
-        op.walk(visit)
-        return found
-
     def _differentiate(self, op: ir.Operation) -> None:
         rule = None
-        if any(values.is_float(r.type) for r in op.results) and self._has_tangent_inputs(op):
+        if any(values.is_float(r.type) for r in op.results) and uses_any(op, self.tangent):
             rule = lookup("jvp", op.name, location_text(op.location))
             if is_zero_jvp(rule):
                 rule = None
@@ -308,18 +296,8 @@ def _linearization(module, block: ir.Block, captures, wrt, name, private, linear
 def _mark_linear(block: ir.Block, linear: set) -> None:
     """Grow `linear` (values depending on tangent inputs) along the block, in order."""
     for op in block.operations:
-        op = op.operation
-        depends = False
-
-        def visit(inner):
-            nonlocal depends
-            if any(v in linear for v in inner.operation.operands):
-                depends = True
-            return ir.WalkResult.ADVANCE
-
-        op.walk(visit)
-        if depends:
-            linear.update(op.results)
+        if uses_any(op, linear):
+            linear.update(op.operation.results)
 
 
 class RegionVjpContext:

@@ -8,7 +8,7 @@ MissingRuleError; nothing falls back to a Python loop.
 """
 
 from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type
+from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type, uses_any
 from aotc.frontend.ops import values
 from aotc.frontend.ops.control import callee_of
 from aotc.frontend.registry import Attrs, at_location, location_text, lookup
@@ -83,20 +83,8 @@ class BatchEmitter:
             else:
                 self.batched.discard(r)
 
-    def _depends_on_batched(self, op: ir.Operation) -> bool:
-        found = False
-
-        def visit(inner):
-            nonlocal found
-            if any(v in self.batched for v in inner.operation.operands):
-                found = True
-            return ir.WalkResult.ADVANCE
-
-        op.walk(visit)
-        return found
-
     def _batch(self, op: ir.Operation) -> None:
-        if not self._depends_on_batched(op):
+        if not uses_any(op, self.batched):
             new = clone_remapped(op, self.value)
             self._set(op.results, list(new.results), [False] * len(op.results))
             return
