@@ -19,11 +19,11 @@ IREE_NOTES.md for what the flags do. A program IREE fails to compile is reported
 import argparse
 import importlib.util
 import os
-import time
 import types
 from functools import partial
 
 import numpy as np
+from timing import median_times
 
 import aotc
 import aotc.numpy as anp
@@ -144,28 +144,6 @@ def problems(rng: np.random.Generator) -> dict:
 
 
 # ---- timing ------------------------------------------------------------------------------------
-
-
-def median_times(fns: dict, rounds: int) -> dict:
-    """(median, best) seconds per call of each function over interleaved rounds; each round
-    times enough back-to-back calls for about 5 ms, after a pause and one untimed call (JAX's
-    worker threads spin for a while after a call and would slow the next block down)."""
-    calls = {}
-    for name, fn in fns.items():
-        fn()
-        start = time.perf_counter()
-        fn()
-        calls[name] = max(1, int(0.005 / max(time.perf_counter() - start, 1e-7)))
-    samples = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(0.005)
-            fn()
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: (float(np.median(s)), float(np.min(s))) for name, s in samples.items()}
 
 
 def check_close(actual, expected, what: str) -> None:

@@ -16,6 +16,7 @@ import os
 import time
 
 import numpy as np
+from timing import median_times
 
 import aotc
 import aotc.numpy as anp
@@ -43,24 +44,6 @@ def make_loss(np_like):
         return -np_like.sum(log_probs * y)
 
     return loss
-
-
-def median_times(fns: dict, rounds: int, calls: dict) -> dict:
-    """(median, best) seconds per call of each function, measured in interleaved rounds so
-    that load from other processes affects all of them alike. Each round times `calls[name]`
-    back-to-back calls of every function, after a short pause and one untimed call: JAX's
-    worker threads keep spinning for a while after a call and would otherwise slow down the
-    next timed block."""
-    samples = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(0.005)
-            fn()
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: (float(np.median(s)), float(np.min(s))) for name, s in samples.items()}
 
 
 def register_presets() -> dict:

@@ -20,7 +20,7 @@ from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.ops.reduction import body_ufunc
+from aotc.frontend.ops.reduction import batched_reduction, body_ufunc
 from aotc.frontend.registry import (
     Attrs,
     defop,
@@ -517,12 +517,7 @@ register("transpose", "stablehlo.reduce_window", _reduce_window_transpose)
 def _reduce_window_batch(ctx, operands, batched):
     """A window of size 1 over the leading batch dim."""
     n = len(operands) // 2
-    if any(batched[n:]):
-        raise MissingRuleError("batch", "stablehlo.reduce_window with a batched init value",
-                               ctx.location)
-    inputs = [v if b else values.broadcast_batch(v, ctx.size)
-              for v, b in zip(operands[:n], batched[:n])]
-    new = values.clone_with(ctx.op, inputs + list(operands[n:]), ctx.batched_types())
+    new = batched_reduction(ctx, operands, batched)
     rank = len(shape_of(ctx.op.operands[0]))
     dims, strides, base, window, pads = _window_geometry(ctx.attrs, rank)
     for name, value in (("window_dimensions", dims), ("window_strides", strides),

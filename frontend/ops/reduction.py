@@ -237,14 +237,20 @@ register("transpose", "stablehlo.reduce", _reduce_transpose)
 # ---- batching ----------------------------------------------------------------------------------
 
 
-def _reduce_batch(ctx, operands, batched):
+def batched_reduction(ctx, operands, batched) -> ir.Operation:
+    """The op of a (windowed) reduction cloned over batched inputs (unbatched ones broadcast);
+    init values must stay unbatched. The caller shifts the op's dimension attributes."""
     n = len(operands) // 2
     if any(batched[n:]):
-        raise MissingRuleError("batch", "stablehlo.reduce with a batched init value",
-                               ctx.location)
+        raise MissingRuleError("batch", f"{ctx.op.name} with a batched init value", ctx.location)
     inputs = [v if b else values.broadcast_batch(v, ctx.size)
               for v, b in zip(operands[:n], batched[:n])]
-    new = values.clone_with(ctx.op, inputs + list(operands[n:]), ctx.batched_types())
+    return values.clone_with(ctx.op, inputs + list(operands[n:]), ctx.batched_types())
+
+
+def _reduce_batch(ctx, operands, batched):
+    n = len(operands) // 2
+    new = batched_reduction(ctx, operands, batched)
     new.attributes["dimensions"] = i64_array([d + 1 for d in ctx.attrs.ints("dimensions")])
     return list(new.results), [True] * n
 
