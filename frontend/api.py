@@ -73,12 +73,13 @@ def lower(fn: Callable, *args, name: str | None = None) -> Traced:
 class _Compiled:
     __slots__ = ("dtypes", "function", "module", "traced")
 
-    def __init__(self, traced: Traced, target: str, specs):
+    def __init__(self, traced: Traced, target: str, specs, device=None):
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 
         self.traced = traced
-        self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target))
+        self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target),
+                                 device=device)
         self.function = self.module[traced.name]
         self.dtypes = [s.dtype for s in specs]
 
@@ -95,8 +96,12 @@ def _leaf_key(leaf):
     return np.shape(leaf), np.result_type(leaf)
 
 
-def jit(fn: Callable, *, target: str = "cpu") -> Callable:
+def jit(fn: Callable, *, target: str = "cpu", device=None) -> Callable:
     """Compile fn with IREE for this CPU; compiled once per argument shapes/dtypes/structure.
+
+    device: an IREE driver name or device for the runtime (default: the target's driver,
+    'local-task'); 'local-sync' runs on the calling thread, faster for small programs on few
+    cores.
 
     Example:
         >>> fast = aotc.jit(predict)
@@ -113,7 +118,7 @@ def jit(fn: Callable, *, target: str = "cpu") -> Callable:
         compiled = cache.get(key)
         if compiled is None:
             specs = [spec_of(leaf) for leaf in leaves]
-            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs)
+            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs, device)
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         outs = compiled.function(*arrays)
         return tree.unflatten(compiled.traced.out_tree, outs)

@@ -116,3 +116,9 @@ def test_cnn_matches_numpy():
     want = cnn_numpy({k: v.astype(np.float64) for k, v in CNN_PARAMS.items()},
                      images.astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_jit_on_the_local_sync_device_matches():
+    x = _normal(8, 64)
+    got = aotc.jit(mlp, device="local-sync")(MLP_PARAMS, x)
+    np.testing.assert_allclose(got, aotc.jit(mlp)(MLP_PARAMS, x), rtol=1e-6, atol=1e-6)
