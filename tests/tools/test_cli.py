@@ -139,3 +139,11 @@ def test_the_installed_console_script(cli_artifact):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "predict(" in proc.stdout
+
+
+def test_output_piped_into_a_reader_that_quits_early_is_not_an_error(cli_artifact):
+    script = shutil.which("aotc") or os.path.join(os.path.dirname(sys.executable), "aotc")
+    proc = subprocess.run(f"'{script}' inspect '{cli_artifact}' | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith(os.path.basename(cli_artifact)) or "aotc artifact" in proc.stdout
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
