@@ -143,7 +143,8 @@ def test_the_installed_console_script(cli_artifact):
 
 def test_output_piped_into_a_reader_that_quits_early_is_not_an_error(cli_artifact):
     script = shutil.which("aotc") or os.path.join(os.path.dirname(sys.executable), "aotc")
-    proc = subprocess.run(f"'{script}' inspect '{cli_artifact}' | head -1", shell=True,
+    # `true` exits at once, long before aotc has imported numpy and IREE: every write fails
+    proc = subprocess.run(f"'{script}' inspect '{cli_artifact}' | true", shell=True,
                           capture_output=True, text=True, timeout=120)
-    assert proc.stdout.startswith(os.path.basename(cli_artifact)) or "aotc artifact" in proc.stdout
+    assert proc.returncode == 0
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
