@@ -20,7 +20,7 @@ from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.ops.reduction import batched_reduction, body_ufunc
+from aotc.frontend.ops.reduction import batched_reduction, body_ufunc, fold_trailing
 from aotc.frontend.registry import (
     Attrs,
     defop,
@@ -215,25 +215,7 @@ def _reduce_window_impl(ctx, *operands):
     inputs, inits = operands[:n], operands[n:]
     geometry = _window_geometry(ctx.attrs, inputs[0].ndim)
     windows = [_windows(x, init[()], *geometry) for x, init in zip(inputs, inits)]
-    rank = inputs[0].ndim
-    axes = tuple(range(rank, 2 * rank))
-    ufunc = body_ufunc(ctx.region(0)) if n == 1 else None
-    if ufunc is not None:
-        w = windows[0]
-        if w.dtype == np.bool_ and ufunc in (np.bitwise_and, np.bitwise_or):
-            ufunc = np.logical_and if ufunc is np.bitwise_and else np.logical_or
-        return ufunc.reduce(w, axis=axes, initial=inits[0][()])
-    # General body: fold each window's elements in row-major order through the region.
-    out_shape = windows[0].shape[:rank]
-    flat = [w.reshape(int(np.prod(out_shape, dtype=int)), -1) for w in windows]
-    results = [np.empty(flat[0].shape[0], dtype=ctx.result_dtype(i)) for i in range(n)]
-    for row in range(flat[0].shape[0]):
-        acc = list(inits)
-        for k in range(flat[0].shape[1]):
-            acc = ctx.run_region(0, *acc, *[w[row, k] for w in flat])
-        for i in range(n):
-            results[i][row] = acc[i]
-    return [r.reshape(out_shape) for r in results]
+    return fold_trailing(ctx, windows, inits, inputs[0].ndim)
 
 
 defop("stablehlo.reduce_window", _reduce_window_type, _reduce_window_impl)

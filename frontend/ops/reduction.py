@@ -40,21 +40,20 @@ def _reduce_type(types, attrs):
     raise TypeError("stablehlo.reduce result types are given by its builder")
 
 
-def _reduce_impl(ctx, *operands):
-    n = len(operands) // 2
-    inputs, inits = operands[:n], operands[n:]
-    dims = tuple(ctx.attrs.ints("dimensions"))
+def fold_trailing(ctx, arrays, inits, out_rank: int) -> list[np.ndarray]:
+    """Reduce the axes after the first `out_rank` of each array with the op's region 0 (the
+    reference of reduce and reduce_window): a ufunc for single-op bodies, else element by
+    element through the region in row-major order."""
+    n = len(arrays)
+    axes = tuple(range(out_rank, arrays[0].ndim))
     ufunc = body_ufunc(ctx.region(0)) if n == 1 else None
     if ufunc is not None:
-        x = inputs[0]
+        x = arrays[0]
         if x.dtype == np.bool_ and ufunc in (np.bitwise_and, np.bitwise_or):
             ufunc = np.logical_and if ufunc is np.bitwise_and else np.logical_or
-        return ufunc.reduce(x, axis=dims, initial=inits[0][()])
-    # General body: fold each output position's elements in order through the region.
-    kept = [d for d in range(inputs[0].ndim) if d not in dims]
-    moved = [np.transpose(x, kept + list(dims)) for x in inputs]
-    out_shape = moved[0].shape[: len(kept)]
-    flat = [x.reshape(int(np.prod(out_shape, dtype=int)), -1) for x in moved]
+        return ufunc.reduce(x, axis=axes, initial=inits[0][()])
+    out_shape = arrays[0].shape[:out_rank]
+    flat = [x.reshape(int(np.prod(out_shape, dtype=int)), -1) for x in arrays]
     results = [np.empty(flat[0].shape[0], dtype=ctx.result_dtype(i)) for i in range(n)]
     for row in range(flat[0].shape[0]):
         acc = list(inits)
@@ -63,6 +62,15 @@ def _reduce_impl(ctx, *operands):
         for i in range(n):
             results[i][row] = acc[i]
     return [r.reshape(out_shape) for r in results]
+
+
+def _reduce_impl(ctx, *operands):
+    n = len(operands) // 2
+    inputs, inits = operands[:n], operands[n:]
+    dims = list(ctx.attrs.ints("dimensions"))
+    kept = [d for d in range(inputs[0].ndim) if d not in dims]
+    moved = [np.transpose(x, kept + dims) for x in inputs]
+    return fold_trailing(ctx, moved, inits, len(kept))
 
 
 defop("stablehlo.reduce", _reduce_type, _reduce_impl)
