@@ -12,6 +12,7 @@ from aotc.frontend.ir import ir
 from aotc.frontend.np_core import astype, normalize_axis, scalar_like, shape_text
 from aotc.frontend.np_math import isnan, not_equal, remainder, subtract
 from aotc.frontend.np_math import where as _select
+from aotc.frontend.np_reductions import reduction_identity
 from aotc.frontend.np_reductions import sum as _sum
 from aotc.frontend.np_shape import concatenate, moveaxis, ravel, reshape
 from aotc.frontend.ops import ew
@@ -121,17 +122,6 @@ def _scan(x: Tracer, axis: int, combine, identity) -> Tracer:
     return x
 
 
-def _scan_identity(kind: str, dt: np.dtype):
-    if kind in ("sum", "prod"):
-        return 0 if kind == "sum" else 1
-    if dtypes.is_bool(dt):
-        return kind == "min"
-    if dtypes.is_float(dt):
-        return -np.inf if kind == "max" else np.inf
-    info = np.iinfo(dt)
-    return info.min if kind == "max" else info.max
-
-
 def _combiner(kind: str, dt: np.dtype):
     if dtypes.is_bool(dt) and kind in ("max", "min"):
         return ew.or_ if kind == "max" else ew.and_
@@ -151,7 +141,7 @@ def _cumulative(kind: str, x, axis, dtype) -> Tracer:
     else:
         result = compute = dtypes.canonicalize(dtype)
     x = astype(x, compute) if x.dtype != compute else x
-    out = _scan(x, axis, _combiner(kind, compute), _scan_identity(kind, compute))
+    out = _scan(x, axis, _combiner(kind, compute), reduction_identity(kind, compute))
     return astype(out, result) if result != compute else out
 
 

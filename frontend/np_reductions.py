@@ -19,7 +19,8 @@ def _keepdims(result: Tracer, x: Tracer, axes) -> Tracer:
     return expand_dims(result, axes)
 
 
-def _identity(kind: str, dt: np.dtype):
+def reduction_identity(kind: str, dt: np.dtype):
+    """The identity element of reduction `kind` (sum, prod, max, min, all, any) for dtype dt."""
     if kind in ("sum", "any"):
         return 0
     if kind in ("prod", "all"):
@@ -44,7 +45,7 @@ def _reduce(kind: str, x, axis, keepdims: bool, dtype=None) -> Tracer:
     axes = normalize_axes(kind, axis, x.ndim)
     if kind in ("max", "min") and builtins.any(x.shape[a] == 0 for a in axes):
         raise TracingError(f"{where()}: {kind} of an empty axis has no identity")
-    init = scalar_like(_identity(kind, x.dtype), x)
+    init = scalar_like(reduction_identity(kind, x.dtype), x)
     value = reduction.reduce_binary(x.value, init.value, axes, reduction.REDUCERS[kind])
     result = Tracer(value, x.weak_type if kind not in ("all", "any") else False)
     return _keepdims(result, x, axes) if keepdims else result
@@ -166,7 +167,7 @@ def _arg_reduce(kind: str, x, axis, keepdims: bool) -> Tracer:
         take = ew.or_(better, tie)
         return [ew.select(take, v, acc_v), ew.select(take, i, acc_i)]
 
-    init_v = scalar_like(_identity(kind, x.dtype), x)
+    init_v = scalar_like(reduction_identity(kind, x.dtype), x)
     init_i = scalar_like(np.iinfo(np.int32).max, Tracer(indices))
     _, idx = reduction.reduce([x.value, indices], [init_v.value, init_i.value], [axis], body)
     result = Tracer(idx)
