@@ -2,15 +2,14 @@
 diagnostics -> CompileError, files written atomically.
 """
 
-import os
 import re
-import tempfile
 
 from iree.compiler import CompilerToolError, compile_str
 
 from aotc.frontend.errors import CompileError
 from aotc.tools.targets import TARGETS, Target, get_target
 from aotc.tools.targets import flags as target_flags
+from aotc_runtime.files import write_atomic
 
 __all__ = ["CPU_FLAGS", "TARGETS", "TARGET_FLAGS", "Target", "compile_stablehlo", "get_target",
            "write_atomic"]
@@ -45,25 +44,3 @@ def _summarize(diagnostics: str) -> str:
     lines = [ln for ln in diagnostics.splitlines() if re.search(r"error:|note:", ln)]
     head = "\n".join(lines[:20]) if lines else diagnostics[-4000:]
     return f"IREE failed to compile the traced program:\n{head}"
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write data to path via a temporary file in the same folder and a rename.
-
-    Readers see the old file or the whole new one, never a partial write; on any failure the
-    temporary file is removed and OSError propagates.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -15,12 +15,12 @@ Entries are written with IREE's tensor metadata (shape and dtype), which `iree-r
 import json
 import os
 import re
-import tempfile
 
 import iree.runtime as rt
 import numpy as np
 
 from aotc_runtime.errors import WeightsError
+from aotc_runtime.files import replace_atomically
 from aotc_runtime.signature import ArraySpec, _dtype
 
 _METADATA_PREFIX = b"TENSORv0:"
@@ -62,17 +62,7 @@ def save_weights(path, weights: dict) -> str:
     index = rt.ParameterIndex()
     for key, array in flatten(weights).items():
         rt.parameter_index_add_numpy_ndarray(index, key, np.ascontiguousarray(array))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        index.create_archive_file(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_atomically(path, index.create_archive_file)
     return path
 
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from aotc.tools import compile as compile_mod
 from aotc.tools.export import ModelError, OutputError, compile_file, load_model
+from aotc_runtime import files as files_mod
 
 GOOD = """
 import aotc
@@ -95,7 +95,7 @@ def test_a_failed_write_leaves_no_file_and_keeps_the_old_artifact(tmp_path, monk
     def failing_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(compile_mod.os, "fsync", failing_fsync)
+    monkeypatch.setattr(files_mod.os, "fsync", failing_fsync)
     message = r"model.mlir: cannot write \(No space left on device\); nothing was written"
     with pytest.raises(OutputError, match=message):
         compile_file(path, str(out_path), emit="stablehlo")
