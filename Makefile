@@ -12,7 +12,7 @@ APT_PACKAGES := libvulkan1 mesa-vulkan-drivers qemu-user libc6-arm64-cross libst
 EDGE := build/runtime-aarch64
 EDGE_TOOLS := $(EDGE)/iree/_runtime_libs/iree-run-module
 
-.PHONY: demo test install clean system-deps edge-runtime
+.PHONY: demo test install clean system-deps edge-runtime lint-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,17 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	@$(MAKE) --no-print-directory edge-runtime || echo "warning: could not fetch the aarch64" \
 		"IREE runtime; the qemu-aarch64 tests will be skipped"
+	@$(MAKE) --no-print-directory lint-imports
 	$(BIN)/python -m pytest -q tests
+
+# The layer contract in pyproject.toml. aotc's folders map into one namespace through setuptools
+# package-dir, which import-linter cannot follow, so it reads a copy laid out as the namespace.
+LAYERS := build/layers
+lint-imports: $(VENV)/.installed-test
+	rm -rf $(LAYERS) && mkdir -p $(LAYERS)/aotc
+	cp aotc/*.py $(LAYERS)/aotc/ && cp -r frontend passes tools $(LAYERS)/aotc/
+	cp -r runtime/aotc_runtime $(LAYERS)/
+	cd $(LAYERS) && PYTHONPATH=. ../../$(BIN)/lint-imports --no-cache ../../pyproject.toml
 
 edge-runtime: $(EDGE_TOOLS)
 

@@ -6,9 +6,7 @@
 """
 
 from aotc import lax, nn, numpy, tree
-from aotc.frontend import tracer_methods as _tracer_methods  # installs Tracer operators
-from aotc.frontend.api import ShapeSpec, jit, lower
-from aotc.frontend.errors import (
+from aotc.frontend.core.errors import (
     AotcError,
     ArtifactError,
     CompileError,
@@ -17,28 +15,29 @@ from aotc.frontend.errors import (
     MissingRuleError,
     TracingError,
 )
-from aotc.frontend.interpreter import interpret
-from aotc.frontend.transforms import (
-    checkpoint,
-    custom_jvp,
-    custom_vjp,
-    differentiate,
+from aotc.frontend.core.version import VERSION
+from aotc.frontend.numpy import methods as _tracer_methods  # installs Tracer operators
+from aotc.frontend.trace.lower import ShapeSpec, lower
+from aotc.frontend.trace.staging import stop_gradient
+from aotc.frontend.transforms.autodiff import (
     grad,
     hessian,
     jacfwd,
     jacrev,
     jvp,
-    remat,
-    stop_gradient,
     value_and_grad,
     vjp,
 )
-from aotc.frontend.vmap_api import vectorize, vmap
+from aotc.frontend.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
+from aotc.frontend.transforms.imported import differentiate, vectorize
+from aotc.frontend.transforms.vmap import vmap
+from aotc.passes.interpreter import interpret
 from aotc.tools.export import compile_function as compile
 from aotc.tools.export import export
+from aotc.tools.jit import jit
 from aotc.tools.params import Param
 
-__version__ = "0.1.0"
+__version__ = VERSION
 del _tracer_methods
 
 __all__ = [

@@ -1,7 +1,7 @@
 """`import aotc.numpy as anp`: see aotc.frontend.numpy. Works eagerly outside a trace too."""
 
-from aotc.frontend.eager import wrap_namespace as _wrap_namespace
 from aotc.frontend.numpy import *
 from aotc.frontend.numpy import __getattr__, ndim, result_type, shape, size
+from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
 
 _wrap_namespace(globals())

@@ -1,5 +1,5 @@
 """`aotc.tree`: pytree utilities, see aotc.frontend.tree."""
 
-from aotc.frontend.tree import TreeDef, flatten, leaves, map, register, structure, unflatten
+from aotc.frontend.core.tree import TreeDef, flatten, leaves, map, register, structure, unflatten
 
 __all__ = ["TreeDef", "flatten", "leaves", "map", "register", "structure", "unflatten"]

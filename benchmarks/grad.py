@@ -165,7 +165,7 @@ class Bench:
         self.failed: dict = {}
 
     def add_aotc(self, key: str, fn, args: tuple, want, target: str) -> None:
-        from aotc.frontend.errors import CompileError
+        from aotc.frontend.core.errors import CompileError
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 

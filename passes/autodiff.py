@@ -15,20 +15,15 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
   (branches recompute their primal values; loops keep each iteration's carry and recompute).
 """
 
-from aotc.frontend.errors import MissingRuleError, TracingError
-from aotc.frontend.ir import ir, uses_any
-from aotc.frontend.ops import values
-from aotc.frontend.ops.control import callee_of
+from aotc.frontend.core.emit import Attrs
+from aotc.frontend.core.errors import MissingRuleError, TracingError
+from aotc.frontend.core.ir import ir, uses_any
+from aotc.frontend.core.registry import CUSTOM_CALLS, is_zero_jvp, lookup
+from aotc.frontend.core.source import at_location, location_text
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.elementwise import SAME_SHAPE
-from aotc.frontend.registry import (
-    CUSTOM_CALLS,
-    Attrs,
-    at_location,
-    is_zero_jvp,
-    location_text,
-    lookup,
-)
-from aotc.passes import util
+from aotc.passes import functions as util
+from aotc.passes.walker import callee_of
 
 _TERMINATORS = ("func.return", "stablehlo.return")
 _BOX = "aotc.linear_box"  # scratch op of the linearization only; never reaches IREE

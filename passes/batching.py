@@ -7,12 +7,14 @@ some batched, to its batched results. Calls are inlined on the fly. Ops without 
 MissingRuleError; nothing falls back to a Python loop.
 """
 
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type, uses_any
-from aotc.frontend.ops import values
-from aotc.frontend.ops.control import callee_of
-from aotc.frontend.registry import Attrs, at_location, location_text, lookup
-from aotc.passes import util
+from aotc.frontend.core.emit import Attrs
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type, uses_any
+from aotc.frontend.core.registry import lookup
+from aotc.frontend.core.source import at_location, location_text
+from aotc.frontend.ops import tensors as values
+from aotc.passes import functions as util
+from aotc.passes.walker import callee_of
 
 _TERMINATORS = ("func.return", "stablehlo.return")
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 import aotc
-from aotc.frontend import tree
+from aotc.frontend.core import tree
 
 
 def interpret_fn(fn, *args):

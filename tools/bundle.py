@@ -15,6 +15,7 @@ import os
 import re
 import zipfile
 
+from aotc.frontend.core.version import VERSION
 from aotc.tools.export import (
     Artifact,
     OutputError,
@@ -86,7 +87,6 @@ def _write_text(path: str, text: str, mode: int) -> None:
 
 def describe(built: Artifact, name: str, preset: Target) -> dict:
     """The JSON description of a bundle: module, target, weights and every function's I/O."""
-    from aotc import __version__
 
     functions = {}
     for fn, meta in sorted(read_metadata(built.vmfb).items()):
@@ -104,7 +104,7 @@ def describe(built: Artifact, name: str, preset: Target) -> dict:
                    "entries": {k: {"shape": list(v.shape), "dtype": v.dtype.name}
                                for k, v in built.weights.items()}}
     return {"module": name, "vmfb": f"{name}.vmfb", "target": preset.name,
-            "device": preset.driver, "arch": preset.arch, "aotc_version": __version__,
+            "device": preset.driver, "arch": preset.arch, "aotc_version": VERSION,
             "weights": weights, "functions": functions,
             "usage": "./run.sh FUNCTION INPUT.npy... (inputs in the order listed; outputs go "
                      "to $OUT_DIR, default ./out)"}

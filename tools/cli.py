@@ -22,23 +22,19 @@ import sys
 
 import numpy as np
 
+from aotc.frontend.core.version import VERSION
+from aotc.tools.usage import UserError
 from aotc_runtime import AotcError
-
-
-class UserError(AotcError):
-    """A bad input value or file given on the command line."""
 
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from aotc import __version__
-
     try:
         iree = version("iree-base-compiler")
     except PackageNotFoundError:
         iree = "unknown"
-    return f"aotc {__version__} (IREE {iree})"
+    return f"aotc {VERSION} (IREE {iree})"
 
 
 # ---- compile -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from aotc.tools.cli import UserError
+from aotc.tools.usage import UserError
 
 
 def register(commands) -> None:
@@ -101,7 +101,7 @@ def _positive(text: str) -> int:
 
 def read_module(path: str):
     """Parse the StableHLO file at path; errors name path:line:col."""
-    from aotc.frontend.ir import functions, ir, new_context
+    from aotc.frontend.core.ir import functions, ir, new_context
 
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
@@ -129,7 +129,7 @@ def _parse_error(path: str, exc: Exception) -> str:
 
 
 def _check_function(module, path: str, name: str):
-    from aotc.frontend.ir import functions
+    from aotc.frontend.core.ir import functions
 
     fns = functions(module)
     if name not in fns:
@@ -140,8 +140,8 @@ def _check_function(module, path: str, name: str):
 
 def _transform(path: str, function: str, apply) -> tuple:
     """Run apply(module) on the module at path; returns (module, name of the added function)."""
-    from aotc.frontend.errors import AotcError
-    from aotc.frontend.ir import functions
+    from aotc.frontend.core.errors import AotcError
+    from aotc.frontend.core.ir import functions
 
     module = read_module(path)
     _check_function(module, path, function)
@@ -158,7 +158,7 @@ def _transform(path: str, function: str, apply) -> tuple:
 
 
 def _write(module, added: str, args, command: str) -> int:
-    from aotc.frontend.ir import functions, ir
+    from aotc.frontend.core.ir import functions, ir
     from aotc.tools.compile import write_atomic
 
     text = module.operation.get_asm(enable_debug_info=False)
@@ -182,7 +182,7 @@ def _write(module, added: str, args, command: str) -> int:
 
 
 def _cmd_grad(args) -> int:
-    from aotc import differentiate
+    from aotc.frontend.transforms.imported import differentiate
 
     module, added = _transform(args.input, args.function, lambda m: differentiate(
         m, function=args.function, argnums=args.argnums, mode=args.mode))
@@ -190,7 +190,7 @@ def _cmd_grad(args) -> int:
 
 
 def _cmd_vmap(args) -> int:
-    from aotc import vectorize
+    from aotc.frontend.transforms.imported import vectorize
 
     def apply(module):
         in_axes = args.in_axes[0] if len(args.in_axes) == 1 else list(args.in_axes)

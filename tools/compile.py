@@ -6,7 +6,7 @@ import re
 
 from iree.compiler import CompilerToolError, compile_str
 
-from aotc.frontend.errors import CompileError
+from aotc.frontend.core.errors import CompileError
 from aotc.tools.targets import TARGETS, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime.files import write_atomic

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aotc.frontend import dtypes, tree
-from aotc.frontend.api import ShapeSpec, spec_of
-from aotc.frontend.errors import AotcError
-from aotc.frontend.ir import ir, shape_of
-from aotc.frontend.tracer import trace
+from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core.errors import AotcError
+from aotc.frontend.core.ir import ir, shape_of
+from aotc.frontend.core.version import VERSION
+from aotc.frontend.trace.lower import ShapeSpec, spec_of
+from aotc.frontend.trace.tracer import trace
 from aotc.tools import params as external
 from aotc.tools.params import Param
 from aotc_runtime import artifact
@@ -181,7 +182,6 @@ def _line_in(exc: BaseException, path: str) -> int:
 
 def build_module(exports: list[Export], module_name: str, target: str = "cpu") -> ir.Module:
     """Trace every export into one StableHLO module named module_name, with metadata."""
-    from aotc import __version__
     from aotc.tools.targets import get_target
 
     preset = get_target(target)
@@ -203,7 +203,7 @@ def build_module(exports: list[Export], module_name: str, target: str = "cpu") -
                 continue  # a private helper that a transform (grad, vmap) staged, or a global
             metadata = {
                 artifact.KEY_FORMAT: str(artifact.FORMAT_VERSION),
-                artifact.KEY_VERSION: __version__,
+                artifact.KEY_VERSION: VERSION,
                 artifact.KEY_TARGET: target,
                 artifact.KEY_DRIVER: preset.driver,
                 artifact.KEY_ARCH: preset.arch or "",

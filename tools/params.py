@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aotc.frontend import dtypes, tree
-from aotc.frontend.errors import AotcError
-from aotc.frontend.ir import func, ir
+from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core.errors import AotcError
+from aotc.frontend.core.ir import func, ir
 from aotc_runtime.artifact import WEIGHTS_SCOPE
 
 

@@ -12,7 +12,7 @@ import platform
 import shutil
 from dataclasses import dataclass
 
-from aotc.frontend.errors import CompileError
+from aotc.frontend.core.errors import CompileError
 
 _LLVM_CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
 _CPU_FLAG = "--iree-llvmcpu-target-cpu="

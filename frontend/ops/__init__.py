@@ -4,16 +4,7 @@ Other layers call `from aotc.frontend import ops` and then `ops.ew.add(x, y)`,
 `ops.shape.reshape(x, shape)`, `ops.linalg.dot_general(...)`, ...
 """
 
-from aotc.frontend.ops import (
-    control,
-    conv,
-    elementwise,
-    indexing,
-    linalg,
-    reduction,
-    shape,
-    sort,
-)
+from aotc.frontend.ops import control, conv, elementwise, indexing, linalg, reduction, shape, sort
 
 ew = elementwise
 

@@ -2,12 +2,14 @@
 
 import numpy as np
 
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import clone_remapped, ir, shape_of, tensor_type
+from aotc.frontend.core.emit import emit
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type
+from aotc.frontend.core.registry import builds_own_op, defop, register
+from aotc.frontend.core.source import user_location
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
-from aotc.frontend.registry import builds_own_op, defop, emit, register, user_location
+from aotc.frontend.ops import tensors as values
 
 
 def _no_results(types, attrs):
@@ -90,17 +92,6 @@ def scalar_type(element: ir.Type) -> ir.RankedTensorType:
     return tensor_type((), element)
 
 
-
-
-_CALL_ATTRIBUTE = {"func.call": "callee", "stablehlo.composite": "decomposition"}
-
-
-def callee_of(op: ir.Operation) -> str | None:
-    """The function a call-like op runs: func.call's callee, a composite's decomposition."""
-    attribute = _CALL_ATTRIBUTE.get(op.name)
-    if attribute is None:
-        return None
-    return ir.FlatSymbolRefAttr(op.attributes[attribute]).value
 
 
 def call(callee: str, operands, result_types) -> list[ir.Value]:
@@ -421,7 +412,7 @@ def _case_batch(ctx, operands, batched):
 def _dry_run_flags(ctx, block: ir.Block, types, flags) -> list[bool]:
     """Which of a block's results come out batched when its arguments have these types and
     flags: the block is batched into a scratch function, which is then erased."""
-    from aotc.frontend.ir import module_body
+    from aotc.frontend.core.ir import module_body
 
     with ir.InsertionPoint(module_body(ctx.emitter.module)):
         scratch = ir.Operation.create("func.func", regions=1, attributes={

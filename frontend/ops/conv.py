@@ -14,23 +14,16 @@ import re
 
 import numpy as np
 
-from aotc.frontend.errors import MissingRuleError
-from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.emit import Attrs, emit, emit1, i64, i64_array
+from aotc.frontend.core.errors import MissingRuleError
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import batched_reduction, body_ufunc, fold_trailing
-from aotc.frontend.registry import (
-    Attrs,
-    defop,
-    emit,
-    emit1,
-    i64,
-    i64_array,
-    register,
-    structural_jvp,
-)
+from aotc.frontend.ops.rules import structural_jvp
 
 
 def window_output_size(n, k, stride=1, pad=(0, 0), base_dilation=1, window_dilation=1):

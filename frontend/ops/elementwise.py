@@ -8,19 +8,12 @@ import math
 
 import numpy as np
 
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import ir, shape_of
+from aotc.frontend.core.emit import emit1, enum, same_shape_type, with_element
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import ir, shape_of
+from aotc.frontend.core.registry import defop, defzero, register
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
-from aotc.frontend.registry import (
-    defop,
-    defzero,
-    emit1,
-    enum,
-    register,
-    same_shape_type,
-    with_element,
-)
+from aotc.frontend.ops import tensors as values
 
 # ---- unary -------------------------------------------------------------------------------------
 

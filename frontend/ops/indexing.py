@@ -12,14 +12,16 @@ import re
 
 import numpy as np
 
-from aotc.frontend.errors import TracingError
-from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.emit import emit, emit1, i64_array
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import body_ufunc, reduce_binary
-from aotc.frontend.registry import defop, emit, emit1, i64_array, register, structural_jvp
+from aotc.frontend.ops.rules import structural_jvp
 
 GATHER_DIMS = ("offset_dims", "collapsed_slice_dims", "operand_batching_dims",
                "start_indices_batching_dims", "start_index_map")

@@ -4,10 +4,11 @@ import re
 
 import numpy as np
 
-from aotc.frontend.ir import ir, shape_of, tensor_type
-from aotc.frontend.ops import values
+from aotc.frontend.core.emit import emit1
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, register
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.shape import transpose
-from aotc.frontend.registry import defop, emit1, register
 
 _DIMS = ("lhs_batching_dimensions", "rhs_batching_dimensions",
          "lhs_contracting_dimensions", "rhs_contracting_dimensions")

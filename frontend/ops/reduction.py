@@ -2,13 +2,14 @@
 
 import numpy as np
 
-from aotc.frontend.errors import MissingRuleError
-from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.emit import emit, i64_array
+from aotc.frontend.core.errors import MissingRuleError
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
-from aotc.frontend.registry import defop, emit, i64_array, register
 
 # A body made of one of these ops on its two block arguments reduces with the numpy ufunc.
 UFUNC_OF_BODY = {

@@ -4,11 +4,13 @@ import builtins
 
 import numpy as np
 
-from aotc.frontend import dtypes
-from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.core import dtypes
+from aotc.frontend.core.emit import emit1, i64, i64_array
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, defzero, register
 from aotc.frontend.ops import elementwise as ew
-from aotc.frontend.ops import values
-from aotc.frontend.registry import defop, defzero, emit1, i64, i64_array, register, structural_jvp
+from aotc.frontend.ops import tensors as values
+from aotc.frontend.ops.rules import structural_jvp
 
 
 def _explicit_type(types, attrs):

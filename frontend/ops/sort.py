@@ -6,14 +6,15 @@ operand, and returns an i1 scalar: true when the lhs element belongs strictly be
 
 import numpy as np
 
-from aotc.frontend.errors import MissingRuleError
-from aotc.frontend.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.emit import emit, i64
+from aotc.frontend.core.errors import MissingRuleError
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.registry import defop, register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
-from aotc.frontend.ops import values
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.indexing import gather
-from aotc.frontend.registry import defop, emit, i64, register
 
 
 def _sort_type(types, attrs):

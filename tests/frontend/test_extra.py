@@ -16,7 +16,7 @@ from helpers import assert_tree_close, interpret_fn
 import aotc
 import aotc.numpy as anp
 from aotc.frontend.ops import sort as sort_ops
-from aotc.frontend.tracer import Tracer
+from aotc.frontend.trace.tracer import Tracer
 
 jax.config.update("jax_platforms", "cpu")
 
@@ -181,7 +181,7 @@ def test_traced_roll_shift_and_pad_value():
 
 def _by_abs_then_sign(a, b, *rest):
     """A multi-op comparator: |a| < |b|, then negative before positive."""
-    from aotc.frontend.ops import ew
+    from aotc.frontend.ops import elementwise as ew
 
     abs_a, abs_b = ew.abs(a), ew.abs(b)
     sign_first = ew.and_(ew.compare("EQ", abs_a, abs_b), ew.compare("LT", a, b))

@@ -11,10 +11,10 @@ from helpers import check, interpret_fn
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend.errors import TracingError
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import indexing as index_ops
-from aotc.frontend.tracer import Tracer
+from aotc.frontend.trace.tracer import Tracer
 
 X = np.arange(60, dtype=np.float32).reshape(3, 4, 5) - 17.0
 

@@ -5,8 +5,8 @@ import pytest
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend import registry
-from aotc.frontend.ir import ir, new_context
+from aotc.frontend.core import registry
+from aotc.frontend.core.ir import ir, new_context
 
 POLYNOMIAL = """
 module {

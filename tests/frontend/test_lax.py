@@ -12,6 +12,7 @@ import pytest
 from helpers import assert_tree_close, check, interpret_fn
 
 import aotc
+import aotc.frontend.core.ir
 import aotc.lax as lax
 import aotc.numpy as anp
 from aotc.frontend.ops.conv import conv_dimensions, conv_dimensions_attr
@@ -240,7 +241,7 @@ def test_conv_convenience_and_int_operands():
 
 
 def test_conv_dimension_numbers_round_trip_and_errors():
-    with aotc.frontend.ir.new_context():
+    with aotc.frontend.core.ir.new_context():
         specs = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
         attr = conv_dimensions_attr(*specs)
         assert str(attr) == "#stablehlo.conv<[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]>"

@@ -24,7 +24,7 @@ import pytest
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend import tree
+from aotc.frontend.core import tree
 
 F32, F16, BF16 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)
 I32, I8, U8, BOOL = np.dtype(np.int32), np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.bool_)

@@ -19,7 +19,7 @@ import pytest
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend import dtypes, tree
+from aotc.frontend.core import dtypes, tree
 
 SMALL = [np.dtype(t) for t in (np.bool_, np.uint8, np.uint16, np.uint32, np.int8, np.int16,
                                np.int32, np.float16, np.float32)] + [np.dtype(ml_dtypes.bfloat16)]
@@ -255,7 +255,7 @@ def test_explicit_64_bit_dtypes_promote_like_jax_with_x64(x64):
 
 def _result_dtypes(traced) -> list:
     """The dtypes of the traced function's results, read from its MLIR signature."""
-    from aotc.frontend.ir import ir
+    from aotc.frontend.core.ir import ir
 
     with traced.module.context:
         fn = next(op for op in traced.module.body.operations

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import aotc
-from aotc.frontend import registry
-from aotc.frontend.ir import ir, new_context
+from aotc.frontend.core import registry
+from aotc.frontend.core.emit import Attrs
+from aotc.frontend.core.ir import ir, new_context
 
 f32, i32 = np.float32, np.int32
 
@@ -387,7 +388,7 @@ def test_op_example_type_rule_and_interpretation(op_name):
             stated = [str(r.type) for r in op.results]
             try:
                 inferred = [str(t) for t in rule([v.type for v in op.operands],
-                                                 registry.Attrs.of(op))]
+                                                 Attrs.of(op))]
             except TypeError as exc:  # ops whose builders give the result types
                 assert "given by" in str(exc), f"{op_name}: type rule failed: {exc}"
                 continue

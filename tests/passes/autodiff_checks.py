@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import aotc
-from aotc.frontend import tree
-from aotc.frontend.ir import shape_of
-from aotc.passes import util
+from aotc.frontend.core import tree
+from aotc.frontend.core.ir import shape_of
+from aotc.passes import functions as util
 
 EPS = 1e-5  # central differences in float64: truncation ~EPS^2, rounding ~1e-16 / EPS
 

@@ -12,7 +12,7 @@ from helpers import assert_tree_close
 import aotc
 import aotc.lax as lax
 import aotc.numpy as anp
-from aotc.frontend.ir import functions
+from aotc.frontend.core.ir import functions
 
 X = np.array([0.1, 0.55, 1.0], np.float32)
 ONES = np.ones(3, np.float32)

@@ -19,8 +19,8 @@ from autodiff_checks import interpreted
 from parity_functions import FUNCTIONS, inputs, namespace
 
 import aotc
-from aotc.frontend import registry, tree
-from aotc.frontend.ir import functions, ir
+from aotc.frontend.core import registry, tree
+from aotc.frontend.core.ir import functions, ir
 
 J, A = namespace("jax"), namespace("aotc")
 RTOL = 1e-4

@@ -21,9 +21,9 @@ import aotc
 import aotc.lax as lax
 import aotc.nn as nn
 import aotc.numpy as anp
-from aotc.frontend import registry
+from aotc.frontend.core import registry
 from aotc.frontend.ops import elementwise as ew
-from aotc.frontend.tracer import Tracer, to_tracer
+from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 F32, F16 = np.dtype(np.float32), np.dtype(np.float16)
 SMALL = (2, 3)
@@ -344,7 +344,7 @@ def _ops_in(case: Case) -> set[str]:
 
     def visit(op):
         names.add(op.operation.name)
-        from aotc.frontend.ir import ir
+        from aotc.frontend.core.ir import ir
 
         return ir.WalkResult.ADVANCE
 

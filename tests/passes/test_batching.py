@@ -21,9 +21,10 @@ import aotc
 import aotc.lax as lax
 import aotc.nn as nn
 import aotc.numpy as anp
-from aotc.frontend import tree
-from aotc.frontend.ir import ir
-from aotc.passes import batching, util
+from aotc.frontend.core import tree
+from aotc.frontend.core.ir import ir
+from aotc.passes import batching
+from aotc.passes import functions as util
 
 B = 3  # the mapped axis size used throughout
 RNG = np.random.default_rng(0)

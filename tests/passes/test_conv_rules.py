@@ -26,10 +26,11 @@ import aotc
 import aotc.lax as lax
 import aotc.nn as nn
 import aotc.numpy as anp
-from aotc.frontend import tree
-from aotc.frontend.ir import ir
+from aotc.frontend.core import tree
+from aotc.frontend.core.ir import ir
 from aotc.frontend.ops.conv import window_output_size
-from aotc.passes import autodiff, batching, util
+from aotc.passes import autodiff, batching
+from aotc.passes import functions as util
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 B = 3  # mapped axis size

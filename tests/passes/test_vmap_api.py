@@ -18,8 +18,8 @@ import aotc
 import aotc.lax as alax
 import aotc.nn as ann
 import aotc.numpy as anp
-from aotc.frontend import registry, tree
-from aotc.frontend.errors import MissingRuleError, TracingError
+from aotc.frontend.core import registry, tree
+from aotc.frontend.core.errors import MissingRuleError, TracingError
 from aotc.tools.compile import compile_stablehlo
 from aotc_runtime import load_bytes
 

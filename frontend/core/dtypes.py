@@ -1,0 +1,194 @@
+"""dtypes: numpy dtypes <-> MLIR element types, and JAX's type-promotion lattice.
+
+Python scalars are *weakly typed*: `x_f16 * 2.0` stays float16, as in JAX. Standing alone a
+weak float is float32 and a weak int is int32 (JAX's defaults without x64).
+"""
+
+import functools
+
+import ml_dtypes
+import numpy as np
+
+from aotc.frontend.core.ir import ir
+
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
+uint8, uint16, uint32, uint64 = (np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
+bool_ = np.dtype(np.bool_)
+
+_MLIR_NAMES = {
+    bool_: "i1",
+    int8: "i8",
+    int16: "i16",
+    int32: "i32",
+    int64: "i64",
+    uint8: "ui8",
+    uint16: "ui16",
+    uint32: "ui32",
+    uint64: "ui64",
+    bfloat16: "bf16",
+    float16: "f16",
+    float32: "f32",
+    float64: "f64",
+}
+_FROM_MLIR = {name: dt for dt, name in _MLIR_NAMES.items()}
+SUPPORTED = tuple(_MLIR_NAMES)
+
+
+def canonicalize(dtype) -> np.dtype:
+    """Any dtype spelling ("float32", np.float32, float, int, bool, bfloat16) -> np.dtype."""
+    if dtype is float:
+        return float32
+    if dtype is int:
+        return int32
+    if dtype is bool:
+        return bool_
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return bfloat16
+    dt = np.dtype(dtype)
+    if dt not in _MLIR_NAMES:
+        names = ", ".join(sorted(str(d) for d in _MLIR_NAMES))
+        raise TypeError(f"dtype {dt} is not supported by aotc; use one of: {names}")
+    return dt
+
+
+def to_mlir(dtype) -> ir.Type:
+    return ir.Type.parse(_MLIR_NAMES[canonicalize(dtype)])
+
+
+def from_mlir(element_type: ir.Type) -> np.dtype:
+    name = str(element_type)
+    if name not in _FROM_MLIR:
+        raise TypeError(f"MLIR element type {name} has no aotc dtype")
+    return _FROM_MLIR[name]
+
+
+def is_float(dtype) -> bool:
+    return canonicalize(dtype) in (bfloat16, float16, float32, float64)
+
+
+def is_int(dtype) -> bool:
+    dt = canonicalize(dtype)
+    return dt != bool_ and dt.kind in "iu"
+
+
+def is_unsigned(dtype) -> bool:
+    return canonicalize(dtype).kind == "u"
+
+
+def is_bool(dtype) -> bool:
+    return canonicalize(dtype) == bool_
+
+
+def finfo_or_iinfo(dtype):
+    dt = canonicalize(dtype)
+    if dt == bfloat16:
+        return ml_dtypes.finfo(dt)
+    return np.finfo(dt) if is_float(dt) else np.iinfo(dt)
+
+
+# JAX's type-promotion lattice (jax._src.dtypes), without complex types. "i*" and "f*" are the
+# weak Python int and float; promotion is the least upper bound. Inputs of at most 32 bits promote
+# as in JAX without x64; explicit 64-bit dtypes as in JAX with x64 (the two lattices differ only
+# where a 32-bit program would grow a 64-bit type).
+_LATTICE = {
+    "b1": ["i*"],
+    "i*": ["u8", "i8", "f*"],
+    "u8": ["i16", "u16"],
+    "u16": ["i32", "u32"],
+    "u32": ["i32", "u64"],  # JAX's x32 lattice: no 64-bit result from 32-bit inputs
+    "u64": ["f*"],
+    "i8": ["i16"],
+    "i16": ["i32"],
+    "i32": ["i64"],
+    "i64": ["f*"],
+    "f*": ["f16", "bf16"],
+    "f16": ["f32"],
+    "bf16": ["f32"],
+    "f32": ["f64"],
+    "f64": [],
+}
+_NODE = {
+    bool_: "b1",
+    uint8: "u8",
+    uint16: "u16",
+    uint32: "u32",
+    uint64: "u64",
+    int8: "i8",
+    int16: "i16",
+    int32: "i32",
+    int64: "i64",
+    float16: "f16",
+    bfloat16: "bf16",
+    float32: "f32",
+    float64: "f64",
+}
+_DTYPE_OF_NODE = {node: dt for dt, node in _NODE.items()} | {"i*": int32, "f*": float32}
+
+
+@functools.cache
+def _upper_set(node: str) -> frozenset:
+    seen, todo = {node}, [node]
+    while todo:
+        for parent in _LATTICE[todo.pop()]:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return frozenset(seen)
+
+
+@functools.cache
+def _join(a: str, b: str) -> str:
+    common = _upper_set(a) & _upper_set(b)
+    return next(n for n in common if _upper_set(n) == common)
+
+
+def _node(dtype, weak: bool) -> str:
+    dt = canonicalize(dtype)
+    if weak and dt != bool_:
+        return "f*" if is_float(dt) else "i*"
+    return _NODE[dt]
+
+
+def promote(*typed) -> tuple[np.dtype, bool]:
+    """JAX's result type of (dtype, weak_type) pairs: returns (dtype, weak_type)."""
+    if all(weak for _, weak in typed):  # weak values of one kind keep their widths (JAX)
+        dt, _ = promote(*[(dt, False) for dt, _ in typed])
+        return dt, dt != bool_
+    nodes = [_node(dt, weak) for dt, weak in typed]
+    node = functools.reduce(_join, nodes)
+    if node == "f*" and ("i64" in nodes or "u64" in nodes):
+        return float64, True  # explicit 64-bit integers meet floats in float64 (x64 lattice)
+    return _DTYPE_OF_NODE[node], node in ("i*", "f*")
+
+
+def promote_types(a, b) -> np.dtype:
+    """`jnp.promote_types` for two strong dtypes."""
+    return promote((a, False), (b, False))[0]
+
+
+def python_scalar_dtype(value) -> np.dtype:
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, int):
+        return int32
+    if isinstance(value, float):
+        return float32
+    raise TypeError(f"{type(value).__name__} is not a Python scalar aotc can trace")
+
+
+_X32 = {float64: float32, int64: int32, uint64: uint32}
+
+
+def canonical_default(dtype) -> np.dtype:
+    """JAX's default-precision rule for dtypes arriving implicitly from numpy: 64-bit -> 32-bit."""
+    dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
+    return _X32.get(dt, canonicalize(dt))
+
+
+def canonicalize_array(array: np.ndarray) -> np.ndarray:
+    """A numpy array as aotc sees it: float64/int64 become float32/int32, as in JAX."""
+    return array.astype(canonical_default(array.dtype), copy=False)

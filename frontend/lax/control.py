@@ -1,0 +1,395 @@
+"""Structured control flow of `aotc.lax`: cond, switch, while_loop, fori_loop, scan, map.
+
+Bodies are Python functions traced once into the regions of `stablehlo.if` / `case` / `while`
+(built by ops/control.py). Operands and carries are pytrees; bodies may use traced values of the
+enclosing function, since StableHLO regions see the values defined above them.
+
+Branch outputs and scan outputs are only known after tracing, while an op needs its result
+types when it is created. So a body is first traced into a throwaway op, checked, and its ops are
+then moved (`_adopt`) into the real op: every user function is traced once (twice only when a
+weakly typed carry is promoted, as JAX also retraces).
+"""
+
+import numpy as np
+
+from aotc.frontend import numpy as anp
+from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import ir, tensor_type
+from aotc.frontend.core.source import caller_site
+from aotc.frontend.numpy.core import astype, shape_text
+from aotc.frontend.ops import control
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
+
+__all__ = ["cond", "fori_loop", "map", "scan", "switch", "while_loop"]
+
+# ---- pytrees of traced values ------------------------------------------------------------------
+
+
+def flatten_traced(value) -> tuple[list[Tracer], tree.TreeDef]:
+    leaves, treedef = tree.flatten(value)
+    return [to_tracer(leaf) for leaf in leaves], treedef
+
+
+def _aval(t: Tracer) -> str:
+    return f"{t.dtype}{list(t.shape)}" + (" (weakly typed)" if t.weak_type else "")
+
+
+def with_weak(values, like) -> list[Tracer]:
+    return [Tracer(v, t.weak_type) for v, t in zip(values, like)]
+
+
+def _adopt(block: ir.Block, args=()) -> list[ir.Value]:
+    """Move a scratch block's ops to the insertion point, its arguments replaced by `args`.
+
+    Returns the operands of its terminator. Used to trace a body once into a throwaway op (to
+    learn its result types) and then move it into the real op.
+    """
+    for old, new in zip(block.arguments, args):
+        old.replace_all_uses_with(new)
+    *body, terminator = list(block.operations)
+    point = ir.InsertionPoint.current
+    for op in body:
+        op.operation.detach_from_parent()
+        point.insert(op.operation)
+    return list(terminator.operands)
+
+
+def _remap(block: ir.Block, args, value: ir.Value) -> ir.Value:
+    for old, new in zip(block.arguments, args):
+        if value == old:
+            return new
+    return value
+
+
+# ---- cond and switch ---------------------------------------------------------------------------
+
+
+def _join_branch_outputs(what, labels, traced):
+    """The common (dtype, weak) of each output leaf; weak leaves adapt, as in JAX promotion."""
+    def0 = traced[0][1]
+    for label, (_, out_def) in zip(labels[1:], traced[1:]):
+        if out_def != def0:
+            raise TracingError(f"{caller_site()}: {what}: {labels[0]} returns structure {def0!r} "
+                               "but "
+                               f"{label} returns {out_def!r}; all branches must return the "
+                               "same pytree structure")
+    joined = []
+    for k, path in enumerate(tree.leaf_paths(def0)):
+        leaves = [outs[k] for outs, _ in traced]
+        dt, weak = dtypes.promote(*[(t.dtype, t.weak_type) for t in leaves])
+        if len({t.shape for t in leaves}) > 1 or any(t.dtype != dt and not t.weak_type
+                                                     for t in leaves):
+            listed = ", ".join(f"{label} returns {_aval(t)}" for label, t in zip(labels, leaves))
+            raise TracingError(f"{caller_site()}: {what}: output{path} differs between branches: "
+                               f"{listed}; branches must return identical shapes and dtypes")
+        joined.append((leaves[0].shape, dt, weak))
+    return def0, joined
+
+
+def _branches(what, labels, fns, operands, build):
+    """Trace each of fns(*operands) into a scratch op, check and join, then build the real op.
+
+    build(result_types, bodies) emits the region op (control.if_ or control.case).
+    """
+    operands = tree.map(to_tracer, operands)
+    traced, blocks = [], []
+
+    def scratch_body(fn):
+        def body():
+            blocks.append(ir.InsertionPoint.current.block)
+            leaves, out_def = flatten_traced(fn(*operands))
+            traced.append((leaves, out_def))
+            return [t.value for t in leaves]
+
+        return body
+
+    build([], [scratch_body(fn) for fn in fns])
+    out_def, joined = _join_branch_outputs(what, labels, traced)
+    result_types = [tensor_type(shape, dtypes.to_mlir(dt)) for shape, dt, _ in joined]
+
+    def real_body(block):
+        def body():
+            values = _adopt(block)
+            return [ew.convert(v, dtypes.to_mlir(dt)) for v, (_, dt, _) in zip(values, joined)]
+
+        return body
+
+    results = build(result_types, [real_body(block) for block in blocks])
+    blocks[0].owner.operation.erase()
+    return tree.unflatten(out_def, [Tracer(v, weak) for v, (_, _, weak) in zip(results, joined)])
+
+
+def scalar_operand(x, what: str, name: str) -> Tracer:
+    x = to_tracer(x)
+    if x.shape != ():
+        raise TracingError(f"{caller_site()}: {what}: {name} must be a scalar, got shape "
+                           f"{shape_text(x.shape)}")
+    return x
+
+
+def cond(pred, true_fn, false_fn, *operands):
+    """true_fn(*operands) if pred else false_fn(*operands), both traced (`stablehlo.if`).
+
+    pred is a scalar (a number means pred != 0); both branches must return the same pytree of
+    shapes and dtypes. A concrete (Python or NumPy) pred just calls the chosen branch.
+
+    Example:
+        >>> lax.cond(x.sum() > 0, lambda v: v * 2, lambda v: -v, x)
+    """
+    if not isinstance(pred, Tracer):
+        if np.ndim(pred) != 0:
+            raise TracingError(f"{caller_site()}: cond: pred must be a scalar, got shape "
+                               f"{np.shape(pred)}")
+        return true_fn(*operands) if bool(pred) else false_fn(*operands)
+    pred = scalar_operand(pred, "cond", "pred")
+    if not dtypes.is_bool(pred.dtype):
+        pred = anp.not_equal(pred, 0)
+    return _branches("cond", ["true_fn", "false_fn"], [true_fn, false_fn], operands,
+                     lambda types, bodies: control.if_(pred.value, types, *bodies))
+
+
+def switch(index, branches, *operands):
+    """branches[clamp(index, 0, n - 1)](*operands), all traced (`stablehlo.case`).
+
+    Example:
+        >>> lax.switch(k, [lambda v: v, lambda v: v * 2, lambda v: -v], x)
+    """
+    branches = list(branches)
+    if not branches:
+        raise TracingError(f"{caller_site()}: switch: needs at least one branch")
+    if not isinstance(index, Tracer):
+        return branches[int(np.clip(int(index), 0, len(branches) - 1))](*operands)
+    index = scalar_operand(index, "switch", "index")
+    if not dtypes.is_int(index.dtype):
+        raise TracingError(f"{caller_site()}: switch: index must be an integer, got {index.dtype}")
+    if len(branches) == 1:
+        return branches[0](*operands)
+    index = astype(index, dtypes.int32)
+    lo, hi = constant(np.int32(0)), constant(np.int32(len(branches) - 1))
+    index = ew.clamp(lo.value, index.value, hi.value)
+    labels = [f"branch {i}" for i in range(len(branches))]
+    return _branches("switch", labels, branches, operands,
+                     lambda types, bodies: control.case(index, types, bodies))
+
+
+# ---- loops -------------------------------------------------------------------------------------
+
+
+def _loop_predicate(what, value) -> ir.Value:
+    value = to_tracer(value)
+    if value.shape != () or not dtypes.is_bool(value.dtype):
+        raise TracingError(f"{caller_site()}: {what}: cond_fun must return a boolean scalar, got "
+                           f"{_aval(value)}")
+    return value.value
+
+
+def _check_structure(what, old_def, new_def) -> None:
+    if new_def != old_def:
+        raise TracingError(f"{caller_site()}: {what}: the body returns structure {new_def!r} but "
+                           "the "
+                           f"carry is {old_def!r}; it must return the carry's structure")
+
+
+def _check_carry(what, paths, old, new) -> dict[int, np.dtype]:
+    """Raise unless new carry leaves keep old's types; returns {leaf: dtype} to retrace with.
+
+    As in JAX, a weakly typed initial leaf (a Python scalar) is promoted to what the body makes
+    of it, and the loop is traced again.
+    """
+    promoted = {}
+    for k, (path, a, b) in enumerate(zip(paths, old, new)):
+        if a.shape == b.shape and a.dtype == b.dtype:
+            continue
+        if a.shape == b.shape and a.weak_type:
+            dt, _ = dtypes.promote((a.dtype, True), (b.dtype, b.weak_type))
+            if dt != a.dtype:
+                promoted[k] = dt
+                continue
+        raise TracingError(
+            f"{caller_site()}: {what}: the body changes {path} from {_aval(a)} to {_aval(b)}; the "
+            "carry must keep its shape and dtype (use .astype(...) in the body or change the "
+            "initial value)")
+    return promoted
+
+
+def _trace_while(what, cond_fun, body_fun, init: list[Tracer], paths):
+    outcome = {"promoted": {}, "weak": []}
+
+    def cond(*args):
+        return _loop_predicate(what, cond_fun(with_weak(args, init)))
+
+    def body(*args):
+        new = body_fun(with_weak(args, init))
+        outcome["promoted"] = _check_carry(what, paths, init, new)
+        outcome["weak"] = [a.weak_type and b.weak_type for a, b in zip(init, new)]
+        return list(args) if outcome["promoted"] else [t.value for t in new]
+
+    return control.while_([t.value for t in init], cond, body), outcome
+
+
+def _while(what, cond_fun, body_fun, init: list[Tracer], paths):
+    """A stablehlo.while over flat carry tracers; cond_fun/body_fun take and give flat lists.
+
+    Returns the result tracers and the while op.
+    """
+    while True:
+        results, outcome = _trace_while(what, cond_fun, body_fun, init, paths)
+        op = results[0].owner.operation if results else None
+        if not outcome["promoted"]:
+            return [Tracer(v, w) for v, w in zip(results, outcome["weak"])], op
+        op.erase()
+        init = [astype(t, outcome["promoted"][k]) if k in outcome["promoted"] else t
+                for k, t in enumerate(init)]
+
+
+def while_loop(cond_fun, body_fun, init_val):
+    """Repeat `val = body_fun(val)` while cond_fun(val); val is a pytree (`stablehlo.while`).
+
+    Python scalars in init_val are weakly typed; the body must keep each leaf's shape and dtype.
+
+    Example:
+        >>> lax.while_loop(lambda c: c[0] < 10, lambda c: (c[0] + 1, c[1] * 2.0), (0, x))
+    """
+    init, treedef = flatten_traced(init_val)
+
+    def body(carry):
+        new, new_def = flatten_traced(body_fun(tree.unflatten(treedef, carry)))
+        _check_structure("while_loop", treedef, new_def)
+        return new
+
+    paths = [f"carry{p}" for p in tree.leaf_paths(treedef)]
+    results, _ = _while("while_loop", lambda c: cond_fun(tree.unflatten(treedef, c)), body,
+                        init, paths)
+    return tree.unflatten(treedef, results)
+
+
+def _counted_paths(treedef) -> list[str]:
+    return ["the loop index", *[f"carry{p}" for p in tree.leaf_paths(treedef)]]
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """`for i in range(lower, upper): val = body_fun(i, val)`, with i an int32 scalar.
+
+    Emitted as a stablehlo.while whose state starts with the counter: the cond region compares
+    it LT against the bound and the body adds one to it (a counted loop). Bounds may be traced.
+
+    Example:
+        >>> lax.fori_loop(0, n, lambda i, x: x + i, 0.0)
+    """
+    weak = isinstance(lower, int) and isinstance(upper, int)  # Python bounds: a weak index
+    if isinstance(upper, Tracer):
+        upper = astype(scalar_operand(upper, "fori_loop", "upper"), dtypes.int32)
+    else:
+        upper = int(upper)
+    i0 = Tracer(astype(scalar_operand(lower, "fori_loop", "lower"), dtypes.int32).value, weak)
+    init, treedef = flatten_traced(init_val)
+
+    def body(state):
+        new, new_def = flatten_traced(body_fun(state[0], tree.unflatten(treedef, state[1:])))
+        _check_structure("fori_loop", treedef, new_def)
+        return [anp.add(state[0], 1), *new]
+
+    results, _ = _while("fori_loop", lambda s: anp.less(s[0], upper), body, [i0, *init],
+                        _counted_paths(treedef))
+    return tree.unflatten(treedef, results[1:])
+
+
+def _scan_length(x_leaves, length):
+    sizes = {x.shape[0] if x.ndim else None for x in x_leaves}
+    if None in sizes:
+        raise TracingError(f"{caller_site()}: scan: every leaf of xs needs a static leading "
+                           "axis, got "
+                           + ", ".join(shape_text(x.shape) for x in x_leaves))
+    if length is not None:
+        sizes.add(int(length))
+    if len(sizes) != 1:
+        raise TracingError(f"{caller_site()}: scan: xs leaves and length disagree on the number of "
+                           f"steps: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _index_leading(x: Tracer, i: Tracer) -> Tracer:
+    """x[i] along axis 0 for a traced int32 scalar i."""
+    if x.shape[0] == 0:  # a zero-step scan never runs its body; only the types matter
+        return anp.zeros(x.shape[1:], x.dtype)
+    zero = constant(np.int32(0)).value
+    piece = shape_ops.dynamic_slice(x.value, [i.value] + [zero] * (x.ndim - 1), (1, *x.shape[1:]))
+    return Tracer(shape_ops.reshape(piece, x.shape[1:]), x.weak_type)
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys).
+
+    Emitted as a stablehlo.while that dynamic_slices xs[i] and dynamic_update_slices ys.
+    xs and the ys are pytrees; xs=None with `length` runs f(carry, None) length times.
+
+    Example:
+        >>> total, partial_sums = lax.scan(lambda c, x: (c + x, c + x), 0.0, xs)
+    """
+    del unroll  # IREE decides unrolling
+    carry, carry_def = flatten_traced(init)
+    x_leaves, x_def = flatten_traced(xs)
+    if not x_leaves and length is None:
+        raise TracingError(f"{caller_site()}: scan: pass xs with a leading axis, or length")
+    n = _scan_length(x_leaves, length)
+    seen = {}
+
+    def body(state):
+        i = state[0]
+        idx = anp.subtract(n - 1, i) if reverse else i
+        x = tree.unflatten(x_def, [_index_leading(leaf, idx) for leaf in x_leaves])
+        out = f(tree.unflatten(carry_def, state[1:]), x)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TracingError(f"{caller_site()}: scan: f must return a pair (carry, y), got "
+                               f"{type(out).__name__}")
+        new, new_def = flatten_traced(out[0])
+        _check_structure("scan", carry_def, new_def)
+        seen["idx"], (seen["ys"], seen["y_def"]) = idx, flatten_traced(out[1])
+        return [anp.add(i, 1), *new]
+
+    i0 = Tracer(constant(np.int32(0)).value)
+    results, scratch_op = _while("scan", lambda s: anp.less(s[0], n), body, [i0, *carry],
+                                 _counted_paths(carry_def))
+    ys, y_def = seen["ys"], seen["y_def"]
+    if not ys:
+        return tree.unflatten(carry_def, results[1:]), tree.unflatten(y_def, [])
+    # The loop must also carry the ys buffers: move the traced body into a loop that does.
+    cond_block, body_block = (region.blocks[0] for region in scratch_op.regions)
+    buffers = [anp.zeros((n, *y.shape), y.dtype) for y in ys]
+    state = len(results)
+
+    def loop_cond(*args):
+        return _adopt(cond_block, args[:state])[0]
+
+    def loop_body(*args):
+        returned = _adopt(body_block, args[:state])
+        idx = _remap(body_block, args[:state], seen["idx"].value)
+        zero = constant(np.int32(0)).value
+        updated = []
+        for buf, y in zip(args[state:], ys):
+            if n == 0:  # the body never runs: keep the empty buffers
+                updated.append(buf)
+                continue
+            y_value = _remap(body_block, args[:state], y.value)
+            row = shape_ops.reshape(y_value, (1, *y.shape))
+            updated.append(shape_ops.dynamic_update_slice(buf, row, [idx] + [zero] * y.ndim))
+        return [*returned, *updated]
+
+    values = control.while_([*scratch_op.operands, *[b.value for b in buffers]], loop_cond,
+                            loop_body)
+    scratch_op.erase()
+    final = with_weak(values[1:state], results[1:])
+    return (tree.unflatten(carry_def, final),
+            tree.unflatten(y_def, with_weak(values[state:], ys)))
+
+
+def map(f, xs):
+    """[f(x) for x in xs] along the leading axis, stacked (a scan without carry).
+
+    Example:
+        >>> lax.map(lambda row: row @ w, xs)
+    """
+    return scan(lambda carry, x: (carry, f(x)), None, xs)[1]

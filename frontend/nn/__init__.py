@@ -1,0 +1,315 @@
+"""`aotc.nn`: activation functions, softmax and friends, with jax.nn's semantics.
+
+    import aotc.nn as ann
+    probs = ann.softmax(logits, axis=-1)
+"""
+
+import math
+
+import numpy as np
+
+from aotc.frontend import numpy as anp
+from aotc.frontend.core import dtypes
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.source import caller_site
+from aotc.frontend.numpy.core import normalize_axis, promote, shape_text
+from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.tracer import Tracer
+
+__all__ = [
+    "celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
+    "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "normalize", "one_hot", "relu",
+    "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax", "softplus", "standardize", "swish",
+]
+
+
+def _float(name: str, x) -> Tracer:
+    (x,) = promote(name, x, inexact=True)
+    return x
+
+
+def relu(x):
+    """max(x, 0) elementwise.
+
+    Example:
+        >>> ann.relu(anp.array([-1.0, 2.0]))   # [0.0, 2.0]
+    """
+    return anp.maximum(x, 0)
+
+
+def relu6(x):
+    """min(max(x, 0), 6) elementwise.
+
+    Example:
+        >>> ann.relu6(anp.array([-1.0, 7.0]))   # [0.0, 6.0]
+    """
+    return anp.minimum(anp.maximum(x, 0), 6)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) as one `logistic` op.
+
+    Example:
+        >>> ann.sigmoid(anp.array([0.0]))   # [0.5]
+    """
+    x = _float("sigmoid", x)
+    return Tracer(ew.logistic(x.value), x.weak_type)
+
+
+def softplus(x):
+    """log(1 + exp(x)), computed as logaddexp(x, 0) without overflow.
+
+    Example:
+        >>> ann.softplus(anp.array([0.0, 100.0]))   # [0.6931, 100.0]
+    """
+    x = _float("softplus", x)
+    return anp.add(anp.maximum(x, 0), anp.log1p(anp.exp(anp.negative(anp.abs(x)))))
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|.
+
+    Example:
+        >>> ann.log_sigmoid(anp.array([0.0]))   # [-0.6931]
+    """
+    return anp.negative(softplus(anp.negative(_float("log_sigmoid", x))))
+
+
+def silu(x):
+    """x * sigmoid(x) (also called swish).
+
+    Example:
+        >>> ann.silu(anp.array([1.0]))   # [0.7311]
+    """
+    x = _float("silu", x)
+    return anp.multiply(x, sigmoid(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate: bool = True):
+    """Gaussian error linear unit: the tanh approximation by default (like jax.nn.gelu), else erf.
+
+    Example:
+        >>> ann.gelu(anp.array([1.0]))                      # [0.8412]
+        >>> ann.gelu(anp.array([1.0]), approximate=False)   # [0.8413]
+    """
+    x = _float("gelu", x)
+    if approximate:
+        cubic = anp.multiply(0.044715, anp.multiply(x, anp.multiply(x, x)))
+        inner = anp.multiply(math.sqrt(2 / math.pi), anp.add(x, cubic))
+        return anp.multiply(anp.multiply(0.5, x), anp.add(1.0, anp.tanh(inner)))
+    erf = Tracer(ew.erf(anp.multiply(x, 1 / math.sqrt(2)).value), x.weak_type)
+    return anp.multiply(anp.multiply(0.5, x), anp.add(1.0, erf))
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise.
+
+    Example:
+        >>> ann.elu(anp.array([-1.0, 1.0]))   # [-0.6321, 1.0]
+    """
+    x = _float("elu", x)
+    positive = anp.greater(x, 0)
+    safe = anp.where(positive, 0.0, x)  # keeps expm1 of large positives out of the result
+    return anp.where(positive, x, anp.multiply(alpha, anp.expm1(safe)))
+
+
+def celu(x, alpha=1.0):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise.
+
+    Example:
+        >>> ann.celu(anp.array([-1.0]), alpha=2.0)   # [-0.7869]
+    """
+    x = _float("celu", x)
+    return anp.where(anp.greater(x, 0), x, anp.multiply(alpha, anp.expm1(anp.divide(
+        anp.minimum(x, 0), alpha))))
+
+
+def selu(x):
+    """Scaled ELU with the self-normalizing constants of Klambauer et al.
+
+    Example:
+        >>> ann.selu(anp.array([1.0]))   # [1.0507]
+    """
+    alpha = 1.6732632423543772848170429916717
+    scale = 1.0507009873554804934193349852946
+    return anp.multiply(scale, elu(x, alpha))
+
+
+def leaky_relu(x, negative_slope=1e-2):
+    """x for x >= 0, negative_slope * x otherwise.
+
+    Example:
+        >>> ann.leaky_relu(anp.array([-2.0, 3.0]))   # [-0.02, 3.0]
+    """
+    x = _float("leaky_relu", x)
+    return anp.where(anp.greater_equal(x, 0), x, anp.multiply(negative_slope, x))
+
+
+def hard_tanh(x):
+    """x clipped to [-1, 1].
+
+    Example:
+        >>> ann.hard_tanh(anp.array([-3.0, 0.5]))   # [-1.0, 0.5]
+    """
+    return anp.clip(x, -1, 1)
+
+
+def hard_sigmoid(x):
+    """relu6(x + 3) / 6.
+
+    Example:
+        >>> ann.hard_sigmoid(anp.array([0.0]))   # [0.5]
+    """
+    return anp.divide(relu6(anp.add(x, 3.0)), 6.0)
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x) (also called hard_swish).
+
+    Example:
+        >>> ann.hard_silu(anp.array([1.0]))   # [0.6667]
+    """
+    return anp.multiply(x, hard_sigmoid(x))
+
+
+hard_swish = hard_silu
+
+
+def soft_sign(x):
+    """x / (|x| + 1).
+
+    Example:
+        >>> ann.soft_sign(anp.array([1.0]))   # [0.5]
+    """
+    x = _float("soft_sign", x)
+    return anp.divide(x, anp.add(anp.abs(x), 1.0))
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: the first half of x along axis times sigmoid of the second half.
+
+    Example:
+        >>> ann.glu(anp.ones((2, 4))).shape   # (2, 2)
+    """
+    x = _float("glu", x)
+    axis = normalize_axis("glu", axis, x.ndim)
+    size = x.shape[axis]
+    if size is None or size % 2:
+        raise TracingError(f"{caller_site()}: glu: axis {axis} of {shape_text(x.shape)} must have "
+                           "an even, static size")
+    a, b = anp.split(x, 2, axis)
+    return anp.multiply(a, sigmoid(b))
+
+
+# ---- softmax family ----------------------------------------------------------------------------
+
+
+def _accumulating(name: str, x) -> tuple[Tracer, np.dtype]:
+    """x as float, 16-bit floats widened to float32 for the exp-sum; and the dtype to return.
+
+    Widening also sidesteps an IREE 3.13 llvm-cpu failure on f16 softmax ("undefined symbol:
+    fmaxf" when exp(x - max) / sum fuse into one dispatch).
+    """
+    x = _float(name, x)
+    if x.dtype.itemsize < 4:
+        return anp.astype(x, dtypes.float32), x.dtype
+    return x, x.dtype
+
+
+def _shift_by_max(x: Tracer, axis) -> tuple[Tracer, Tracer]:
+    """(x - max, max) with the max over axis kept; a non-finite max is replaced by 0 (like JAX)."""
+    top = anp.max(x, axis=axis, keepdims=True)
+    top = anp.where(anp.isfinite(top), top, 0.0)
+    return anp.subtract(x, top), top
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along axis, computed with the max subtracted.
+
+    Example:
+        >>> ann.softmax(anp.array([1.0, 1.0]))   # [0.5, 0.5]
+    """
+    x, dtype = _accumulating("softmax", x)
+    unnormalized = anp.exp(anp.subtract(x, anp.max(x, axis=axis, keepdims=True)))
+    out = anp.divide(unnormalized, anp.sum(unnormalized, axis=axis, keepdims=True))
+    return anp.astype(out, dtype)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along axis, computed with the max subtracted.
+
+    Example:
+        >>> ann.log_softmax(anp.array([1.0, 1.0]))   # [-0.6931, -0.6931]
+    """
+    x, dtype = _accumulating("log_softmax", x)
+    shifted = anp.subtract(x, anp.max(x, axis=axis, keepdims=True))
+    out = anp.subtract(shifted, anp.log(anp.sum(anp.exp(shifted), axis=axis, keepdims=True)))
+    return anp.astype(out, dtype)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log(sum(b * exp(a))) over axis, stable; -inf where every term is -inf, like JAX.
+
+    Example:
+        >>> ann.logsumexp(anp.array([0.0, 0.0]))   # 0.6931
+    """
+    if return_sign:
+        raise TracingError(f"{caller_site()}: logsumexp: return_sign=True is not supported")
+    x, dtype = _accumulating("logsumexp", a)
+    shifted, top = _shift_by_max(x, axis)
+    terms = anp.exp(shifted)
+    if b is not None:
+        terms = anp.multiply(b, terms)
+    out = anp.astype(anp.add(anp.log(anp.sum(terms, axis=axis, keepdims=True)), top), dtype)
+    if keepdims:
+        return out
+    return anp.squeeze(out, axis=tuple(range(x.ndim)) if axis is None else axis)
+
+
+def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5):
+    """(x - mean) / sqrt(variance + epsilon) along axis; mean and variance computed when None.
+
+    The variance is mean(x**2) - mean(x)**2 clipped at 0, like jax.nn.standardize's default.
+
+    Example:
+        >>> ann.standardize(anp.array([1.0, 3.0]))   # [-1.0, 1.0] (up to epsilon)
+    """
+    x = _float("standardize", x)
+    if mean is None:
+        mean = anp.mean(x, axis, keepdims=True)
+    if variance is None:
+        squares = anp.mean(anp.multiply(x, x), axis, keepdims=True)
+        variance = anp.maximum(anp.subtract(squares, anp.multiply(mean, mean)), 0)
+    centered = anp.subtract(x, mean)
+    scale = _float("standardize", anp.add(variance, epsilon))
+    return anp.multiply(centered, Tracer(ew.rsqrt(scale.value), scale.weak_type))
+
+
+normalize = standardize
+
+
+def one_hot(x, num_classes: int, *, dtype=np.float32, axis=-1):
+    """x's integer classes as one-hot vectors along a new axis; out-of-range classes give zeros.
+
+    Example:
+        >>> ann.one_hot(anp.array([0, 2]), 3)   # [[1, 0, 0], [0, 0, 1]]
+    """
+    x = anp.asarray(x)
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
+        raise TracingError(f"{caller_site()}: one_hot: num_classes must be a static int >= 0, got "
+                           f"{num_classes!r}")
+    axis = normalize_axis("one_hot", axis, x.ndim + 1)
+    if None in x.shape:
+        raise TracingError(f"{caller_site()}: one_hot of an array with dynamic dims is not "
+                           "supported")
+    if dtypes.is_bool(x.dtype):
+        x = anp.astype(x, dtypes.int32)
+    shape = list(x.shape)
+    shape.insert(axis, int(num_classes))
+    classes = Tracer(shape_ops.iota(shape, axis, dtypes.to_mlir(x.dtype)))
+    hits = anp.equal(anp.expand_dims(x, axis), classes)
+    return anp.astype(hits, dtype)

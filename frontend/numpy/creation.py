@@ -1,0 +1,121 @@
+"""Array creation in aotc.numpy: zeros, ones, full, *_like, arange, linspace, eye, tri, tril."""
+
+import numpy as np
+
+from aotc.frontend.core import dtypes
+from aotc.frontend.numpy.core import asarray, astype, broadcast_to, promote, scalar_like
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
+
+
+def _shape(shape) -> tuple:
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of `shape` filled with fill_value (a scalar or traced value)."""
+    value = asarray(fill_value)
+    if dtype is not None:
+        value = astype(value, dtype)
+    return broadcast_to(value, _shape(shape))  # a Python scalar stays weakly typed, as in JAX
+
+
+def zeros(shape, dtype=None):
+    return constant(np.zeros(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
+
+
+def ones(shape, dtype=None):
+    return constant(np.ones(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
+
+
+def empty(shape, dtype=None):
+    return zeros(shape, dtype)
+
+
+def _like(x, dtype, shape):
+    x = to_tracer(x)
+    return x, (dtype or x.dtype), (x.shape if shape is None else _shape(shape))
+
+
+def full_like(x, fill_value, dtype=None, shape=None):
+    x, dt, shp = _like(x, dtype, shape)
+    if None in shp:
+        return broadcast_to(astype(asarray(fill_value), dt), shp, like=[x])
+    return full(shp, fill_value, dt)
+
+
+def zeros_like(x, dtype=None, shape=None):
+    return full_like(x, 0, dtype, shape)
+
+
+def ones_like(x, dtype=None, shape=None):
+    return full_like(x, 1, dtype, shape)
+
+
+def empty_like(x, dtype=None, shape=None):
+    return zeros_like(x, dtype, shape)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Like numpy.arange with static bounds; int32 for int bounds, float32 otherwise."""
+    if stop is None:
+        start, stop = 0, start
+    values = np.arange(start, stop, step)
+    dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.canonical_default(values.dtype)
+    if dtypes.is_int(dt) and all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
+        n = len(values)
+        index = Tracer(shape_ops.iota((n,), 0, dtypes.to_mlir(dt)))
+        if start == 0 and step == 1:
+            return index
+        from aotc.frontend.numpy.math import add, multiply
+
+        return add(multiply(index, step), start) if step != 1 else add(index, start)
+    return constant(values.astype(dt))
+
+
+def linspace(start, stop, num=50, endpoint=True, dtype=None):
+    values = np.linspace(start, stop, num, endpoint=endpoint)
+    dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.float32
+    if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+        return constant(values.astype(dt))
+    from aotc.frontend.numpy.math import add, multiply, subtract
+
+    start, stop = promote("linspace", start, stop, inexact=True)
+    div = (num - 1) if endpoint else num
+    frac = constant(np.arange(num, dtype=np.float64) / max(div, 1), start.dtype)
+    frac = Tracer(frac.value)
+    return astype(add(start, multiply(frac, subtract(stop, start))), dt)
+
+
+def eye(N, M=None, k=0, dtype=None):
+    M = N if M is None else M
+    return constant(np.eye(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
+
+
+def identity(n, dtype=None):
+    return eye(n, dtype=dtype)
+
+
+def tri(N, M=None, k=0, dtype=None):
+    M = N if M is None else M
+    return constant(np.tri(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
+
+
+def _triangle_mask(x: Tracer, k: int, lower: bool) -> Tracer:
+    n, m = x.shape[-2:]
+    mask = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+    return constant(mask)
+
+
+def tril(x, k=0):
+    from aotc.frontend.numpy.math import where
+
+    x = to_tracer(x)
+    return where(_triangle_mask(x, k, True), x, scalar_like(0, x))
+
+
+def triu(x, k=0):
+    from aotc.frontend.numpy.math import where
+
+    x = to_tracer(x)
+    return where(_triangle_mask(x, k, False), x, scalar_like(0, x))

@@ -1,0 +1,161 @@
+"""Linear algebra of aotc.numpy: matmul, dot, vdot, inner, outer, tensordot, einsum, trace."""
+
+
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.source import caller_site
+from aotc.frontend.numpy.core import (
+    broadcast_shapes,
+    broadcast_to,
+    normalize_axis,
+    promote,
+    shape_text,
+)
+from aotc.frontend.numpy.shape import ravel, reshape, squeeze, transpose
+from aotc.frontend.ops import linalg
+from aotc.frontend.trace.tracer import Tracer
+
+
+def _dot(x: Tracer, y: Tracer, contracting, batch=((), ())) -> Tracer:
+    for a, b in zip(*contracting):
+        if x.shape[a] is not None and y.shape[b] is not None and x.shape[a] != y.shape[b]:
+            raise TracingError(
+                f"{caller_site()}: contraction of {shape_text(x.shape)} axis {a} with "
+                f"{shape_text(y.shape)} axis {b}: sizes {x.shape[a]} and {y.shape[b]} differ")
+    return Tracer(linalg.dot_general(x.value, y.value, contracting, batch), x.weak_type)
+
+
+def matmul(x, y):
+    """x @ y with numpy's rules: 1-D operands are promoted to matrices, batch dims broadcast."""
+    x, y = promote("matmul", x, y, broadcast=False)
+    if x.ndim == 0 or y.ndim == 0:
+        raise TracingError(f"{caller_site()}: matmul: operands must not be scalars, got "
+                           f"{shape_text(x.shape)} @ {shape_text(y.shape)}")
+    x_vec, y_vec = x.ndim == 1, y.ndim == 1
+    if x_vec:
+        x = reshape(x, (1, x.shape[0]))
+    if y_vec:
+        y = reshape(y, (y.shape[0], 1))
+    if x.shape[-1] is not None and y.shape[-2] is not None and x.shape[-1] != y.shape[-2]:
+        raise TracingError(f"{caller_site()}: matmul: shapes {shape_text(x.shape)} and "
+                           f"{shape_text(y.shape)} do not align ({x.shape[-1]} != "
+                           f"{y.shape[-2]})")
+    batch = broadcast_shapes("matmul", x.shape[:-2], y.shape[:-2])
+    nb = len(batch)
+    if x.ndim > 2 or y.ndim > 2:
+        if y.ndim == 2 and x.ndim > 2:  # fold x's batch into rows: one plain matmul
+            out = _dot(x, y, ((x.ndim - 1,), (0,)))
+        else:
+            x = broadcast_to(x, batch + x.shape[-2:], like=[x, y])
+            y = broadcast_to(y, batch + y.shape[-2:], like=[x, y])
+            out = _dot(x, y, ((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb))))
+    else:
+        out = _dot(x, y, ((1,), (0,)))
+    if x_vec:
+        out = squeeze(out, out.ndim - 2)
+    if y_vec:
+        out = squeeze(out, out.ndim - 1)
+    return out
+
+
+def dot(x, y):
+    """numpy.dot: sum product over the last axis of x and the second-to-last of y."""
+    x, y = promote("dot", x, y, broadcast=False)
+    if x.ndim == 0 or y.ndim == 0:
+        from aotc.frontend.numpy.math import multiply
+
+        return multiply(x, y)
+    if y.ndim <= 2:
+        return matmul(x, y) if x.ndim <= 2 else _dot(x, y, ((x.ndim - 1,), (max(y.ndim - 2, 0),)))
+    return _dot(x, y, ((x.ndim - 1,), (y.ndim - 2,)))
+
+
+def vdot(x, y):
+    return dot(ravel(x), ravel(y))
+
+
+def inner(x, y):
+    x, y = promote("inner", x, y, broadcast=False)
+    if x.ndim == 0 or y.ndim == 0:
+        from aotc.frontend.numpy.math import multiply
+
+        return multiply(x, y)
+    return _dot(x, y, ((x.ndim - 1,), (y.ndim - 1,)))
+
+
+def outer(x, y):
+    x, y = promote("outer", ravel(x), ravel(y), broadcast=False)
+    return _dot(x, y, ((), ()))
+
+
+def tensordot(x, y, axes=2):
+    x, y = promote("tensordot", x, y, broadcast=False)
+    if isinstance(axes, int):
+        xa, ya = list(range(x.ndim - axes, x.ndim)), list(range(axes))
+    else:
+        xa, ya = axes
+        xa = [xa] if isinstance(xa, int) else list(xa)
+        ya = [ya] if isinstance(ya, int) else list(ya)
+    xa = [normalize_axis("tensordot", a, x.ndim) for a in xa]
+    ya = [normalize_axis("tensordot", a, y.ndim) for a in ya]
+    return _dot(x, y, (tuple(xa), tuple(ya)))
+
+
+def einsum(subscripts: str, *operands):
+    """einsum for one or two operands, lowered to a single dot_general (plus transposes)."""
+    if len(operands) not in (1, 2):
+        raise NotImplementedError("aotc.numpy.einsum supports one or two operands")
+    spec = subscripts.replace(" ", "")
+    if "..." in spec:
+        raise NotImplementedError("aotc.numpy.einsum does not support '...' yet")
+    if "->" in spec:
+        inputs, output = spec.split("->")
+    else:
+        inputs = spec
+        letters = inputs.replace(",", "")
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    names = inputs.split(",")
+    if len(names) != len(operands):
+        raise TracingError(f"{caller_site()}: einsum '{subscripts}' names {len(names)} operands, "
+                           "got "
+                           f"{len(operands)}")
+    ts = promote("einsum", *operands, broadcast=False)
+    for name, t in zip(names, ts):
+        if len(name) != t.ndim or len(set(name)) != len(name):
+            raise TracingError(f"{caller_site()}: einsum operand '{name}' does not fit shape "
+                               f"{shape_text(t.shape)} (repeated indices are not supported)")
+    from aotc.frontend.numpy.reductions import sum as reduce_sum
+
+    # sum out letters that appear in one operand only and not in the output
+    def drop_private(name, t, others):
+        private = [i for i, c in enumerate(name) if c not in output and c not in others]
+        if private:
+            t = reduce_sum(t, tuple(private), dtype=t.dtype)
+            name = "".join(c for i, c in enumerate(name) if i not in private)
+        return name, t
+
+    if len(ts) == 1:
+        name, t = drop_private(names[0], ts[0], "")
+        return transpose(t, [name.index(c) for c in output])
+    (a, x), (b, y) = drop_private(names[0], ts[0], names[1]), drop_private(names[1], ts[1],
+                                                                             names[0])
+    batch = [c for c in a if c in b and c in output]
+    contract = [c for c in a if c in b and c not in output]
+    out = _dot(x, y, (tuple(a.index(c) for c in contract), tuple(b.index(c) for c in contract)),
+               (tuple(a.index(c) for c in batch), tuple(b.index(c) for c in batch)))
+    produced = batch + [c for c in a if c not in b] + [c for c in b if c not in a]
+    return transpose(out, [produced.index(c) for c in output])
+
+
+def trace(x, offset=0, axis1=0, axis2=1):
+    """Sum of the diagonal (with `offset`) over axis1/axis2."""
+    from aotc.frontend.numpy.creation import eye
+    from aotc.frontend.numpy.math import multiply
+    from aotc.frontend.numpy.reductions import sum as reduce_sum
+    from aotc.frontend.numpy.shape import moveaxis
+
+    x = moveaxis(x, (axis1, axis2), (-2, -1))
+    n, m = x.shape[-2:]
+    mask = eye(n, m, k=offset, dtype=x.dtype)
+    return reduce_sum(multiply(x, mask), axis=(-2, -1))
+
+

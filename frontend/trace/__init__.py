@@ -1,0 +1,1 @@
+"""Tracing: Tracer, staging into func.func, lowering, eager calls."""

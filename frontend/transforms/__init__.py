@@ -1,0 +1,2 @@
+"""The JAX-style transforms API: grad family, vmap, custom derivatives, transforms of imported
+StableHLO."""

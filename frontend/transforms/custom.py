@@ -1,0 +1,158 @@
+"""User-defined derivatives and rematerialization: custom_jvp, custom_vjp, checkpoint."""
+
+from collections.abc import Callable
+
+from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import ir
+from aotc.frontend.core.source import caller_site
+from aotc.frontend.ops import tensors as values
+from aotc.frontend.trace.eager import eager
+from aotc.frontend.trace.staging import function_name, stage_marked
+from aotc.frontend.trace.tracer import Tracer, current_module, to_tracer
+from aotc.passes import autodiff
+from aotc.passes import functions as util
+
+
+class _Custom:
+    """Base of custom-derivative wrappers: stages the function with a CUSTOM_CALLS entry."""
+
+    kind = ""
+
+    def __init__(self, fun: Callable):
+        self.fun = fun
+        self.__name__ = getattr(fun, "__name__", "custom")
+        self.__doc__ = getattr(fun, "__doc__", None)
+
+    def _ready(self) -> None:
+        pass
+
+    def __call__(self, *args):
+        self._ready()
+        return eager(self._staged)(*args)
+
+    def _staged(self, *args):
+        from aotc.frontend.core import registry
+
+        traced, out = stage_marked(self.fun, args, function_name(self.fun), autodiff.CUSTOM,
+                                    ir.StringAttr.get("pending"),
+                                    allow_captures=self.kind == "checkpoint")
+        module = current_module()
+        util.find_function(module, traced.name).attributes[autodiff.CUSTOM] = (
+            ir.StringAttr.get(traced.name))
+        registry.CUSTOM_CALLS[traced.name] = _Rule(self, tree.structure(args), traced.out_tree)
+        return out
+
+
+class _Rule:
+    """A CUSTOM_CALLS entry: what the autodiff pass calls, on ir.Values."""
+
+    def __init__(self, custom: _Custom, in_tree, out_tree):
+        self.custom, self.in_tree, self.out_tree = custom, in_tree, out_tree
+        self.kind = custom.kind
+
+    def jvp(self, primals, tangents):
+        from aotc.frontend.trace.tracer import tracing
+
+        with tracing():
+            p = tree.unflatten(self.in_tree, [Tracer(v) for v in primals])
+            t = tree.unflatten(self.in_tree, [Tracer(v if v is not None else values.zeros_like(
+                primals[i])) for i, v in enumerate(tangents)])
+            out, t_out = self.custom.jvp_rule(tuple(p), tuple(t))
+            outs = self._leaves(out, "primal output")
+            touts = self._leaves(t_out, "tangent output")
+        return ([o.value for o in outs],
+                [t.value if dtypes.is_float(t.dtype) else None for t in touts])
+
+    def vjp(self, ctx, result_cts, wrt):
+        from aotc.frontend.trace.tracer import tracing
+
+        operands = list(ctx.op.operands)
+        with tracing():
+            args = tree.unflatten(self.in_tree, [Tracer(ctx.primal(v)) for v in operands])
+            out, residuals = self.custom.fwd(*args)
+            self._leaves(out, "fwd's primal output")
+            cts = [Tracer(values.instantiate(c, ctx.primal(r)))
+                   for c, r in zip(result_cts, ctx.op.results)]
+            arg_cts = self.custom.bwd(residuals, tree.unflatten(self.out_tree, cts))
+            leaves, treedef = tree.flatten(tuple(arg_cts))
+            if treedef != self.in_tree:
+                raise TracingError(f"{caller_site()}: custom_vjp bwd must return one cotangent per "
+                                   f"argument, structured as {self.in_tree!r}; got {treedef!r}")
+        grads = {}
+        for v, c in zip(operands, leaves):
+            if c is not None and values.is_float(v.type):
+                grads[v] = values.add_any(grads.get(v), to_tracer(c).value)
+        return [grads.get(v) for v in wrt]
+
+    def _leaves(self, value, what: str) -> list[Tracer]:
+        leaves, treedef = tree.flatten(value)
+        if treedef != self.out_tree:
+            raise TracingError(f"{caller_site()}: custom rule's {what} has structure "
+                               f"{treedef!r}, but "
+                               f"the function returns {self.out_tree!r}")
+        return [to_tracer(leaf) for leaf in leaves]
+
+
+class custom_jvp(_Custom):
+    """A function with a user-defined JVP, like jax.custom_jvp.
+
+    Example:
+        >>> @aotc.custom_jvp
+        ... def safe_log(x): return anp.log(x)
+        >>> @safe_log.defjvp
+        ... def _(primals, tangents): (x,), (t,) = primals, tangents; return anp.log(x), t / x
+    """
+
+    kind = "jvp"
+
+    def __init__(self, fun: Callable):
+        super().__init__(fun)
+        self.jvp_rule = None
+
+    def defjvp(self, jvp_rule: Callable) -> Callable:
+        self.jvp_rule = jvp_rule
+        return jvp_rule
+
+    def _ready(self) -> None:
+        if self.jvp_rule is None:
+            raise TracingError(f"custom_jvp function '{self.__name__}' has no rule; define one "
+                               "with @f.defjvp")
+
+
+class custom_vjp(_Custom):
+    """A function with a user-defined VJP, like jax.custom_vjp: fwd(*args) -> (out, residuals),
+    bwd(residuals, cotangent) -> tuple of argument cotangents.
+
+    Example:
+        >>> @aotc.custom_vjp
+        ... def clip_gradient(x): return x
+        >>> clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (anp.clip(g, -1, 1),))
+    """
+
+    kind = "vjp"
+
+    def __init__(self, fun: Callable):
+        super().__init__(fun)
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        self.fwd, self.bwd = fwd, bwd
+
+    def _ready(self) -> None:
+        if self.fwd is None:
+            raise TracingError(f"custom_vjp function '{self.__name__}' has no rule; define it "
+                               "with f.defvjp(fwd, bwd)")
+
+
+class checkpoint(_Custom):
+    """Recompute fun's intermediate values in reverse mode instead of keeping them (jax.checkpoint).
+
+    Example:
+        >>> block = aotc.checkpoint(lambda x: anp.tanh(x @ w))
+    """
+
+    kind = "checkpoint"
+
+
+remat = checkpoint
