@@ -462,10 +462,56 @@ def _scatter_transpose(ctx, cts, operands):
     return [operand_ct, None, update_ct]
 
 
+def _known_entries(v: ir.Value) -> list:
+    """Entries of a 1-D index vector built from constants (an int each), or from the sizes of
+    dims (("size", dim)); None for an entry computed otherwise."""
+    owner = v.owner.operation if isinstance(v, ir.OpResult) else None
+    name = owner.name if owner is not None else ""
+    if name == "stablehlo.constant":
+        return [int(d) for d in np.asarray(ir.DenseElementsAttr(owner.attributes["value"]))
+                .reshape(-1)]
+    if name == "stablehlo.reshape":
+        return _known_entries(owner.operands[0])
+    if name == "stablehlo.get_dimension_size":
+        return [("size", ir.IntegerAttr(owner.attributes["dimension"]).value)]
+    if name == "stablehlo.concatenate":
+        return [e for part in owner.operands for e in _known_entries(part)]
+    return [None] * max(1, *shape_of(v)[:1])
+
+
+def _real_dynamic_slice_transpose(ctx, cts, operands):
+    # ct spread out by the strides, then padded with zeros to the operand's extent
+    ct, starts = cts[0], operands[1]
+    strides = _known_entries(operands[3])
+    if None in strides or any(isinstance(s, tuple) for s in strides):
+        raise TracingError(f"{ctx.location}: reverse mode through a real_dynamic_slice needs "
+                           "constant strides")
+    zero = values.scalar(0, values.element(ct))
+    rank, interior = len(strides), [s - 1 for s in strides]
+    operand = ctx.operand_types[0]
+    lows, limits = _known_entries(starts), _known_entries(operands[2])
+    highs = []  # a static pad when starts are constants and dynamic dims are taken whole
+    for d, (n, k, lo, hi, st) in enumerate(zip(shape_of(operand), shape_of(ct), lows, limits,
+                                                strides)):
+        if n is not None and k is not None and isinstance(lo, int):
+            highs.append(n - lo - ((k - 1) * st + 1 if k else 0))
+        elif n is None and k is None and lo == 0 and hi == ("size", d) and st == 1:
+            highs.append(0)
+        else:
+            break
+    if len(highs) == rank:  # one pad: IREE 3.13 miscompiled an edge pad of an interior pad
+        return [shape_ops.pad(ct, zero, lows, highs, interior), None, None, None]
+    spread = shape_ops.pad(ct, zero, [0] * rank, [0] * rank, interior) if any(interior) else ct
+    zeros = values.zeros_like(ctx.like(0) if None in shape_of(operand) else operand)
+    starts = [shape_ops.reshape(shape_ops.slice(starts, [d], [d + 1]), ()) for d in range(rank)]
+    return [shape_ops.dynamic_update_slice(zeros, spread, starts), None, None, None]
+
+
 register("jvp", "stablehlo.gather", structural_jvp(0))
 register("jvp", "stablehlo.real_dynamic_slice", structural_jvp(0))
 register("jvp", "stablehlo.scatter", _scatter_jvp)
 register("transpose", "stablehlo.gather", _gather_transpose)
+register("transpose", "stablehlo.real_dynamic_slice", _real_dynamic_slice_transpose)
 register("transpose", "stablehlo.scatter", _scatter_transpose)
 
 
@@ -539,5 +585,180 @@ def _scatter_batch(ctx, operands, batched):
     return [scatter_for_iree(x, indices, updates, new, combine)], [True]
 
 
+def _real_dynamic_slice_batch(ctx, operands, batched):
+    x, bounds = operands[0], operands[1:]
+    if any(batched[1:]):
+        raise TracingError(f"{ctx.location}: vmap of a slice whose bounds depend on the mapped "
+                           "axis is not supported (each lane would have its own shape); use "
+                           "lax.dynamic_slice with a fixed size")
+    lane = [0, ctx.size, 1]  # the batch dim is read whole: start 0, limit size, stride 1
+    bounds = [shape_ops.concatenate([shape_ops.reshape(values.scalar(first, values.element(v)),
+                                                       (1,)), v], 0)
+              for first, v in zip(lane, bounds)]
+    shape = (ctx.size, *shape_of(ctx.op.results[0]))
+    return [real_dynamic_slice(x, *bounds, shape)], [True]
+
+
 register("batch", "stablehlo.gather", _gather_batch)
+register("batch", "stablehlo.real_dynamic_slice", _real_dynamic_slice_batch)
 register("batch", "stablehlo.scatter", _scatter_batch)
+
+
+# ---- dims (aotc.passes.dims) ----
+
+
+def _real_dynamic_slice_dims(ctx):
+    starts, limits, strides = ctx.content(1), ctx.content(2), ctx.content(3)
+    if None in (starts, limits, strides):
+        return [None]
+    return [[limit if start == 0 and stride == 1 else None
+             for start, limit, stride in zip(starts, limits, strides)]]
+
+
+register("dims", "stablehlo.real_dynamic_slice", _real_dynamic_slice_dims)
+register("dims", "stablehlo.scatter",  # results are the inputs, updated
+         lambda ctx: [ctx.dims(i) for i in range(len(ctx.op.results))])
+
+
+# ---- bounds legalization (aotc.passes.bounds): what IREE 3.13 does not enforce ----------------
+
+
+def _index_bounds(indices: ir.Value, x: ir.Value, index_map, sizes, vector_dim: int):
+    """The largest in-bounds start of each index component, shaped like `indices`; None when
+    `indices` is a constant already in range. sizes[d]: the window size along operand dim d."""
+    element = values.element(indices)
+    highs = [shape_ops.start_bound(x, d, sizes[d], element) for d in index_map]
+    shape = shape_of(indices)
+    implicit = vector_dim == len(shape)
+    if all(isinstance(h, int) for h in highs):
+        known = shape_ops.constant_ints(indices)
+        high = np.asarray(highs, _numpy_dtype(element))
+        if known is not None and np.all(known >= 0) and np.all(
+                np.moveaxis(known[..., None] if implicit else known, vector_dim, -1) <= high):
+            return None
+        high = shape_ops.constant(high[0] if implicit else high)
+    elif implicit:
+        high = highs[0]
+    else:
+        high = shape_ops.concatenate([shape_ops.reshape(
+            values.scalar(h, element) if isinstance(h, int) else h, (1,)) for h in highs], 0)
+    dims = [] if implicit else [vector_dim]
+    if None in shape:
+        return shape_ops.broadcast_in_dim(high, shape, dims, values.shape_tensor_of(indices))
+    return shape_ops.broadcast_in_dim(high, shape, dims)
+
+
+def _numpy_dtype(element: ir.Type) -> np.dtype:
+    from aotc.frontend.core import dtypes
+
+    return np.dtype(dtypes.from_mlir(element))
+
+
+def _broadcast_like(v: ir.Value, like: ir.Value, dims) -> ir.Value:
+    shape = shape_of(like)
+    if None in shape:
+        return shape_ops.broadcast_in_dim(v, shape, dims, values.shape_tensor_of(like))
+    return shape_ops.broadcast_in_dim(v, shape, dims)
+
+
+def _gather_bounds(ctx, operands):
+    # StableHLO clamps each start into [0, operand_dim - slice_size]; IREE reads out of bounds
+    x, indices = operands
+    dims = _gather_dims(ctx)
+    high = _index_bounds(indices, x, dims["start_index_map"], ctx.attrs.ints("slice_sizes"),
+                         dims["index_vector_dim"])
+    if high is None or not dims["start_index_map"]:
+        return None
+    clamped = ew.clamp(values.zeros_like(indices), indices, high)
+    return list(values.clone_with(ctx.op, [x, clamped], ctx.result_types).results)
+
+
+def _scatter_window_sizes(x: ir.Value, updates: ir.Value, dims: dict) -> list:
+    """The update window's size along each operand dim (1 on inserted and batching dims)."""
+    skipped = set(dims["inserted_window_dims"]) | set(dims["input_batching_dims"])
+    windows = iter(dims["update_window_dims"])
+    return [1 if d in skipped else shape_ops.window_size(updates, next(windows))
+            for d in range(len(shape_of(x)))]
+
+
+_DROPPED_UPDATE = {  # the update that leaves an element as it is, by combiner
+    np.add: lambda dt: -0.0 if np.issubdtype(dt, np.floating) else 0,
+    np.multiply: lambda dt: 1,
+    np.maximum: lambda dt: -np.inf if np.issubdtype(dt, np.floating) else (
+        False if dt == np.bool_ else np.iinfo(dt).min),
+    np.minimum: lambda dt: np.inf if np.issubdtype(dt, np.floating) else (
+        True if dt == np.bool_ else np.iinfo(dt).max),
+    np.bitwise_and: lambda dt: True if dt == np.bool_ else np.iinfo(dt).max if np.issubdtype(
+        dt, np.unsignedinteger) else -1,
+    np.bitwise_or: lambda dt: 0,
+    np.bitwise_xor: lambda dt: 0,
+}
+
+
+def _neutral_update(region: ir.Region, element: ir.Type):
+    """The update a single-op scatter body ignores (0 for add, -inf for max, ...), or None."""
+    ufunc, dt = body_ufunc(region), _numpy_dtype(element)
+    if ufunc not in _DROPPED_UPDATE or not (np.issubdtype(dt, np.number) or dt == np.bool_):
+        return None
+    if np.issubdtype(dt, np.complexfloating) and ufunc not in (np.add, np.multiply):
+        return None
+    return _DROPPED_UPDATE[ufunc](dt)
+
+
+def _scatter_bounds(ctx, operands):
+    # XLA (and so JAX's .at[]) drops a whole update window that is not inside the operand;
+    # IREE writes it anyway (into the next batch lane with input_batching_dims)
+    n = (len(operands) - 1) // 2
+    inputs, indices, updates = operands[:n], operands[n], operands[n + 1:]
+    dims, x = _scatter_dims(ctx), operands[0]
+    to_operand, vector_dim = dims["scatter_dims_to_operand_dims"], dims["index_vector_dim"]
+    high = _index_bounds(indices, x, to_operand, _scatter_window_sizes(x, updates[0], dims),
+                         vector_dim) if to_operand else None
+    if high is None:
+        return None
+    zero = values.zeros_like(indices)
+    clamped = ew.clamp(zero, indices, high)
+    valid = ew.and_(ew.compare("GE", indices, zero), ew.compare("LE", indices, high))
+    if vector_dim < len(shape_of(indices)):
+        valid = reduce_binary(valid, shape_ops.constant(np.True_), [vector_dim], ew.and_)
+    window = dims["update_window_dims"]
+    update_batch = [d for d in range(len(shape_of(updates[0]))) if d not in window]
+    neutral = _neutral_update(ctx.op.regions[0], values.element(x)) if n == 1 else None
+    if neutral is not None:  # in-range index, update that changes nothing
+        kept = ew.select(_broadcast_like(valid, updates[0], update_batch), updates[0],
+                         values.full_like(updates[0], neutral))
+        return list(values.clone_with(ctx.op, [x, clamped, kept], ctx.result_types).results)
+    return _scatter_into_spare(ctx, inputs, indices, clamped, valid, updates)
+
+
+def _scatter_into_spare(ctx, inputs, indices, clamped, valid, updates):
+    """Any other scatter (set, other bodies, several operands): dropped windows write into a
+    spare window padded onto the operands past their first indexed dim, then sliced off."""
+    dims, x = _scatter_dims(ctx), inputs[0]
+    shape, first = shape_of(x), dims["scatter_dims_to_operand_dims"][0]
+    spare = _scatter_window_sizes(x, updates[0], dims)[first]
+    if None in shape or not isinstance(spare, int):
+        return None  # dynamic shapes: left as traced (see the pass's docstring)
+    element, vector_dim = values.element(indices), dims["index_vector_dim"]
+    if shape[first] > np.iinfo(_numpy_dtype(element)).max:
+        element = ir.IntegerType.get_signless(32)
+        clamped = ew.convert(clamped, element)
+    index_shape = shape_of(indices)
+    if vector_dim == len(index_shape):
+        past_end = values.full_like(clamped, shape[first], element)
+    else:
+        k = index_shape[vector_dim]
+        is_first = _broadcast_like(shape_ops.constant(np.arange(k) == 0), clamped, [vector_dim])
+        past_end = ew.select(is_first, values.full_like(clamped, shape[first], element), clamped)
+        valid = _broadcast_like(valid, clamped,
+                                [d for d in range(len(index_shape)) if d != vector_dim])
+    moved = ew.select(valid, clamped, past_end)
+    high = [spare if d == first else 0 for d in range(len(shape))]
+    padded = [shape_ops.pad(v, values.scalar(0, values.element(v)), [0] * len(shape), high)
+              for v in inputs]
+    new = values.clone_with(ctx.op, [*padded, moved, *updates], [p.type for p in padded])
+    return [shape_ops.slice(r, [0] * len(shape), shape) for r in new.results]
+
+
+register("bounds", "stablehlo.gather", _gather_bounds)
+register("bounds", "stablehlo.scatter", _scatter_bounds)

@@ -243,12 +243,12 @@ def _pad_type(types, attrs):
 def _pad_impl(ctx, x, value):
     lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
     interior = ctx.attrs.ints("interior_padding")
-    shape = ctx.result_shape(0)
     # place x on a grid with interior spacing inside a full, then crop negative padding
     grown = [n + max(n - 1, 0) * c for n, c in zip(x.shape, interior)]
     full = np.full([g + max(a, 0) + max(b, 0) for g, a, b in zip(grown, lo, hi)], value,
                    dtype=x.dtype)
     full[tuple(np.s_[max(a, 0):max(a, 0) + g:c + 1] for a, g, c in zip(lo, grown, interior))] = x
+    shape = [g + a + b for g, a, b in zip(grown, lo, hi)]  # from x: the type may be dynamic
     crop = tuple(np.s_[max(-a, 0):max(-a, 0) + n] for a, n in zip(lo, shape))
     return full[crop]
 
@@ -515,3 +515,146 @@ register("batch", "stablehlo.get_dimension_size", _get_dimension_size_batch)
 register("batch", "stablehlo.pad", _pad_batch)
 register("batch", "stablehlo.dynamic_slice", _dynamic_slice_batch)
 register("batch", "stablehlo.dynamic_update_slice", _dynamic_update_slice_batch)
+
+
+# ---- dims (aotc.passes.dims): which result dims are which operand dims ----
+
+
+def _constant_dims(ctx):
+    value = ctx.attrs.array("value")
+    small = value.dtype.kind in "iu" and value.ndim <= 1 and value.size <= 16
+    return [ctx.info(value.shape, [int(v) for v in value.ravel()] if small else None)]
+
+
+def _broadcast_dims(ctx):
+    shape = list(shape_of(ctx.op.results[0]))
+    if ctx.op.name == "stablehlo.dynamic_broadcast_in_dim" and ctx.content(1) is not None:
+        shape = [t if t is not None else c for t, c in zip(shape, ctx.content(1))]
+    for i, d in enumerate(ctx.attrs.ints("broadcast_dimensions")):
+        operand = ctx.dims(0)[i]
+        if operand == 1 and shape[d] != 1:
+            continue  # a 1 expands to any size
+        shape[d] = operand if shape[d] is None else ctx.walker.unify(ctx.op, operand, shape[d])
+    return [ctx.info(shape, ctx.content(0))]
+
+
+def _reshape_dims(ctx):
+    shape = list(shape_of(ctx.op.results[0]))
+    if ctx.op.name == "stablehlo.dynamic_reshape" and ctx.content(1) is not None:
+        shape = [t if t is not None else c for t, c in zip(shape, ctx.content(1))]
+    unknown = [k for k, d in enumerate(shape) if d is None]
+    if len(unknown) == 1:  # the one unknown dim is what the others leave of the operand's size
+        known = [d for d in shape if d is not None]
+        if all(isinstance(d, int) for d in known):
+            shape[unknown[0]] = ctx.divide(ctx.product(ctx.dims(0)), ctx.product(known))
+    return [ctx.info(shape, ctx.content(0))]
+
+
+def _slice_dims(ctx):
+    start, strides = ctx.attrs.ints("start_indices"), ctx.attrs.ints("strides")
+    typed = shape_of(ctx.op.results[0])
+    return [[ctx.dims(0)[k] if t is None and lo == 0 and st == 1 else None
+             for k, (t, lo, st) in enumerate(zip(typed, start, strides))]]
+
+
+def _concatenate_dims(ctx):
+    dim = ctx.attrs.int("dimension")
+    others = [k for k in range(len(ctx.dims(0))) if k != dim]
+    shape = list(ctx.dims(0))
+    for i in range(1, ctx.num_operands):
+        for k in others:
+            shape[k] = ctx.walker.unify(ctx.op, shape[k], ctx.dims(i)[k])
+    sizes = [ctx.dims(i)[dim] for i in range(ctx.num_operands)]
+    shape[dim] = sum(sizes) if all(isinstance(s, int) for s in sizes) else None
+    contents = [ctx.content(i) for i in range(ctx.num_operands)]
+    joined = None if None in contents else [c for content in contents for c in content]
+    return [ctx.info(shape, joined)]
+
+
+def _pad_dims(ctx):
+    lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
+    interior = ctx.attrs.ints("interior_padding")
+    return [[d if (a, b, c) == (0, 0, 0) else None
+             for d, a, b, c in zip(ctx.dims(0), lo, hi, interior)]]
+
+
+register("dims", "stablehlo.constant", _constant_dims)
+register("dims", "stablehlo.broadcast_in_dim", _broadcast_dims)
+register("dims", "stablehlo.dynamic_broadcast_in_dim", _broadcast_dims)
+register("dims", "stablehlo.reshape", _reshape_dims)
+register("dims", "stablehlo.dynamic_reshape", _reshape_dims)
+register("dims", "stablehlo.transpose",
+         lambda ctx: [[ctx.dims(0)[p] for p in ctx.attrs.ints("permutation")]])
+register("dims", "stablehlo.get_dimension_size",
+         lambda ctx: [ctx.info((), [ctx.dims(0)[ctx.attrs.int("dimension")]])])
+register("dims", "stablehlo.slice", _slice_dims)
+register("dims", "stablehlo.concatenate", _concatenate_dims)
+register("dims", "stablehlo.pad", _pad_dims)
+register("dims", "stablehlo.reverse", lambda ctx: [ctx.dims(0)])
+register("dims", "stablehlo.dynamic_update_slice", lambda ctx: [ctx.dims(0)])
+
+
+# ---- bounds legalization: start indices clamped before IREE sees them -------------------------
+
+
+def start_bound(x: ir.Value, dim: int, size, element: ir.Type):
+    """The largest in-bounds start of a window of `size` (an int, or a 0-d i32 value) along
+    x's `dim`, as an int when static, else as a 0-d value of the integer type `element`; either
+    saturates at the type's maximum (a narrow index cannot exceed it anyway)."""
+    top = int(np.iinfo(dtypes.from_mlir(element)).max)
+    n = shape_of(x)[dim]
+    if n is not None and isinstance(size, int):
+        return min(n - size, top)
+    i32 = ir.IntegerType.get_signless(32)
+    n = get_dimension_size(x, dim) if n is None else values.scalar(n, i32)
+    high = ew.subtract(n, values.scalar(size, i32) if isinstance(size, int) else size)
+    if top < 2**31 - 1:
+        high = ew.minimum(high, values.scalar(top, i32))
+    return ew.convert(high, element)
+
+
+def constant_ints(v: ir.Value) -> np.ndarray | None:
+    """The value of a `stablehlo.constant` operand, else None."""
+    owner = v.owner.operation if isinstance(v, ir.OpResult) else None
+    if owner is None or owner.name != "stablehlo.constant":
+        return None
+    return np.asarray(ir.DenseElementsAttr(owner.attributes["value"]))
+
+
+def clamp_start(x: ir.Value, dim: int, start: ir.Value, size) -> ir.Value:
+    """A 0-d start index clamped into [0, x.shape[dim] - size] (StableHLO's dynamic_slice and
+    dynamic_update_slice rule); a constant already in range is returned as it is."""
+    element = values.element(start)
+    high = start_bound(x, dim, size, element)
+    known = constant_ints(start)
+    if known is not None and isinstance(high, int) and 0 <= int(known) <= high:
+        return start
+    if isinstance(high, int):
+        high = values.scalar(high, element)
+    return ew.clamp(values.scalar(0, element), start, high)
+
+
+def window_size(update: ir.Value, dim: int):
+    """update's size along dim: an int, or a 0-d i32 value when dynamic."""
+    n = shape_of(update)[dim]
+    return n if n is not None else get_dimension_size(update, dim)
+
+
+def _dynamic_slice_bounds(ctx, operands):
+    x, starts, sizes = operands[0], operands[1:], ctx.attrs.ints("slice_sizes")
+    clamped = [clamp_start(x, d, s, n) for d, (s, n) in enumerate(zip(starts, sizes))]
+    if clamped == list(starts):
+        return None
+    return list(values.clone_with(ctx.op, [x, *clamped], ctx.result_types).results)
+
+
+def _dynamic_update_slice_bounds(ctx, operands):
+    x, update, starts = operands[0], operands[1], operands[2:]
+    clamped = [clamp_start(x, d, s, window_size(update, d)) for d, s in enumerate(starts)]
+    if clamped == list(starts):
+        return None
+    return list(values.clone_with(ctx.op, [x, update, *clamped], ctx.result_types).results)
+
+
+register("bounds", "stablehlo.dynamic_slice", _dynamic_slice_bounds)
+register("bounds", "stablehlo.dynamic_update_slice", _dynamic_update_slice_bounds)

@@ -1,11 +1,9 @@
 """Spec table for autodiff, in the style of JAX's LAX_GRAD_OPS: one row per differentiable op or
 function, checked forward (JVP) and reverse (VJP) against central finite differences along
 random directions, in float64 through the reference interpreter, and to second order for the
-rows marked so. Domains avoid singularities and kinks.
-
-Ops that have no derivative rule yet are listed in NO_RULE_YET; a test keeps that list short,
-and the rows using them are strict xfails, so they start failing (as a reminder to move them
-into the table proper) once their rules land.
+rows marked so. Domains avoid singularities and kinks (tests/passes/test_kinks_vs_jax.py checks
+the values there against JAX). Which ops need which rule is derived from the registry in
+tests/passes/test_rule_coverage.py.
 """
 
 from collections.abc import Callable
@@ -28,16 +26,6 @@ from aotc.frontend.trace.tracer import Tracer, to_tracer
 F32, F16 = np.dtype(np.float32), np.dtype(np.float16)
 SMALL = (2, 3)
 
-# Ops whose derivative rules are still to come (their op files are being finished elsewhere).
-NO_RULE_YET = {"stablehlo.sort", "stablehlo.gather", "stablehlo.scatter",
-               "stablehlo.convolution", "stablehlo.reduce_window",
-               "stablehlo.real_dynamic_slice"}
-
-
-LINEAR_IN_SOME_OPERAND = {"stablehlo.gather", "stablehlo.scatter", "stablehlo.convolution",
-                          "stablehlo.reduce_window", "stablehlo.real_dynamic_slice"}
-
-
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -47,7 +35,6 @@ class Case:
     modes: tuple = ("fwd", "rev")
     dtypes: tuple = (F32,)
     rtol: float = 1e-5
-    needs: tuple = ()  # ops of NO_RULE_YET the function emits
 
 
 def unary(name, fn, lo=-2.0, hi=2.0, nonzero=False, order=2, shapes=((), SMALL), **kw):
@@ -260,33 +247,27 @@ CONTROL = [
         i % 2 == 0, lambda v: v * 2.0, lambda v: anp.sin(v), c), x), (V3,), order=2),
 ]
 
-GATHER, SCATTER = "stablehlo.gather", "stablehlo.scatter"
-INDEXING_AND_WINDOWS = [  # rows whose rules are still landing: see _rows
-    Case("take", lambda x: anp.take(x, np.array([2, 0, 2]), axis=1) ** 2, (M34,), order=2,
-         needs=(GATHER,)),
+INDEXING_AND_WINDOWS = [
+    Case("take", lambda x: anp.take(x, np.array([2, 0, 2]), axis=1) ** 2, (M34,), order=2),
     Case("take_along_axis", lambda x: anp.take_along_axis(x, np.array([[1], [0], [3]]), 1),
-         (M34,), needs=(GATHER,)),
-    Case("index_array", lambda x: x[np.array([2, 0]), 1:] * 2, (M34,), needs=(GATHER,)),
+         (M34,)),
+    Case("index_array", lambda x: x[np.array([2, 0]), 1:] * 2, (M34,)),
     Case("index_traced", lambda i, x: x[anp.astype(anp.abs(i) * 2.9, anp.int32)] ** 2,
-         (Arg((2,), 0.1, 0.9), M34), needs=(GATHER,)),
-    Case("at_set", lambda x, y: x.at[1].set(y * y) * x, (M34, Arg((4,))), order=2,
-         needs=(SCATTER,)),
+         (Arg((2,), 0.1, 0.9), M34)),
+    Case("at_set", lambda x, y: x.at[1].set(y * y) * x, (M34, Arg((4,))), order=2),
     Case("at_add_repeated", lambda x, y: x.at[np.array([0, 2, 0])].add(y) ** 2,
-         (M34, Arg((3, 4))), needs=(SCATTER,)),
-    Case("sort", lambda x: anp.sort(x, axis=1) * anp.arange(4.0), (M34,),
-         needs=("stablehlo.sort", GATHER)),
-    Case("max_pool", lambda x: lax.max_pool(x, (2, 2), (1, 1)), (Arg((1, 4, 4, 2)),),
-         needs=("stablehlo.reduce_window",)),
-    Case("avg_pool", lambda x: lax.avg_pool(x, (2, 2), (2, 1)), (Arg((1, 4, 4, 2)),),
-         needs=("stablehlo.reduce_window",)),
+         (M34, Arg((3, 4)))),
+    Case("sort", lambda x: anp.sort(x, axis=1) * anp.arange(4.0), (M34,)),
+    Case("max_pool", lambda x: lax.max_pool(x, (2, 2), (1, 1)), (Arg((1, 4, 4, 2)),)),
+    Case("avg_pool", lambda x: lax.avg_pool(x, (2, 2), (2, 1)), (Arg((1, 4, 4, 2)),)),
     Case("conv", lambda x, w: lax.conv(x, w, (1, 1), "SAME"),
-         (Arg((1, 2, 5, 5)), Arg((3, 2, 3, 3))), order=2, needs=("stablehlo.convolution",)),
+         (Arg((1, 2, 5, 5)), Arg((3, 2, 3, 3))), order=2),
     Case("conv_strided_dilated", lambda x, w: lax.conv_general_dilated(
         x, w, (2, 1), ((1, 0), (2, 1)), lhs_dilation=(1, 2), rhs_dilation=(2, 1)),
-         (Arg((2, 2, 5, 4)), Arg((3, 2, 2, 3))), needs=("stablehlo.convolution",)),
+         (Arg((2, 2, 5, 4)), Arg((3, 2, 2, 3)))),
     Case("conv_groups", lambda x, w: lax.conv_general_dilated(
         x, w, (1, 1), "VALID", feature_group_count=2),
-         (Arg((1, 4, 4, 4)), Arg((6, 2, 2, 2))), needs=("stablehlo.convolution",)),
+         (Arg((1, 4, 4, 4)), Arg((6, 2, 2, 2)))),
 ]
 
 TABLE = ELEMENTWISE + SHAPES + REDUCTIONS + LINALG + NN + CONTROL + INDEXING_AND_WINDOWS
@@ -297,24 +278,10 @@ def _args(case: Case, seed: int) -> list[np.ndarray]:
     return [a.sample(rng) for a in case.args]
 
 
-def _rules_missing(case: Case) -> list[str]:
-    """The ops of case.needs without a JVP rule, or without a transpose if linear."""
-    return [op for op in case.needs if op not in registry.JVP
-            or (op in LINEAR_IN_SOME_OPERAND and op not in registry.TRANSPOSE)]
-
-
 def _rows(cases):
-    """pytest params per (case, dtype). A row whose ops lack rules must raise MissingRuleError
-    (strict xfail); once the rules land the row runs as a normal check."""
-    rows = []
-    for case in cases:
-        missing = _rules_missing(case)
-        marks = [pytest.mark.xfail(raises=aotc.MissingRuleError, strict=True,
-                                   reason=f"no derivative rule yet for {', '.join(missing)}")
-                 ] if missing else []
-        rows.extend(pytest.param(case, dt, id=f"{case.name}-{dt.name}", marks=marks)
-                    for dt in case.dtypes)
-    return rows
+    """pytest params per (case, dtype)."""
+    return [pytest.param(case, dt, id=f"{case.name}-{dt.name}")
+            for case in cases for dt in case.dtypes]
 
 
 def _rtol(case: Case, dt) -> float:
@@ -352,38 +319,29 @@ def _ops_in(case: Case) -> set[str]:
     return names
 
 
+# Ops with a JVP rule that no row of TABLE emits, and why.
+DYNAMIC = "dynamic shapes: grad/vmap checked in tests/passes/test_dynamic_slice_rules.py"
+NOT_IN_TABLE = {
+    "stablehlo.dynamic_broadcast_in_dim": DYNAMIC,
+    "stablehlo.dynamic_reshape": "dynamic shapes (IREE cannot lower it; aotc.numpy avoids it)",
+    "stablehlo.real_dynamic_slice": DYNAMIC, "stablehlo.get_dimension_size": DYNAMIC,
+    "stablehlo.optimization_barrier": "emitted by checkpoint: tests/passes/test_autodiff_api.py",
+    "stablehlo.shift_left": "integer only: its zero JVP is checked by registry.is_zero_jvp",
+    "stablehlo.shift_right_arithmetic": "integer only: zero JVP",
+    "stablehlo.shift_right_logical": "integer only: zero JVP",
+    "stablehlo.xor": "integer/bool only: zero JVP",
+    "stablehlo.round_nearest_afz": "piecewise constant: zero JVP (anp.round emits round_even)",
+}
+
+
 def test_table_covers_every_op_with_a_derivative_rule():
-    """Every op with a JVP rule is emitted by some row (the table cannot silently lag)."""
-    covered = set().union(*[_ops_in(case) for case in TABLE if not _rules_missing(case)])
-    not_emitted_by_aotc_numpy = {
-        "stablehlo.dynamic_broadcast_in_dim", "stablehlo.dynamic_reshape",  # dynamic shapes
-        "stablehlo.real_dynamic_slice",
-        "stablehlo.get_dimension_size", "stablehlo.optimization_barrier",
-        "stablehlo.shift_left", "stablehlo.shift_right_arithmetic",
-        "stablehlo.shift_right_logical", "stablehlo.xor", "stablehlo.is_finite",
-        "stablehlo.and", "stablehlo.or", "stablehlo.not", "stablehlo.round_nearest_afz",
-        "stablehlo.iota"}
-    missing = set(registry.JVP) - covered - not_emitted_by_aotc_numpy
+    """Every op with a JVP rule is emitted by some row (the table cannot silently lag), and
+    every op of NOT_IN_TABLE is a zero-JVP op or has a reason pointing elsewhere."""
+    covered = set().union(*[_ops_in(case) for case in TABLE])
+    missing = set(registry.JVP) - covered - set(NOT_IN_TABLE)
     assert not missing, f"ops with JVP rules that no spec row exercises: {sorted(missing)}"
-
-
-def test_ops_without_rules_stay_few():
-    """Every op aotc defines has a JVP rule, except the short, known list NO_RULE_YET."""
-    without = {name for name in registry.TYPE_RULE if name not in registry.JVP}
-    without.discard("stablehlo.return")
-    assert without <= NO_RULE_YET, f"new ops without JVP rules: {sorted(without - NO_RULE_YET)}"
-    assert len(NO_RULE_YET) <= 6
-
-
-def test_every_linear_rule_has_a_transpose():
-    """Ops that JVP rules emit on tangents must be transposable (reverse mode needs them)."""
-    linear = {"stablehlo.add", "stablehlo.subtract", "stablehlo.negate", "stablehlo.multiply",
-              "stablehlo.divide", "stablehlo.select", "stablehlo.convert",
-              "stablehlo.broadcast_in_dim", "stablehlo.reshape", "stablehlo.transpose",
-              "stablehlo.slice", "stablehlo.pad", "stablehlo.concatenate", "stablehlo.reverse",
-              "stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice", "stablehlo.reduce",
-              "stablehlo.dot_general"}
-    assert linear <= set(registry.TRANSPOSE)
+    stale = (set(NOT_IN_TABLE) & covered) | (set(NOT_IN_TABLE) - set(registry.JVP))
+    assert not stale, f"NOT_IN_TABLE rows that a row covers or the registry lacks: {stale}"
 
 
 # ---- the transpose identity <ct, L t> = <L^T ct, t>, on random compositions of linear ops ------
