@@ -31,7 +31,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import AotcError
 from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.version import VERSION
-from aotc.frontend.trace.lower import ShapeSpec, spec_of
+from aotc.frontend.trace.lower import ShapeSpec, check_dims, spec_of
 from aotc.frontend.trace.tracer import trace
 from aotc.tools import params as external
 from aotc.tools.params import Param
@@ -228,7 +228,7 @@ def external_weights(exports: list[Export]) -> dict[str, np.ndarray]:
 
 def _leaf_spec(leaf) -> ShapeSpec:
     spec = spec_of(leaf)
-    return ShapeSpec(spec.shape, spec.dtype)  # an exported argument is a real array: strong type
+    return ShapeSpec(spec.dims, spec.dtype)  # an exported argument is a real array: strong type
 
 
 def _trace(exp: Export, module):
@@ -249,6 +249,7 @@ def _trace(exp: Export, module):
     impl = f"{exp.name}__aotc_impl" if keys else exp.name
     try:
         traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
+        check_dims(traced, specs, exp.arg_names)
     except AotcError:
         raise
     except Exception as exc:  # noqa: BLE001 (any failure of the user's function)
@@ -275,7 +276,7 @@ def _tree_json(treedef: tree.TreeDef, leaf_specs, where: str) -> dict:
     kind = treedef.kind
     if kind is None:
         spec = next(leaf_specs)
-        return {"kind": "array", "shape": list(spec.shape), "dtype": spec.dtype.name}
+        return {"kind": "array", "shape": list(spec.dims), "dtype": spec.dtype.name}
     if kind is type(None):
         return {"kind": "none"}
     children = [_tree_json(c, leaf_specs, where) for c in treedef.children]

@@ -17,9 +17,10 @@ JVP: dict[str, Callable] = {}
 TRANSPOSE: dict[str, Callable] = {}
 BATCH: dict[str, Callable] = {}
 VJP: dict[str, Callable] = {}  # control-flow ops only: reverse mode through their regions
+DIMS: dict[str, Callable] = {}  # which dims must be equal; see aotc.passes.dims
 
 TABLES = {"type": TYPE_RULE, "interpret": IMPL, "jvp": JVP, "transpose": TRANSPOSE, "batch": BATCH,
-          "vjp": VJP}
+          "vjp": VJP, "dims": DIMS}
 
 
 def register(table: str, op_name: str, rule: Callable) -> Callable:

@@ -480,3 +480,30 @@ register("batch", "stablehlo.if", _if_batch)
 register("batch", "stablehlo.case", _case_batch)
 register("batch", "stablehlo.while", _while_batch)
 register("batch", "stablehlo.optimization_barrier", _barrier_batch)
+
+
+# ---- dims (aotc.passes.dims): regions are walked; results agree across branches/iterations ----
+
+
+def _agreed(first: list, *others: list) -> list:
+    """Each result's dims where every list agrees; None (a fresh symbol) where they differ."""
+    return [[d if all(o[i].dims[k] == d for o in others) else None
+             for k, d in enumerate(info.dims)] for i, info in enumerate(first)]
+
+
+def _while_dims(ctx):
+    state = [ctx.walker.read(v) for v in ctx.op.operands]
+    ctx.region(0, state)
+    return _agreed(state, ctx.region(1, state))
+
+
+def _branches_dims(ctx):
+    outs = [ctx.region(k, []) for k in range(len(ctx.op.regions))]
+    return _agreed(*outs)
+
+
+register("dims", "stablehlo.while", _while_dims)
+register("dims", "stablehlo.if", _branches_dims)
+register("dims", "stablehlo.case", _branches_dims)
+register("dims", "stablehlo.optimization_barrier",
+         lambda ctx: [ctx.walker.read(v) for v in ctx.op.operands])

@@ -462,5 +462,24 @@ for _name in [*_UNARY_OPS, *_BINARY_OPS, "stablehlo.compare", "stablehlo.select"
     register("batch", _name, _elementwise_batch)
 
 
+
+# ---- dims (aotc.passes.dims): elementwise operands share their dims ----
+
+
+def _elementwise_dims(ctx):
+    contents = [ctx.content(i) for i in range(ctx.num_operands)]
+    content = None  # sizes held in small integer tensors: carried through shape arithmetic
+    if ctx.op.name == "stablehlo.convert":
+        content = contents[0]
+    elif ctx.op.name in ("stablehlo.multiply", "stablehlo.divide") and None not in contents:
+        combine = ctx.times if ctx.op.name == "stablehlo.multiply" else ctx.divide
+        content = tuple(combine(a, b) for a, b in zip(*contents))
+    return [ctx.info(ctx.same_shape(), content)]
+
+
+for _name in [*_UNARY_OPS, *_BINARY_OPS, "stablehlo.compare", "stablehlo.select",
+              "stablehlo.clamp", "stablehlo.convert"]:
+    register("dims", _name, _elementwise_dims)
+
 __all__ = [name for name, v in list(globals().items())
            if callable(v) and not name.startswith("_") and getattr(v, "__module__", "") == __name__]

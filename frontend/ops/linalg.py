@@ -133,3 +133,20 @@ def _dot_general_batch(ctx, operands, batched):
 
 
 register("batch", "stablehlo.dot_general", _dot_general_batch)
+
+
+# ---- dims (aotc.passes.dims): batch and contracting dims pair up ----
+
+
+def _dot_general_dims(ctx):
+    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
+    lb, rb, lc, rc = (dims[k] for k in _DIMS)
+    batch = [ctx.equal(0, a, 1, b) for a, b in zip(lb, rb)]
+    for a, b in zip(lc, rc):
+        ctx.equal(0, a, 1, b)
+    lhs, rhs = ctx.dims(0), ctx.dims(1)
+    return [batch + [lhs[d] for d in _free(len(lhs), lb, lc)]
+            + [rhs[d] for d in _free(len(rhs), rb, rc)]]
+
+
+register("dims", "stablehlo.dot_general", _dot_general_dims)

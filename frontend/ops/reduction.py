@@ -265,3 +265,21 @@ def _reduce_batch(ctx, operands, batched):
 
 
 register("batch", "stablehlo.reduce", _reduce_batch)
+
+
+# ---- dims (aotc.passes.dims): inputs share dims; the reduced ones go ----
+
+
+def _reduce_dims(ctx):
+    n = ctx.num_operands // 2
+    shape = ctx.same_shape(range(n))
+    reduced = ctx.attrs.ints("dimensions")
+    kept = [d for k, d in enumerate(shape) if k not in reduced]
+    body = [op.operation.name for op in ctx.op.regions[0].blocks[0].operations]
+    content = None  # the product of a vector of sizes (a dynamic reshape's element count)
+    if n == 1 and ctx.content(0) is not None and body[0] == "stablehlo.multiply":
+        content = [ctx.product(ctx.content(0))]
+    return [ctx.info(kept, content)] + [kept] * (n - 1)
+
+
+register("dims", "stablehlo.reduce", _reduce_dims)

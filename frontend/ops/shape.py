@@ -658,3 +658,80 @@ def _dynamic_update_slice_bounds(ctx, operands):
 
 register("bounds", "stablehlo.dynamic_slice", _dynamic_slice_bounds)
 register("bounds", "stablehlo.dynamic_update_slice", _dynamic_update_slice_bounds)
+
+
+# ---- dims (aotc.passes.dims): which result dims are which operand dims ----
+
+
+def _constant_dims(ctx):
+    value = ctx.attrs.array("value")
+    small = value.dtype.kind in "iu" and value.ndim <= 1 and value.size <= 16
+    return [ctx.info(value.shape, [int(v) for v in value.ravel()] if small else None)]
+
+
+def _broadcast_dims(ctx):
+    shape = list(shape_of(ctx.op.results[0]))
+    if ctx.op.name == "stablehlo.dynamic_broadcast_in_dim" and ctx.content(1) is not None:
+        shape = [t if t is not None else c for t, c in zip(shape, ctx.content(1))]
+    for i, d in enumerate(ctx.attrs.ints("broadcast_dimensions")):
+        operand = ctx.dims(0)[i]
+        if operand == 1 and shape[d] != 1:
+            continue  # a 1 expands to any size
+        shape[d] = operand if shape[d] is None else ctx.walker.unify(ctx.op, operand, shape[d])
+    return [ctx.info(shape, ctx.content(0))]
+
+
+def _reshape_dims(ctx):
+    shape = list(shape_of(ctx.op.results[0]))
+    if ctx.op.name == "stablehlo.dynamic_reshape" and ctx.content(1) is not None:
+        shape = [t if t is not None else c for t, c in zip(shape, ctx.content(1))]
+    unknown = [k for k, d in enumerate(shape) if d is None]
+    if len(unknown) == 1:  # the one unknown dim is what the others leave of the operand's size
+        known = [d for d in shape if d is not None]
+        if all(isinstance(d, int) for d in known):
+            shape[unknown[0]] = ctx.divide(ctx.product(ctx.dims(0)), ctx.product(known))
+    return [ctx.info(shape, ctx.content(0))]
+
+
+def _slice_dims(ctx):
+    start, strides = ctx.attrs.ints("start_indices"), ctx.attrs.ints("strides")
+    typed = shape_of(ctx.op.results[0])
+    return [[ctx.dims(0)[k] if t is None and lo == 0 and st == 1 else None
+             for k, (t, lo, st) in enumerate(zip(typed, start, strides))]]
+
+
+def _concatenate_dims(ctx):
+    dim = ctx.attrs.int("dimension")
+    others = [k for k in range(len(ctx.dims(0))) if k != dim]
+    shape = list(ctx.dims(0))
+    for i in range(1, ctx.num_operands):
+        for k in others:
+            shape[k] = ctx.walker.unify(ctx.op, shape[k], ctx.dims(i)[k])
+    sizes = [ctx.dims(i)[dim] for i in range(ctx.num_operands)]
+    shape[dim] = sum(sizes) if all(isinstance(s, int) for s in sizes) else None
+    contents = [ctx.content(i) for i in range(ctx.num_operands)]
+    joined = None if None in contents else [c for content in contents for c in content]
+    return [ctx.info(shape, joined)]
+
+
+def _pad_dims(ctx):
+    lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
+    interior = ctx.attrs.ints("interior_padding")
+    return [[d if (a, b, c) == (0, 0, 0) else None
+             for d, a, b, c in zip(ctx.dims(0), lo, hi, interior)]]
+
+
+register("dims", "stablehlo.constant", _constant_dims)
+register("dims", "stablehlo.broadcast_in_dim", _broadcast_dims)
+register("dims", "stablehlo.dynamic_broadcast_in_dim", _broadcast_dims)
+register("dims", "stablehlo.reshape", _reshape_dims)
+register("dims", "stablehlo.dynamic_reshape", _reshape_dims)
+register("dims", "stablehlo.transpose",
+         lambda ctx: [[ctx.dims(0)[p] for p in ctx.attrs.ints("permutation")]])
+register("dims", "stablehlo.get_dimension_size",
+         lambda ctx: [ctx.info((), [ctx.dims(0)[ctx.attrs.int("dimension")]])])
+register("dims", "stablehlo.slice", _slice_dims)
+register("dims", "stablehlo.concatenate", _concatenate_dims)
+register("dims", "stablehlo.pad", _pad_dims)
+register("dims", "stablehlo.reverse", lambda ctx: [ctx.dims(0)])
+register("dims", "stablehlo.dynamic_update_slice", lambda ctx: [ctx.dims(0)])

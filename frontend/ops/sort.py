@@ -237,3 +237,14 @@ def _sort_batch(ctx, operands, batched):
 
 
 register("batch", "stablehlo.sort", _sort_batch)
+
+
+# ---- dims (aotc.passes.dims): operands sorted together share their dims ----
+
+
+def _sort_dims(ctx):
+    shape = ctx.same_shape()
+    return [shape] * ctx.num_operands
+
+
+register("dims", "stablehlo.sort", _sort_dims)

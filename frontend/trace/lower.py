@@ -1,5 +1,6 @@
 """Entry points: ShapeSpec, lower, jit."""
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -8,28 +9,51 @@ import numpy as np
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.trace.tracer import Traced, trace
+from aotc.passes import dims
 
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """The abstract value of an argument: a shape (None = dynamic dimension) and a dtype.
+    """The abstract value of an argument: a shape and a dtype. A dynamic dimension is a name
+    (dims of one name are declared equal: aotc checks it at every call) or None (a dynamic
+    size of its own, equal to no other).
 
     Example:
-        aotc.lower(predict, params, aotc.ShapeSpec((None, 784), "float32"))
+        aotc.lower(predict, params, aotc.ShapeSpec(("batch", 784), "float32"))
     """
 
-    shape: tuple
+    shape: tuple  # None for every dynamic dimension, named or not
     dtype: np.dtype = dtypes.float32
     weak_type: bool = False
+    names: tuple = ()  # per dimension: the name of a named dynamic dim, else None
 
     def __init__(self, shape, dtype="float32", weak_type: bool = False):
-        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
+        names = tuple(_dim_name(d) for d in shape)
+        object.__setattr__(self, "shape", tuple(
+            None if d is None or isinstance(d, str) else int(d) for d in shape))
         object.__setattr__(self, "dtype", dtypes.canonicalize(dtype))
         object.__setattr__(self, "weak_type", weak_type)
+        object.__setattr__(self, "names", names if any(names) else ())
+
+    @property
+    def dims(self) -> tuple:
+        """The shape with each named dynamic dim as its name: ('batch', 784)."""
+        if not self.names:
+            return self.shape
+        return tuple(n if n is not None else d for d, n in zip(self.shape, self.names))
 
     def __repr__(self) -> str:
-        dims = ", ".join("None" if d is None else str(d) for d in self.shape)
+        dims = ", ".join(repr(d) for d in self.dims)
         return f"ShapeSpec(({dims}{',' if len(self.shape) == 1 else ''}), {self.dtype.name})"
+
+
+def _dim_name(d) -> str | None:
+    if isinstance(d, str):
+        if not d.isidentifier():
+            raise TracingError(f"ShapeSpec dim {d!r}: a dynamic dim's name must be a Python "
+                               "identifier, e.g. 'batch'")
+        return d
+    return None
 
 
 def spec_of(leaf) -> ShapeSpec:
@@ -66,4 +90,27 @@ def lower(fn: Callable, *args, name: str | None = None) -> Traced:
         return fn(*xs)
 
     traced = trace(positional, specs, in_tree, name or _fn_name(fn), weak_types=weak)
+    check_dims(traced, specs, _positional_names(fn))
     return traced
+
+
+def check_dims(traced: Traced, specs, arg_names) -> list[tuple]:
+    """TracingError where traced combines dynamic dims that may differ (aotc.passes.dims).
+    specs: the ShapeSpec of every argument leaf; arg_names: the top-level arguments' names.
+    Returns each result's dims (names for named dynamic dims, None for other dynamic ones)."""
+    if not any(None in s.shape for s in specs):
+        return []  # static shapes only: the verifier has checked every op
+    leaves = []
+    for i, child in enumerate(traced.in_tree.children):
+        arg = arg_names[i] if i < len(arg_names) else f"argument {i}"
+        leaves.extend(arg + path for path in tree.leaf_paths(child))
+    return dims.check(traced.module, traced.name,
+                      [(leaf, s.dims) for leaf, s in zip(leaves, specs)])
+
+
+def _positional_names(fn: Callable) -> list[str]:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -25,7 +25,8 @@ _CONTAINERS = ("tuple", "list", "dict", "namedtuple")
 
 @dataclass(frozen=True)
 class ArraySpec:
-    """The shape (None = dynamic) and dtype of one exported array."""
+    """The shape and dtype of one exported array. A dynamic dim is a name (all dims of one
+    name have one size in a call: `float32[batch, 784]`) or None (a size of its own, `?`)."""
 
     shape: tuple
     dtype: np.dtype
@@ -33,6 +34,15 @@ class ArraySpec:
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.dtype.name}[{dims}]"
+
+
+def _shape(dims) -> tuple:
+    """A shape from artifact JSON: ints, names of dynamic dims, and null (older artifacts write
+    only nulls: each a dynamic size of its own)."""
+    for d in dims:
+        if not (d is None or isinstance(d, int) or (isinstance(d, str) and d.isidentifier())):
+            raise ArtifactError(f"bad dim {d!r} in artifact metadata; recompile the model")
+    return tuple(dims)
 
 
 def _dtype(name: str) -> np.dtype:
@@ -60,7 +70,7 @@ class Node:
     def from_json(cls, obj) -> "Node":
         kind = obj["kind"]
         if kind == "array":
-            return cls(kind, spec=ArraySpec(tuple(obj["shape"]), _dtype(obj["dtype"])))
+            return cls(kind, spec=ArraySpec(_shape(obj["shape"]), _dtype(obj["dtype"])))
         if kind == "none":
             return cls(kind)
         if kind not in _CONTAINERS:
@@ -194,7 +204,7 @@ def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
             raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)} "
                               f"(convert with .astype(np.{spec.dtype.name}))")
     if array.ndim != len(spec.shape) or any(
-        d is not None and d != n for d, n in zip(spec.shape, array.shape)
+        isinstance(d, int) and d != n for d, n in zip(spec.shape, array.shape)
     ):
         raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)}")
     return np.require(array, requirements="C")  # keeps 0-d arrays 0-d
@@ -249,4 +259,20 @@ class Signature:
         flat: list = []
         for name, node in zip(self.arg_names, self.args):
             node.flatten(values[name], _Where(self.name, name), flat)
+        self.check_dims(flat)
         return flat
+
+    def check_dims(self, arrays: list) -> None:
+        """InputError unless every named dynamic dim has one size over the flat inputs (IREE
+        checks none: a mismatch would read past the end of a buffer)."""
+        seen: dict[str, tuple[str, int, int]] = {}
+        for (leaf, spec), array in zip(self.arg_leaves(), arrays):
+            for k, dim in enumerate(spec.shape):
+                if not isinstance(dim, str):
+                    continue
+                first = seen.setdefault(dim, (leaf, k, array.shape[k]))
+                if first[2] != array.shape[k]:
+                    raise InputError(
+                        f"{self.name}(): {first[0]} dim {first[1]} ('{dim}') is {first[2]} but "
+                        f"{leaf} dim {k} ('{dim}') is {array.shape[k]}; dims named '{dim}' "
+                        "must have one size in a call")

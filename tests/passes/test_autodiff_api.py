@@ -315,7 +315,7 @@ def test_reverse_mode_with_a_dynamic_batch_dimension():
     params = {"w1": rng.standard_normal((3, 4)).astype(np.float32),
               "w2": rng.standard_normal((4, 2)).astype(np.float32)}
     specs = (aotc.tree.map(lambda a: aotc.ShapeSpec(a.shape), params),
-             aotc.ShapeSpec((None, 3)), aotc.ShapeSpec((None, 2)))
+             aotc.ShapeSpec(("batch", 3)), aotc.ShapeSpec(("batch", 2)))
     traced = aotc.lower(_mlp_step, *specs)
     compiled = load_bytes(compile_stablehlo(traced.text_with_locations()))[traced.name]
     for batch in (5, 2):

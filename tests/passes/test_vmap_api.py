@@ -203,7 +203,7 @@ def test_vmap_of_jit_traces_through():
 
 def test_dynamic_unmapped_dimensions_compile_once_and_run_at_any_size():
     fn = aotc.vmap(lambda a, b: anp.tanh(a) * b + a.sum(), in_axes=(1, None))
-    traced = aotc.lower(fn, aotc.ShapeSpec((None, 4)), aotc.ShapeSpec((None,)))
+    traced = aotc.lower(fn, aotc.ShapeSpec(("n", 4)), aotc.ShapeSpec(("n",)))
     compiled = load_bytes(compile_stablehlo(traced.text))[traced.name]
     for n in (2, 7):
         x, b = normal(n, 4), normal(n)

@@ -25,7 +25,7 @@ def stats(x, k):
     return {"sum": y.sum(axis=0), "count": k + 1, "pair": Pair(y.min(), y.max()), "none": None}
 
 
-@aotc.export(xs=[aotc.ShapeSpec((None, None)), aotc.ShapeSpec((None, None))], scale=2.0)
+@aotc.export(xs=[aotc.ShapeSpec(("n", "m")), aotc.ShapeSpec(("n", "m"))], scale=2.0)
 def combine(xs, scale, offset=1.0):
     a, b = xs
     return (a * scale + offset, (b - a).astype(anp.int32))

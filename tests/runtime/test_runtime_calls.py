@@ -29,7 +29,7 @@ def test_functions_signatures_and_metadata(m):
         ("count", "int32[]"), ("pair/lo", "float32[]"), ("pair/hi", "float32[]"),
         ("sum", "float32[3]")]
     assert str(m.signature("combine")) == (
-        "combine(xs: [float32[?, ?], float32[?, ?]], scale: float32[]) "
+        "combine(xs: [float32[n, m], float32[n, m]], scale: float32[]) "
         "-> (float32[?, ?], int32[?, ?])")
     with pytest.raises(KeyError, match="no function 'nope'"):
         m.signature("nope")
@@ -105,7 +105,7 @@ BAD_CALLS = [
     (lambda m: m.stats(ref.batch(2), 2.5), ["stats(): argument k", "int32[]", "float 2.5"]),
     (lambda m: m.stats(ref.batch(2), np.int64(2)), ["argument k", "got int64[]"]),
     (lambda m: m.combine([ref.batch(2)], 1.0), ["argument xs", "list of 2 items, got 1"]),
-    (lambda m: m.combine([ref.batch(2), "x"], 1.0), ["argument xs[1]", "expects float32[?, ?]"]),
+    (lambda m: m.combine([ref.batch(2), "x"], 1.0), ["argument xs[1]", "expects float32[n, m]"]),
 ]
 
 

@@ -21,7 +21,7 @@ def test_compile_writes_one_artifact_with_every_export(cli_artifact, aotc):
     assert "aotc artifact, format 1" in out and "target   cpu (IREE driver local-task)" in out
     for line in ["predict(params: {'b': float32[3], 'w': float32[4, 3]}, x: float32[?, 4])",
                  "in  params['w']  float32[4, 3]", "out result       float32[?, 3]",
-                 "stats(x: float32[?, 4], k: int32[])", "combine(xs: [float32[?, ?]"]:
+                 "stats(x: float32[?, 4], k: int32[])", "combine(xs: [float32[n, m]"]:
         assert line in out, line
     code, out, _ = aotc("inspect", cli_artifact, "--json")
     info = json.loads(out)
