@@ -115,11 +115,11 @@ def main() -> None:
     sys.path.insert(0, os.path.join(ROOT, "models"))
     import mlp
 
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
 
     with tempfile.TemporaryDirectory() as tmp:
-        artifact = compile_file(os.path.join(ROOT, "models", "mlp.py"),
-                                os.path.join(tmp, "mlp.vmfb"))
+        artifact = ExportOutput.from_file(os.path.join(ROOT, "models", "mlp.py")).write(
+            os.path.join(tmp, "mlp.vmfb"))[0]
         inputs = os.path.join(tmp, "inputs.npz")
         np.savez(inputs, x=mlp.example_batch(args.batch), **mlp.init_params(0))
         outs = {"aotc_runtime": os.path.join(tmp, "aotc.npy"), "jax": os.path.join(tmp, "jax.npy")}

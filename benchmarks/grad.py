@@ -45,16 +45,18 @@ def load_model(name: str):
     return module
 
 
-def register_presets(names) -> dict:
-    """Add the benchmark's compile presets to aotc's table; returns name -> description."""
-    from aotc.tools import compile as compile_mod
-
-    base = [f for f in compile_mod.TARGET_FLAGS["cpu"] if f != "--iree-opt-data-tiling"]
-    for name in names:
-        extra = PRESETS[name][1]
-        if extra is not None:
-            compile_mod.TARGET_FLAGS[name] = [*base, *extra]
+def choose_presets(names) -> dict:
+    """The benchmark's compile presets by name -> description (each is the cpu target plus the
+    extra IREE flags of preset_flags, passed explicitly to aotc.jit and compile_stablehlo)."""
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise SystemExit(f"unknown presets {unknown}; choose from {', '.join(PRESETS)}")
     return {name: PRESETS[name][0] for name in names}
+
+
+def preset_flags(name: str) -> list:
+    """The extra IREE flags of a preset (after the cpu target's own)."""
+    return list(PRESETS[name][1] or ())
 
 
 # ---- the losses, written once against aotc or JAX ----------------------------------------------
@@ -164,12 +166,12 @@ class Bench:
         self.fns: dict = {}
         self.failed: dict = {}
 
-    def add_aotc(self, key: str, fn, args: tuple, want, target: str) -> None:
+    def add_aotc(self, key: str, fn, args: tuple, want, preset: str) -> None:
         from aotc.frontend.core.errors import CompileError
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 
-        jitted = aotc.jit(fn, target=target)
+        jitted = aotc.jit(fn, target="cpu", flags=preset_flags(preset))
         try:
             check_close(jitted(*args), want, key)
         except CompileError as exc:
@@ -179,7 +181,7 @@ class Bench:
             return
         self.fns[f"{key}/jit"] = lambda: jitted(*args)
         traced = aotc.lower(fn, *args)
-        vmfb = compile_stablehlo(traced.text_with_locations(), target)
+        vmfb = compile_stablehlo(traced.text_with_locations(), "cpu", preset_flags(preset))
         inline = load_bytes(vmfb, device="local-sync")[traced.name]
         flat = aotc.tree.leaves(args)
         check_close(inline(*flat), aotc.tree.leaves(want), f"{key} on local-sync")
@@ -202,7 +204,7 @@ def main(argv=None) -> None:
     parser.add_argument("--presets", default=",".join(PRESETS),
                         help=f"compile presets to measure (of {', '.join(PRESETS)})")
     args = parser.parse_args(argv)
-    presets = register_presets(args.presets.split(","))
+    presets = choose_presets(args.presets.split(","))
 
     import jax
 

@@ -67,7 +67,7 @@ def main() -> None:
     from cold_start import runtime_footprint
 
     import aotc_runtime
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
     from aotc.tools.targets import TARGETS, qemu_command, runs_here
 
     x = mlp.example_batch(args.batch, seed=0)
@@ -76,9 +76,9 @@ def main() -> None:
         x_npy = os.path.join(tmp, "x.npy")
         np.save(x_npy, x)
         paths = {}
+        exported = ExportOutput.from_file(os.path.join(ROOT, "models", "mlp.py"))
         for target in (*PYTHON_TARGETS, "aarch64"):
-            paths[target] = compile_file(os.path.join(ROOT, "models", "mlp.py"),
-                                         os.path.join(tmp, f"mlp-{target}.vmfb"), target)
+            paths[target] = exported.write(os.path.join(tmp, f"mlp-{target}.vmfb"), target)[0]
         reference = aotc_runtime.load(paths["cpu"]).classify(x)["probs"]
         for target in PYTHON_TARGETS:
             status, detail = runs_here(TARGETS[target])

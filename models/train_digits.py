@@ -48,10 +48,10 @@ def _environment(name: str, value: str):
 
 def compile_artifact(output: str, sizes: tuple = DIGITS_SIZES) -> str:
     """`AOTC_MLP_SIZES=... aotc compile models/mlp.py -o output`, in this process."""
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
 
     with _environment("AOTC_MLP_SIZES", ",".join(map(str, sizes))):
-        return compile_file(MLP_PATH, output)
+        return ExportOutput.from_file(MLP_PATH).write(output)[0]
 
 
 def load_data(seed: int = 0, test_size: float = 0.25):

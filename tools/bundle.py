@@ -13,17 +13,11 @@ carries an iree-run-module binary for the target (from IREE's runtime wheel for 
 import json
 import os
 import re
+import shlex
 import zipfile
 
 from aotc.frontend.core.version import VERSION
-from aotc.tools.export import (
-    Artifact,
-    OutputError,
-    build_artifact,
-    load_model,
-    module_name_for,
-    weights_path,
-)
+from aotc.tools.export import Artifact, ExportOutput, OutputError, weights_path
 from aotc.tools.targets import ELF_MACHINE, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
@@ -50,8 +44,9 @@ def bundle(model: str, out_dir: str, target: str = "aarch64", cpu: str | None = 
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise OutputError(f"{out_dir}: exists and is not a folder")
     binary = _runtime_binary(runtime, preset) if runtime else None
-    name = module_name_for(model)
-    built = build_artifact(load_model(model), name, target, cpu, features)
+    exported = ExportOutput.from_file(model)
+    name = exported.name
+    built = exported.compile(target, cpu=cpu, features=features)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
@@ -142,23 +137,45 @@ def _spec_text(leaf: dict) -> str:
     return f"{leaf['name']}:{leaf['dtype']}[{dims}]"
 
 
+def _comment(text: str) -> str:
+    """text for a run.sh comment line: no newline or other control character can end it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _plain(word: str) -> str:
+    """word, which run.sh writes inside double quotes: only letters, digits, '_', '.', '-'."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", word):
+        raise OutputError(f"cannot write the name {word!r} into run.sh; use letters, digits, "
+                          "'_', '.' and '-' only")
+    return word
+
+
 def run_script(description: dict) -> str:
-    """run.sh for a bundle description: POSIX sh around iree-run-module."""
+    """run.sh for a bundle description: POSIX sh around iree-run-module.
+
+    Every value from the description is shell-quoted (shlex.quote) where the shell reads it
+    and escaped in comments, so no name in a model can inject a command.
+    """
     module, device = description["module"], description["device"]
     docs, cases = [], []
     for fn, io in description["functions"].items():
         ins = " ".join(_spec_text(leaf) for leaf in io["inputs"]) or "(no inputs)"
         outs = " ".join(_spec_text(leaf) for leaf in io["outputs"])
-        docs.append(f"#   {fn} {ins}\n#     -> {outs}")
-        files = " ".join(leaf["file"] for leaf in io["outputs"])
-        cases.append(f'  {fn}) inputs={len(io["inputs"])}; outputs="{files}" ;;')
+        docs.append(_comment(f"#   {fn} {ins}") + "\n" + _comment(f"#     -> {outs}"))
+        files = shlex.quote(" ".join(leaf["file"] for leaf in io["outputs"]))
+        cases.append(f'  {shlex.quote(fn)}) inputs={len(io["inputs"])}; outputs={files} ;;')
     weights = description["weights"]
-    parameters = (f' --parameters={weights["scope"]}="$here/{weights["file"]}"'
-                  if weights else "")
+    parameters = ""
+    if weights:
+        parameters = (f' --parameters={_plain(weights["scope"])}="$here/'
+                      f'{_plain(weights["file"])}"')
     names = " ".join(description["functions"])
-    return _RUN_SH.format(module=module, target=description["target"], docs="\n".join(docs),
-                          cases="\n".join(cases), names=names, device=device,
-                          parameters=parameters, runner=RUNNER)
+    vmfb = _plain(f"{module}.vmfb")
+    return _RUN_SH.format(module=_comment(module), target=_comment(description["target"]),
+                          docs="\n".join(docs), cases="\n".join(cases),
+                          names=shlex.quote(f"functions: {names}"),
+                          vmfb=vmfb, vmfb_text=shlex.quote(f"{module}.vmfb;"),
+                          device=shlex.quote(device), parameters=parameters, runner=RUNNER)
 
 
 _RUN_SH = """#!/bin/sh
@@ -183,7 +200,7 @@ fn=$1
 shift
 case "$fn" in
 {cases}
-  *) echo "run.sh: no function '$fn' in {module}.vmfb; functions: {names}" >&2; exit 2 ;;
+  *) echo "run.sh: no function '$fn' in" {vmfb_text} {names} >&2; exit 2 ;;
 esac
 if [ $# -ne "$inputs" ]; then
   echo "run.sh: $fn takes $inputs input file(s) (.npy), got $#; run ./run.sh --help" >&2
@@ -212,7 +229,7 @@ if [ -z "$bin" ]; then
   fi
 fi
 # shellcheck disable=SC2086  # IREE_RUNNER is a command prefix: split it into words
-exec ${{IREE_RUNNER:-}} "$bin" --module="$here/{module}.vmfb" --device={device}{parameters} \\
+exec ${{IREE_RUNNER:-}} "$bin" --module="$here/{vmfb}" --device={device}{parameters} \\
   --function="$fn" "$@"
 """
 

@@ -41,19 +41,38 @@ def _version() -> str:
 
 
 def _cmd_compile(args) -> int:
-    from aotc.tools.export import compile_model, write_model
+    from aotc.tools.export import ExportOutput, check_writable, default_output
 
-    if args.output == "-":
-        sys.stdout.write(compile_model(args.model, args.target, args.emit, args.cpu,
-                                       args.features).decode())
+    if args.output == "-" and args.emit != "stablehlo":
+        raise UserError("-o - prints the traced StableHLO text; add --emit stablehlo, or give "
+                        "a file name such as -o model.vmfb for the binary artifact")
+    output = args.output or default_output(args.model, args.emit)
+    if output != "-":
+        check_writable(output)
+    from aotc.tools.targets import flags
+
+    flags(args.target, args.cpu, args.features)  # unknown target or misplaced --cpu: fail early
+    exported = ExportOutput.from_file(args.model)
+    if output == "-":
+        sys.stdout.write(exported.text(args.target))
         return 0
-    output, *weights = write_model(args.model, args.output, args.target, args.emit, args.cpu,
-                                   args.features)
-    size = os.path.getsize(output)
-    print(f"wrote {output} ({_size(size)}, target {args.target}, {args.emit})")
-    for path in weights:
+    written = exported.write(output, args.target, emit=args.emit, cpu=args.cpu,
+                             features=args.features)
+    _check_written(written)
+    print(f"wrote {output} ({_size(os.path.getsize(output))}, target {args.target}, "
+          f"{args.emit})")
+    for path in written[1:]:
         print(f"wrote {path} ({_size(os.path.getsize(path))}, external weights)")
     return 0
+
+
+def _check_written(paths: list[str]) -> None:
+    """Every file that was reported written exists (a model that ended the process early, or
+    a file removed under us, must not look like success)."""
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise UserError(f"{', '.join(missing)} missing after compiling; nothing usable was "
+                        "written, run the command again")
 
 
 def _cmd_bundle(args) -> int:
@@ -80,7 +99,7 @@ def _cmd_inspect(args) -> int:
         info = {"path": args.artifact, "size": m.size, "module": m.name, "format": m.format_version,
                 "aotc_version": m.aotc_version, "target": m.target,
                 "weights": {k: str(v) for k, v in m.weights.items()},
-                "functions": {f: m.metadata[f]["signature"] for f in m.functions}}
+                "functions": {f: m.signature(f).to_json() for f in m.functions}}
         print(json.dumps(info, indent=2))
         return 0
     driver = m.driver
@@ -107,32 +126,44 @@ def _cmd_inspect(args) -> int:
 
 
 def _load_file(path: str):
+    """The array (.npy) or arrays by name (.npz) in a regular file; UserError otherwise."""
+    from aotc_runtime.files import read_regular
+
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read input {path}: {exc}") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            return {k: loaded[k] for k in loaded.files}
-    return loaded
+        data = read_regular(path)
+    except OSError as exc:
+        raise UserError(f"cannot read input {path}: {exc.strerror or exc}") from None
+    if not data:
+        raise UserError(f"cannot read input {path}: the file is empty; give a .npy or .npz file "
+                        "written by numpy.save / numpy.savez")
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                return {k: loaded[k] for k in loaded.files}
+        return loaded
+    except Exception as exc:  # noqa: BLE001 (numpy, zipfile and zlib raise many kinds)
+        raise UserError(f"cannot read input {path}: not a valid .npy or .npz file "
+                        f"({type(exc).__name__}: {exc}); write it with numpy.save / "
+                        "numpy.savez") from None
 
 
-def _fit_npz(node, arrays: dict, arg: str, path: tuple = ()):
+def _fit_npz(node, arrays: dict, arg: str):
     """Build the argument's pytree from .npz entries keyed by path ('w1', 'layers/0/w')."""
-    if node.kind == "array":
+    values = []
+    for path, _ in node.leaves():
         key = "/".join(map(str, path))
         for candidate in (key, f"{arg}/{key}" if key else arg):
             if candidate in arrays:
-                return arrays[candidate]
-        if not path and len(arrays) == 1:
-            return next(iter(arrays.values()))
-        raise UserError(f"input {arg}: the .npz has no array '{key or arg}' (it has "
-                        f"{sorted(arrays)})")
-    if node.kind == "none":
-        return None
-    keys = node.keys if node.kind in ("dict", "namedtuple") else range(len(node.children))
-    children = [_fit_npz(c, arrays, arg, (*path, k)) for k, c in zip(keys, node.children)]
-    return dict(zip(node.keys, children)) if node.kind == "dict" else children
+                values.append(arrays[candidate])
+                break
+        else:
+            if not path and len(arrays) == 1:
+                values.append(next(iter(arrays.values())))
+                continue
+            raise UserError(f"input {arg}: the .npz has no array '{key or arg}' (it has "
+                            f"{sorted(arrays)})")
+    return node.unflatten(iter(values))
 
 
 def _parse_value(text: str, node, arg: str):
@@ -194,7 +225,7 @@ def _cmd_run(args) -> int:
                         f"{', '.join(m.functions)}")
     sig = m.signature(args.function)
     result = m[args.function](**_parse_inputs(args.input, sig))
-    flat = [leaf for _, leaf in _result_leaves(sig.results, result)]
+    flat = sig.results.flat_values(result)
     leaves = [(name, array) for (name, _), array in zip(sig.result_leaves(), flat)]
     if args.output:
         _save_outputs(args.output, leaves)
@@ -204,16 +235,6 @@ def _cmd_run(args) -> int:
         for name, array in leaves:
             print(f"{name}: {array.dtype.name}{list(array.shape)}\n{array}")
     return 0
-
-
-def _result_leaves(node, value, path=()):
-    if node.kind == "array":
-        return [(path, value)]
-    if node.kind == "none":
-        return []
-    items = value.values() if node.kind == "dict" else value
-    return [leaf for child, v in zip(node.children, items)
-            for leaf in _result_leaves(child, v, path)]
 
 
 # ---- targets -------------------------------------------------------------------------------------

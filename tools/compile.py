@@ -11,30 +11,28 @@ from aotc.tools.targets import TARGETS, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime.files import write_atomic
 
-__all__ = ["CPU_FLAGS", "TARGETS", "TARGET_FLAGS", "Target", "compile_stablehlo", "get_target",
-           "write_atomic"]
-
-# The flags compile_stablehlo uses, by target name (benchmarks add presets of their own here).
-TARGET_FLAGS = {name: list(t.flags) for name, t in TARGETS.items()}
-CPU_FLAGS = TARGET_FLAGS["cpu"]
+__all__ = ["TARGETS", "Target", "compile_stablehlo", "get_target", "write_atomic"]
 
 
-def compile_stablehlo(text: str, target: str = "cpu", extra_flags=(), *, cpu: str | None = None,
-                      features: str | None = None) -> bytes:
+def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | None = None,
+                      features: str | None = None, replace: bool = False) -> bytes:
     """IREE-compile StableHLO text into .vmfb bytes; IREE errors become CompileError.
 
-    target names a preset of aotc.tools.targets (or a benchmark's entry in TARGET_FLAGS); cpu
-    and features override the preset's LLVM CPU and feature string.
+    target names a preset of aotc.tools.targets; cpu and features override the preset's LLVM
+    CPU and feature string; flags are extra IREE flags after the preset's, or with
+    replace=True the whole flag list (the preset's flags are then not used).
 
     Example:
-        vmfb = compile_stablehlo(str(aotc.lower(fn, spec)), "x86_64")
+        vmfb = compile_stablehlo(str(aotc.lower(fn, spec)), "x86_64", ["--iree-opt-level=O3"])
     """
-    if cpu or features or target not in TARGET_FLAGS:
-        flags = target_flags(target, cpu, features)
-    else:
-        flags = TARGET_FLAGS[target]
+    flags = [flags] if isinstance(flags, str) else list(flags)
+    if any(not isinstance(f, str) for f in flags):
+        raise CompileError(f"IREE flags must be strings such as '--iree-opt-level=O3', got "
+                           f"{flags!r}")
+    if not replace:
+        flags = [*target_flags(target, cpu, features), *flags]
     try:
-        return compile_str(text, input_type="stablehlo", extra_args=[*flags, *extra_flags])
+        return compile_str(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
         raise CompileError(_summarize(str(exc))) from None
 

@@ -1,5 +1,5 @@
-"""The model.py convention: `@aotc.export` marks functions; `aotc compile model.py` builds one
-artifact holding all of them.
+"""The model.py convention and the export pipeline: `@aotc.export` marks functions;
+`ExportOutput` traces them into one module that compiles into one artifact.
 
     # model.py
     import aotc, aotc.numpy as anp
@@ -8,22 +8,30 @@ artifact holding all of them.
     def predict(w, x):
         return anp.tanh(x @ w)
 
-`compile_file("model.py", "model.vmfb")` imports model.py, traces every export into one
-StableHLO module (numpy arrays the functions close over become constants), attaches each
-function's signature as `iree.reflection` metadata, compiles it with IREE, seals it (see
-aotc_runtime.artifact) and writes it atomically. Arguments given as `aotc.Param(weights)` are
-bound to external weights that go to model.irpa beside it (see aotc.tools.params).
-"""
+    exported = ExportOutput.from_file("model.py")   # import model.py, trace every export
+    exported.module                                  # the StableHLO ir.Module, with metadata
+    exported.text()                                  # ... as MLIR text
+    built = exported.compile("aarch64", flags=["--iree-opt-level=O3"])   # an Artifact
+    built.write("model.vmfb")                        # + model.irpa for aotc.Param weights
 
+Numpy arrays the functions close over become constants; each function's signature goes into
+its `iree.reflection` metadata (format owned by aotc_runtime.signature). Arguments given as
+`aotc.Param(weights)` are bound to external weights written to model.irpa beside the .vmfb
+(see aotc.tools.params); the artifact records the SHA-256 of that file, and the pair is
+written together or not at all.
+"""
+import contextlib
+import hashlib
 import importlib.util
 import inspect
 import json
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +45,7 @@ from aotc.tools import params as external
 from aotc.tools.params import Param
 from aotc_runtime import artifact
 from aotc_runtime.module import RESERVED_NAMES
+from aotc_runtime.signature import ArraySpec, Node, Signature
 
 EMIT_KINDS = ("vmfb", "stablehlo")
 _SUFFIX = {"vmfb": ".vmfb", "stablehlo": ".mlir"}
@@ -153,7 +162,8 @@ def load_model(path: str) -> list[Export]:
     sys.modules[module_name] = module
     _COLLECTING.append(found)
     try:
-        exec(code, module.__dict__)
+        with user_code(path):
+            exec(code, module.__dict__)
     except AotcError:
         raise
     except (Exception, SystemExit) as exc:  # noqa: BLE001 (any failure of the user's file)
@@ -169,6 +179,31 @@ def load_model(path: str) -> list[Export]:
     return found
 
 
+class _ExitCalled(Exception):
+    """os._exit(status) called by user code while aotc runs it."""
+
+
+@contextlib.contextmanager
+def user_code(path: str):
+    """Run a model file's code: os._exit() inside it raises ModelError instead of ending the
+    process (with status 0 and no artifact)."""
+
+    def refuse_exit(status=0):
+        raise _ExitCalled(f"os._exit({status}) called")
+
+    real_exit = os._exit
+    os._exit = refuse_exit
+    try:
+        yield
+    except _ExitCalled as exc:
+        line = _line_in(exc, path)
+        raise ModelError(f"{path}:{line}: {exc} while aotc ran the model; a model file must not "
+                         "end the process (remove the call or guard it with "
+                         "`if __name__ == '__main__':`)") from None
+    finally:
+        os._exit = real_exit
+
+
 def _line_in(exc: BaseException, path: str) -> int:
     """The line of the innermost traceback frame in path (else of the innermost frame)."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -177,43 +212,122 @@ def _line_in(exc: BaseException, path: str) -> int:
     return (inside or frames)[-1].lineno if frames else 1
 
 
-# ---- tracing exports into one module with signature metadata -------------------------------------
+# ---- the export pipeline -------------------------------------------------------------------------
 
 
-def build_module(exports: list[Export], module_name: str, target: str = "cpu") -> ir.Module:
-    """Trace every export into one StableHLO module named module_name, with metadata."""
-    from aotc.tools.targets import get_target
+class ExportOutput:
+    """Exports traced into one StableHLO module: compile it, print it, or write it.
 
-    preset = get_target(target)
-    module = None
-    signatures = {}
-    for exp in exports:
-        traced = _trace(exp, module)
-        module = traced.module
-        signatures[exp.name] = _signature_json(exp, traced)
-    weights = {key: {"shape": list(v.shape), "dtype": v.dtype.name}
-               for key, v in external_weights(exports).items()}
-    with module.context:
-        module.operation.attributes["sym_name"] = ir.StringAttr.get(module_name)
-        for op in module.body.operations:
-            if "sym_name" not in op.attributes:
-                continue
-            fn = ir.StringAttr(op.attributes["sym_name"]).value
-            if fn not in signatures:
-                continue  # a private helper that a transform (grad, vmap) staged, or a global
-            metadata = {
-                artifact.KEY_FORMAT: str(artifact.FORMAT_VERSION),
-                artifact.KEY_VERSION: VERSION,
-                artifact.KEY_TARGET: target,
-                artifact.KEY_DRIVER: preset.driver,
-                artifact.KEY_ARCH: preset.arch or "",
-                artifact.KEY_SIGNATURE: json.dumps(signatures[fn], separators=(",", ":")),
-            }
-            if weights:
-                metadata[artifact.KEY_WEIGHTS] = json.dumps(weights, separators=(",", ":"))
-            op.attributes["iree.reflection"] = ir.DictAttr.get(
-                {k: ir.StringAttr.get(v) for k, v in metadata.items()})
-    return module
+    `.module` is the ir.Module (every export a public func.func with its signature metadata),
+    `.weights` the aotc.Param arrays by .irpa key, `.signatures` each function's Signature.
+    Compiler flags are arguments of `.compile` and `.write`, never global state.
+
+    Example:
+        >>> exported = ExportOutput.from_file("models/mlp.py")
+        >>> exported.write("mlp.vmfb", target="aarch64")
+        ['mlp.vmfb', 'mlp.irpa']
+    """
+
+    def __init__(self, exports: list[Export], module_name: str):
+        self.name = module_name
+        self.weights: dict[str, np.ndarray] = external_weights(exports)
+        self.signatures: dict[str, Signature] = {}
+        module = None
+        for exp in exports:
+            traced = _trace(exp, module)
+            module = traced.module
+            self.signatures[exp.name] = _signature(exp, traced)
+        self.module: ir.Module = module
+        with module.context:
+            module.operation.attributes["sym_name"] = ir.StringAttr.get(module_name)
+        self._stamp(None, None)
+
+    @classmethod
+    def from_file(cls, path: str) -> "ExportOutput":
+        """Import the model file at path and trace its exports (module named after the file)."""
+        return cls(load_model(path), module_name_for(path))
+
+    @classmethod
+    def from_function(cls, fn: Callable, *specs, name: str | None = None,
+                      where: str | None = None) -> "ExportOutput":
+        """Trace one function; specs give every argument, as for `aotc.export`."""
+        if where is None:
+            frame = sys._getframe(1)
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        exp = _make_export(fn, specs, {}, name or _function_name(fn), where)
+        return cls([exp], exp.name)
+
+    def text(self, target: str | None = None, debug_info: bool = False) -> str:
+        """The module as MLIR text; with target, carrying that target's metadata too."""
+        if target is not None:
+            self._stamp(target, None)
+        return self.module.operation.get_asm(enable_debug_info=debug_info)
+
+    def compile(self, target: str = "cpu", flags=(), *, cpu: str | None = None,
+                features: str | None = None) -> "Artifact":
+        """IREE-compile for target (extra IREE flags appended to the preset's) and seal."""
+        from aotc.tools.compile import compile_stablehlo
+
+        irpa = _archive(self.weights) if self.weights else None
+        digest = hashlib.sha256(irpa).hexdigest() if irpa is not None else None
+        self._stamp(target, digest)
+        text = self.text(debug_info=True)  # locations point into model.py
+        vmfb = compile_stablehlo(text, target, flags, cpu=cpu, features=features)
+        return Artifact(artifact.seal(vmfb), irpa, dict(self.weights))
+
+    def write(self, path: str, target: str = "cpu", flags=(), *, emit: str = "vmfb",
+              cpu: str | None = None, features: str | None = None) -> list[str]:
+        """Write the artifact (emit='vmfb', with its .irpa) or the MLIR text (emit='stablehlo')
+        to path, atomically; returns every file written."""
+        check_writable(path)
+        if emit == "stablehlo":
+            _write_file(path, self.text(target).encode())
+            return [path]
+        if emit != "vmfb":
+            raise OutputError(f"unknown emit '{emit}'; choose one of {', '.join(EMIT_KINDS)}")
+        return self.compile(target, flags, cpu=cpu, features=features).write(path)
+
+    def _stamp(self, target: str | None, weights_digest: str | None) -> None:
+        """Set every export's iree.reflection metadata (target keys only when target is given)."""
+        metadata = {artifact.KEY_FORMAT: str(artifact.FORMAT_VERSION),
+                    artifact.KEY_VERSION: VERSION}
+        if target is not None:
+            from aotc.tools.targets import get_target
+
+            preset = get_target(target)
+            metadata.update({artifact.KEY_TARGET: target, artifact.KEY_DRIVER: preset.driver,
+                             artifact.KEY_ARCH: preset.arch or ""})
+        if self.weights:
+            metadata[artifact.KEY_WEIGHTS] = json.dumps(
+                {k: {"shape": list(v.shape), "dtype": v.dtype.name}
+                 for k, v in self.weights.items()}, separators=(",", ":"))
+        if weights_digest is not None:
+            metadata[artifact.KEY_WEIGHTS_DIGEST] = weights_digest
+        with self.module.context:
+            for op in self.module.body.operations:
+                if "sym_name" not in op.attributes:
+                    continue
+                fn = ir.StringAttr(op.attributes["sym_name"]).value
+                if fn not in self.signatures:
+                    continue  # a private helper that a transform (grad, vmap) staged, or a global
+                entries = {**metadata, artifact.KEY_SIGNATURE: self.signatures[fn].encode()}
+                op.attributes["iree.reflection"] = ir.DictAttr.get(
+                    {k: ir.StringAttr.get(v) for k, v in entries.items()})
+
+
+def _archive(weights: dict[str, np.ndarray]) -> bytes:
+    """The .irpa bytes of weights (IREE writes archives to files only)."""
+    from aotc_runtime import save_weights
+
+    with tempfile.TemporaryDirectory(prefix="aotc-weights-") as folder:
+        path = os.path.join(folder, "weights.irpa")
+        try:
+            save_weights(path, weights)
+        except OSError as exc:
+            raise OutputError(f"cannot build the weights archive in a temporary folder "
+                              f"({exc.strerror or exc}); nothing was written") from None
+        with open(path, "rb") as f:
+            return f.read()
 
 
 def external_weights(exports: list[Export]) -> dict[str, np.ndarray]:
@@ -247,9 +361,11 @@ def _trace(exp: Export, module):
         return exp.fn(**dict(zip(exp.arg_names, args)), **exp.static)
 
     impl = f"{exp.name}__aotc_impl" if keys else exp.name
+    user_file = getattr(getattr(exp.fn, "__code__", None), "co_filename", exp.where)
     try:
-        traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
-        check_dims(traced, specs, exp.arg_names)
+        with user_code(user_file):
+            traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
+            check_dims(traced, specs, exp.arg_names)
     except AotcError:
         raise
     except Exception as exc:  # noqa: BLE001 (any failure of the user's function)
@@ -271,47 +387,54 @@ def _param_stub(spec):
     return spec.value if isinstance(spec, Param) else spec
 
 
-def _tree_json(treedef: tree.TreeDef, leaf_specs, where: str) -> dict:
-    """The JSON form of a pytree (see aotc_runtime.signature), consuming leaf_specs in order."""
+def _tree_node(treedef: tree.TreeDef, leaf_specs, where: str) -> Node:
+    """The aotc_runtime.signature Node of a pytree, consuming leaf_specs in order."""
     kind = treedef.kind
     if kind is None:
         spec = next(leaf_specs)
-        return {"kind": "array", "shape": list(spec.dims), "dtype": spec.dtype.name}
+        return Node("array", spec=ArraySpec(tuple(spec.dims), np.dtype(spec.dtype)))
     if kind is type(None):
-        return {"kind": "none"}
-    children = [_tree_json(c, leaf_specs, where) for c in treedef.children]
+        return Node("none")
+    children = tuple(_tree_node(c, leaf_specs, where) for c in treedef.children)
     if kind is dict:
-        if not all(isinstance(k, (str, int)) for k in treedef.aux):
-            raise ModelError(f"{where}: dict keys in exported pytrees must be str or int, got "
-                             f"{list(treedef.aux)}")
-        return {"kind": "dict", "keys": list(treedef.aux), "children": children}
+        for key in treedef.aux:
+            _check_key(key, where)
+        return Node("dict", children, tuple(treedef.aux))
     if kind in (tuple, list):
-        return {"kind": kind.__name__, "children": children}
+        return Node(kind.__name__, children)
     if isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields"):
-        return {"kind": "namedtuple", "name": kind.__name__, "fields": list(kind._fields),
-                "children": children}
+        return Node("namedtuple", children, tuple(kind._fields), kind.__name__)
     raise ModelError(f"{where}: an exported pytree contains a {kind.__name__}, which an artifact "
                      "cannot describe; use dicts, lists, tuples or namedtuples")
 
 
-def _signature_json(exp: Export, traced) -> dict:
+def _check_key(key, where: str) -> None:
+    """Dict keys of exported pytrees: str or int, printable (they end up in files and scripts)."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise ModelError(f"{where}: dict keys in exported pytrees must be str or int, got "
+                         f"{key!r}")
+    if isinstance(key, str) and not (key and key.isprintable()):
+        raise ModelError(f"{where}: the dict key {key!r} of an exported pytree is empty or holds "
+                         "a control character (newline, tab, ...); rename it")
+
+
+def _signature(exp: Export, traced) -> Signature:
     args = []
     for name, value in zip(exp.arg_names, exp.arg_specs):
         if isinstance(value, Param):
             continue  # bound from the weights file, not an argument of the exported function
         specs = iter([_leaf_spec(leaf) for leaf in tree.flatten(value)[0]])
-        args.append({"name": name, "tree": _tree_json(tree.structure(value), specs, exp.where)})
+        args.append((name, _tree_node(tree.structure(value), specs, exp.where)))
     fn_op = next(op for op in traced.module.body.operations
                  if "sym_name" in op.attributes
                  and ir.StringAttr(op.attributes["sym_name"]).value == exp.name)
     fn_type = ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
     results = iter([ShapeSpec(shape_of(t), dtypes.from_mlir(ir.RankedTensorType(t).element_type))
                     for t in fn_type.results])
-    return {"name": exp.name, "args": args,
-            "results": _tree_json(traced.out_tree, results, exp.where)}
+    return Signature.of(exp.name, args, _tree_node(traced.out_tree, results, exp.where))
 
 
-# ---- the compile command -----------------------------------------------------------------------
+# ---- artifacts and files ------------------------------------------------------------------------
 
 
 def module_name_for(path: str) -> str:
@@ -320,28 +443,9 @@ def module_name_for(path: str) -> str:
     return stem if stem and not stem[0].isdigit() else f"m_{stem}"
 
 
-@dataclass
-class Artifact:
-    """A compiled model: the sealed .vmfb bytes and its external weights (.irpa key -> array)."""
-
-    vmfb: bytes
-    weights: dict
-
-    def write(self, output: str) -> list[str]:
-        """Write output (and its .irpa beside it when there are weights) atomically."""
-        from aotc.tools.compile import write_atomic
-        from aotc_runtime import save_weights
-
-        written = []
-        try:
-            if self.weights:
-                written.append(weights_path(output))
-                save_weights(written[-1], self.weights)
-            write_atomic(output, self.vmfb)
-        except OSError as exc:
-            raise OutputError(f"{output}: cannot write ({exc.strerror or exc}); nothing was "
-                              "written") from None
-        return [output, *written]
+def default_output(path: str, emit: str = "vmfb") -> str:
+    """'mlp.vmfb' in the current folder for 'models/mlp.py'."""
+    return os.path.splitext(os.path.basename(path))[0] + _SUFFIX.get(emit, ".vmfb")
 
 
 def weights_path(output: str) -> str:
@@ -349,74 +453,125 @@ def weights_path(output: str) -> str:
     return os.path.splitext(output)[0] + ".irpa"
 
 
-def build_artifact(exports: list[Export], module_name: str, target: str = "cpu",
-                   cpu: str | None = None, features: str | None = None) -> Artifact:
-    """Trace, compile and seal exports into one artifact for target."""
-    from aotc.tools.compile import compile_stablehlo
+@dataclass
+class Artifact:
+    """A compiled model: the sealed .vmfb bytes and, with aotc.Param weights, the .irpa bytes
+    whose SHA-256 the .vmfb records (and the weights as arrays, by key)."""
 
-    module = build_module(exports, module_name, target)
-    text = module.operation.get_asm(enable_debug_info=True)  # locations point into model.py
-    vmfb = compile_stablehlo(text, target, cpu=cpu, features=features)
-    return Artifact(artifact.seal(vmfb), external_weights(exports))
+    vmfb: bytes
+    irpa: bytes | None = None
+    weights: dict = field(default_factory=dict)
 
+    def write(self, path: str) -> list[str]:
+        """Write path (and its .irpa beside it) as a pair: both new files or both old ones.
 
-def compile_model(path: str, target: str = "cpu", emit: str = "vmfb", cpu: str | None = None,
-                  features: str | None = None) -> bytes:
-    """The artifact (sealed .vmfb bytes) or the StableHLO text (emit='stablehlo') of a model.
-
-    External weights (aotc.Param) are not in the bytes; compile_file writes them.
-    """
-    return _compile(path, target, emit, cpu, features).vmfb
-
-
-def _compile(path, target, emit, cpu, features) -> Artifact:
-    from aotc.tools.targets import flags
-
-    flags(target, cpu, features)  # unknown target or misplaced --cpu: fail before importing
-    if emit not in EMIT_KINDS:
-        raise OutputError(f"unknown --emit '{emit}'; choose one of {', '.join(EMIT_KINDS)}")
-    exports = load_model(path)
-    if emit == "stablehlo":
-        module = build_module(exports, module_name_for(path), target)
-        return Artifact(module.operation.get_asm(enable_debug_info=False).encode(), {})
-    return build_artifact(exports, module_name_for(path), target, cpu, features)
+        Returns the files written. Both go to temporary files in path's folder first; only
+        when both are complete are they renamed into place.
+        """
+        if self.irpa is None:
+            _write_file(path, self.vmfb)
+            return [path]
+        irpa_path = weights_path(path)
+        _write_pair([(irpa_path, self.irpa), (path, self.vmfb)])
+        return [path, irpa_path]
 
 
-def default_output(path: str, emit: str = "vmfb") -> str:
-    """'mlp.vmfb' in the current folder for 'models/mlp.py'."""
-    return os.path.splitext(os.path.basename(path))[0] + _SUFFIX.get(emit, ".vmfb")
+def _write_file(path: str, data: bytes) -> None:
+    from aotc_runtime.files import write_atomic
+
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc}); nothing was "
+                          "written") from None
 
 
-def compile_file(path: str, output: str | None = None, target: str = "cpu",
-                 emit: str = "vmfb", cpu: str | None = None,
-                 features: str | None = None) -> str:
-    """`aotc compile`: compile the model file at path and write output atomically; returns it.
-
-    When exports use aotc.Param, the weights go to output's name with .irpa, beside it.
-
-    Example:
-        >>> compile_file("models/mlp.py", "mlp.vmfb", target="aarch64")
-        'mlp.vmfb'
-    """
-    return write_model(path, output, target, emit, cpu, features)[0]
+def _temp_beside(path: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    return tmp
 
 
-def write_model(path: str, output: str | None = None, target: str = "cpu", emit: str = "vmfb",
-                cpu: str | None = None, features: str | None = None) -> list[str]:
-    """compile_file, returning every file written: [output] or [output, weights .irpa]."""
-    output = output or default_output(path, emit)
-    _check_writable(output)
-    return _compile(path, target, emit, cpu, features).write(output)
+def _fill(tmp: str, data: bytes) -> None:
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+
+
+def _write_pair(files: list[tuple[str, bytes]]) -> None:
+    """Replace both (path, data) files, or neither: temporaries first, then two renames; if the
+    second rename fails, the first file's old version is put back."""
+    names = " and ".join(p for p, _ in files)
+    temps: list[str] = []
+    backup = None
+    failing = files[0][0]
+    try:
+        for failing, data in files:
+            temps.append(_temp_beside(failing))
+            _fill(temps[-1], data)
+    except OSError as exc:
+        _remove(temps)
+        raise OutputError(f"{failing}: cannot write ({exc.strerror or exc}); nothing was "
+                          f"written ({names} are unchanged)") from None
+    (first, _), (second, _) = files
+    try:
+        if os.path.exists(first):
+            backup = _temp_beside(first)
+            os.unlink(backup)
+            os.link(first, backup)  # the old first file, to put back if the second rename fails
+    except OSError:
+        backup = None  # no hard links here: the renames below are still all-or-nothing in practice
+    try:
+        os.replace(temps[0], first)
+    except OSError as exc:
+        _remove([*temps, *([backup] if backup else [])])
+        raise OutputError(f"{first}: cannot write ({exc.strerror or exc}); nothing was written "
+                          f"({names} are unchanged)") from None
+    try:
+        os.replace(temps[1], second)
+    except OSError as exc:
+        _remove(temps[1:])
+        restored = _restore(first, backup)
+        state = (f"{first} and {second} are unchanged" if restored else
+                 f"{first} now holds the new weights but {second} is the old artifact, which "
+                 "will refuse them; compile again")
+        raise OutputError(f"{second}: cannot write ({exc.strerror or exc}); {state}") from None
+    _remove([backup] if backup else [])
+
+
+def _restore(path: str, backup: str | None) -> bool:
+    """Put backup back at path (or remove path if it did not exist before); True if done."""
+    try:
+        if backup is not None:
+            os.replace(backup, path)
+        else:
+            os.unlink(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+# ---- aotc.compile -------------------------------------------------------------------------------
 
 
 def compile_function(fn: Callable, *specs, target: str = "cpu", path: str | None = None,
-                     name: str | None = None, cpu: str | None = None,
+                     name: str | None = None, flags=(), cpu: str | None = None,
                      features: str | None = None) -> bytes:
-    """Compile one function into a sealed artifact for target; returns the .vmfb bytes.
+    """`aotc.compile`: one function into a sealed artifact for target; returns the .vmfb bytes.
 
     specs give every argument, as for `aotc.export` (ShapeSpecs, example arrays, aotc.Param).
-    With path, also writes the artifact there (and its .irpa beside it for aotc.Param
-    arguments, which need a path). Load the bytes with `aotc_runtime.load_bytes`.
+    flags are extra IREE flags. With path, also writes the artifact there (and its .irpa
+    beside it for aotc.Param arguments, which need a path). Load the bytes with
+    `aotc_runtime.load_bytes`; for more control use ExportOutput.from_function.
 
     Example:
         >>> vmfb = aotc.compile(lambda x: anp.tanh(x), aotc.ShapeSpec((None, 4)),
@@ -424,13 +579,13 @@ def compile_function(fn: Callable, *specs, target: str = "cpu", path: str | None
     """
     frame = sys._getframe(1)
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    exp = _make_export(fn, specs, {}, name or _function_name(fn), where)
     if path is not None:
-        _check_writable(path)
-    built = build_artifact([exp], exp.name, target, cpu, features)
-    if built.weights and path is None:
-        raise OutputError(f"{where}: {exp.name}() has aotc.Param arguments; pass path='...' so "
-                          "that the weights can be written beside the artifact")
+        check_writable(path)
+    exported = ExportOutput.from_function(fn, *specs, name=name, where=where)
+    if exported.weights and path is None:
+        raise OutputError(f"{where}: {exported.name}() has aotc.Param arguments; pass "
+                          "path='...' so that the weights can be written beside the artifact")
+    built = exported.compile(target, flags, cpu=cpu, features=features)
     if path is not None:
         built.write(path)
     return built.vmfb
@@ -441,7 +596,7 @@ def _function_name(fn: Callable) -> str:
     return name if name.isidentifier() and not name.startswith("_") else "main"
 
 
-def _check_writable(output: str) -> None:
+def check_writable(output: str) -> None:
     """Fail before compiling when output clearly cannot be written."""
     folder = os.path.dirname(os.path.abspath(output))
     if os.path.isdir(output):

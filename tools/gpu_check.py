@@ -57,7 +57,7 @@ def median_ms(fn, args: tuple, calls: int) -> float:
 def check(target: str, folder: str, batch: int, calls: int) -> int:
     """Run every case; print one row each; returns the exit status."""
     import aotc_runtime
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
     from aotc.tools.targets import get_target, runs_here
 
     status, detail = runs_here(get_target(target))
@@ -73,8 +73,8 @@ def check(target: str, folder: str, batch: int, calls: int) -> int:
             modules, seconds = {}, 0.0
             for t in ("cpu", target):
                 start = time.perf_counter()
-                path = compile_file(os.path.join(folder, f"{name}.py"),
-                                    os.path.join(tmp, f"{name}-{t}.vmfb"), t)
+                exported = ExportOutput.from_file(os.path.join(folder, f"{name}.py"))
+                path = exported.write(os.path.join(tmp, f"{name}-{t}.vmfb"), t)[0]
                 seconds = time.perf_counter() - start  # the GPU compile's, reported
                 modules[t] = aotc_runtime.load(path)
             want, got = (modules[t][fn](*args) for t in ("cpu", target))

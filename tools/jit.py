@@ -15,12 +15,12 @@ from aotc.frontend.trace.tracer import Traced, Tracer
 class _Compiled:
     __slots__ = ("dtypes", "function", "module", "traced")
 
-    def __init__(self, traced: Traced, target: str, specs, device=None):
+    def __init__(self, traced: Traced, target: str, specs, device=None, flags=()):
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 
         self.traced = traced
-        self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target),
+        self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target, flags),
                                  device=device)
         self.function = self.module[traced.name]
         self.dtypes = [s.dtype for s in specs]
@@ -38,17 +38,20 @@ def _leaf_key(leaf):
     return np.shape(leaf), np.result_type(leaf)
 
 
-def jit(fn: Callable, *, target: str = "cpu", device=None) -> Callable:
+def jit(fn: Callable, *, target: str = "cpu", device=None, flags=()) -> Callable:
     """Compile fn with IREE for this CPU; compiled once per argument shapes/dtypes/structure.
 
     device: an IREE driver name or device for the runtime (default: the target's driver,
     'local-task'); 'local-sync' runs on the calling thread, faster for small programs on few
-    cores.
+    cores. flags are extra IREE compiler flags, after the target preset's (see
+    `aotc targets` and aotc.tools.targets), e.g. ["--iree-opt-level=O3"].
 
     Example:
         >>> fast = aotc.jit(predict)
         >>> out = fast(params, x)        # numpy in, numpy out
+        >>> small = aotc.jit(step, flags=["--iree-opt-level=O3"])
     """
+    flags = (flags,) if isinstance(flags, str) else tuple(flags)
     cache: dict = {}
 
     @functools.wraps(fn)
@@ -60,7 +63,8 @@ def jit(fn: Callable, *, target: str = "cpu", device=None) -> Callable:
         compiled = cache.get(key)
         if compiled is None:
             specs = [spec_of(leaf) for leaf in leaves]
-            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs, device)
+            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs, device,
+                                                   flags)
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         outs = compiled.function(*arrays)
         return tree.unflatten(compiled.traced.out_tree, outs)

@@ -69,8 +69,19 @@ def leaves(param: Param, arg_name: str, where: str) -> list[Weight]:
             dtype = dtypes.canonical_default(array.dtype)
         except TypeError as exc:
             raise ParamError(f"{where}: aotc.Param for '{arg_name}': {exc}") from None
-        flat.append(Weight("/".join((prefix, *path)), np.ascontiguousarray(array, dtype=dtype)))
+        key = "/".join((prefix, *path))
+        _check_key(key, arg_name, where)
+        flat.append(Weight(key, np.ascontiguousarray(array, dtype=dtype)))
     return flat
+
+
+def _check_key(key: str, arg_name: str, where: str) -> None:
+    """A weight key goes into MLIR string attributes, the .irpa index and shell commands."""
+    bad = next((c for c in key if c in '"\\' or not c.isprintable()), None)
+    if bad is not None:
+        raise ParamError(f"{where}: aotc.Param for '{arg_name}': the weight name {key!r} holds "
+                         f"{bad!r}; weight names may not contain quotes, backslashes or control "
+                         "characters: rename the dict key or pass aotc.Param(..., name='...')")
 
 
 def _paths(value, path: tuple):

@@ -1,6 +1,7 @@
 """Exported signatures: argument and result pytrees of array specs, read from artifact metadata.
 
-The compiler writes each function's signature as JSON (see `to_json` in aotc.tools.export):
+This module owns that format: the compiler builds a `Signature` from `Node`s and writes
+`Signature.encode()` into the artifact; the runtime reads it back with `Signature(obj)`:
 
     {"name": "predict",
      "args": [{"name": "x", "tree": {"kind": "array", "shape": [null, 784], "dtype": "float32"}}],
@@ -14,6 +15,7 @@ structure, checking every leaf, and rebuilds results in it.
 import collections
 import collections.abc
 import functools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,10 @@ class ArraySpec:
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.dtype.name}[{dims}]"
+
+    def to_json(self) -> dict:
+        """The `array` node of this spec (see the module docstring)."""
+        return {"kind": "array", "shape": list(self.shape), "dtype": self.dtype.name}
 
 
 def _shape(dims) -> tuple:
@@ -78,6 +84,35 @@ class Node:
         children = tuple(cls.from_json(c) for c in obj["children"])
         keys = tuple(obj.get("keys", obj.get("fields", ())))
         return cls(kind, children, keys, obj.get("name", ""))
+
+    def to_json(self) -> dict:
+        """The JSON form that from_json reads back."""
+        if self.kind == "array":
+            return self.spec.to_json()
+        if self.kind == "none":
+            return {"kind": "none"}
+        obj: dict = {"kind": self.kind}
+        if self.kind == "dict":
+            obj["keys"] = list(self.keys)
+        elif self.kind == "namedtuple":
+            obj.update(name=self.name, fields=list(self.keys))
+        obj["children"] = [c.to_json() for c in self.children]
+        return obj
+
+    def flat_values(self, value) -> list:
+        """The leaves of value, a pytree of this structure (what unflatten rebuilt), in order."""
+        if self.kind == "array":
+            return [value]
+        if self.kind == "none":
+            return []
+        if self.kind == "dict":
+            items = [value[k] for k in self.keys]
+        elif self.kind == "namedtuple":
+            items = [getattr(value, k) for k in self.keys]
+        else:
+            items = list(value)
+        return [leaf for child, item in zip(self.children, items)
+                for leaf in child.flat_values(item)]
 
     def leaves(self, path: tuple = ()) -> list[tuple[tuple, ArraySpec]]:
         """(path, spec) of every leaf, in flattening order."""
@@ -223,6 +258,26 @@ class Signature:
         self.arg_names: tuple = tuple(a["name"] for a in obj["args"])
         self.args: tuple = tuple(Node.from_json(a["tree"]) for a in obj["args"])
         self.results: Node = Node.from_json(obj["results"])
+
+    @classmethod
+    def of(cls, name: str, args: list[tuple[str, Node]], results: Node) -> "Signature":
+        """The signature of function name: (argument name, tree) pairs and the result tree.
+
+        Built through the JSON form, so whatever the compiler writes is known to read back.
+        """
+        return cls({"name": name, "args": [{"name": n, "tree": t.to_json()} for n, t in args],
+                    "results": results.to_json()})
+
+    def to_json(self) -> dict:
+        """The JSON object that Signature(obj) reads."""
+        return {"name": self.name,
+                "args": [{"name": n, "tree": a.to_json()}
+                         for n, a in zip(self.arg_names, self.args)],
+                "results": self.results.to_json()}
+
+    def encode(self) -> str:
+        """Compact JSON: the artifact's `aotc.signature` metadata string."""
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{n}: {a}" for n, a in zip(self.arg_names, self.args))

@@ -156,7 +156,7 @@ def test_jit_of_grad_closing_over_traced_values():
 
 
 def test_export_of_a_function_that_calls_grad(tmp_path):
-    from aotc.tools.export import build_module, load_model
+    from aotc.tools.export import ExportOutput
 
     path = os.path.join(tmp_path, "model.py")
     with open(path, "w") as f:
@@ -165,7 +165,7 @@ def test_export_of_a_function_that_calls_grad(tmp_path):
                 "def train_step(w, x):\n"
                 "    loss, g = aotc.value_and_grad(lambda w: anp.sum((w * x) ** 2))(w)\n"
                 "    return loss, w - 0.1 * g\n")
-    module = build_module(load_model(path), "model")
+    module = ExportOutput.from_file(path).module
     w = np.array([1.0, 2.0, 3.0])
     loss, new_w = aotc.interpret(module, "train_step", w, X.astype(np.float64))
     close((loss, new_w), (np.sum((w * X) ** 2), w - 0.1 * 2 * w * X * X))

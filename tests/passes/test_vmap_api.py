@@ -230,9 +230,9 @@ def test_exported_vmapped_function(tmp_path):
         "@aotc.export(w=aotc.ShapeSpec((3, 2)), xs=aotc.ShapeSpec((5, 3)))\n"
         "def predict_batch(w, xs):\n"
         "    return aotc.vmap(predict, in_axes=(None, 0))(w, xs)\n")
-    from aotc.tools.export import compile_model
+    from aotc.tools.export import ExportOutput
 
-    module = load_bytes(compile_model(str(model)))
+    module = load_bytes(ExportOutput.from_file(str(model)).compile().vmfb)
     w, xs = normal(3, 2), normal(5, 3)
     np.testing.assert_allclose(module.predict_batch(w, xs), np.tanh(xs @ w), rtol=1e-5)
 

@@ -9,6 +9,7 @@ SAMPLE_MODEL = os.path.join(os.path.dirname(__file__), "sample_model.py")
 
 @pytest.fixture(scope="session")
 def sample_artifact(tmp_path_factory) -> str:
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
 
-    return compile_file(SAMPLE_MODEL, str(tmp_path_factory.mktemp("artifact") / "sample.vmfb"))
+    folder = tmp_path_factory.mktemp("artifact")
+    return ExportOutput.from_file(SAMPLE_MODEL).write(str(folder / "sample.vmfb"))[0]

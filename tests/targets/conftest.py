@@ -37,15 +37,15 @@ def model():
 @pytest.fixture(scope="session")
 def artifact(tmp_path_factory):
     """(model name, target) -> path of models/NAME.py compiled for target (once per session)."""
-    from aotc.tools.export import compile_file
+    from aotc.tools.export import ExportOutput
 
     cache = {}
 
     def get(name, target="cpu"):
         if (name, target) not in cache:
             folder = tmp_path_factory.mktemp(f"{name}-{target}")
-            cache[name, target] = compile_file(os.path.join(MODELS, f"{name}.py"),
-                                               str(folder / f"{name}.vmfb"), target)
+            exported = ExportOutput.from_file(os.path.join(MODELS, f"{name}.py"))
+            cache[name, target] = exported.write(str(folder / f"{name}.vmfb"), target)[0]
         return cache[name, target]
 
     return get

@@ -11,7 +11,7 @@ import pytest
 import aotc
 import aotc_runtime
 from aotc.tools.cli import main
-from aotc.tools.export import compile_file
+from aotc.tools.export import ExportOutput
 from aotc.tools.params import ParamError
 
 SPEC = aotc.ShapeSpec((None, 4))
@@ -67,8 +67,13 @@ def test_swapping_the_weights_file_changes_results_without_recompiling(mlp_files
     deployed.mkdir()
     shutil.copy(vmfb, deployed)
     shutil.copy(other, deployed / "mlp.irpa")
-    np.testing.assert_array_equal(aotc_runtime.load(deployed / "mlp.vmfb").classify(x)["probs"],
-                                  after)
+    # the artifact records its .irpa's SHA-256: other weights beside it are refused, and are
+    # used when named on purpose
+    with pytest.raises(aotc_runtime.AotcError, match="does not match the digest"):
+        aotc_runtime.load(deployed / "mlp.vmfb")
+    np.testing.assert_array_equal(
+        aotc_runtime.load(deployed / "mlp.vmfb", weights=deployed / "mlp.irpa")
+        .classify(x)["probs"], after)
     assert vmfb.read_bytes() == code
 
 
@@ -166,7 +171,7 @@ def test_param_errors(tmp_path):
         "@aotc.export(w=aotc.Param(np.ones(3, np.float32)), x=aotc.ShapeSpec((3,)))\n"
         "def g(w, x):\n    return w * x\n")
     with pytest.raises(ParamError, match="both named 'w' but differ"):
-        compile_file(str(model), str(tmp_path / "clash.vmfb"))
+        ExportOutput.from_file(str(model)).write(str(tmp_path / "clash.vmfb"))
     assert not (tmp_path / "clash.vmfb").exists()
     with pytest.raises(ValueError, match="non-empty string"):
         aotc.Param(W, name="/")
@@ -180,7 +185,7 @@ def test_exports_sharing_a_param_share_one_entry(tmp_path):
         "@aotc.export(w=W, x=aotc.ShapeSpec((3,)))\ndef add(w, x):\n    return w + x\n"
         "@aotc.export(v=W, x=aotc.ShapeSpec((3,)))\ndef total(v, x):\n"
         "    return anp.sum(v * x)\n")
-    out = compile_file(str(model), str(tmp_path / "shared.vmfb"))
+    out = ExportOutput.from_file(str(model)).write(str(tmp_path / "shared.vmfb"))[0]
     m = aotc_runtime.load(out)
     assert list(m.weights) == ["w"]
     x = np.ones(3, np.float32)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from aotc.tools.export import ModelError, OutputError, compile_file, load_model
+from aotc.tools.export import ExportOutput, ModelError, OutputError, load_model
 from aotc_runtime import files as files_mod
 
 GOOD = """
@@ -98,7 +98,7 @@ def test_a_failed_write_leaves_no_file_and_keeps_the_old_artifact(tmp_path, monk
     monkeypatch.setattr(files_mod.os, "fsync", failing_fsync)
     message = r"model.mlir: cannot write \(No space left on device\); nothing was written"
     with pytest.raises(OutputError, match=message):
-        compile_file(path, str(out_path), emit="stablehlo")
+        ExportOutput.from_file(path).write(str(out_path), emit="stablehlo")
     assert out_path.read_text() == "the previous artifact"
     assert sorted(os.listdir(tmp_path)) == ["model.mlir", "model.py"]
 
@@ -145,7 +145,7 @@ def test_signature_metadata_from_example_arrays(tmp_path):
         def f(x, scale, power=2):
             return {"y": x ** power * scale, "pair": (x, scale)}
     """)
-    text = compile_file(path, str(tmp_path / "m.mlir"), emit="stablehlo")
+    text = ExportOutput.from_file(path).write(str(tmp_path / "m.mlir"), emit="stablehlo")[0]
     mlir = open(text).read()
     match = re.search(r'aotc.signature = "((?:[^"\\]|\\.)*)"', mlir)
     sig = json.loads(match[1].replace("\\22", '"'))
@@ -173,7 +173,7 @@ def test_exports_that_use_transforms_keep_their_helpers_private(tmp_path):
         def per_row(x):
             return aotc.vmap(lambda r: anp.sum(r * r))(x)
     """)
-    m = aotc_runtime.load(compile_file(path, str(tmp_path / "t.vmfb")))
+    m = aotc_runtime.load(ExportOutput.from_file(path).write(str(tmp_path / "t.vmfb"))[0])
     assert m.functions == ["loss_grad", "per_row"]
     w, x = np.array([1, -1, 2], np.float32), np.arange(12, dtype=np.float32).reshape(4, 3) / 10
     np.testing.assert_allclose(m.loss_grad(w, x), 2 * x.T @ (x @ w), rtol=1e-5)
