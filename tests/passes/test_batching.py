@@ -461,3 +461,66 @@ def test_calls_are_inlined_while_batching():
     fn = lambda x, y: inner(x) + aotc.stop_gradient(y)
     assert "call @" in str(aotc.lower(fn, sample((3,)), sample((3,))).module)
     check_vmap(fn, [sample((B, 3)), sample((3,))], (0, None))
+
+
+# ---- against jax.vmap: an oracle outside aotc ---------------------------------------------------
+
+def _jax_twins():
+    """Row name -> the same function in JAX, for control flow and a selection of ops."""
+    import jax
+    import jax.numpy as jnp
+
+    jl = jax.lax
+
+    def newton(a):
+        def cond(s):  # as newton_sqrt: each example stops at its own residual
+            return (jnp.abs(s[1] * s[1] - a) > 1e-6 * a) & (s[0] < 60)
+
+        return jl.while_loop(cond, lambda s: (s[0] + 1, 0.5 * (s[1] + a / s[1])), (0, a + 1.0))
+
+    return {
+        "cond_batched_pred": lambda p, x: jl.cond(p > 0, lambda v: v * 2, lambda v: -v, x),
+        "cond_on_data": lambda x: jl.cond(x.sum() > 0, lambda v: (v * 2, v.sum()),
+                                          lambda v: (-v, v.max()), x),
+        "cond_closure": lambda x, y: jl.cond(x[0, 0] > 0, lambda: x + y, lambda: x - y),
+        "switch": lambda i, x: jl.switch(i, [lambda v: v, lambda v: v * 2, lambda v: v - 1], x),
+        "newton": newton,
+        "while_counted": lambda a, n: jl.while_loop(
+            lambda s: s[0] < n, lambda s: (s[0] + 1, 0.5 * (s[1] + a / s[1])), (0, a)),
+        "fori": lambda x: jl.fori_loop(0, 4, lambda i, c: c * 0.5 + jnp.sin(c) * i, x),
+        "fori_traced_bound": lambda x, n: jl.fori_loop(0, n, lambda i, c: c * 0.5 + 1.0, x),
+        "scan": lambda c, xs: jl.scan(lambda c, x: (c + x, c * x), c, xs),
+        "scan_reverse": lambda c, xs: jl.scan(lambda c, x: (c * 0.9 + x, c.sum()), c, xs,
+                                              reverse=True),
+        "map": lambda xs: jl.map(lambda r: r * r.sum(), xs),
+        "maximum": jnp.maximum, "where_row": jnp.where, "clamp": jl.clamp,
+        "max_1": lambda x: jnp.max(x, 1), "argmin": jnp.argmin,
+        "logsumexp": jax.nn.logsumexp,
+        "tensordot_0": lambda a, b: jnp.tensordot(a, b, axes=([0], [0])),
+        "dot_general_batch": lambda a, b: jl.dot_general(a, b, (([1], [2]), ([0], [0]))),
+        "dot_general_k1": lambda a, b: jl.dot_general(a, b, (([2], [0]), ([1], [2]))),
+        "slice": lambda x: x[1:3, ::2], "index_last": lambda x: x[:, -1],
+        "pad": lambda x: jnp.pad(x, ((1, 2), (0, 1))),
+        "dynamic_slice": lambda x: jl.dynamic_slice(x, (1, 0), (2, 2)),
+        "roll": lambda x: jnp.roll(x, 1, 0), "split": lambda x: jnp.split(x, 2, 0),
+    }
+
+
+JAX_TWINS = _jax_twins()
+TWIN_CASES = [c for c in CASES + CONTROL_CASES if c.name in JAX_TWINS]
+
+
+def test_every_jax_twin_names_a_row():
+    assert len(TWIN_CASES) == len(JAX_TWINS), set(JAX_TWINS) - {c.name for c in TWIN_CASES}
+
+
+@pytest.mark.parametrize("c", TWIN_CASES, ids=lambda c: c.name)
+def test_vmap_matches_jax_vmap(c):
+    import jax
+
+    combos = in_axes_combinations(c.args)
+    for in_axes in [combos[0], combos[-1]]:  # the first and last mixes (all mapped, last only)
+        args = _control_args(c, in_axes) if c.family == C else case_args(c, in_axes)
+        got = aotc.vmap(c.fn, in_axes=tuple(in_axes))(*args)
+        want = jax.vmap(JAX_TWINS[c.name], in_axes=tuple(in_axes))(*args)
+        assert_tree_close(got, tree.map(np.asarray, want), 1e-5 * c.tol, 1e-5 * c.tol)
