@@ -21,6 +21,7 @@ DIMS: dict[str, Callable] = {}  # which dims must be equal; see aotc.passes.dims
 
 TABLES = {"type": TYPE_RULE, "interpret": IMPL, "jvp": JVP, "transpose": TRANSPOSE, "batch": BATCH,
           "vjp": VJP, "dims": DIMS}
+TABLES["bounds"] = {}  # index legalization (clamp reads, drop updates); aotc.passes.bounds
 
 
 def register(table: str, op_name: str, rule: Callable) -> Callable:

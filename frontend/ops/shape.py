@@ -614,11 +614,15 @@ def start_bound(x: ir.Value, dim: int, size, element: ir.Type):
 
 
 def constant_ints(v: ir.Value) -> np.ndarray | None:
-    """The value of a `stablehlo.constant` operand, else None."""
+    """The value of a `stablehlo.constant` operand (or a reshape of one), else None."""
     owner = v.owner.operation if isinstance(v, ir.OpResult) else None
+    if owner is not None and owner.name == "stablehlo.reshape":
+        inner = constant_ints(owner.operands[0])
+        return None if inner is None else inner.reshape(shape_of(v))
     if owner is None or owner.name != "stablehlo.constant":
         return None
-    return np.asarray(ir.DenseElementsAttr(owner.attributes["value"]))
+    value = np.asarray(ir.DenseElementsAttr(owner.attributes["value"]))
+    return np.broadcast_to(value, shape_of(v))  # a splat reads back as one element
 
 
 def clamp_start(x: ir.Value, dim: int, start: ir.Value, size) -> ir.Value:
