@@ -3,34 +3,23 @@
 The new function takes each argument with an extra axis at in_axes[i] (None: not batched) and
 returns each output with the batch axis at out_axes[i]. Inside, every batched value carries its
 batch dimension first; each op's BATCH rule (beside the op in frontend/ops/) maps its operands,
-some batched, to its batched results. Calls are inlined on the fly. Ops without a rule raise
-MissingRuleError; nothing falls back to a Python loop.
+some batched, to its batched results. The walk, with calls inlined on the fly, is the shared
+Walker's. Ops without a rule raise MissingRuleError; nothing falls back to a Python loop.
 """
 
-from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type, uses_any
-from aotc.frontend.core.registry import lookup
-from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import tensors as values
 from aotc.passes import functions as util
-from aotc.passes.walker import callee_of
-
-_TERMINATORS = ("func.return", "stablehlo.return")
+from aotc.passes.walker import RuleContext, Walker
 
 
-class BatchContext:
-    """What a BATCH rule sees: the source op, its attributes, the batch size, the emitter."""
+class BatchContext(RuleContext):
+    """What a BATCH rule sees: the source op, its attributes, the batch size, the walker."""
 
-    def __init__(self, op: ir.Operation, emitter: "BatchEmitter"):
-        self.op = op
-        self.attrs = Attrs.of(op)
-        self.emitter = emitter
-        self.size = emitter.size
-
-    @property
-    def location(self) -> str:
-        return location_text(self.op.location)
+    def __init__(self, op: ir.Operation, walker: "BatchWalker"):
+        super().__init__(op, walker)
+        self.size = walker.size
 
     def batched_types(self, flags=None) -> list[ir.Type]:
         """The source op's result types, with the batch dim where flags say (default: all)."""
@@ -39,62 +28,45 @@ class BatchContext:
                 for r, f in zip(self.op.results, flags)]
 
 
-class BatchEmitter:
-    """Re-emits a block's ops batched, at the current insertion point."""
+class BatchWalker(Walker):
+    """Re-emits a block's ops batched, at the current insertion point. A source value becomes
+    (value, batched flag); a batched value carries its batch dimension first."""
+
+    table = "batch"
 
     def __init__(self, module, size: int):
-        self.module = module
+        super().__init__(module)
         self.size = size
-        self.value: dict = {}
         self.batched: set = set()
 
+    def bind(self, source: ir.Value, value) -> None:
+        self.env[source], flag = value
+        if flag:
+            self.batched.add(source)
+        else:
+            self.batched.discard(source)
+
+    def read(self, source: ir.Value):
+        return self.env[source], source in self.batched
+
     def get(self, v: ir.Value) -> ir.Value:
-        return self.value[v]
+        return self.env[v]
 
     def is_batched(self, v: ir.Value) -> bool:
         return v in self.batched
 
-    def run_block(self, block: ir.Block, args, flags):
+    def batch_block(self, block: ir.Block, args, flags):
         """Batch a block; returns (mapped terminator operands, their batched flags)."""
-        for param, arg, flag in zip(block.arguments, args, flags):
-            self.value[param] = arg
-            if flag:
-                self.batched.add(param)
-            else:
-                self.batched.discard(param)
-        for op in block.operations:
-            op = op.operation
-            if op.name in _TERMINATORS:
-                return ([self.value[v] for v in op.operands],
-                        [v in self.batched for v in op.operands])
-            if callee_of(op) is not None:
-                fn = util.find_function(self.module, callee_of(op))
-                outs, out_flags = self.run_block(util.entry_block(fn),
-                                                 [self.value[v] for v in op.operands],
-                                                 [v in self.batched for v in op.operands])
-                self._set(op.results, outs, out_flags)
-            else:
-                self._batch(op)
-        raise TracingError("block without terminator")
+        outs = self.run_block(block, list(zip(args, flags)))
+        return [v for v, _ in outs], [f for _, f in outs]
 
-    def _set(self, results, outs, flags) -> None:
-        for r, v, f in zip(results, outs, flags):
-            self.value[r] = v
-            if f:
-                self.batched.add(r)
-            else:
-                self.batched.discard(r)
-
-    def _batch(self, op: ir.Operation) -> None:
+    def visit(self, op: ir.Operation) -> list:
         if not uses_any(op, self.batched):
-            new = clone_remapped(op, self.value)
-            self._set(op.results, list(new.results), [False] * len(op.results))
-            return
-        rule = lookup("batch", op.name, location_text(op.location))
-        with at_location(op.location):
-            outs, flags = rule(BatchContext(op, self), [self.value[v] for v in op.operands],
-                               [v in self.batched for v in op.operands])
-        self._set(op.results, outs, flags)
+            return [(r, False) for r in clone_remapped(op, self.env).results]
+        operands = [self.read(v) for v in op.operands]
+        outs, flags = self.apply(self.rule(op), op, BatchContext(op, self),
+                                 [v for v, _ in operands], [f for _, f in operands])
+        return list(zip(outs, flags))
 
 
 def _insert_axis(t: ir.Type, axis: int, size: int) -> ir.RankedTensorType:
@@ -158,9 +130,9 @@ def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
             with ir.InsertionPoint(entry):
                 args = [a if axis in (None, 0) else values.move_axis(a, axis, 0)
                         for a, axis in zip(entry.arguments, axes)]
-                emitter = BatchEmitter(module, axis_size)
-                outs, flags = emitter.run_block(util.entry_block(fn), args,
-                                                [a is not None for a in axes])
+                walker = BatchWalker(module, axis_size)
+                outs, flags = walker.batch_block(util.entry_block(fn), args,
+                                                 [a is not None for a in axes])
                 names = out_names or [f"output {k} of '{fn_name}'" for k in range(len(outs))]
                 final = [_place_output(v, batched, axis, axis_size, what)
                          for v, batched, axis, what in zip(outs, flags, out_axes, names)]

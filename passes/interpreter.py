@@ -8,18 +8,12 @@ oracle for pass tests and a second opinion on IREE's numbers.
 import numpy as np
 
 from aotc.frontend.core import dtypes
-from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.ir import ir, new_context, shape_of
-from aotc.passes.walker import Walker
+from aotc.passes.walker import RuleContext, Walker
 
 
-class ImplContext:
+class ImplContext(RuleContext):
     """What an IMPL rule sees of its op: attributes, result types, and its regions to run."""
-
-    def __init__(self, interp: "Interpreter", op: ir.Operation):
-        self._interp = interp
-        self.op = op
-        self.attrs = Attrs.of(op)
 
     @property
     def num_regions(self) -> int:
@@ -29,10 +23,10 @@ class ImplContext:
         return self.op.regions[i]
 
     def run_region(self, i: int, *args) -> list[np.ndarray]:
-        return self._interp.run_block(self.op.regions[i].blocks[0], args)
+        return self.walker.run_block(self.op.regions[i].blocks[0], args)
 
     def result_dtype(self, i: int) -> np.dtype:
-        return self._interp.dtype_of(self.op.results[i].type)
+        return self.walker.dtype_of(self.op.results[i].type)
 
     def result_shape(self, i: int) -> tuple:
         return shape_of(self.op.results[i].type)
@@ -57,7 +51,7 @@ class Interpreter(Walker):
     def visit(self, op: ir.Operation) -> list:
         impl = self.rule(op)
         with np.errstate(all="ignore"):
-            outs = impl(ImplContext(self, op), *[self.env[v] for v in op.operands])
+            outs = impl(ImplContext(op, self), *[self.env[v] for v in op.operands])
         return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
 

@@ -9,7 +9,11 @@ one of the registry's tables). The walker owns the rest, the same way for every 
 - calls and composites, inlined on the fly (a pass may intercept them: custom derivatives),
 - rule lookup, with the op's source location in the error when a rule is missing,
 - the op's location while a rule emits (`at_location`), so rewritten IR keeps the user's lines,
-- scratch blocks to emit into and throw away (a dry run of a region).
+- scratch blocks to emit into and throw away (a dry run of a region),
+- a reverse sweep (`run_block_backward`), for passes that run a block backward (transposition).
+
+Every rule sees its op through a `RuleContext` (or a pass's subclass of it): the op, its
+attributes and location, and the walker running it, to walk nested regions.
 
 Adding a pass means writing one subclass; see docs/architecture.md.
 """
@@ -17,6 +21,7 @@ Adding a pass means writing one subclass; see docs/architecture.md.
 import contextlib
 from collections.abc import Callable, Iterator
 
+from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import find_function, ir, module_body
 from aotc.frontend.core.registry import lookup
@@ -36,6 +41,36 @@ def callee_of(op: ir.Operation) -> str | None:
 
 def entry_block(fn) -> ir.Block:
     return fn.regions[0].blocks[0]
+
+
+class RuleContext:
+    """What a rule sees of its op: the op, its attributes and location, and the walker running
+    it (`ctx.emitter` is the same walker, the name control-flow rules use)."""
+
+    def __init__(self, op: ir.Operation, walker: "Walker | None" = None):
+        self.op = op
+        self.attrs = Attrs.of(op)
+        self.walker = walker
+
+    @property
+    def emitter(self) -> "Walker | None":
+        return self.walker
+
+    @property
+    def results(self) -> list:
+        return list(self.op.results)
+
+    @property
+    def operand_types(self) -> list[ir.Type]:
+        return [v.type for v in self.op.operands]
+
+    @property
+    def result_types(self) -> list[ir.Type]:
+        return [r.type for r in self.op.results]
+
+    @property
+    def location(self) -> str:
+        return location_text(self.op.location)
 
 
 class Walker:
@@ -75,6 +110,25 @@ class Walker:
             for result, out in zip(op.results, outs):
                 self.bind(result, out)
         raise TracingError("block ended without a terminator")
+
+    def run_block_backward(self, block: ir.Block, seeds) -> None:
+        """A reverse sweep: `seed(v, s)` for each terminator operand v and its seed s, then
+        `visit_backward(op)` for the block's other ops, last to first."""
+        ops = [op.operation for op in block.operations]
+        if not ops or ops[-1].name not in TERMINATORS:
+            raise TracingError("block ended without a terminator")
+        for v, s in zip(ops[-1].operands, seeds):
+            self.seed(v, s)
+        for op in reversed(ops[:-1]):
+            self.visit_backward(op)
+
+    def seed(self, source: ir.Value, value) -> None:
+        """In a reverse sweep: what the block's result `source` starts with."""
+        raise NotImplementedError(f"{type(self).__name__} does not run blocks backward")
+
+    def visit_backward(self, op: ir.Operation) -> None:
+        """In a reverse sweep: propagate from op's results to its operands."""
+        raise NotImplementedError(f"{type(self).__name__} does not run blocks backward")
 
     def run_function(self, name: str, args) -> list:
         fn = find_function(self.module, name)

@@ -123,13 +123,13 @@ def _split_tangents(results, n, float_idx):
 
 
 def _branches_jvp(ctx, build):
-    src, emitter = ctx.op, ctx.emitter
+    src, walker = ctx.op, ctx.walker
     float_idx = _float_positions(src.results)
     types = [r.type for r in src.results] + [src.results[i].type for i in float_idx]
 
     def branch(region):
         def body():
-            outs, touts = emitter.run_block(region.blocks[0], [], [])
+            outs, touts = walker.jvp_block(region.blocks[0], [], [])
             return _with_tangents(outs, touts, float_idx)
 
         return body
@@ -150,7 +150,7 @@ def _case_jvp(ctx, primals, tangents):
 
 @builds_own_op
 def _while_jvp(ctx, primals, tangents):
-    src, emitter = ctx.op, ctx.emitter
+    src, walker = ctx.op, ctx.walker
     n = len(primals)
     float_idx = _float_positions(primals)
 
@@ -158,11 +158,11 @@ def _while_jvp(ctx, primals, tangents):
         return _split_tangents(state, n, float_idx)
 
     def cond(*state):
-        outs, _ = emitter.run_block(src.regions[0].blocks[0], *split(state))
+        outs, _ = walker.jvp_block(src.regions[0].blocks[0], *split(state))
         return outs[0]
 
     def body(*state):
-        outs, touts = emitter.run_block(src.regions[1].blocks[0], *split(state))
+        outs, touts = walker.jvp_block(src.regions[1].blocks[0], *split(state))
         return _with_tangents(outs, touts, float_idx)
 
     results = while_(_with_tangents(primals, tangents, float_idx), cond, body)
@@ -371,8 +371,8 @@ register("jvp", "stablehlo.optimization_barrier", _barrier_jvp)
 # ---- batching: unbatched predicates keep the op; batched ones run every branch and select ------
 
 
-def _branch_outputs(emitter, region: ir.Region, size: int) -> list[ir.Value]:
-    outs, flags = emitter.run_block(region.blocks[0], [], [])
+def _branch_outputs(walker, region: ir.Region, size: int) -> list[ir.Value]:
+    outs, flags = walker.batch_block(region.blocks[0], [], [])
     return [o if f else values.broadcast_batch(o, size) for o, f in zip(outs, flags)]
 
 
@@ -384,23 +384,23 @@ def _select_lanes(pred: ir.Value, on_true: ir.Value, on_false: ir.Value) -> ir.V
 
 
 def _if_batch(ctx, operands, batched):
-    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    src, walker, size = ctx.op, ctx.walker, ctx.size
     n = len(src.results)
     if not batched[0]:
-        bodies = [lambda r=r: _branch_outputs(emitter, r, size) for r in src.regions]
+        bodies = [lambda r=r: _branch_outputs(walker, r, size) for r in src.regions]
         return if_(operands[0], ctx.batched_types(), *bodies), [True] * n
-    on_true = _branch_outputs(emitter, src.regions[0], size)
-    on_false = _branch_outputs(emitter, src.regions[1], size)
+    on_true = _branch_outputs(walker, src.regions[0], size)
+    on_false = _branch_outputs(walker, src.regions[1], size)
     return [_select_lanes(operands[0], a, b) for a, b in zip(on_true, on_false)], [True] * n
 
 
 def _case_batch(ctx, operands, batched):
-    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    src, walker, size = ctx.op, ctx.walker, ctx.size
     n = len(src.results)
     if not batched[0]:
-        bodies = [lambda r=r: _branch_outputs(emitter, r, size) for r in src.regions]
+        bodies = [lambda r=r: _branch_outputs(walker, r, size) for r in src.regions]
         return case(operands[0], ctx.batched_types(), bodies), [True] * n
-    branches = [_branch_outputs(emitter, r, size) for r in src.regions]
+    branches = [_branch_outputs(walker, r, size) for r in src.regions]
     index = operands[0]
     results = branches[-1]  # out-of-range indices take the last branch, as stablehlo.case does
     for k in reversed(range(len(branches) - 1)):
@@ -411,25 +411,14 @@ def _case_batch(ctx, operands, batched):
 
 def _dry_run_flags(ctx, block: ir.Block, types, flags) -> list[bool]:
     """Which of a block's results come out batched when its arguments have these types and
-    flags: the block is batched into a scratch function, which is then erased."""
-    from aotc.frontend.core.ir import module_body
-
-    with ir.InsertionPoint(module_body(ctx.emitter.module)):
-        scratch = ir.Operation.create("func.func", regions=1, attributes={
-            "sym_name": ir.StringAttr.get("aotc_batch_scratch"),
-            "function_type": ir.TypeAttr.get(ir.FunctionType.get(types, [])),
-            "sym_visibility": ir.StringAttr.get("private")})
-    entry = scratch.regions[0].blocks.append(*types)
-    try:
-        with ir.InsertionPoint(entry):
-            _, out_flags = ctx.emitter.run_block(block, list(entry.arguments), flags)
-    finally:
-        scratch.erase()
+    flags: the block is batched into the walker's scratch function, which is then erased."""
+    with ctx.walker.scratch(types) as args:
+        _, out_flags = ctx.walker.batch_block(block, args, flags)
     return out_flags
 
 
 def _while_batch(ctx, operands, batched):
-    src, emitter, size = ctx.op, ctx.emitter, ctx.size
+    src, walker, size = ctx.op, ctx.walker, ctx.size
     cond_block, body_block = src.regions[0].blocks[0], src.regions[1].blocks[0]
     carry_types = [r.type for r in src.results]
 
@@ -450,7 +439,7 @@ def _while_batch(ctx, operands, batched):
             for v, b, f in zip(operands, batched, flags)]
 
     def run(block, state):
-        outs, out_flags = emitter.run_block(block, list(state), flags)
+        outs, out_flags = walker.batch_block(block, list(state), flags)
         return [o if of or not f else values.broadcast_batch(o, size)
                 for o, of, f in zip(outs, out_flags, flags)]
 
