@@ -7,9 +7,14 @@ and later transforms add their own rules to `JVP`, `TRANSPOSE`, `BATCH` the same
 Registering a rule twice is an error.
 """
 
+import threading
+import weakref
 from collections.abc import Callable
 
 from aotc.frontend.core.errors import MissingRuleError
+from aotc.frontend.core.ir import ir
+
+CUSTOM_ATTRIBUTE = "aotc.custom"  # on a func.func: the name its custom rule is kept under
 
 TYPE_RULE: dict[str, Callable] = {}
 IMPL: dict[str, Callable] = {}
@@ -82,6 +87,47 @@ def builds_own_op(rule):
     return rule
 
 
-# Functions whose derivative the user defined (custom_jvp / custom_vjp) or that are recomputed in
-# reverse mode (checkpoint): traced into private functions carrying `aotc.custom = "<key>"`.
-CUSTOM_CALLS: dict[str, object] = {}
+# ---- custom derivatives: rules that belong to a module ------------------------------------------
+#
+# A function whose derivative the user defined (custom_jvp / custom_vjp) or that is recomputed in
+# reverse mode (checkpoint) is traced into a private function carrying `aotc.custom = "<name>"`;
+# its rule is a Python object kept here, in a table owned by the function's MLIR context (held
+# weakly). Each traced program has a context of its own, so its rules go with its module; eager
+# calls share one context per thread, and their trace cache drops a module's rules when it lets
+# the module go (`drop_custom_rules`). Nothing here grows per call.
+_CUSTOM_RULES: "weakref.WeakKeyDictionary[ir.Context, dict[str, object]]" = (
+    weakref.WeakKeyDictionary())
+_CUSTOM_LOCK = threading.Lock()
+
+
+def add_custom_rule(module, name: str, rule) -> None:
+    """Attach the custom-derivative rule of function `name` to `module` (an ir.Module or a
+    builtin.module operation)."""
+    with _CUSTOM_LOCK:
+        _CUSTOM_RULES.setdefault(module.context, {})[name] = rule
+
+
+def find_custom_rule(fn, name: str):
+    """The rule attached to the module of `fn` (a func.func operation) under `name`, or None."""
+    with _CUSTOM_LOCK:
+        return _CUSTOM_RULES.get(fn.context, {}).get(name)
+
+
+def drop_custom_rules(module) -> None:
+    """Forget the rules of `module`'s functions (its owner is letting it go, but its context
+    lives on)."""
+    with module.context:
+        names = [ir.StringAttr(op.attributes[CUSTOM_ATTRIBUTE]).value
+                 for op in module.body.operations if CUSTOM_ATTRIBUTE in op.attributes]
+    with _CUSTOM_LOCK:
+        rules = _CUSTOM_RULES.get(module.context, {})
+        for name in names:
+            rules.pop(name, None)
+        if not rules:
+            _CUSTOM_RULES.pop(module.context, None)
+
+
+def custom_rule_count() -> int:
+    """How many custom rules the process holds, over all live modules (for tests)."""
+    with _CUSTOM_LOCK:
+        return sum(len(rules) for rules in _CUSTOM_RULES.values())

@@ -5,17 +5,17 @@ from collections.abc import Callable
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
+from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, add_custom_rule
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.staging import function_name, stage_marked
 from aotc.frontend.trace.tracer import Tracer, current_module, to_tracer
-from aotc.passes import autodiff
 from aotc.passes import functions as util
 
 
 class _Custom:
-    """Base of custom-derivative wrappers: stages the function with a CUSTOM_CALLS entry."""
+    """Base of custom-derivative wrappers: stages the function with a rule kept by its module."""
 
     kind = ""
 
@@ -32,20 +32,18 @@ class _Custom:
         return eager(self._staged)(*args)
 
     def _staged(self, *args):
-        from aotc.frontend.core import registry
-
-        traced, out = stage_marked(self.fun, args, function_name(self.fun), autodiff.CUSTOM,
+        traced, out = stage_marked(self.fun, args, function_name(self.fun), CUSTOM_ATTRIBUTE,
                                     ir.StringAttr.get("pending"),
                                     allow_captures=self.kind == "checkpoint")
         module = current_module()
-        util.find_function(module, traced.name).attributes[autodiff.CUSTOM] = (
+        util.find_function(module, traced.name).attributes[CUSTOM_ATTRIBUTE] = (
             ir.StringAttr.get(traced.name))
-        registry.CUSTOM_CALLS[traced.name] = _Rule(self, tree.structure(args), traced.out_tree)
+        add_custom_rule(module, traced.name, _Rule(self, tree.structure(args), traced.out_tree))
         return out
 
 
 class _Rule:
-    """A CUSTOM_CALLS entry: what the autodiff pass calls, on ir.Values."""
+    """A custom rule kept with its module: what the autodiff pass calls, on ir.Values."""
 
     def __init__(self, custom: _Custom, in_tree, out_tree):
         self.custom, self.in_tree, self.out_tree = custom, in_tree, out_tree
