@@ -354,8 +354,19 @@ def select(pred, on_true, on_false):
 
 
 def clamp(lo, x, hi):
-    """min(max(x, lo), hi)."""
-    return anp.minimum(anp.maximum(x, lo), hi)
+    """`lax.clamp(min, x, max)`: x limited to [min, max] elementwise; min and max are scalars or
+    of x's shape. At the bounds the derivative is 0 (JAX's rule).
+
+    Example:
+        >>> aotc.lax.clamp(0.0, x, 6.0)   # relu6
+    """
+    x = to_tracer(x)
+    lo, hi = (astype(to_tracer(b), x.dtype) for b in (lo, hi))
+    for name, b in (("min", lo), ("max", hi)):
+        if b.shape not in ((), x.shape):
+            raise TracingError(f"{caller_site()}: clamp: {name} of shape {shape_text(b.shape)} "
+                               f"must be a scalar or of x's shape {shape_text(x.shape)}")
+    return Tracer(ew.clamp(lo.value, x.value, hi.value), x.weak_type)
 
 
 def broadcast_in_dim(operand, shape, broadcast_dimensions):

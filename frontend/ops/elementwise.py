@@ -251,7 +251,8 @@ def _unary_jvp(op_name: str, derivative):
     register("jvp", op_name, jvp)
 
 
-_unary_jvp("stablehlo.abs", lambda x, y: sign(x))
+# JAX: d|x|/dx is 1 at 0 (select(x >= 0, 1, -1)), not sign(x)
+_unary_jvp("stablehlo.abs", lambda x, y: select(compare("GE", x, _c(0, x)), _c(1, x), _c(-1, x)))
 _unary_jvp("stablehlo.cbrt", lambda x, y: divide(_c(1 / 3, y), multiply(y, y)))
 _unary_jvp("stablehlo.cosine", lambda x, y: negate(sine(x)))
 _unary_jvp("stablehlo.exponential", lambda x, y: y)
@@ -356,12 +357,17 @@ def _select_jvp(ctx, primals, tangents):
 
 
 def _clamp_jvp(ctx, primals, tangents):
+    # JAX's rule: each operand's tangent flows where it strictly decides the result; at the
+    # bounds (x == lo or x == hi) nothing flows.
     (lo, x, hi), (tlo, tx, thi) = primals, tangents
     out = ctx.results[0]
+    lo, x, hi = (_shaped_like(v, out) for v in (lo, x, hi))
+    masks = (and_(compare("GT", lo, x), compare("LT", lo, hi)),
+             and_(compare("GT", x, lo), compare("LT", x, hi)),
+             compare("LT", hi, x))
     total = None
-    for v, t in ((lo, tlo), (x, tx), (hi, thi)):
+    for mask, t in zip(masks, (tlo, tx, thi)):
         if t is not None:
-            mask = compare("EQ", _shaped_like(v, out), out)
             total = values.add_any(total, select(mask, _shaped_like(t, out), _c(0, out)))
     return [total]
 
