@@ -15,20 +15,20 @@ tables JVP, TRANSPOSE and, for control flow, VJP); this file only walks IR.
   (branches recompute their primal values; loops keep each iteration's carry and recompute).
 """
 
+from aotc.frontend.core import registry
 from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.errors import MissingRuleError, TracingError
-from aotc.frontend.core.ir import ir, uses_any
-from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, find_custom_rule, is_zero_jvp, lookup
+from aotc.frontend.core.ir import clone_remapped, ir, uses_any
+from aotc.frontend.core.registry import is_zero_jvp
 from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.elementwise import SAME_SHAPE
 from aotc.passes import functions as util
-from aotc.passes.walker import callee_of
+from aotc.passes.walker import RuleContext, Walker, callee_of
 
-_TERMINATORS = ("func.return", "stablehlo.return")
 _BOX = "aotc.linear_box"  # scratch op of the linearization only; never reaches IREE
 STOP_GRADIENT = "aotc.stop_gradient"  # unit attribute on an identity function: no derivative
-CUSTOM = CUSTOM_ATTRIBUTE  # string attribute: name of the function's custom rule
+CUSTOM = registry.CUSTOM_ATTRIBUTE  # string attribute: name of the function's custom rule
 
 
 def custom_rule(fn):
@@ -36,26 +36,23 @@ def custom_rule(fn):
     if CUSTOM not in fn.attributes:
         return None
     key = ir.StringAttr(fn.attributes[CUSTOM]).value
-    rule = find_custom_rule(fn, key)
+    rule = registry.find_custom_rule(fn, key)
     if rule is None:
         raise TracingError(f"function with custom derivative '{key}' has no rule in this module; "
                            "re-trace the program that defines it")
     return rule
 
 
-class RuleContext:
-    """What a JVP or TRANSPOSE rule sees: the op's attributes, operand and result types, and (for
-    control-flow ops) the emitter, to differentiate nested regions."""
+class AutodiffContext(RuleContext):
+    """What a JVP or TRANSPOSE rule sees: the op, its attributes, operand and result types, and
+    (for control-flow ops) the JVP walker, to differentiate nested regions. In a transpose rule,
+    `linear[i]` says whether operand i is linear."""
 
-    def __init__(self, op: ir.Operation, emitter: "JvpEmitter | None" = None, linear=None,
+    def __init__(self, op: ir.Operation, walker: "JvpWalker | None" = None, linear=None,
                  like=None):
-        self.op = op
-        self.attrs = Attrs.of(op)
-        self.emitter = emitter
+        super().__init__(op, walker)
         self.linear = linear
         self._like = like
-        self.operand_types = [v.type for v in op.operands]
-        self.result_types = [r.type for r in op.results]
 
     def like(self, i: int) -> ir.Value:
         """In a transpose rule: a value shaped like operand i at run time (for dynamic shapes);
@@ -65,14 +62,6 @@ class RuleContext:
             raise MissingRuleError("transpose", f"{self.op.name} of a dynamic shape",
                                    self.location)
         return found
-
-    @property
-    def results(self) -> list:
-        return list(self.op.results)
-
-    @property
-    def location(self) -> str:
-        return location_text(self.op.location)
 
 
 def free_values(op: ir.Operation, region_index: int | None = None) -> list[ir.Value]:
@@ -104,108 +93,85 @@ def free_values(op: ir.Operation, region_index: int | None = None) -> list[ir.Va
     return free
 
 
-class JvpEmitter:
-    """Re-emits a function's ops with their tangents at the current insertion point.
+class JvpWalker(Walker):
+    """Re-emits a function's ops with their tangents at the current insertion point. A source
+    value becomes (primal, tangent), the tangent None for a symbolic zero.
 
     With linearize=True, control-flow ops are not differentiated inside: their primal clone is
     emitted, and their tangents come out of a box op recorded in `boxes` (see module doc).
     """
 
+    table = "jvp"
+
     def __init__(self, module, linearize: bool = False):
-        self.module = module
+        super().__init__(module)
         self.linearize = linearize
         self.primal: dict = {}
         self.tangent: dict = {}
         self.boxes: list = []  # (source op, differentiated source values, float result indices)
 
-    def run_block(self, block: ir.Block, primals, tangents):
-        """Differentiate a block: returns (mapped terminator operands, their tangents or None)."""
-        for arg, p, t in zip(block.arguments, primals, tangents):
-            self.primal[arg] = p
-            if t is not None:
-                self.tangent[arg] = t
-        for op in block.operations:
-            op = op.operation
-            if op.name in _TERMINATORS:
-                return ([self.primal[v] for v in op.operands],
-                        [self.tangent.get(v) for v in op.operands])
-            if callee_of(op) is not None:
-                self._inline_call(op)
-            else:
-                self._differentiate(op)
-        raise TracingError("block without terminator")
+    def bind(self, source: ir.Value, value) -> None:
+        self.primal[source], tangent = value
+        if tangent is None:
+            self.tangent.pop(source, None)
+        else:
+            self.tangent[source] = tangent
 
-    def _inline_call(self, op: ir.Operation) -> None:
-        fn = util.find_function(self.module, callee_of(op))
+    def read(self, source: ir.Value):
+        return self.primal[source], self.tangent.get(source)
+
+    def jvp_block(self, block: ir.Block, primals, tangents):
+        """Differentiate a block: returns (mapped terminator operands, their tangents or None)."""
+        outs = self.run_block(block, list(zip(primals, tangents)))
+        return [p for p, _ in outs], [t for _, t in outs]
+
+    def call(self, op: ir.Operation, fn) -> list:
+        """Calls are inlined, except stop_gradient and custom derivatives."""
         if STOP_GRADIENT in fn.attributes:
-            for result, v in zip(op.results, op.operands):
-                self.primal[result] = self.primal[v]
-            return
+            return [(self.primal[v], None) for v in op.operands]
         custom = custom_rule(fn)
         if custom is not None and uses_any(op, self.tangent):
             if custom.kind == "jvp":
-                self._custom_jvp(op, custom)
-                return
+                return self._custom_jvp(op, custom)
             if self.linearize:
-                self._box(op)
-                return
+                return self._box(op)
             if custom.kind == "vjp":
                 raise TracingError(f"{location_text(op.location)}: forward-mode differentiation "
                                    "(jvp, jacfwd) of a custom_vjp function is not defined; use "
                                    "custom_jvp, or reverse mode (grad, vjp, jacrev)")
-        outs, touts = self.run_block(util.entry_block(fn), [self.primal[v] for v in op.operands],
-                                     [self.tangent.get(v) for v in op.operands])
-        for result, p, t in zip(op.results, outs, touts):
-            self.primal[result] = p
-            if t is not None:
-                self.tangent[result] = t
+        return super().call(op, fn)
 
-    def _custom_jvp(self, op: ir.Operation, custom) -> None:
+    def _custom_jvp(self, op: ir.Operation, custom) -> list:
         primals = [self.primal[v] for v in op.operands]
         tangents = [values.instantiate(self.tangent.get(v), p) if values.is_float(p.type) else None
                     for v, p in zip(op.operands, primals)]
         with at_location(op.location):
             outs, touts = custom.jvp(primals, tangents)
-        for result, p, t in zip(op.results, outs, touts):
-            self.primal[result] = p
-            if t is not None:
-                self.tangent[result] = t
+        return list(zip(outs, touts))
 
-    def _differentiate(self, op: ir.Operation) -> None:
+    def visit(self, op: ir.Operation) -> list:
         rule = None
         if any(values.is_float(r.type) for r in op.results) and uses_any(op, self.tangent):
-            rule = lookup("jvp", op.name, location_text(op.location))
+            rule = self.rule(op)
             if is_zero_jvp(rule):
                 rule = None
         if rule is not None and getattr(rule, "builds_own_op", False):
             if self.linearize:
-                self._box(op)
-                return
-            with at_location(op.location):
-                outs, touts = rule(RuleContext(op, self), [self.primal.get(v) for v in op.operands],
-                                   [self.tangent.get(v) for v in op.operands])
-            for result, p, t in zip(op.results, outs, touts):
-                self.primal[result] = p
-                if t is not None:
-                    self.tangent[result] = t
-            return
-        new = util.clone_remapped(op, self.primal)
-        for old, fresh in zip(op.results, new.results):
-            self.primal[old] = fresh
+                return self._box(op)
+            outs, touts = self.apply(rule, op, AutodiffContext(op, self),
+                                     [self.primal.get(v) for v in op.operands],
+                                     [self.tangent.get(v) for v in op.operands])
+            return list(zip(outs, touts))
+        new = clone_remapped(op, self.primal)
         if rule is None:
-            return
-        with at_location(op.location):
-            touts = rule(RuleContext(new, self), list(new.operands),
-                         [self.tangent.get(v) for v in op.operands])
-        for old, t in zip(op.results, touts):
-            if t is not None:
-                self.tangent[old] = t
+            return [(r, None) for r in new.results]
+        touts = self.apply(rule, op, AutodiffContext(new, self), list(new.operands),
+                           [self.tangent.get(v) for v in op.operands])
+        return list(zip(new.results, touts))
 
-    def _box(self, op: ir.Operation) -> None:
+    def _box(self, op: ir.Operation) -> list:
         """Primal clone of a control-flow op, plus a box standing for its linear tangent map."""
-        new = util.clone_remapped(op, self.primal)
-        for old, fresh in zip(op.results, new.results):
-            self.primal[old] = fresh
+        new = clone_remapped(op, self.primal)
         wrt = [v for v in [*op.operands, *free_values(op)] if v in self.tangent]
         wrt = list(dict.fromkeys(wrt))
         float_results = [i for i, r in enumerate(op.results) if values.is_float(r.type)]
@@ -217,8 +183,10 @@ class JvpEmitter:
                                                     len(self.boxes))},
             loc=op.location)
         self.boxes.append((op, wrt, float_results))
+        touts = [None] * len(op.results)
         for i, t in zip(float_results, box.results):
-            self.tangent[op.results[i]] = t
+            touts[i] = t
+        return list(zip(new.results, touts))
 
 
 def _float_indices(types) -> list[int]:
@@ -262,7 +230,7 @@ def _linearization(module, block: ir.Block, captures, wrt, name, private, linear
     """A function (free values..., tangents of free[wrt]...) -> (outs..., float out tangents...)
     differentiating `block`, whose free values are its captures then its arguments.
 
-    Returns (function op, emitter).
+    Returns (function op, the JVP walker that emitted it).
     """
     free_types = [v.type for v in captures] + [a.type for a in block.arguments]
     fn, entry = util.new_function(module, name, free_types + [free_types[i] for i in wrt],
@@ -272,18 +240,16 @@ def _linearization(module, block: ir.Block, captures, wrt, name, private, linear
     tangents = [None] * n
     for k, i in enumerate(wrt):
         tangents[i] = args[n + k]
-    emitter = JvpEmitter(module, linearize)
+    walker = JvpWalker(module, linearize)
     for i, v in enumerate(captures):
-        emitter.primal[v] = args[i]
-        if tangents[i] is not None:
-            emitter.tangent[v] = tangents[i]
+        walker.bind(v, (args[i], tangents[i]))
     with ir.InsertionPoint(entry):
         start = len(captures)
-        outs, touts = emitter.run_block(block, args[start:n], tangents[start:n])
+        outs, touts = walker.jvp_block(block, args[start:n], tangents[start:n])
         touts = [values.instantiate(touts[i], outs[i]) for i in _float_indices(
             [o.type for o in outs])]
         util.finish_function(fn, outs + touts)
-    return fn, emitter
+    return fn, walker
 
 
 # ---- reverse mode ------------------------------------------------------------------------------
@@ -296,18 +262,17 @@ def _mark_linear(block: ir.Block, linear: set) -> None:
             linear.update(op.operation.results)
 
 
-class RegionVjpContext:
-    """What a control-flow VJP rule sees: the source op, primal values, recursive block VJP."""
+class RegionVjpContext(RuleContext):
+    """What a control-flow VJP rule sees: the source op, primal values, recursive block VJP. Its
+    walker is the transposer running the linearization backward."""
 
-    def __init__(self, module, op: ir.Operation, primal):
-        self.module = module
-        self.op = op
-        self.attrs = Attrs.of(op)
-        self._primal = primal
+    def __init__(self, op: ir.Operation, walker: "Transposer"):
+        super().__init__(op, walker)
+        self.module = walker.module
 
     def primal(self, v: ir.Value) -> ir.Value:
         """The value, at the current insertion point, of a value of the source program."""
-        return self._primal(v)
+        return self.walker.forward_value(v)
 
     def free_values(self, region_index: int | None = None) -> list[ir.Value]:
         return free_values(self.op, region_index)
@@ -325,72 +290,107 @@ class RegionVjpContext:
         return block_vjp(self.module, block, list(captures),
                          list(capture_values) + list(arg_values), wrt, out_cts)
 
-    @property
-    def location(self) -> str:
-        return location_text(self.op.location)
-
 
 def block_vjp(module, block: ir.Block, captures, free_values_now, wrt, out_cts):
     """VJP of a block at the current insertion point; see RegionVjpContext.block_vjp."""
     n_free = len(captures) + len(block.arguments)
     point = ir.InsertionPoint.current
-    lin, emitter = _linearization(module, block, captures, wrt,
-                                  util.fresh_name(module, "aotc_lin"), True, linearize=True)
+    lin, jvp_walker = _linearization(module, block, captures, wrt,
+                                     util.fresh_name(module, "aotc_lin"), True, linearize=True)
     try:
         with point:
-            return _emit_transposed(module, lin, emitter, n_free, free_values_now, out_cts)
+            return _emit_transposed(module, lin, jvp_walker, n_free, free_values_now, out_cts)
     finally:
         lin.operation.erase()
 
 
-def _emit_transposed(module, lin, emitter: JvpEmitter, n_free: int, free_now, out_cts):
+class Transposer(Walker):
+    """Runs a linearization (from `_linearization(..., linearize=True)`) as a VJP: forward, it
+    re-emits the primal part (env: value of the linearization -> value emitted here); backward
+    (`run_block_backward`), it transposes the linear part op by op, accumulating cotangents in
+    `ct`. A box op's transpose is its source op's VJP rule."""
+
+    table = "transpose"
+
+    def __init__(self, module, jvp: JvpWalker, linear: set):
+        super().__init__(module)
+        self.jvp = jvp
+        self.linear = linear
+        self.ct: dict = {}
+        self.like = None
+
+    def bind(self, source: ir.Value, value) -> None:
+        if value is not None:
+            self.env[source] = value
+
+    def read(self, source: ir.Value):
+        return self.env.get(source)  # None for linear values: they exist only backward
+
+    def forward_value(self, source: ir.Value) -> ir.Value:
+        """The value emitted here for a value of the source program (of the JVP walk)."""
+        return self.env[self.jvp.primal[source]]
+
+    def visit(self, op: ir.Operation) -> list:
+        if any(r in self.linear for r in op.results):
+            return []
+        return list(clone_remapped(op, self.env).results)
+
+    def call(self, op: ir.Operation, fn) -> list:
+        return self.visit(op)  # the linearization's calls are kept, not inlined
+
+    def seed(self, source: ir.Value, value) -> None:
+        if source in self.linear and value is not None:
+            self.ct[source] = values.add_any(self.ct.get(source), value)
+
+    def visit_backward(self, op: ir.Operation) -> None:
+        if not any(r in self.linear for r in op.results):
+            return
+        cts = [self.ct.pop(r, None) for r in op.results]
+        if all(c is None for c in cts):
+            return
+        if op.name == _BOX:
+            operand_cts = self._transpose_box(op, cts)
+        else:
+            is_linear = [v in self.linear for v in op.operands]
+            operands = [None if lin_v else self.env[v]
+                        for v, lin_v in zip(op.operands, is_linear)]
+            operand_cts = self.apply(self.rule(op), op,
+                                     AutodiffContext(op, linear=is_linear, like=self.like),
+                                     cts, operands)
+        for v, c in zip(op.operands, operand_cts):
+            self.seed(v, c)
+
+    def _transpose_box(self, box: ir.Operation, cts) -> list:
+        source, wrt, float_results = self.jvp.boxes[Attrs.of(box).int("index")]
+        rule = self.rule(source, "vjp")
+        result_cts = [None] * len(source.results)
+        for i, c in zip(float_results, cts):
+            result_cts[i] = c
+        return self.apply(rule, source, RegionVjpContext(source, self), result_cts, wrt)
+
+
+def _emit_transposed(module, lin, jvp: JvpWalker, n_free: int, free_now, out_cts):
     """Re-emit lin's primal part, then transpose its linear part; returns (outs, input cts)."""
     block = util.entry_block(lin)
     args = list(block.arguments)
     tangent_args = args[n_free:]
     linear: set = set(tangent_args)
     _mark_linear(block, linear)
-    fwd = dict(zip(args[:n_free], free_now))
-    ops = [op.operation for op in block.operations]
-    returned = list(ops[-1].operands)
-    n_out = len(returned) - len(out_cts)
-    for op in ops[:-1]:
-        if not any(r in linear for r in op.results):
-            new = util.clone_remapped(op, fwd)
-            fwd.update(zip(op.results, new.results))
-    outs = [fwd[v] for v in returned[:n_out]]
-    like = _shape_sources(emitter, fwd, linear)
-    ct: dict = {}
-    for v, c in zip(returned[n_out:], out_cts):
-        if v in linear and c is not None:
-            ct[v] = values.add_any(ct.get(v), c)
-    for op in reversed(ops[:-1]):
-        if not any(r in linear for r in op.results):
-            continue
-        cts = [ct.pop(r, None) for r in op.results]
-        if all(c is None for c in cts):
-            continue
-        if op.name == _BOX:
-            operand_cts = _transpose_box(module, op, emitter, fwd, cts)
-        else:
-            is_linear = [v in linear for v in op.operands]
-            rule = lookup("transpose", op.name, location_text(op.location))
-            operands = [None if lin_v else fwd[v] for v, lin_v in zip(op.operands, is_linear)]
-            with at_location(op.location):
-                operand_cts = rule(RuleContext(op, linear=is_linear, like=like), cts, operands)
-        for v, c in zip(op.operands, operand_cts):
-            if v in linear and c is not None:
-                ct[v] = values.add_any(ct.get(v), c)
-    return outs, [ct.get(t) for t in tangent_args]
+    transposer = Transposer(module, jvp, linear)
+    returned = transposer.run_block(block, list(free_now) + [None] * len(tangent_args))
+    outs = returned[:len(returned) - len(out_cts)]
+    transposer.like = _shape_sources(jvp, transposer.env, linear)
+    transposer.run_block_backward(block, [None] * len(outs) + list(out_cts))
+    return outs, [transposer.ct.get(t) for t in tangent_args]
 
 
-def _shape_sources(emitter: JvpEmitter, fwd: dict, linear: set):
+def _shape_sources(jvp: JvpWalker, fwd: dict, linear: set):
     """like(v): for a linear value v of the linearization, a value of the transposed program
     with v's run-time shape (a tangent has its primal's shape; other linear values take it
     from a same-typed operand), or None."""
     known = {}
-    for source, tangent in emitter.tangent.items():
-        primal = emitter.primal.get(source)
+    for source, tangent in jvp.tangent.items():
+        primal = jvp.primal.get(source)
         if primal in fwd:
             known.setdefault(tangent, fwd[primal])
 
@@ -408,17 +408,6 @@ def _shape_sources(emitter: JvpEmitter, fwd: dict, linear: set):
         return None
 
     return like
-
-
-def _transpose_box(module, box: ir.Operation, emitter: JvpEmitter, fwd, cts):
-    source, wrt, float_results = emitter.boxes[Attrs.of(box).int("index")]
-    rule = lookup("vjp", source.name, location_text(source.location))
-    result_cts = [None] * len(source.results)
-    for i, c in zip(float_results, cts):
-        result_cts[i] = c
-    ctx = RegionVjpContext(module, source, lambda v: fwd[emitter.primal[v]])
-    with at_location(source.location):
-        return rule(ctx, result_cts, wrt)
 
 
 def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
