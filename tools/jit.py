@@ -21,7 +21,7 @@ class _Compiled:
 
         self.traced = traced
         self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target, flags),
-                                 device=device)
+                                 device=device, require_aotc=False)
         self.function = self.module[traced.name]
         self.dtypes = [s.dtype for s in specs]
 

@@ -317,7 +317,8 @@ def test_reverse_mode_with_a_dynamic_batch_dimension():
     specs = (aotc.tree.map(lambda a: aotc.ShapeSpec(a.shape), params),
              aotc.ShapeSpec(("batch", 3)), aotc.ShapeSpec(("batch", 2)))
     traced = aotc.lower(_mlp_step, *specs)
-    compiled = load_bytes(compile_stablehlo(traced.text_with_locations()))[traced.name]
+    compiled = load_bytes(compile_stablehlo(traced.text_with_locations()),
+                          require_aotc=False)[traced.name]
     for batch in (5, 2):
         x = rng.standard_normal((batch, 3)).astype(np.float32)
         y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, batch)]

@@ -204,7 +204,7 @@ def test_vmap_of_jit_traces_through():
 def test_dynamic_unmapped_dimensions_compile_once_and_run_at_any_size():
     fn = aotc.vmap(lambda a, b: anp.tanh(a) * b + a.sum(), in_axes=(1, None))
     traced = aotc.lower(fn, aotc.ShapeSpec(("n", 4)), aotc.ShapeSpec(("n",)))
-    compiled = load_bytes(compile_stablehlo(traced.text))[traced.name]
+    compiled = load_bytes(compile_stablehlo(traced.text), require_aotc=False)[traced.name]
     for n in (2, 7):
         x, b = normal(n, 4), normal(n)
         expected = np.stack([np.tanh(col) * b + col.sum() for col in x.T])
@@ -348,7 +348,7 @@ def test_vectorize_jax_export_through_iree():
     _, fn, examples, in_axes, _ = VECTORIZE[0]
     module = aotc.vectorize(_jax_export(fn, *examples), in_axes=in_axes, axis_size=5)
     args = _batched_args(examples, in_axes)
-    compiled = load_bytes(compile_stablehlo(str(module)))["main_vmap"]
+    compiled = load_bytes(compile_stablehlo(str(module)), require_aotc=False)["main_vmap"]
     (got,) = compiled(*args)
     np.testing.assert_allclose(got, np.asarray(jax.vmap(fn, in_axes)(*args)), rtol=2e-5,
                                atol=2e-5)
