@@ -78,6 +78,7 @@ from aotc.frontend.numpy.math import (
     log1p,
     log2,
     log10,
+    logaddexp,
     logical_and,
     logical_not,
     logical_or,

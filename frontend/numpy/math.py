@@ -72,6 +72,17 @@ def arctan2(x1, x2):
     return _wrap(ew.atan2(y.value, x.value), y)
 
 
+def logaddexp(x1, x2):
+    """log(exp(x1) + exp(x2)) without overflow, as numpy.logaddexp; integers become float32.
+
+    Stable for large differences and exact at infinities (logaddexp(-inf, x) == x).
+
+        >>> anp.logaddexp(anp.array([1000.0, 0.0]), 1000.0)  # [1000.6931, 1000.0]
+    """
+    x1, x2 = promote("logaddexp", x1, x2, inexact=True)
+    return _wrap(ew.logaddexp(x1.value, x2.value), x1)
+
+
 def exp2(x):
     """2 ** x elementwise."""
     (x,) = promote("exp2", x, inexact=True)

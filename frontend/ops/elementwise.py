@@ -227,6 +227,27 @@ def shape_and_element(x: ir.Value):
     return shape_of(x), ir.RankedTensorType(x.type).element_type
 
 
+# ---- decompositions into the core ops above: their JVP, transpose and batching rules follow ----
+
+
+def logaddexp(x: ir.Value, y: ir.Value) -> ir.Value:
+    """log(exp(x) + exp(y)) of float operands of one shape, without overflow (numpy.logaddexp).
+
+    max(x, y) + log1p(exp(-|x - y|)); where x - y is NaN (a NaN operand, or infinities of one
+    sign) the result is max(x, y), which is NaN or that infinity. The difference is zeroed there
+    first, so the unused branch has finite derivatives and reverse mode gets no 0 * NaN. The
+    derivatives are exp(x - out) and exp(y - out), 1/2 each at ties: -|d| is written min(d, -d),
+    whose balanced JVP is 0 at d = 0 (abs's is not), beside maximum's 1/2. Known limit: at an
+    exact tie the second derivative is 0 (piecewise-linear max/min), not the smooth 1/4.
+    """
+    larger = maximum(x, y)
+    delta = subtract(x, y)
+    undefined = compare("NE", delta, delta)
+    delta = select(undefined, _c(0, delta), delta)
+    correction = log_plus_one(exponential(minimum(delta, negate(delta))))
+    return select(undefined, larger, add(larger, correction))
+
+
 # ---- autodiff rules: JVP for every op, TRANSPOSE for the linear ones ---------------------------
 
 
