@@ -1,4 +1,4 @@
-"""`aotc.tree`: pytree utilities, see aotc.frontend.tree."""
+"""`aotc.tree`: pytree utilities, see aotc.frontend.core.tree."""
 
 from aotc.frontend.core.tree import TreeDef, flatten, leaves, map, register, structure, unflatten
 

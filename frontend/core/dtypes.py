@@ -35,7 +35,6 @@ _MLIR_NAMES = {
     float64: "f64",
 }
 _FROM_MLIR = {name: dt for dt, name in _MLIR_NAMES.items()}
-SUPPORTED = tuple(_MLIR_NAMES)
 
 
 def canonicalize(dtype) -> np.dtype:

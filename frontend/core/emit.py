@@ -4,7 +4,6 @@ encoding and decoding."""
 
 import numpy as np
 
-from aotc.frontend.core import dtypes
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import lookup
 from aotc.frontend.core.source import user_location
@@ -114,7 +113,3 @@ def same_shape_type(operand_types, attrs) -> list:
 
 def with_element(t: ir.Type, element: ir.Type) -> ir.RankedTensorType:
     return tensor_type(shape_of(t), element)
-
-
-def numpy_dtype(t: ir.Type) -> np.dtype:
-    return dtypes.from_mlir(ir.RankedTensorType(t).element_type)

@@ -5,11 +5,9 @@ Everything else imports `ir`, `func` and the small helpers from here.
 
 from iree.compiler import ir
 from iree.compiler.dialects import func
-from iree.compiler.passmanager import PassManager
 
 __all__ = [
     "DYNAMIC",
-    "PassManager",
     "clone_remapped",
     "replace_uses",
     "uses_any",

@@ -88,10 +88,6 @@ def case(index: ir.Value, result_types, bodies) -> list[ir.Value]:
     return list(op.results)
 
 
-def scalar_type(element: ir.Type) -> ir.RankedTensorType:
-    return tensor_type((), element)
-
-
 
 
 def call(callee: str, operands, result_types) -> list[ir.Value]:

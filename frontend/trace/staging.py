@@ -14,13 +14,6 @@ from aotc.passes import autodiff
 from aotc.passes import functions as util
 
 
-class _Spec:
-    __slots__ = ("dtype", "shape")
-
-    def __init__(self, t: Tracer):
-        self.shape, self.dtype = t.shape, t.dtype
-
-
 def stage(fun: Callable, args, base: str, arg_types=None):
     """Trace fun(*args) into a new private function of the current module.
 

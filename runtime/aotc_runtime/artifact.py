@@ -14,6 +14,7 @@ signature and does not make a deliberately forged file safe to load.
 
 import hashlib
 import json
+import re
 import struct
 
 from aotc_runtime.errors import ArtifactError
@@ -34,10 +35,14 @@ KEY_TARGET = "aotc.target"
 KEY_DRIVER = "aotc.driver"
 KEY_SIGNATURE = "aotc.signature"
 METADATA_KEYS = (KEY_FORMAT, KEY_VERSION, KEY_TARGET, KEY_DRIVER, KEY_SIGNATURE)
-# Optional keys: the CPU architecture of llvm-cpu code ('x86_64', 'aarch64'; '' otherwise) and
-# the external weights the module binds ({key: {"shape": [...], "dtype": "float32"}}, JSON).
+# Optional keys: the CPU architecture of llvm-cpu code ('x86_64', 'aarch64'; '' otherwise),
+# the external weights the module binds ({key: {"shape": [...], "dtype": "float32"}}, JSON) and
+# the SHA-256 (64 hex digits) of the .irpa written with it, checked when load() opens the
+# weights file beside the artifact (see aotc_runtime.weights.file_digest). The CPU features the
+# code needs are not aotc metadata: IREE records them in the module (see aotc_runtime.cpu).
 KEY_ARCH = "aotc.arch"
 KEY_WEIGHTS = "aotc.weights"
+KEY_WEIGHTS_DIGEST = "aotc.weights_digest"
 # The scope of `#flow.parameter.named<"model"::"key">`: iree-run-module --parameters=model=F.irpa
 WEIGHTS_SCOPE = "model"
 
@@ -57,8 +62,11 @@ def is_sealed(data: bytes) -> bool:
     return len(data) > _COMMENT_LEN and data[-_COMMENT_LEN:-_DIGEST_HEX] == SEAL_PREFIX
 
 
-def check(data: bytes, source: str) -> None:
+def check(data: bytes, source: str, unsealed_hint: str = "recompile it with `aotc compile "
+          "model.py`") -> None:
     """Raise ArtifactError unless data is an intact, sealed aotc artifact.
+
+    unsealed_hint ends the message about a file without a seal (what to do instead).
 
     Example:
         check(open("mlp.vmfb", "rb").read(), "mlp.vmfb")
@@ -72,7 +80,7 @@ def check(data: bytes, source: str) -> None:
     if not is_sealed(data):
         raise ArtifactError(
             f"{source}: not an aotc artifact, or truncated (no aotc seal at the end of the file); "
-            "recompile it with `aotc compile model.py`")
+            f"{unsealed_hint}")
     digest = data[-_DIGEST_HEX:]
     body = data[:-_DIGEST_HEX]
     eocd = len(data) - _COMMENT_LEN - _EOCD_SIZE
@@ -98,9 +106,13 @@ def read_metadata(reflection: dict, function: str, source: str) -> dict:
     try:
         signature = json.loads(reflection[KEY_SIGNATURE])
         weights = json.loads(reflection.get(KEY_WEIGHTS) or "{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ArtifactError(f"{source}: function '{function}' has unreadable signature "
                             f"metadata ({exc})") from None
+    digest = reflection.get(KEY_WEIGHTS_DIGEST) or None
+    if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ArtifactError(f"{source}: function '{function}' has a malformed "
+                            f"{KEY_WEIGHTS_DIGEST} ({digest[:80]!r}; expected 64 hex digits)")
     return {
         "format": int(version),
         "aotc_version": reflection[KEY_VERSION],
@@ -108,5 +120,6 @@ def read_metadata(reflection: dict, function: str, source: str) -> dict:
         "driver": reflection[KEY_DRIVER],
         "arch": reflection.get(KEY_ARCH) or None,
         "weights": weights,
+        "weights_digest": digest,
         "signature": signature,
     }

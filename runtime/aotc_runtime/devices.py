@@ -5,20 +5,33 @@ IREE's `DeviceArray.to_host()` imports a numpy buffer into the device when it ca
 result; Vulkan (Mesa lavapipe, most discrete GPUs) requires 4096-byte aligned host pointers
 and sizes for that and fails. `to_numpy` copies through a staging buffer the device allocates
 itself instead: one queue copy, a fence wait, a map, a numpy copy.
+
+Fork: IREE's `local-task` devices run worker threads, which a child made by `os.fork()` (or a
+multiprocessing fork pool) does not have. A call on an inherited device hangs, and so does
+destroying one (it waits for the missing workers), even at the child's exit. So in the child
+`_after_fork_in_child` keeps every inherited device alive for good, forgets the shared devices
+(aotc's and iree.runtime's caches, and IREE's cached drivers, which own the workers) and counts
+the fork: the next load or call opens fresh devices, and modules loaded before the fork make
+a new context on them at their next call (see Module._invoke). The VM instance holds no
+threads and stays.
 """
 
+import ctypes
+import os
 import platform
 import re
 import threading
 
 import iree.runtime as rt
 import numpy as np
+from iree.runtime import system_setup
 
 from aotc_runtime.errors import ArtifactError
 
 INSTANCE = rt.VmInstance()  # one VM instance per process; every module and context shares it
 _CONFIGS: dict[str, rt.Config] = {}  # one device and HAL module per device name
 _CONFIGS_LOCK = threading.Lock()
+_forks = 0  # how many fork()s separate this process from the one that made the devices
 
 # What a machine needs for each driver, for errors about artifacts that cannot run here.
 DRIVER_NEEDS = {
@@ -54,10 +67,21 @@ def config(device, target: str | None = None, source: str = "") -> rt.Config:
     naming it and what to install.
     """
     if isinstance(device, rt.HalDevice):
-        return _SharedConfig(device)
+        try:
+            return _SharedConfig(device)
+        except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
+            raise ArtifactError(f"cannot use IREE device {device!r} ({exc})") from None
+    if not isinstance(device, str):
+        raise ArtifactError(f"device must be an IREE device name ('local-task', 'cuda://0') "
+                            f"or an iree.runtime.HalDevice, not {type(device).__name__}")
     with _CONFIGS_LOCK:
         if device not in _CONFIGS:
-            _CONFIGS[device] = _SharedConfig(_open(device, target, source))
+            hal_device = _open(device, target, source)
+            try:
+                _CONFIGS[device] = _SharedConfig(hal_device)
+            except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
+                raise ArtifactError(f"cannot use IREE device '{device}' "
+                                    f"({failure_reason(exc)})") from None
         return _CONFIGS[device]
 
 
@@ -69,7 +93,7 @@ def _open(device: str, target: str | None, source: str) -> rt.HalDevice:
                             f"(available: {', '.join(sorted(available))})")
     try:
         return rt.get_device(device)
-    except (RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
         reason = failure_reason(exc)
     needs = DRIVER_NEEDS.get(driver, f"a working '{driver}' device")
     if target is None:
@@ -128,3 +152,41 @@ def _staged_copy(result: rt.DeviceArray) -> np.ndarray:
 def release() -> None:
     """Forget the shared devices (at exit, after every context is gone)."""
     _CONFIGS.clear()
+
+
+def fork_generation() -> int:
+    """Changes in a child process after fork(): contexts made before then cannot run there."""
+    return _forks
+
+
+def keep_forever(*objects) -> None:
+    """Never destroy objects, even at interpreter exit: their IREE destructors would wait for
+    worker threads that a forked child does not have."""
+    for obj in objects:
+        if obj is not None:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def _after_fork_in_child() -> None:
+    global _CONFIGS_LOCK, _forks
+    _forks += 1
+    _CONFIGS_LOCK = threading.Lock()  # another thread may have held it during the fork
+    inherited = list(_CONFIGS.values())
+    _CONFIGS.clear()
+    cached = _iree_device_cache()
+    keep_forever(*inherited, *(c.device for c in inherited), *cached.values())
+    cached.clear()
+    if hasattr(system_setup, "_LOCK"):
+        system_setup._LOCK = threading.RLock()  # rt.get_device's lock, as _CONFIGS_LOCK
+    clear_drivers = getattr(getattr(rt, "_binding", None), "clear_hal_driver_cache", None)
+    if clear_drivers is not None:
+        clear_drivers()  # the kept devices hold their drivers; new devices get new drivers
+
+
+def _iree_device_cache() -> dict:
+    """iree.runtime's process-wide cache of devices by name (rt.get_device)."""
+    cache = getattr(system_setup, "_GLOBAL_DEVICES_BY_URI", None)
+    return cache if isinstance(cache, dict) else {}
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

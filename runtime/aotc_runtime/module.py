@@ -1,4 +1,9 @@
-"""Loading an artifact and calling its functions: numpy arrays and pytrees in, numpy out."""
+"""Loading an artifact and calling its functions: numpy arrays and pytrees in, numpy out.
+
+Every failure of IREE or of its Python binding (RuntimeError, ValueError, TypeError, IndexError,
+std::bad_cast, ...) is reported as an AotcError naming the artifact: ArtifactError at load,
+WeightsError for the .irpa, InputError or ExecutionError for a call.
+"""
 
 import atexit
 import os
@@ -8,9 +13,15 @@ import weakref
 import iree.runtime as rt
 import numpy as np
 
-from aotc_runtime import artifact, devices
+from aotc_runtime import artifact, cpu, devices, files
 from aotc_runtime import weights as weight_files
-from aotc_runtime.errors import ArtifactError, ExecutionError, InputError, WeightsError
+from aotc_runtime.errors import (
+    AotcError,
+    ArtifactError,
+    ExecutionError,
+    InputError,
+    WeightsError,
+)
 from aotc_runtime.signature import Signature
 
 _INSTANCE = devices.INSTANCE
@@ -24,6 +35,8 @@ def _first_line(exc: BaseException) -> str:
 def _call_error(name: str, exc: BaseException):
     """IREE's failure of a call as InputError (an input the program rejects) or ExecutionError."""
     text = str(exc)
+    if "could not map dtype" in text:
+        return InputError(f"{name}(): an input has a dtype IREE cannot take ({_first_line(exc)})")
     if "INVALID_ARGUMENT" in text:
         detail = text.split("INVALID_ARGUMENT;", 1)[-1].split(";")[0].strip()
         return InputError(f"{name}(): the compiled program rejected the inputs: {detail}")
@@ -41,7 +54,17 @@ class Function:
         self.name = name
 
     def __call__(self, *arrays) -> list[np.ndarray]:
-        return self.module._invoke(self.name, [np.require(a, requirements="C") for a in arrays])
+        flat = []
+        for i, a in enumerate(arrays):
+            try:
+                array = np.asarray(a)
+                if not array.dtype.isnative:
+                    array = array.astype(array.dtype.newbyteorder("="))  # same values, native
+                flat.append(np.require(array, requirements="C"))
+            except Exception as exc:  # noqa: BLE001 (any object's __array__ may raise anything)
+                raise InputError(f"{self.name}(): argument {i} is not an array "
+                                 f"({type(exc).__name__}: {exc})") from None
+        return self.module._invoke(self.name, flat)
 
     def __repr__(self) -> str:
         return f"<aotc_runtime.Function {self.name} of {self.module.source}>"
@@ -59,11 +82,15 @@ class ExportedFunction:
         self.module = module
         self.signature = signature
         self.name = signature.name
+        self._n_results = len(signature.result_leaves())
         self.__doc__ = f"{signature}\n\nExported from {module.source} (target {module.target})."
 
     def __call__(self, *args, **kwargs):
         flat = self.signature.bind(args, kwargs)
         outs = self.module._invoke(self.name, flat)
+        if len(outs) != self._n_results:
+            raise ArtifactError(f"{self.module.source}: {self.name}() returned {len(outs)} "
+                                f"arrays, but its signature metadata has {self._n_results}")
         return self.signature.results.unflatten(iter(outs))
 
     def __repr__(self) -> str:
@@ -75,41 +102,45 @@ class ArtifactInfo:
 
     Attributes: source, size, name (the module), metadata (per function), functions, target,
     driver, arch (CPU architecture of its code, or None), weights (key -> ArraySpec of the
-    external weights it binds) and weights_path (where load() looks for them by default).
+    external weights it binds), weights_path (where load() looks for them by default) and
+    weights_digest (the SHA-256 the artifact records for that file, or None).
     """
 
-    def __init__(self, data: bytes, source: str = "<bytes>", require_aotc: bool = True):
+    def __init__(self, data: bytes, source: str = "<bytes>", require_aotc: bool = True,
+                 unsealed_hint: str | None = None):
         self.source = source
         self.size = len(data)
         if require_aotc:
-            artifact.check(data, source)
+            artifact.check(data, source, *([unsealed_hint] if unsealed_hint else []))
         try:
             self._vm_module = rt.VmModule.copy_buffer(_INSTANCE, data)
-        except (RuntimeError, ValueError) as exc:
+            self.name: str = self._vm_module.name
+            names = [f for f in self._vm_module.function_names if not f.startswith("__")]
+            reflections = {f: dict(self._vm_module.lookup_function(f).reflection) for f in names}
+        except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
             raise ArtifactError(f"{source}: not a loadable IREE module "
                                 f"({_first_line(exc)})") from None
-        self.name: str = self._vm_module.name
         self.metadata: dict[str, dict] = {}
         self._signatures: dict[str, Signature] = {}
-        for fn in self._vm_module.function_names:
-            if fn.startswith("__"):
-                continue
-            reflection = dict(self._vm_module.lookup_function(fn).reflection)
+        for fn, reflection in reflections.items():
             if require_aotc or artifact.KEY_SIGNATURE in reflection:
                 meta = artifact.read_metadata(reflection, fn, source)
                 self.metadata[fn] = meta
                 self._signatures[fn] = self._parse_signature(meta["signature"], fn)
         self.target, self.driver, self.arch = self._target()
-        self.functions: list[str] = sorted(self._signatures) or [
-            f for f in self._vm_module.function_names if not f.startswith("__")]
-        self.weights: dict = weight_files.needed(self.metadata)
+        self.functions: list[str] = sorted(self._signatures) or names
+        self.weights: dict = weight_files.needed(self.metadata, source)
         self.weights_path: str | None = (weight_files.default_path(source)
                                          if self.weights and source != "<bytes>" else None)
+        digests = {m["weights_digest"] for m in self.metadata.values()} - {None}
+        if len(digests) > 1:
+            raise ArtifactError(f"{source}: functions disagree about their weights digest")
+        self.weights_digest: str | None = digests.pop() if digests else None
 
     def _parse_signature(self, obj: dict, fn: str) -> Signature:
         try:
             return Signature(obj)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
             raise ArtifactError(f"{self.source}: function '{fn}' has malformed signature "
                                 f"metadata ({type(exc).__name__}: {exc})") from None
 
@@ -145,33 +176,57 @@ class Module(ArtifactInfo):
 
     `m.functions` names the exported functions, `m.signature(name)` describes one, and
     `m.<name>(*args)` or `m[name](*args)` calls it. Calls are thread-safe (serialized per module).
-    `m.device` is the IREE device it runs on and `m.driver` that device's name.
+    `m.device` is the IREE device it runs on and `m.driver` that device's name. A module loaded
+    before `os.fork()` also works in the child: its first call there opens a fresh device.
     """
 
     def __init__(self, data: bytes, device=None, source: str = "<bytes>",
-                 require_aotc: bool = True, weights=None):
-        super().__init__(data, source, require_aotc)
+                 require_aotc: bool = True, weights=None, weights_digest: str | None = None,
+                 unsealed_hint: str | None = None):
+        super().__init__(data, source, require_aotc, unsealed_hint)
         self._lock = threading.Lock()
         self._index = None
+        self._context = self._bound = None
+        self._generation = devices.fork_generation()
         if device is None:
             devices.check_arch(self.arch, self.target, source)
-        modules = self._weights_modules(weights)
-        config = devices.config(self.driver if device is None else device,
-                                self.target if device is None else None, source)
-        self.device = config.device
+        cpu.check(data, devices.host_arch(), source)
+        self._modules = self._weights_modules(weights, weights_digest)
+        self._device_request = self.driver if device is None else device
+        self._target_for_errors = self.target if device is None else None
         self.driver = self.driver if device is None else (
             device if isinstance(device, str) else repr(device))
-        try:
-            self._context = rt.SystemContext(vm_modules=[*modules, self._vm_module],
-                                             config=config)
-        except (RuntimeError, ValueError) as exc:
-            raise ArtifactError(f"{source}: IREE cannot load this module on device "
-                                f"'{self.driver}' (target '{self.target}'): "
-                                f"{_first_line(exc)}") from None
-        self._bound = self._context.modules[self._vm_module.name]
+        self._attach()
         _LIVE.add(self)
 
-    def _weights_modules(self, path) -> list:
+    def _attach(self) -> None:
+        """Make the IREE context on the (shared) device: at load, and in a forked child."""
+        config = devices.config(self._device_request, self._target_for_errors, self.source)
+        try:
+            context = rt.SystemContext(vm_modules=[*self._modules, self._vm_module],
+                                       config=config)
+            bound = context.modules[self._vm_module.name]
+        except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
+            raise ArtifactError(f"{self.source}: IREE cannot load this module on device "
+                                f"'{self.driver}' (target '{self.target}'): "
+                                f"{_first_line(exc)}") from None
+        self.device = config.device
+        self._context, self._bound = context, bound
+        self._generation = devices.fork_generation()
+
+    def _reattach_after_fork(self) -> None:
+        """In a forked child: leave the inherited context alone (destroying it would hang) and
+        make a new one on a fresh device."""
+        devices.keep_forever(self._context, self._bound)
+        self._context = self._bound = None
+        if isinstance(self._device_request, rt.HalDevice):
+            raise ArtifactError(
+                f"{self.source}: loaded on an iree.runtime.HalDevice before os.fork(), and IREE "
+                "devices do not survive fork; load it again in this process, or load it with a "
+                "device name (device='local-task') so that it can reopen the device itself")
+        self._attach()
+
+    def _weights_modules(self, path, digest: str | None) -> list:
         """The io_parameters module for the artifact's external weights (checked), if any."""
         if not self.weights:
             return []
@@ -179,9 +234,17 @@ class Module(ArtifactInfo):
             raise WeightsError(f"{self.source}: the module binds external weights "
                                f"({', '.join(self.weights)}); pass weights=PATH")
         if path is not None:
-            self.weights_path = os.fspath(path)
-        self._index = weight_files.open_checked(self.weights_path, self.weights, self.source)
-        return [weight_files.parameters_module(self._index, artifact.WEIGHTS_SCOPE, _INSTANCE)]
+            try:
+                self.weights_path = os.fspath(path)
+            except TypeError:
+                raise WeightsError(f"{self.source}: weights= must be a path, got "
+                                   f"{type(path).__name__}") from None
+        elif digest is None:
+            digest = self.weights_digest  # weights=PATH chooses other weights on purpose
+        self._index = weight_files.open_checked(self.weights_path, self.weights, self.source,
+                                                digest)
+        return [weight_files.parameters_module(self._index, artifact.WEIGHTS_SCOPE, _INSTANCE,
+                                               self.weights_path)]
 
     # ---- calls ----
     def __getitem__(self, name: str):
@@ -205,19 +268,25 @@ class Module(ArtifactInfo):
         with self._lock:
             if self._bound is None:
                 raise ArtifactError(f"{self.source}: module was closed")
+            if self._generation != devices.fork_generation():
+                self._reattach_after_fork()
             try:
                 results = self._bound[name](*arrays)
-            except (RuntimeError, ValueError) as exc:
+                if results is None:
+                    return []
+                if not isinstance(results, (list, tuple)):
+                    results = [results]
+                return [devices.to_numpy(r) for r in results]
+            except AotcError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (IREE's errors, as InputError/ExecutionError)
                 raise _call_error(name, exc) from None
-            if results is None:
-                return []
-            if not isinstance(results, (list, tuple)):
-                results = [results]
-            return [devices.to_numpy(r) for r in results]
 
     def close(self) -> None:
         """Release the IREE context now (also done at interpreter exit)."""
         with self._lock:
+            if self._generation != devices.fork_generation():
+                devices.keep_forever(self._context, self._bound)  # made before fork()
             self._bound = None
             self._context = None
             self._index = None
@@ -231,16 +300,19 @@ class Module(ArtifactInfo):
 RESERVED_NAMES = frozenset(
     {n for n in dir(Module) if not n.startswith("_")}
     | {"functions", "name", "size", "source", "target", "device", "driver", "arch", "metadata",
-       "weights", "weights_path"})
+       "weights", "weights_path", "weights_digest"})
 
 
-def load(path, device=None, weights=None) -> Module:
-    """Load an aotc artifact (.vmfb written by `aotc compile`).
+def load(path, device=None, weights=None, *, weights_digest: str | None = None) -> Module:
+    """Load an aotc artifact (.vmfb written by `aotc compile`), after checking its seal, its
+    target against this machine (driver, architecture, CPU features) and its weights.
 
     device: None picks the driver of the artifact's target ('local-task' for CPU targets,
     'vulkan', 'cuda'); or an IREE device name ('local-sync', 'cuda://0') or an
     `iree.runtime.HalDevice`. weights: the .irpa of an artifact with external weights
-    (default: the file beside it with the same name, 'mlp.irpa' for 'mlp.vmfb').
+    (default: the file beside it with the same name, 'mlp.irpa' for 'mlp.vmfb', checked
+    against the SHA-256 the artifact records, if any). weights_digest: the SHA-256 the weights
+    file must have (see `save_weights(..., digest=True)`), also for weights=PATH.
 
     Example:
         >>> m = aotc_runtime.load("mlp.vmfb")
@@ -248,8 +320,12 @@ def load(path, device=None, weights=None) -> Module:
         ['classify', 'predict']
         >>> logits = m.predict(params, x)
     """
-    path = os.fspath(path)
-    return Module(_read(path), device, source=path, weights=weights)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ArtifactError(f"load() needs a path, got {type(path).__name__}") from None
+    return Module(_read(path), device, source=path, weights=weights,
+                  weights_digest=weights_digest)
 
 
 def inspect(path) -> ArtifactInfo:
@@ -265,23 +341,45 @@ def inspect(path) -> ArtifactInfo:
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return files.read_regular(path)
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ArtifactError(f"{path}: is a directory, not an artifact") from None
+    except files.NotARegularFile as exc:
+        raise ArtifactError(f"{path}: is {exc.kind}, not an artifact") from None
     except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = False, weights=None) -> Module:
-    """Load .vmfb bytes; with require_aotc=False also plain IREE modules (flat calls only).
+def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = True, weights=None,
+               weights_digest: str | None = None) -> Module:
+    """Load the bytes of an aotc artifact, checked like `load` checks a file.
 
-    An artifact with external weights needs weights=PATH (there is no file to look beside).
+    require_aotc=False also loads plain IREE modules without aotc's seal and metadata (what
+    `aotc.jit` compiles; flat calls only). Only pass it for bytes you just compiled or trust:
+    IREE does not validate a module, and corrupt bytes can crash the process. An artifact with
+    external weights needs weights=PATH (there is no file to look beside).
+
+    Example:
+        >>> m = aotc_runtime.load_bytes(open("mlp.vmfb", "rb").read(), weights="mlp.irpa")
+        >>> m = aotc_runtime.load_bytes(compile_stablehlo(text), require_aotc=False)
     """
-    return Module(bytes(vmfb), device, source="<bytes>", require_aotc=require_aotc,
-                  weights=weights)
+    try:
+        data = bytes(vmfb)
+    except TypeError:
+        raise ArtifactError(f"load_bytes() needs bytes, got {type(vmfb).__name__}") from None
+    hint = ("to load a plain IREE module that you compiled yourself and trust, pass "
+            "require_aotc=False")
+    return Module(data, device, source="<bytes>", require_aotc=require_aotc, weights=weights,
+                  weights_digest=weights_digest, unsealed_hint=hint)
+
+
+def _after_fork_in_child() -> None:
+    """A thread of the parent may have held a module's lock during the fork: new locks."""
+    for module in list(_LIVE):
+        module._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -215,26 +215,62 @@ class _Where:
 
 
 _PYTHON_KINDS = {"b": "b", "i": "iuf", "u": "iuf", "f": "f"}
+_SCALARS = (bool, int, float)
+
+
+def _is_literal(value) -> bool:
+    """A Python scalar, or nested lists/tuples of them (no numpy arrays or numpy scalars)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif not isinstance(item, _SCALARS) or isinstance(item, np.generic):
+            return False
+    return True
+
+
+def _from_literal(value, spec: ArraySpec, where: _Where) -> np.ndarray:
+    """A Python literal as an array of spec's dtype; InputError unless every value fits."""
+    try:
+        literal = np.asarray(value)
+    except (ValueError, OverflowError) as exc:
+        raise where.error(f"expects {spec}, got a Python value that is not an array "
+                          f"({exc})") from None
+    kind = literal.dtype.kind
+    what = (f"the Python {type(value).__name__} {value!r}" if literal.ndim == 0 else
+            f"a Python {type(value).__name__}" + (f" of {literal.dtype.name} values"
+                                                  if kind != "O" else ""))
+    if kind == "O" and all(isinstance(v, int) for v in literal.flat):  # beyond 64 bits
+        example = max(literal.flat, key=abs)
+        raise where.error(f"expects {spec}, got {what}: {example!r} does not fit "
+                          f"{spec.dtype.name}")
+    if spec.dtype.kind not in _PYTHON_KINDS.get(kind, ""):
+        raise where.error(f"expects {spec}, got {what}")
+    with np.errstate(all="ignore"):
+        array = literal.astype(spec.dtype)
+        if spec.dtype.kind == "f" and kind == "f":  # rounding is fine, overflow is not
+            bad = np.isfinite(literal) & ~np.isfinite(array)
+        else:  # integers must convert exactly, into integers and into floats
+            bad = array.astype(literal.dtype) != literal
+    if np.any(bad):
+        example = np.asarray(literal)[bad].flat[0].item() if literal.ndim else literal.item()
+        raise where.error(f"expects {spec}, got {what}: {example!r} does not fit "
+                          f"{spec.dtype.name}")
+    return array
 
 
 def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
     """value as a C-contiguous array of spec's dtype, or InputError naming what differs."""
-    if isinstance(value, (bool, int, float, list, tuple)):  # a Python literal takes spec's dtype
-        try:
-            literal = np.asarray(value)
-        except ValueError as exc:
-            raise where.error(f"expects {spec}, got a Python value that is not an array "
-                              f"({exc})") from None
-        if spec.dtype.kind not in _PYTHON_KINDS.get(literal.dtype.kind, ""):
-            what = (f"the Python {type(value).__name__} {value!r}" if literal.ndim == 0 else
-                    f"a Python {type(value).__name__} of {literal.dtype.name} values")
-            raise where.error(f"expects {spec}, got {what}")
-        array = literal.astype(spec.dtype)
+    if _is_literal(value):  # a Python literal takes spec's dtype, if every value fits it
+        array = _from_literal(value, spec, where)
     else:
         try:
             array = np.asarray(value)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 (any object's __array__ may raise anything)
             raise where.error(f"expects {spec}, got {_describe(value)} ({exc})") from None
+        if array.dtype != spec.dtype and array.dtype.newbyteorder("=") == spec.dtype:
+            array = array.astype(spec.dtype)  # big-endian data: the same values, native order
         if array.dtype != spec.dtype:
             raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)} "
                               f"(convert with .astype(np.{spec.dtype.name}))")

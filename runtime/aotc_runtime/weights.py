@@ -9,9 +9,18 @@ wrong name, shape or dtype fails at load with a message naming the entry.
     m = aotc_runtime.load("mlp.vmfb", weights="retrained.irpa")   # no recompile
 
 Entries are written with IREE's tensor metadata (shape and dtype), which `iree-run-module
---parameters=model=mlp.irpa` ignores and this runtime checks.
+--parameters=model=mlp.irpa` ignores and this runtime requires and checks: an entry without it
+(as `iree-create-parameters` writes) could hold float16 bytes where float32 is expected.
+
+Name, shape and dtype cannot catch changed values. An artifact that records the SHA-256 of its
+weights (`aotc.weights_digest`) gets the file beside it checked against that digest at load;
+`weights=PATH` picks other weights on purpose and skips it, unless `weights_digest=` is given.
+
+    path, digest = aotc_runtime.save_weights("mlp.irpa", {"params": p}, digest=True)
+    m = aotc_runtime.load("mlp.vmfb", weights=path, weights_digest=digest)
 """
 
+import hashlib
 import json
 import os
 import re
@@ -19,8 +28,8 @@ import re
 import iree.runtime as rt
 import numpy as np
 
-from aotc_runtime.errors import WeightsError
-from aotc_runtime.files import replace_atomically
+from aotc_runtime.errors import ArtifactError, WeightsError
+from aotc_runtime.files import NotARegularFile, check_regular, replace_atomically
 from aotc_runtime.signature import ArraySpec, _dtype
 
 _METADATA_PREFIX = b"TENSORv0:"
@@ -48,11 +57,23 @@ def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
-def save_weights(path, weights: dict) -> str:
+def file_digest(path) -> str:
+    """The SHA-256 (hex) of a file: what an artifact records as `aotc.weights_digest`.
+
+    Example:
+        >>> aotc_runtime.weights.file_digest("mlp.irpa")
+        '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
+    """
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def save_weights(path, weights: dict, *, digest: bool = False) -> str | tuple[str, str]:
     """Write weights (a dict, nested like the exported Param, of numpy arrays) to an .irpa.
 
     Keys are paths: {"params": {"w1": a}} and {"params/w1": a} both write 'params/w1'. The file
-    is written atomically. Returns path.
+    is written atomically. Returns path, or with digest=True (path, SHA-256 of the file written):
+    the digest to record in an artifact or to pass to `load(..., weights_digest=)`.
 
     Example:
         >>> aotc_runtime.save_weights("mlp.irpa", {"params": init_params(seed=1)})
@@ -62,42 +83,66 @@ def save_weights(path, weights: dict) -> str:
     index = rt.ParameterIndex()
     for key, array in flatten(weights).items():
         rt.parameter_index_add_numpy_ndarray(index, key, np.ascontiguousarray(array))
-    replace_atomically(path, index.create_archive_file)
-    return path
+    written = []
+
+    def write(tmp: str) -> None:
+        index.create_archive_file(tmp)
+        written.append(file_digest(tmp))  # the bytes renamed into place, not a later file
+
+    replace_atomically(path, write)
+    return (path, written[0]) if digest else path
 
 
-def needed(metadata: dict) -> dict[str, ArraySpec]:
+def needed(metadata: dict, source: str = "") -> dict[str, ArraySpec]:
     """The weights a module's functions bind: key -> ArraySpec (the union over functions)."""
     found: dict[str, ArraySpec] = {}
-    for meta in metadata.values():
-        for key, entry in meta.get("weights", {}).items():
-            found[key] = ArraySpec(tuple(entry["shape"]), _dtype(entry["dtype"]))
+    for fn, meta in metadata.items():
+        try:
+            for key, entry in meta.get("weights", {}).items():
+                shape = tuple(None if d is None else int(d) for d in entry["shape"])
+                found[key] = ArraySpec(shape, _dtype(entry["dtype"]))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{source}: function '{fn}' has malformed weights metadata "
+                                f"({type(exc).__name__}: {exc})") from None
     return found
 
 
-def open_checked(path: str, specs: dict[str, ArraySpec], source: str) -> rt.ParameterIndex:
-    """The parameter index of path, after checking it has every entry of specs, as specified."""
-    if not os.path.exists(path):
+def open_checked(path: str, specs: dict[str, ArraySpec], source: str,
+                 digest: str | None = None) -> rt.ParameterIndex:
+    """The parameter index of path, after checking it has every entry of specs, as specified.
+
+    digest, when given, is the SHA-256 the file must have (checked before IREE reads it).
+    """
+    try:
+        check_regular(path)
+    except FileNotFoundError:
         raise WeightsError(f"{source} needs its weights file, and {path} does not exist; put "
                            "the .irpa written by `aotc compile` beside the artifact or pass "
-                           "weights=PATH")
-    if os.path.isdir(path):
-        raise WeightsError(f"weights {path}: is a directory, not an .irpa file")
+                           "weights=PATH") from None
+    except NotARegularFile as exc:
+        raise WeightsError(f"weights {path}: is {exc.kind}, not an .irpa file") from None
+    except OSError as exc:
+        raise WeightsError(f"weights {path}: cannot read ({exc.strerror or exc})") from None
+    if digest is not None:
+        _check_digest(path, digest, source)
     index = rt.ParameterIndex()
     try:
         index.load(path)
-    except (RuntimeError, ValueError, OSError) as exc:
+        entries = dict(index.items())
+    except Exception as exc:  # noqa: BLE001 (IREE raises ValueError, IndexError, RuntimeError)
         detail = re.sub(r"\S+\.c:\d+: [A-Z_]+; ", "", " ".join(str(exc).split()))
-        raise WeightsError(f"weights {path}: not an IREE parameter archive (.irpa): "
-                           f"{detail[:240]}") from None
-    entries = dict(index.items())
+        raise WeightsError(f"weights {path}: not an IREE parameter archive (.irpa), or "
+                           f"corrupt: {detail[:240]}") from None
     problems = []
     for key, spec in specs.items():
         entry = entries.get(key)
         if entry is None:
             problems.append(f"no entry '{key}' ({spec})")
             continue
-        problem = _mismatch(entry, spec)
+        try:
+            problem = _mismatch(entry, spec)
+        except Exception as exc:  # noqa: BLE001 (a corrupt entry IREE could not describe)
+            problem = f"is unreadable ({type(exc).__name__}: {exc})"
         if problem:
             problems.append(f"entry '{key}' {problem}")
     if problems:
@@ -108,26 +153,46 @@ def open_checked(path: str, specs: dict[str, ArraySpec], source: str) -> rt.Para
     return index
 
 
+def _check_digest(path: str, expected: str, source: str) -> None:
+    try:
+        actual = file_digest(path)
+    except OSError as exc:
+        raise WeightsError(f"weights {path}: cannot read ({exc.strerror or exc})") from None
+    if actual != expected.lower():
+        raise WeightsError(
+            f"weights {path}: SHA-256 {actual[:16]}... does not match the digest {source} "
+            f"expects ({expected[:16]}...): the file was modified, truncated or replaced. Copy "
+            "the .irpa written with the artifact again, or pass weights=PATH to load other "
+            "weights on purpose")
+
+
 def _mismatch(entry, spec: ArraySpec) -> str | None:
     """What differs between an .irpa entry and the spec the artifact expects, or None."""
     nbytes = int(np.prod(spec.shape, dtype=np.int64)) * spec.dtype.itemsize
     metadata = bytes(entry.metadata or b"")
-    if metadata.startswith(_METADATA_PREFIX):
-        try:
-            info = json.loads(metadata[len(_METADATA_PREFIX):])
-            shape, dtype = tuple(int(d) for d in info["shape"]), str(info["dtype"])
-        except (ValueError, KeyError, TypeError):
-            return "has unreadable tensor metadata"
-        got = f"{dtype}[{', '.join(map(str, shape))}]"
-        if shape != spec.shape:
-            return f"has shape {got}, expected {spec}"
-        if dtype != spec.dtype.name:
-            return f"has dtype {got}, expected {spec} (convert with .astype(np.{spec.dtype.name}))"
+    if not metadata.startswith(_METADATA_PREFIX):
+        return ("has no dtype/shape metadata (written by iree-create-parameters or "
+                "rt.save_archive_file?), so its contents cannot be checked; write it with "
+                "aotc_runtime.save_weights")
+    try:
+        info = json.loads(metadata[len(_METADATA_PREFIX):])
+        shape, dtype = tuple(int(d) for d in info["shape"]), str(info["dtype"])
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+        return "has unreadable tensor metadata"
+    got = f"{dtype}[{', '.join(map(str, shape))}]"
+    if shape != spec.shape:
+        return f"has shape {got}, expected {spec}"
+    if dtype != spec.dtype.name:
+        return f"has dtype {got}, expected {spec} (convert with .astype(np.{spec.dtype.name}))"
     if entry.length != nbytes:
         return f"holds {entry.length} bytes, expected {nbytes} for {spec}"
     return None
 
 
-def parameters_module(index: rt.ParameterIndex, scope: str, instance) -> rt.VmModule:
+def parameters_module(index: rt.ParameterIndex, scope: str, instance,
+                      path: str = "") -> rt.VmModule:
     """The io_parameters VM module serving index under scope."""
-    return rt.create_io_parameters_module(instance, index.create_provider(scope=scope))
+    try:
+        return rt.create_io_parameters_module(instance, index.create_provider(scope=scope))
+    except Exception as exc:  # noqa: BLE001 (IREE's errors, as WeightsError)
+        raise WeightsError(f"weights {path}: IREE cannot serve them ({exc})") from None

@@ -7,6 +7,7 @@ import iree.runtime as rt
 import numpy as np
 import pytest
 import runtime_reference as ref
+from sample_model import W
 
 import aotc_runtime
 from aotc_runtime import InputError
@@ -106,6 +107,20 @@ BAD_CALLS = [
     (lambda m: m.stats(ref.batch(2), np.int64(2)), ["argument k", "got int64[]"]),
     (lambda m: m.combine([ref.batch(2)], 1.0), ["argument xs", "list of 2 items, got 1"]),
     (lambda m: m.combine([ref.batch(2), "x"], 1.0), ["argument xs[1]", "expects float32[n, m]"]),
+    # Python literals must fit the declared dtype: no wrapping, no overflow, no rounding of ints
+    (lambda m: m.stats(ref.batch(2), 2**31), ["argument k", "2147483648 does not fit int32"]),
+    (lambda m: m.stats(ref.batch(2), -2**31 - 1), ["-2147483649 does not fit int32"]),
+    (lambda m: m.stats(ref.batch(2), 2**70), ["does not fit int32"]),
+    (lambda m: m.stats([[1.0, 2.0, 3.0, 1e39]], 1), ["argument x", "1e+39 does not fit float32"]),
+    (lambda m: m.stats([[1, 2, 3, 2**24 + 1]], 1), ["16777217 does not fit float32"]),
+    (lambda m: m.combine([[[2**31 + 1, 0]], [[1, 2]]], 1.0),
+     ["argument xs[0]", "2147483649 does not fit float32"]),
+    # numpy data inside lists is checked like an array: float64 is not silently narrowed
+    (lambda m: m.predict(ref.PARAMS, [ref.batch(1)[0].astype(np.float64)] * 2),
+     ["argument x", "expects float32[?, 4]", "got float64[2, 4]", "astype"]),
+    (lambda m: m.combine([[np.float64(1.0)], [np.float64(2.0)]], 1.0),
+     ["argument xs[0]", "got float64[1]"]),
+    (lambda m: m.stats(ref.batch(2), np.float64(2.0)), ["argument k", "got float64[]"]),
 ]
 
 
@@ -115,6 +130,23 @@ def test_bad_inputs_raise_input_error_naming_what_differs(m, call, words):
         call(m)
     for word in words:
         assert word in str(err.value), (word, str(err.value))
+
+
+def test_big_endian_arrays_are_converted_not_refused(m):
+    x = ref.batch(3)
+    params = {k: v.astype(v.dtype.newbyteorder(">")) for k, v in ref.PARAMS.items()}
+    out = m.predict(params, x.astype(">f4"))
+    np.testing.assert_allclose(out, ref.predict(ref.PARAMS, x), rtol=1e-5, atol=1e-6)
+    assert m.stats(x, np.array(4, ">i4"))["count"] == 5
+    with pytest.raises(InputError, match=r"expects float32\[\?, 4\], got float64\[3, 4\]"):
+        m.predict(ref.PARAMS, x.astype(">f8"))  # another dtype, whatever its byte order
+
+
+def test_literals_that_fit_are_exact(m):
+    out = m.stats([[1, 2, 3, 2**24]], 2**31 - 1)
+    assert out["count"] == -(2**31)  # the program's own int32 wrap of k + 1, not the input's
+    np.testing.assert_allclose(out["sum"], (np.array([[1, 2, 3, 2**24]]) @ W).sum(axis=0),
+                               rtol=1e-6)
 
 
 def test_calls_from_eight_threads_match_serial_calls(m):
