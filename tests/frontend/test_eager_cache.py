@@ -84,6 +84,17 @@ def test_rules_do_not_grow_over_eager_calls_transforms_and_lowering():
     assert registry.custom_rule_count() == before
 
 
+def test_a_jit_compile_owns_its_rules_until_the_jitted_function_goes():
+    gc.collect()
+    before = registry.custom_rule_count()
+    slope = aotc.jit(aotc.grad(lambda a: anp.sum(doubled_sine(a))))
+    close(slope(X), 2 * np.cos(X))  # the compiled program used the rule
+    assert registry.custom_rule_count() > before  # kept by the module in jit's cache
+    del slope
+    gc.collect()
+    assert registry.custom_rule_count() == before
+
+
 def test_a_failed_trace_leaves_no_rule_behind():
     gc.collect()
     before = registry.custom_rule_count()
