@@ -12,7 +12,7 @@ APT_PACKAGES := libvulkan1 mesa-vulkan-drivers qemu-user libc6-arm64-cross libst
 EDGE := build/runtime-aarch64
 EDGE_TOOLS := $(EDGE)/iree/_runtime_libs/iree-run-module
 
-.PHONY: demo test install clean system-deps edge-runtime lint-imports
+.PHONY: demo test install clean system-deps edge-runtime lint-imports mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,35 @@ lint-imports: $(VENV)/.installed-test
 	cp aotc/*.py $(LAYERS)/aotc/ && cp -r frontend passes tools $(LAYERS)/aotc/
 	cp -r runtime/aotc_runtime $(LAYERS)/
 	cd $(LAYERS) && PYTHONPATH=. ../../$(BIN)/lint-imports --no-cache ../../pyproject.toml
+
+# Mutation testing (cosmic-ray) of the op rules and passes against the fast interpreter-only tests
+# (tests/mutation/cosmic-ray.toml). cosmic-ray mutates files in place, so it runs in a private git
+# worktree of HEAD whose `aotc/` links to its own folders (tests/mutation/sitecustomize.py hides
+# the editable install): nothing in this tree is ever mutated. A random sample of
+# MUTATE_SAMPLE mutants (0 = all) of MUTATE_MODULES at MUTATE_REV, after a baseline run that must
+# pass; `cr-report $(MUTATE)/session.sqlite` shows the results again.
+MUTATE := build/mutate
+MUTATE_REV ?= HEAD
+MUTATE_MODULES ?= frontend/ops/elementwise.py
+MUTATE_SAMPLE ?= 100
+MUTATE_SEED ?= 0
+mutate: $(VENV)/.installed-test
+	git worktree remove --force $(MUTATE)/tree 2>/dev/null || true
+	rm -rf $(MUTATE) && git worktree prune && mkdir -p $(MUTATE)
+	git worktree add --detach $(MUTATE)/tree $(MUTATE_REV)
+	cd $(MUTATE)/tree/aotc && ln -s ../frontend frontend && ln -s ../passes passes && ln -s ../tools tools
+	sed 's|^module-path = .*|module-path = [$(foreach m,$(MUTATE_MODULES),"$(m)",)]|' \
+		tests/mutation/cosmic-ray.toml > $(MUTATE)/config.toml
+	cd $(MUTATE)/tree && export PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONDONTWRITEBYTECODE=1 \
+		PYTHONPATH="$(CURDIR)/tests/mutation:$(CURDIR)/$(MUTATE)/tree/runtime" && \
+		cosmic-ray init ../config.toml ../session.sqlite && \
+		{ cosmic-ray baseline ../config.toml || { echo "baseline tests fail at" \
+			"$(MUTATE_REV): mutation scores would mean nothing"; exit 1; }; } && \
+		{ [ "$(MUTATE_SAMPLE)" = 0 ] || python $(CURDIR)/tests/mutation/sample.py \
+			../session.sqlite $(MUTATE_SAMPLE) $(MUTATE_SEED); } && \
+		nice cosmic-ray exec ../config.toml ../session.sqlite
+	$(BIN)/cr-report --show-pending $(MUTATE)/session.sqlite | tail -n 6
+	git worktree remove --force $(MUTATE)/tree && git worktree prune
 
 edge-runtime: $(EDGE_TOOLS)
 
