@@ -103,3 +103,9 @@ system-deps:
 
 clean:
 	rm -rf build
+
+# Thousands of random mutations of an artifact and of a weights file, each in a forked child
+# (tests/runtime/test_fuzz.py at 10x its CI counts).
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-test
+	AOTC_FUZZ_SCALE=10 $(BIN)/python -m pytest -q tests/runtime/test_fuzz.py
