@@ -19,10 +19,9 @@ from aotc.frontend.core import registry
 from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.errors import MissingRuleError, TracingError
 from aotc.frontend.core.ir import clone_remapped, ir, uses_any
-from aotc.frontend.core.registry import is_zero_jvp
+from aotc.frontend.core.registry import has_trait, is_zero_jvp
 from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.elementwise import SAME_SHAPE
 from aotc.passes import functions as util
 from aotc.passes.walker import RuleContext, Walker, callee_of
 
@@ -95,7 +94,8 @@ def free_values(op: ir.Operation, region_index: int | None = None) -> list[ir.Va
 
 class JvpWalker(Walker):
     """Re-emits a function's ops with their tangents at the current insertion point. A source
-    value becomes (primal, tangent), the tangent None for a symbolic zero.
+    value becomes (primal, tangent), the tangent None for a symbolic zero (rules may also return
+    a typed `Zero`).
 
     With linearize=True, control-flow ops are not differentiated inside: their primal clone is
     emitted, and their tangents come out of a box op recorded in `boxes` (see module doc).
@@ -112,7 +112,7 @@ class JvpWalker(Walker):
 
     def bind(self, source: ir.Value, value) -> None:
         self.primal[source], tangent = value
-        if tangent is None:
+        if values.is_zero(tangent):  # None or a typed Zero: nothing to keep
             self.tangent.pop(source, None)
         else:
             self.tangent[source] = tangent
@@ -339,14 +339,14 @@ class Transposer(Walker):
         return self.visit(op)  # the linearization's calls are kept, not inlined
 
     def seed(self, source: ir.Value, value) -> None:
-        if source in self.linear and value is not None:
+        if source in self.linear and not values.is_zero(value):
             self.ct[source] = values.add_any(self.ct.get(source), value)
 
     def visit_backward(self, op: ir.Operation) -> None:
         if not any(r in self.linear for r in op.results):
             return
         cts = [self.ct.pop(r, None) for r in op.results]
-        if all(c is None for c in cts):
+        if all(values.is_zero(c) for c in cts):
             return
         if op.name == _BOX:
             operand_cts = self._transpose_box(op, cts)
@@ -403,7 +403,7 @@ def _shape_sources(jvp: JvpWalker, fwd: dict, linear: set):
                 return known[u]
             if u not in linear:
                 return fwd.get(u)
-            if isinstance(u, ir.OpResult) and u.owner.operation.name in SAME_SHAPE:
+            if isinstance(u, ir.OpResult) and has_trait(u.owner.operation.name, "same_shape"):
                 pending.extend(w for w in u.owner.operation.operands if w.type == u.type)
         return None
 

@@ -62,6 +62,20 @@ def lookup(table: str, op_name: str, where: str = "") -> Callable:
     return rules[op_name]
 
 
+# ---- traits: structural facts about ops that passes read without importing op modules ----------
+
+TRAITS: dict[str, set[str]] = {}  # trait -> op names; "same_shape": results shaped as operands
+
+
+def deftrait(trait: str, *op_names: str) -> None:
+    """Give ops a trait, beside their definitions (e.g. "same_shape" for elementwise ops)."""
+    TRAITS.setdefault(trait, set()).update(op_names)
+
+
+def has_trait(op_name: str, trait: str) -> bool:
+    return op_name in TRAITS.get(trait, ())
+
+
 # ---- autodiff helpers shared by the op files ---------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from aotc.frontend.core.emit import emit1, enum, same_shape_type, with_element
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, shape_of
-from aotc.frontend.core.registry import defop, defzero, register
+from aotc.frontend.core.registry import defop, deftrait, defzero, register
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
 
@@ -418,6 +418,7 @@ register("jvp", "stablehlo.convert", _convert_jvp)
 
 # Ops whose result has the shape of each (non-predicate) operand, at run time too.
 SAME_SHAPE = frozenset([*_UNARY_OPS, *_BINARY_OPS, "stablehlo.select", "stablehlo.convert"])
+deftrait("same_shape", *SAME_SHAPE)
 
 
 # Transposes: ctx.linear[i] says which operands are linear; cts holds one cotangent per result.

@@ -9,7 +9,7 @@ def structural_jvp(*linear_operands: int):
     op, cloned, with those operands replaced by their tangents (zeros filled in)."""
 
     def jvp(ctx, primals, tangents):
-        if all(tangents[i] is None for i in linear_operands):
+        if all(tensors.is_zero(tangents[i]) for i in linear_operands):
             return [None] * len(ctx.results)
         filled = {i: tensors.instantiate(tangents[i], primals[i]) for i in linear_operands}
         new = ctx.op.clone()  # after the zeros it uses, so they are defined before it

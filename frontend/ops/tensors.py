@@ -52,18 +52,47 @@ def zeros_like(like: ir.Value | ir.Type) -> ir.Value:
     return full_like(like, 0)
 
 
-def add_any(a: ir.Value | None, b: ir.Value | None) -> ir.Value | None:
-    """Sum of two tangents or cotangents where None means a symbolic zero."""
-    if a is None:
+class Zero:
+    """A symbolic zero tangent or cotangent of MLIR type `type` (JAX's `Zero(aval)`): nothing is
+    emitted for it until `instantiate`. Falsy, so `t and f(t)` skips it as it skips None, the
+    untyped zero older rules still use."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: ir.Type):
+        self.type = type
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"Zero({self.type})"
+
+
+def is_zero(v) -> bool:
+    """Whether a tangent or cotangent is a symbolic zero (Zero, or the untyped None)."""
+    return v is None or isinstance(v, Zero)
+
+
+def add_any(a, b):
+    """Sum of two tangents or cotangents, either of which may be a symbolic zero."""
+    if is_zero(a):
         return b
-    if b is None:
+    if is_zero(b):
         return a
     return ew.add(a, b)
 
 
-def instantiate(v: ir.Value | None, like: ir.Value | ir.Type) -> ir.Value:
-    """A symbolic zero (None) made concrete with the shape and type of `like`."""
-    return zeros_like(like) if v is None else v
+def instantiate(v, like: ir.Value | ir.Type | None = None) -> ir.Value:
+    """A symbolic zero made concrete: a Zero knows its type; None needs `like` (a value, or a
+    static type). A value with a dynamic dim needs `like` too, to read its size at run time."""
+    if not is_zero(v):
+        return v
+    if like is None:
+        if v is None or None in shape_of(v.type):
+            raise TypeError("instantiate: an untyped or dynamically shaped zero needs `like`")
+        like = v.type
+    return zeros_like(like)
 
 
 # ---- batching helpers (batch dimension first) --------------------------------------------------

@@ -96,3 +96,28 @@ def test_reverse_sweep_finds_what_the_results_depend_on(traced):
         if any(r in used for r in op.results):
             used.update(op.operands)
     assert used == walker.live
+
+
+def test_typed_zeros_and_the_same_shape_trait():
+    from aotc.frontend.core.ir import new_context, tensor_type
+    from aotc.frontend.core.registry import has_trait
+    from aotc.frontend.ops import tensors
+
+    assert has_trait("stablehlo.add", "same_shape") and has_trait("stablehlo.sine", "same_shape")
+    assert not has_trait("stablehlo.dot_general", "same_shape")
+    with new_context(), ir.Location.unknown():
+        module = ir.Module.create()
+        f32 = ir.F32Type.get()
+        t = tensor_type((2, 3), f32)
+        fn, entry = util.new_function(module, "f", [t], False, ir.Location.unknown())
+        zero = tensors.Zero(t)
+        assert not zero and tensors.is_zero(zero) and tensors.is_zero(None)
+        with ir.InsertionPoint(entry):
+            x = entry.arguments[0]
+            assert tensors.add_any(zero, x) == x and tensors.add_any(x, None) == x
+            util.finish_function(fn, [tensors.add_any(tensors.instantiate(zero), x)])
+        with pytest.raises(TypeError, match="needs `like`"):
+            tensors.instantiate(None)
+        assert module.operation.verify()
+        x = np.arange(6.0).reshape(2, 3)
+        np.testing.assert_array_equal(aotc.interpret(module, "f", x)[0], x)
