@@ -178,14 +178,17 @@ def result_type(*args):
 
 
 def shape(x):
+    """x's shape as a tuple (static), as numpy.shape."""
     return x.shape if isinstance(x, ndarray) else _np.shape(x)
 
 
 def ndim(x):
+    """x's number of dimensions, as numpy.ndim."""
     return x.ndim if isinstance(x, ndarray) else _np.ndim(x)
 
 
 def size(x):
+    """x's number of elements, as numpy.size."""
     return x.size if isinstance(x, ndarray) else _np.size(x)
 
 

@@ -54,6 +54,7 @@ def _flat(x):
 
 
 def astype(x, dtype) -> Tracer:
+    """x converted to `dtype` (floats truncate toward zero into ints), as numpy's astype."""
     x = to_tracer(x)
     dt = dtypes.canonicalize(dtype)
     if dt == x.dtype:

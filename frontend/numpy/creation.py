@@ -21,14 +21,20 @@ def full(shape, fill_value, dtype=None):
 
 
 def zeros(shape, dtype=None):
+    """An array of zeros, as numpy.zeros (float32 by default).
+
+    Example: `anp.zeros((2, 3), anp.int32)`.
+    """
     return constant(np.zeros(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
 
 
 def ones(shape, dtype=None):
+    """An array of ones, as numpy.ones (float32 by default)."""
     return constant(np.ones(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
 
 
 def empty(shape, dtype=None):
+    """An array of the given shape; its values are zeros, like jax.numpy.empty."""
     return zeros(shape, dtype)
 
 
@@ -38,6 +44,7 @@ def _like(x, dtype, shape):
 
 
 def full_like(x, fill_value, dtype=None, shape=None):
+    """An array shaped like x (or `shape`) filled with fill_value, as numpy.full_like."""
     x, dt, shp = _like(x, dtype, shape)
     if None in shp:
         return broadcast_to(astype(asarray(fill_value), dt), shp, like=[x])
@@ -45,14 +52,17 @@ def full_like(x, fill_value, dtype=None, shape=None):
 
 
 def zeros_like(x, dtype=None, shape=None):
+    """Zeros shaped like x, with x's dtype unless `dtype` is given, as numpy.zeros_like."""
     return full_like(x, 0, dtype, shape)
 
 
 def ones_like(x, dtype=None, shape=None):
+    """Ones shaped like x, with x's dtype unless `dtype` is given, as numpy.ones_like."""
     return full_like(x, 1, dtype, shape)
 
 
 def empty_like(x, dtype=None, shape=None):
+    """An array shaped like x; its values are zeros, like jax.numpy.empty_like."""
     return zeros_like(x, dtype, shape)
 
 
@@ -74,6 +84,10 @@ def arange(start, stop=None, step=1, dtype=None):
 
 
 def linspace(start, stop, num=50, endpoint=True, dtype=None):
+    """`num` evenly spaced values from start to stop, as numpy.linspace (float32 default).
+
+    Example: `anp.linspace(0, 1, 5)` is `[0.0, 0.25, 0.5, 0.75, 1.0]`.
+    """
     values = np.linspace(start, stop, num, endpoint=endpoint)
     dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.float32
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
@@ -88,15 +102,18 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
 
 
 def eye(N, M=None, k=0, dtype=None):
+    """A 2-D array with ones on the k-th diagonal, as numpy.eye."""
     M = N if M is None else M
     return constant(np.eye(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
 
 
 def identity(n, dtype=None):
+    """The n x n identity matrix, as numpy.identity."""
     return eye(n, dtype=dtype)
 
 
 def tri(N, M=None, k=0, dtype=None):
+    """Ones at and below the k-th diagonal, zeros above, as numpy.tri."""
     M = N if M is None else M
     return constant(np.tri(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
 
@@ -108,6 +125,7 @@ def _triangle_mask(x: Tracer, k: int, lower: bool) -> Tracer:
 
 
 def tril(x, k=0):
+    """x with the elements above the k-th diagonal zeroed, as numpy.tril."""
     from aotc.frontend.numpy.math import where
 
     x = to_tracer(x)
@@ -115,6 +133,7 @@ def tril(x, k=0):
 
 
 def triu(x, k=0):
+    """x with the elements below the k-th diagonal zeroed, as numpy.triu."""
     from aotc.frontend.numpy.math import where
 
     x = to_tracer(x)

@@ -90,25 +90,33 @@ def exp2(x):
 
 
 def log2(x):
+    """Base-2 logarithm elementwise, as numpy.log2; integers are promoted to float32."""
     (x,) = promote("log2", x, inexact=True)
     return divide(log(x), float(np.log(2.0)))
 
 
 def log10(x):
+    """Base-10 logarithm elementwise, as numpy.log10; integers are promoted to float32."""
     (x,) = promote("log10", x, inexact=True)
     return divide(log(x), float(np.log(10.0)))
 
 
 def negative(x):
+    """-x elementwise, as numpy.negative (integers wrap)."""
     x = to_tracer(x)
     return _wrap(ew.negate(x.value), x)
 
 
 def positive(x):
+    """+x: x itself, as numpy.positive."""
     return to_tracer(x)
 
 
 def abs(x):
+    """Absolute value elementwise, as numpy.abs; unsigned and bool arrays are unchanged.
+
+    Example: `anp.abs(anp.array([-1.5, 2.0]))` is `[1.5, 2.0]`.
+    """
     x = to_tracer(x)
     if dtypes.is_unsigned(x.dtype) or dtypes.is_bool(x.dtype):
         return x
@@ -119,6 +127,7 @@ absolute = abs
 
 
 def sign(x):
+    """-1, 0 or 1 by the sign of each element (NaN stays NaN), as numpy.sign."""
     x = to_tracer(x)
     if dtypes.is_unsigned(x.dtype):
         return astype(not_equal(x, 0), x.dtype)
@@ -133,6 +142,7 @@ def _int_identity(builder, name):
         return _wrap(builder(x.value), x)
 
     fn.__name__ = name
+    fn.__doc__ = f"Elementwise `{name}`, as numpy.{name}; integer and bool arrays are unchanged."
     return fn
 
 
@@ -141,6 +151,7 @@ ceil = _int_identity(ew.ceil, "ceil")
 
 
 def trunc(x):
+    """Round toward zero elementwise, as numpy.trunc; integers are unchanged."""
     x = to_tracer(x)
     if not dtypes.is_float(x.dtype):
         return x
@@ -165,10 +176,12 @@ around = round
 
 
 def square(x):
+    """x * x elementwise, as numpy.square."""
     return multiply(x, x)
 
 
 def reciprocal(x):
+    """1 / x elementwise, as jax.numpy.reciprocal (integers are promoted to float32)."""
     x = to_tracer(x)
     return divide(full_like_shape(1, x) if not x.weak_type else 1.0, x)
 
@@ -193,10 +206,15 @@ def power(x, y):
 
 
 def float_power(x, y):
+    """x ** y computed in float32 (JAX's float_power without x64), as numpy.float_power."""
     return power(astype(x, dtypes.float32), y)
 
 
 def floor_divide(x, y):
+    """x // y with Python's floor semantics (also for negatives), as numpy.floor_divide.
+
+    Example: `anp.floor_divide(anp.array([7, -7]), 2)` is `[3, -4]`.
+    """
     x, y = promote("floor_divide", x, y)
     if dtypes.is_float(x.dtype):  # CPython's float divmod, as JAX: floor(x / y) can round up
         mod = _wrap(ew.remainder(x.value, y.value), x)
@@ -225,11 +243,13 @@ mod = remainder
 
 
 def fmod(x, y):
+    """C-style remainder: the result has the sign of the dividend, as numpy.fmod."""
     x, y = promote("fmod", x, y)
     return _wrap(ew.remainder(x.value, y.value), x)
 
 
 def hypot(x, y):
+    """sqrt(x**2 + y**2) elementwise without overflow, as numpy.hypot."""
     x, y = promote("hypot", x, y, inexact=True)
     big, small = maximum(abs(x), abs(y)), minimum(abs(x), abs(y))
     safe = where(equal(big, 0), 1.0, big)
@@ -258,6 +278,7 @@ def _compare(direction, name):
         return Tracer(ew.compare(direction, x.value, y.value), False)
 
     fn.__name__ = name
+    fn.__doc__ = f"Elementwise `{name}` with broadcasting, as numpy.{name}; returns bool."
     return fn
 
 
@@ -280,6 +301,7 @@ def _logical(builder, name):
         return Tracer(builder(x.value, y.value), False)
 
     fn.__name__ = name
+    fn.__doc__ = f"Elementwise `{name}` of the truth values, as numpy.{name}; returns bool."
     return fn
 
 
@@ -289,6 +311,7 @@ logical_xor = _logical(ew.xor, "logical_xor")
 
 
 def logical_not(x):
+    """Elementwise `not` of the truth values, as numpy.logical_not; returns bool."""
     return Tracer(ew.not_(_as_bool(x).value), False)
 
 
@@ -304,6 +327,7 @@ def _bitwise(builder, name):
         return _wrap(builder(x.value, y.value), x)
 
     fn.__name__ = name
+    fn.__doc__ = f"Elementwise `{name}` of integer or bool arrays, as numpy.{name}."
     return fn
 
 
@@ -314,6 +338,7 @@ left_shift = _bitwise(ew.shift_left, "left_shift")
 
 
 def right_shift(x, y):
+    """x >> y elementwise (arithmetic for signed, logical for unsigned), as numpy.right_shift."""
     x, y = promote("right_shift", x, y)
     _int_only(x, "right_shift")
     builder = ew.shift_right_logical if dtypes.is_unsigned(x.dtype) else ew.shift_right_arithmetic
@@ -321,6 +346,7 @@ def right_shift(x, y):
 
 
 def bitwise_not(x):
+    """Elementwise `~x` of integer or bool arrays, as numpy.bitwise_not."""
     x = to_tracer(x)
     _int_only(x, "bitwise_not")
     return _wrap(ew.not_(x.value), x)
@@ -345,6 +371,7 @@ def where(condition, x=None, y=None):
 
 
 def isnan(x):
+    """True where x is NaN, as numpy.isnan (always False for integers and bools)."""
     x = to_tracer(x)
     if not dtypes.is_float(x.dtype):
         return full_like_shape(False, astype(x, dtypes.bool_))
@@ -352,6 +379,7 @@ def isnan(x):
 
 
 def isinf(x):
+    """True where x is +inf or -inf, as numpy.isinf."""
     x = to_tracer(x)
     if not dtypes.is_float(x.dtype):
         return full_like_shape(False, astype(x, dtypes.bool_))
@@ -359,6 +387,7 @@ def isinf(x):
 
 
 def isfinite(x):
+    """True where x is neither infinite nor NaN, as numpy.isfinite."""
     x = to_tracer(x)
     if not dtypes.is_float(x.dtype):
         return full_like_shape(True, astype(x, dtypes.bool_))

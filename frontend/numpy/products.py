@@ -70,10 +70,12 @@ def dot(x, y):
 
 
 def vdot(x, y):
+    """The dot product of x and y flattened, as numpy.vdot (real arrays)."""
     return dot(ravel(x), ravel(y))
 
 
 def inner(x, y):
+    """Sum-product over the last axes of x and y, as numpy.inner."""
     x, y = promote("inner", x, y, broadcast=False)
     if x.ndim == 0 or y.ndim == 0:
         from aotc.frontend.numpy.math import multiply
@@ -83,11 +85,16 @@ def inner(x, y):
 
 
 def outer(x, y):
+    """The outer product of x and y flattened: out[i, j] = x[i] * y[j], as numpy.outer."""
     x, y = promote("outer", ravel(x), ravel(y), broadcast=False)
     return _dot(x, y, ((), ()))
 
 
 def tensordot(x, y, axes=2):
+    """Sum-product over `axes` (an int or a pair of axis lists), as numpy.tensordot.
+
+    Example: `anp.tensordot(a, b, axes=([1], [0]))` is `a @ b` for 2-D arrays.
+    """
     x, y = promote("tensordot", x, y, broadcast=False)
     if isinstance(axes, int):
         xa, ya = list(range(x.ndim - axes, x.ndim)), list(range(axes))

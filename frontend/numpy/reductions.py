@@ -64,14 +64,20 @@ def sum(x, axis=None, dtype=None, keepdims=False):
 
 
 def prod(x, axis=None, dtype=None, keepdims=False):
+    """Product over `axis` (None: all); small ints and bools accumulate in int32, like JAX."""
     return _reduce("prod", x, axis, keepdims, dtype)
 
 
 def max(x, axis=None, keepdims=False):
+    """Maximum over `axis` (None: all); NaN propagates, as numpy.max.
+
+    Example: `anp.max(anp.array([[1, 5], [3, 2]]), axis=0)` is `[3, 5]`.
+    """
     return _reduce("max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):
+    """Minimum over `axis` (None: all); NaN propagates, as numpy.min."""
     return _reduce("min", x, axis, keepdims)
 
 
@@ -79,10 +85,12 @@ amax, amin = max, min
 
 
 def all(x, axis=None, keepdims=False):
+    """Whether every element over `axis` is true (nonzero), as numpy.all."""
     return _reduce("all", x, axis, keepdims)
 
 
 def any(x, axis=None, keepdims=False):
+    """Whether any element over `axis` is true (nonzero), as numpy.any."""
     return _reduce("any", x, axis, keepdims)
 
 
@@ -138,6 +146,7 @@ def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
 
 
 def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
+    """Standard deviation over `axis` with `ddof` delta degrees of freedom, as numpy.std."""
     from aotc.frontend.numpy.math import sqrt
 
     return sqrt(var(x, axis, dtype, ddof, keepdims))
@@ -182,8 +191,10 @@ def _arg_reduce(kind: str, x, axis, keepdims: bool) -> Tracer:
 
 
 def argmax(x, axis=None, keepdims=False):
+    """Index (int32) of the first maximum over `axis` (None: flattened), as numpy.argmax."""
     return _arg_reduce("max", x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
+    """Index (int32) of the first minimum over `axis` (None: flattened), as numpy.argmin."""
     return _arg_reduce("min", x, axis, keepdims)

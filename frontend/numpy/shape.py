@@ -73,11 +73,16 @@ def _dynamic_reshape(x: Tracer, shape) -> Tracer:
 
 
 def ravel(x):
+    """x flattened to one dimension in C order, as numpy.ravel."""
     x = to_tracer(x)
     return reshape(x, (-1,))
 
 
 def transpose(x, axes=None):
+    """x with its axes permuted (reversed by default), as numpy.transpose.
+
+    Example: `anp.transpose(anp.zeros((2, 3, 4)), (1, 0, 2)).shape` is `(3, 2, 4)`.
+    """
     x = to_tracer(x)
     axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(
         normalize_axis("transpose", a, x.ndim) for a in axes)
@@ -88,6 +93,7 @@ def transpose(x, axes=None):
 
 
 def swapaxes(x, axis1, axis2):
+    """x with axis1 and axis2 interchanged, as numpy.swapaxes."""
     x = to_tracer(x)
     perm = list(range(x.ndim))
     a, b = normalize_axis("swapaxes", axis1, x.ndim), normalize_axis("swapaxes", axis2, x.ndim)
@@ -96,6 +102,7 @@ def swapaxes(x, axis1, axis2):
 
 
 def moveaxis(x, source, destination):
+    """x with the `source` axes moved to `destination`, as numpy.moveaxis."""
     x = to_tracer(x)
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -108,6 +115,7 @@ def moveaxis(x, source, destination):
 
 
 def expand_dims(x, axis):
+    """x with length-1 axes inserted at `axis` (an int or a tuple), as numpy.expand_dims."""
     x = to_tracer(x)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out_ndim = x.ndim + len(axes)
@@ -124,6 +132,7 @@ def expand_dims(x, axis):
 
 
 def squeeze(x, axis=None):
+    """x without its length-1 axes (or only those in `axis`), as numpy.squeeze."""
     x = to_tracer(x)
     if axis is None:
         axes = [i for i, d in enumerate(x.shape) if d == 1]
@@ -147,15 +156,18 @@ def squeeze(x, axis=None):
 
 
 def broadcast_to(x, shape):
+    """x broadcast to `shape` by NumPy's rules, as numpy.broadcast_to."""
     return _broadcast_to(x, tuple(shape))
 
 
 def atleast_1d(x):
+    """x, reshaped to one dimension if it is a scalar, as numpy.atleast_1d."""
     x = to_tracer(x)
     return reshape(x, (1,)) if x.ndim == 0 else x
 
 
 def atleast_2d(x):
+    """x with leading length-1 axes up to two dimensions, as numpy.atleast_2d."""
     x = to_tracer(x)
     return reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x
 
@@ -178,6 +190,10 @@ def concatenate(arrays, axis=0):
 
 
 def stack(arrays, axis=0):
+    """Join arrays of one shape along a new axis, as numpy.stack.
+
+    Example: `anp.stack([a, b], axis=-1)` for two (2, 3) arrays has shape (2, 3, 2).
+    """
     arrays = promote("stack", *arrays, broadcast=False)
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
@@ -188,11 +204,13 @@ def stack(arrays, axis=0):
 
 
 def hstack(arrays):
+    """Concatenate along axis 1 (axis 0 for 1-D arrays), as numpy.hstack."""
     arrays = [atleast_1d(a) for a in arrays]
     return concatenate(arrays, 0 if arrays[0].ndim == 1 else 1)
 
 
 def vstack(arrays):
+    """Concatenate along axis 0 after making each array at least 2-D, as numpy.vstack."""
     return concatenate([atleast_2d(a) for a in arrays], 0)
 
 
@@ -220,13 +238,16 @@ def split(x, indices_or_sections, axis=0):
 
 
 def flip(x, axis=None):
+    """x with the order of elements reversed along `axis` (None: all axes), as numpy.flip."""
     x = to_tracer(x)
     return _same(shape_ops.reverse(x.value, normalize_axes("flip", axis, x.ndim)), x)
 
 
 def fliplr(x):
+    """x reversed along axis 1, as numpy.fliplr."""
     return flip(x, 1)
 
 
 def flipud(x):
+    """x reversed along axis 0, as numpy.flipud."""
     return flip(x, 0)
