@@ -401,19 +401,26 @@ def _start_values(what, x: Tracer, start_indices) -> list[ir.Value]:
     if len(start_indices) != x.ndim:
         raise TracingError(f"{caller_site()}: {what}: {len(start_indices)} start indices for "
                            f"{shape_text(x.shape)}")
-    return [astype(scalar_operand(s, what, "each start index"), dtypes.int32).value
-            for s in start_indices]
+    starts = []
+    for s, dim in zip(start_indices, x.shape):
+        start = astype(scalar_operand(s, what, "each start index"), dtypes.int32)
+        if dim is not None:  # JAX wraps a negative start once (start + dim), then clamps
+            start = anp.where(start < 0, start + dim, start)
+        starts.append(start.value)
+    return starts
 
 
 def dynamic_slice(operand, start_indices, slice_sizes):
-    """A slice of static `slice_sizes` at (traced) starts, clamped to stay in bounds."""
+    """A slice of static `slice_sizes` at (traced) starts; a negative start counts from the end
+    once, then starts are clamped to stay in bounds (JAX's semantics)."""
     x = to_tracer(operand)
     starts = _start_values("dynamic_slice", x, start_indices)
     return Tracer(shape_ops.dynamic_slice(x.value, starts, slice_sizes), x.weak_type)
 
 
 def dynamic_update_slice(operand, update, start_indices):
-    """operand with `update` written at (traced) starts, clamped to stay in bounds."""
+    """operand with `update` written at (traced) starts; negative starts count from the end once,
+    then starts are clamped so the update fits (JAX's semantics)."""
     x = to_tracer(operand)
     update = astype(update, x.dtype)
     starts = _start_values("dynamic_update_slice", x, start_indices)

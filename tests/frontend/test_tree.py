@@ -65,7 +65,7 @@ def test_pytrees_in_and_out_of_jit():
 
 
 def test_jit_compiles_once_per_abstract_signature(monkeypatch):
-    from aotc.frontend.trace import lower as api
+    from aotc.tools import jit as api
 
     compiled = []
     original = api._Compiled.__init__
