@@ -62,6 +62,9 @@ def _any_dtype_table(m, x):
                                   sparse=True),
         "count_nonzero": m.count_nonzero(x), "count_nonzero_0": m.count_nonzero(x, axis=0),
         "count_nonzero_kd": m.count_nonzero(x, axis=-1, keepdims=True),
+        "take": m.take(x, np.array([n1 - 1, 0, 1]), axis=1),
+        "take_flat": m.take(x, np.array([[3, 0], [5, 2]])),
+        "take_along_axis": m.take_along_axis(x, np.indices(x.shape).sum(0) * 7 % n1, axis=1),
     }
 
 
@@ -76,7 +79,8 @@ def _numeric_table(m, x):
 
 def _float_table(m, x):
     return {"nansum": m.nansum(x, axis=0), "nanmean": m.nanmean(x, axis=-1),
-            "nancumsum": m.nancumsum(x, axis=1), "nanmean_all": m.nanmean(x)}
+            "nancumsum": m.nancumsum(x, axis=1), "nanmean_all": m.nanmean(x),
+            "nancumprod": m.nancumprod(x, axis=-1)}
 
 
 def _table(m, x):

@@ -175,6 +175,8 @@ UNARY = [
 ] + [
     elementwise("sqrt_bool", fn("sqrt"), [uniform(0, 1)], (BOOL,)),
     elementwise("abs", fn("abs"), [grid(-3, 3)], ALL),
+    elementwise("absolute", fn("absolute"), [grid(-3, 3)], ALL),
+    elementwise("positive", fn("positive"), [grid(-3, 3)], NUMBERS),
     elementwise("sign", fn("sign"), [grid(-3, 3)], NUMBERS),
     elementwise("negative", fn("negative"), [grid(-3, 3)], NUMBERS),
     elementwise("square", fn("square"), [grid(-3, 3)], NUMBERS),
@@ -182,11 +184,13 @@ UNARY = [
     elementwise("ceil_bool", fn("ceil"), [uniform(0, 1)], (BOOL,)),
     elementwise("round", fn("round"), [grid(-3, 3, 0.5)], NUMBERS),
     elementwise("round_decimals", lambda m, x: m.round(x, 1), [grid(-3, 3, 0.125)], (F32,)),
+    elementwise("around", lambda m, x: m.around(x), [grid(-3, 3, 0.5)], NUMBERS),
     elementwise("clip", lambda m, x: m.clip(x, 1, 4), [grid(-1, 6)], NUMBERS),
     elementwise("clip_float_bounds", lambda m, x: m.clip(x, 0.5, 2.5), [grid(-1, 4)], NUMBERS),
     *[elementwise(name, fn(name), [SPECIAL], ALL) for name in ("isnan", "isinf", "isfinite")],
     elementwise("logical_not", fn("logical_not"), [grid(-1, 1)], ALL),
     elementwise("bitwise_not", fn("bitwise_not"), [uniform(-50, 50)], INTS_BOOL),
+    elementwise("invert", fn("invert"), [uniform(-50, 50)], INTS_BOOL),
     elementwise("invert_op", lambda m, x: ~x, [uniform(-50, 50)], INTS_BOOL),
     elementwise("neg_op", lambda m, x: -x, [grid(-3, 3)], NUMBERS),
     elementwise("abs_op", lambda m, x: abs(x), [grid(-3, 3)], NUMBERS),
@@ -217,13 +221,16 @@ BINARY = [
                    "logical_xor")],
     elementwise("subtract", fn("subtract"), [grid(-3, 3)] * 2, NUMBERS),
     elementwise("divide", fn("divide"), [grid(-3, 3), nonzero(3)], ALL),
+    elementwise("true_divide", fn("true_divide"), [grid(-3, 3), nonzero(3)], ALL),
     *[elementwise(name, fn(name), [grid(-9, 9), divisor], NUMBERS)
-      for name in ("floor_divide", "remainder", "fmod")],
+      for name in ("floor_divide", "remainder", "mod", "fmod")],
     Case("divmod_inexact", lambda m, x, y: (m.floor_divide(x, y), m.remainder(x, y)),
          ((((5,), (5,)), {}),), (fixed(1, -1, 0.7, 5, -5), fixed(0.1, 0.1, 0.1, -0.1, 0.3)),
          FLOATS),
     elementwise("power", fn("power"), [uniform(0.1, 3), uniform(-2, 2)], FLOATS),
     elementwise("power_int", fn("power"), [uniform(-4, 4), uniform(0, 3)], INTS),
+    elementwise("float_power", fn("float_power"), [uniform(0.1, 3), uniform(-2, 2)], (F32, I32)),
+    elementwise("logaddexp", fn("logaddexp"), [uniform(-5, 5)] * 2, NUMBERS),
     elementwise("arctan2", fn("arctan2"), [uniform(-3, 3)] * 2, NUMBERS),
     elementwise("hypot", fn("hypot"), [uniform(-3, 3)] * 2, NUMBERS),
     *[elementwise(name, fn(name), [uniform(-50, 200)] * 2, INTS_BOOL)
@@ -264,6 +271,8 @@ REDUCE = [
     reduction("prod", AXES, ALL, choice(-1, 1, 2, 0.5, 1, -1)),
     reduction("max", AXES, ALL),
     reduction("min", AXES, ALL),
+    reduction("amax", AXES[:3], ALL),
+    reduction("amin", AXES[:3], ALL),
     reduction("all", AXES, ALL, grid(-1, 1)),
     reduction("any", AXES, ALL, choice(0, 0, 0, 0, 0, 2)),
     reduction("mean", AXES, ALL),
@@ -322,6 +331,10 @@ SHAPE = [
             (((6, 4),), {"indices_or_sections": 2, "axis": -1})]),
     shaped("flip", fn("flip"), [(S234, {}), (S234, {"axis": 0}), (S234, {"axis": (0, 2)}),
                                 (S234, {"axis": -1})]),
+    shaped("fliplr", fn("fliplr"), [(S234, {}), (((2, 3),), {})]),
+    shaped("flipud", fn("flipud"), [(S234, {}), (((3,),), {})]),
+    shaped("atleast_1d", fn("atleast_1d"), [(((),), {}), (((3,),), {}), (S234, {})]),
+    shaped("atleast_2d", fn("atleast_2d"), [(((),), {}), (((3,),), {}), (S234, {})]),
 ]
 
 
@@ -410,6 +423,9 @@ CREATION = [
             FLOATS, True),
     created("eye", fn("eye"), [((), {"N": 3}), ((), {"N": 2, "M": 4, "k": 1}),
                                ((), {"N": 4, "M": 3, "k": -2})], ALL, True),
+    created("identity", fn("identity"), [((), {"n": 3})], ALL, True),
+    created("asarray", fn("asarray"), [(((2, 3),), {}), (((),), {})], ALL, n_args=1),
+    created("array", fn("array"), [(((2, 3),), {})], ALL, n_args=1),
     created("tri", fn("tri"), [((), {"N": 3}), ((), {"N": 2, "M": 4, "k": 1}),
                                ((), {"N": 4, "M": 3, "k": -1})], ALL, True),
 ]
@@ -420,6 +436,8 @@ ASTYPE = [
     Case("astype", lambda m, x, to: x.astype(to),
          tuple((((2, 5),), {"to": d}) for d in ALL if d != U8), (_SIGNED,), ALL),
     Case("astype_uint8", lambda m, x: x.astype(U8), ((((2, 5),), {}),), (_UNSIGNED,), ALL),
+    Case("astype_function", lambda m, x, to: m.astype(x, to),
+         tuple((((2, 5),), {"to": d}) for d in (F32, I32, BOOL)), (_SIGNED,), ALL),
 ]
 
 FAMILIES = {"unary": UNARY, "binary": BINARY, "reduce": REDUCE, "shape": SHAPE,
