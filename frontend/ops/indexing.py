@@ -762,19 +762,3 @@ def _scatter_into_spare(ctx, inputs, indices, clamped, valid, updates):
 
 register("bounds", "stablehlo.gather", _gather_bounds)
 register("bounds", "stablehlo.scatter", _scatter_bounds)
-
-
-# ---- dims (aotc.passes.dims) ----
-
-
-def _real_dynamic_slice_dims(ctx):
-    starts, limits, strides = ctx.content(1), ctx.content(2), ctx.content(3)
-    if None in (starts, limits, strides):
-        return [None]
-    return [[limit if start == 0 and stride == 1 else None
-             for start, limit, stride in zip(starts, limits, strides)]]
-
-
-register("dims", "stablehlo.real_dynamic_slice", _real_dynamic_slice_dims)
-register("dims", "stablehlo.scatter",  # results are the inputs, updated
-         lambda ctx: [ctx.dims(i) for i in range(len(ctx.op.results))])
