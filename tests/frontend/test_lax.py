@@ -341,7 +341,8 @@ def wrappers_program(L, m, a, b, k):
         "reduce_sum": L.reduce(a, np.float32(0), L.add, (0, 2)),
         "reduce_max": L.reduce(i, np.int32(-(2**31)), L.max, (1,)),
         "arith": (L.add(a, 1.0), L.sub(a, a), L.mul(a, 2.0), L.div(a, 4.0), L.max(a, 0.0),
-                  L.min(a, 0.0), L.neg(a), L.abs(a), L.square(a), L.sign(a)),
+                  L.min(a, 0.0), L.neg(a), L.abs(a), L.square(a), L.sign(a), L.floor(a * 2),
+                  L.ceil(a * 2), L.pow(L.abs(a) + 0.5, b[:, :3, :4])),
         "int_div_rem": (L.div(i, 2), L.rem(i, 2)),
         "math": (L.exp(a), L.log(L.abs(a) + 1), L.tanh(a), L.sin(a), L.cos(a),
                  L.sqrt(L.abs(a)), L.rsqrt(L.abs(a) + 1), L.erf(a), L.logistic(a)),
@@ -361,6 +362,10 @@ def wrappers_program(L, m, a, b, k):
         "convert": L.convert_element_type(a, m.int32),
         "stop_gradient": L.stop_gradient({"x": a * 3}),
         "expand_squeeze": L.squeeze(L.expand_dims(a, (0,)), (0,)),
+        "conv": L.conv(a[:, None], b[:, None, :2, :3], (1, 1), "SAME"),
+        "conv_general_dilated": L.conv_general_dilated(
+            a[:, None], b[:, None, :2, :2], (1, 2), "VALID", rhs_dilation=(1, 2)),
+        "padtype_to_pads": m.asarray(L.padtype_to_pads((7, 6), (3, 2), (2, 2), "SAME")),
     }
 
 

@@ -25,6 +25,7 @@ def _table(nn, x):
         "selu": nn.selu(x), "leaky_relu": nn.leaky_relu(x),
         "leaky_relu_slope": nn.leaky_relu(x, negative_slope=0.2), "hard_tanh": nn.hard_tanh(x),
         "hard_sigmoid": nn.hard_sigmoid(x), "hard_silu": nn.hard_silu(x),
+        "hard_swish": nn.hard_swish(x),
         "soft_sign": nn.soft_sign(x), "glu": nn.glu(x), "glu_0": nn.glu(x, axis=0),
         "softmax": nn.softmax(x), "softmax_0": nn.softmax(x, axis=0),
         "softmax_all": nn.softmax(x, axis=(0, 1)), "log_softmax": nn.log_softmax(x),
@@ -78,15 +79,20 @@ def test_reductions_at_infinities_match_jax():
     assert_tree_close(aotc.jit(lambda x: table(ann, x))(x), expected)
 
 
+def _one_hot_table(nn, x):
+    return {"default": nn.one_hot(x, 4), "axis0": nn.one_hot(x, 4, axis=0),
+            "int": nn.one_hot(x, 3, dtype=np.int32),
+            "mid": nn.one_hot(x, 6, axis=1, dtype=np.float16)}
+
+
+ONE_HOT_LABELS = np.array([[0, 2, 5], [-1, 3, 1]], np.int32)  # 5 and -1 are out of range: zeros
+
+
 def test_one_hot_matches_jax():
-    labels = np.array([[0, 2, 5], [-1, 3, 1]], np.int32)  # 5 and -1 are out of range: zeros
-    table = lambda nn, x: {
-        "default": nn.one_hot(x, 4), "axis0": nn.one_hot(x, 4, axis=0),
-        "int": nn.one_hot(x, 3, dtype=np.int32), "mid": nn.one_hot(x, 6, axis=1,
-                                                                   dtype=np.float16)}
-    expected = jax.tree.map(np.asarray, table(jax.nn, jnp.asarray(labels)))
-    assert_tree_close(interpret_fn(lambda x: table(ann, x), labels), expected)
-    assert_tree_close(aotc.jit(lambda x: table(ann, x))(labels), expected)
+    labels = ONE_HOT_LABELS
+    expected = jax.tree.map(np.asarray, _one_hot_table(jax.nn, jnp.asarray(labels)))
+    assert_tree_close(interpret_fn(lambda x: _one_hot_table(ann, x), labels), expected)
+    assert_tree_close(aotc.jit(lambda x: _one_hot_table(ann, x))(labels), expected)
 
 
 def test_integer_inputs():

@@ -1,0 +1,173 @@
+"""Every public function of aotc.numpy, aotc.lax and aotc.nn has a docstring and a spec-table row.
+
+Which names have rows is derived from the tables themselves: each table (written once against a
+namespace) is run here against a recording namespace that forwards to its oracle (numpy,
+jax.numpy, jax.lax, jax.nn) and notes every name the table reads. A public function without a row
+needs an entry in EXCLUDED with its reason; an excluded name that gains a row fails as stale.
+"""
+
+import inspect
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import test_extra
+import test_lax
+import test_nn
+import test_numpy_spec
+
+import aotc.lax
+import aotc.nn
+import aotc.numpy
+
+jax.config.update("jax_platforms", "cpu")
+
+FACADES = {"aotc.numpy": aotc.numpy, "aotc.lax": aotc.lax, "aotc.nn": aotc.nn}
+
+# Public values that are not functions, by kind: neither documented nor tabled one by one.
+NOT_FUNCTIONS = {
+    types.ModuleType: "aotc.numpy's own submodules (core, math, ...) that its imports expose",
+    type: "dtypes (float32, ..., bool_, dtype) are numpy's classes; ndarray is the Tracer class",
+    float: "the constants pi, e, inf and nan (test_constants_are_numpys checks their values)",
+    type(None): "newaxis is None, as numpy.newaxis",
+}
+
+# Public functions with no spec-table row, and why.
+EXCLUDED = {
+    "aotc.numpy": {
+        "fix": "alias of trunc (which has rows); jax.numpy.fix was removed in JAX 0.10",
+        "empty": "numpy leaves the values unspecified (aotc and JAX give zeros)",
+        "empty_like": "numpy leaves the values unspecified (aotc and JAX give zeros)",
+        "shape": "returns a static tuple, not an array",
+        "ndim": "returns a static int, not an array",
+        "size": "returns a static int, not an array",
+        "result_type": "returns a dtype; test_promotion.py checks it against JAX",
+        "promote_types": "returns a dtype; test_promotion.py checks every pair against JAX",
+    },
+    "aotc.lax": {
+        "max_pool": "no jax.lax counterpart; test_pooling_helpers checks it against reduce_window",
+        "avg_pool": "no jax.lax counterpart; test_pooling_helpers checks it against reduce_window",
+    },
+    "aotc.nn": {
+        "normalize": "alias of standardize (which has rows); jax.nn no longer has normalize",
+    },
+}
+
+
+class _Recorder:
+    """A namespace that forwards to `target` and notes every attribute read in `seen`."""
+
+    def __init__(self, target, seen: set):
+        self._target, self._seen = target, seen
+
+    def __getattr__(self, name):
+        self._seen.add(name)
+        return getattr(self._target, name)
+
+
+def _numpy_spec_rows(seen: set) -> None:
+    for (family, name), case in test_numpy_spec.CASES.items():
+        dt = case.dtypes[0]
+        for key, args in test_numpy_spec._inputs(family, name, dt).items():
+            variant = int(key.rsplit(".", 1)[1])
+            with np.errstate(all="ignore"):
+                case.call(_Recorder(np, seen), *args, **case.kwargs(variant, dt))
+
+
+def _extra_rows(seen: set) -> None:
+    x = test_extra._data((4, 6), np.float32)  # a float array reaches every sub-table
+    test_extra._table(_Recorder(test_extra.JNP, seen), jnp.asarray(x))
+
+
+RNG = np.random.default_rng(0)
+F32 = np.float32
+# test_lax's programs `(L, m, *args)` with arguments of the shapes its tests use.
+LAX_PROGRAMS = {
+    "control_program": (test_lax.X, np.int32(1)),
+    "window_program": (RNG.standard_normal((2, 7, 6, 3)).astype(F32),
+                       RNG.integers(-50, 50, (2, 7, 6, 3)).astype(np.int32)),
+    "wrappers_program": (RNG.standard_normal((2, 3, 4)).astype(F32),
+                         RNG.standard_normal((2, 4, 5)).astype(F32), np.int32(1)),
+}
+# test_nn's tables `(nn, x)` with their inputs.
+NN_TABLES = {
+    "_table": test_nn._data(*test_nn.GROUPS[0][:3]),
+    "_one_hot_table": test_nn.ONE_HOT_LABELS,
+}
+
+
+def _lax_rows(seen: set) -> None:
+    for name, args in LAX_PROGRAMS.items():
+        getattr(test_lax, name)(_Recorder(jax.lax, seen), jnp, *args)
+
+
+def _nn_rows(seen: set) -> None:
+    for name, x in NN_TABLES.items():
+        getattr(test_nn, name)(_Recorder(jax.nn, seen), jnp.asarray(x))
+
+
+SPEC_TABLES = {
+    "aotc.numpy": (_numpy_spec_rows, _extra_rows),
+    "aotc.lax": (_lax_rows,),
+    "aotc.nn": (_nn_rows,),
+}
+
+
+def _functions(facade: str) -> dict:
+    module = FACADES[facade]
+    out = {}
+    for name in dir(module):
+        value = getattr(module, name)
+        if name.startswith("_") or isinstance(value, tuple(NOT_FUNCTIONS)):
+            continue
+        out[name] = value
+    return out
+
+
+def _covered(facade: str) -> set:
+    seen = set()
+    for run_tables in SPEC_TABLES[facade]:
+        run_tables(seen)
+    return seen
+
+
+@pytest.mark.parametrize("facade", FACADES)
+def test_every_public_function_has_a_docstring(facade):
+    functions = _functions(facade)
+    assert all(callable(f) for f in functions.values())
+    undocumented = sorted(n for n, f in functions.items() if not inspect.getdoc(f))
+    assert not undocumented, f"{facade}: no docstring: {undocumented}"
+
+
+@pytest.mark.parametrize("facade", FACADES)
+def test_every_public_function_has_a_spec_row_or_a_reasoned_exclusion(facade):
+    functions, covered, excluded = _functions(facade), _covered(facade), EXCLUDED[facade]
+    missing = sorted(set(functions) - covered - set(excluded))
+    assert not missing, f"{facade}: add spec-table rows (or EXCLUDED entries) for {missing}"
+    stale = sorted(set(excluded) & covered)
+    assert not stale, f"{facade}: these now have rows; drop them from EXCLUDED: {stale}"
+    unknown = sorted(set(excluded) - set(functions))
+    assert not unknown, f"{facade}: EXCLUDED names that are not public functions: {unknown}"
+    assert all(reason.strip() for reason in excluded.values())
+
+
+def test_the_recorded_tables_are_all_the_tables():
+    """A new `*_program` in test_lax or `*table` in test_nn must be added to the maps above."""
+    programs = {n for n, f in vars(test_lax).items() if n.endswith("_program") and callable(f)}
+    assert programs == set(LAX_PROGRAMS)
+    tables = {n for n, f in vars(test_nn).items() if n.endswith("table") and callable(f)}
+    assert tables == set(NN_TABLES)
+
+
+@pytest.mark.parametrize("facade", ["aotc.lax", "aotc.nn"])
+def test_all_of_the_frontend_module_is_exported(facade):
+    frontend = {"aotc.lax": aotc.frontend.lax, "aotc.nn": aotc.frontend.nn}[facade]
+    assert set(frontend.__all__) <= set(dir(FACADES[facade]))
+
+
+def test_constants_are_numpys():
+    assert (aotc.numpy.pi, aotc.numpy.e, aotc.numpy.inf) == (np.pi, np.e, np.inf)
+    assert np.isnan(aotc.numpy.nan) and aotc.numpy.newaxis is np.newaxis
+    assert aotc.numpy.float32 is np.float32 and aotc.numpy.dtype is np.dtype
