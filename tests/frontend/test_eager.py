@@ -12,8 +12,9 @@ def test_eager_calls_return_numpy_arrays_with_jax_dtypes():
     assert isinstance(y, np.ndarray) and y.dtype == np.float32
     np.testing.assert_allclose(y, np.tanh(x), rtol=1e-6)
     np.testing.assert_allclose(anp.sum(x, axis=0), x.sum(axis=0), rtol=1e-6)
-    assert anp.arange(4).dtype == np.int32
-    assert anp.add(np.ones(2, np.float16), 2.0).dtype == np.float16
+    assert anp.arange(4).dtype == np.int32 and anp.arange(4).tolist() == [0, 1, 2, 3]
+    halves = anp.add(np.ones(2, np.float16), 2.0)
+    assert halves.dtype == np.float16 and halves.tolist() == [3.0, 3.0]
 
 
 def test_eager_keeps_static_arguments_static():

@@ -51,6 +51,8 @@ def test_a_signature_is_traced_once_and_static_values_are_part_of_it():
     ints = np.arange(3, dtype=np.int32)
     assert anp.add(ints, 1).dtype == np.int32 and anp.add(ints, 1.0).dtype == np.float32
     assert anp.add(ints, True).dtype == np.int32
+    for scalar in (1, 1.0, True):
+        np.testing.assert_array_equal(anp.add(ints, scalar), ints + scalar)
     assert not np.signbit(anp.multiply(np.ones(1, np.float32), 0.0))[0]
     assert np.signbit(anp.multiply(np.ones(1, np.float32), -0.0))[0]
     m = np.arange(6.0, dtype=np.float32).reshape(2, 3)

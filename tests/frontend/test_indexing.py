@@ -88,6 +88,10 @@ def test_static_indices_lower_to_slices_and_arrays_to_one_gather():
     assert "stablehlo.dynamic_slice" in text and "gather" not in text
     text = aotc.lower(lambda x: x[[0, 2], :, [1, 1]], X).text
     assert text.count("\"stablehlo.gather\"(") == 1
+    got = interpret_fn(lambda x, i: (x[1:, ::-1, 2], x[i, 1:], x[[0, 2], :, [1, 1]]), X,
+                       np.int32(1))
+    for g, want in zip(got, (X[1:, ::-1, 2], X[1, 1:], X[[0, 2], :, [1, 1]])):
+        np.testing.assert_array_equal(g, want)
 
 
 def test_dynamic_leading_axis_with_static_indices():

@@ -113,8 +113,10 @@ def test_concrete_pred_and_index_call_only_the_chosen_branch():
 
 
 def test_fori_loop_is_a_counted_while():
-    text = aotc.lower(lambda x, n: lax.fori_loop(0, n, lambda i, c: c + i, x), X,
-                      np.int32(3)).text
+    traced = aotc.lower(lambda x, n: lax.fori_loop(0, n, lambda i, c: c + i, x), X, np.int32(3))
+    text = traced.text
+    (got,) = aotc.interpret(traced.module, traced.name, X, np.int32(3))
+    np.testing.assert_allclose(got, X + (0 + 1 + 2), rtol=1e-6)
     assert text.count("stablehlo.while") == 1
     cond = text.split("cond {")[1].split("} do {")[0]
     assert "stablehlo.compare LT, %iterArg, %arg1" in cond

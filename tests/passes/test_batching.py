@@ -421,16 +421,21 @@ def test_op_count_does_not_grow_with_the_batch():
     def fn(x, w):
         return anp.tanh(x @ w).sum() + lax.cond(x[0] > 0, lambda: x.max(), lambda: x.min())
 
-    w = sample((3, 5))
+    w, x = sample((3, 5)), sample((17, 3))
     small = batched_text(fn, sample((2, 3)), w, in_axes=(0, None))
-    large = batched_text(fn, sample((17, 3)), w, in_axes=(0, None))
+    large = batched_text(fn, x, w, in_axes=(0, None))
     assert small.count("stablehlo.") == large.count("stablehlo.")
     assert "stablehlo.while" not in large
+    want = [np.tanh(r @ w).sum() + (r.max() if r[0] > 0 else r.min()) for r in x]
+    np.testing.assert_allclose(aotc.vmap(fn, in_axes=(0, None))(x, w), want, rtol=1e-5)
 
 
 def test_dot_general_uses_batching_dimensions():
-    text = batched_text(lambda a, b: a @ b, sample((B, 4, 3)), sample((B, 3, 5)))
+    a, b = sample((B, 4, 3)), sample((B, 3, 5))
+    text = batched_text(lambda a, b: a @ b, a, b)
     assert "batching_dims = [0] x [0]" in text
+    np.testing.assert_allclose(aotc.vmap(lambda a, b: a @ b)(a, b), np.einsum("bij,bjk->bik", a, b),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_batched_predicate_selects_and_unbatched_predicate_keeps_the_if():

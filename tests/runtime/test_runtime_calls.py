@@ -80,6 +80,10 @@ def test_pytree_results_keep_their_structure(m):
 def test_python_literals_take_the_declared_dtype(m):
     out = m.stats([[1, 2, 3, 4]], 2)  # nested lists and ints become float32 / int32
     assert out["count"] == 3 and out["sum"].dtype == np.float32
+    expected = ref.stats(np.array([[1, 2, 3, 4]], np.float32), 2)
+    np.testing.assert_allclose(out["sum"], expected["sum"], rtol=1e-5)
+    np.testing.assert_allclose([out["pair"].lo, out["pair"].hi], [expected["lo"], expected["hi"]],
+                               rtol=1e-5)
     scaled, _ = m.combine(([[1.0]], [[2.0]]), 2)  # an int literal for a float32 argument is fine
     assert scaled.tolist() == [[3.0]]
 

@@ -106,7 +106,10 @@ def test_weights_errors_are_clear_and_raised_at_load(mlp_files, model, tmp_path)
     with pytest.raises(aotc_runtime.WeightsError, match="pass weights=PATH"):
         aotc_runtime.load_bytes(vmfb.read_bytes())
     m = aotc_runtime.load_bytes(vmfb.read_bytes(), weights=irpa)
-    assert m.classify(mlp.example_batch(1))["label"].shape == (1,)
+    x = mlp.example_batch(1)
+    label = m.classify(x)["label"]
+    assert label.shape == (1,)
+    np.testing.assert_array_equal(label, reference_classify(mlp, mlp.WEIGHTS, x)[0])
     assert issubclass(aotc_runtime.WeightsError, aotc_runtime.ArtifactError)
 
 
