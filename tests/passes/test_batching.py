@@ -440,10 +440,16 @@ def test_dot_general_uses_batching_dimensions():
 
 def test_batched_predicate_selects_and_unbatched_predicate_keeps_the_if():
     fn = lambda p, x: lax.cond(p > 0, lambda: x * 2, lambda: x - 1)
-    batched = batched_text(fn, sample((B,)), sample((B, 3)))
+    p, x = sample((B,)), sample((B, 3))
+    batched = batched_text(fn, p, x)
     assert "stablehlo.if" not in batched and "stablehlo.select" in batched
-    unbatched = batched_text(fn, sample(()), sample((B, 3)), in_axes=(None, 0))
+    np.testing.assert_allclose(aotc.vmap(fn)(p, x), np.where(p[:, None] > 0, x * 2, x - 1),
+                               rtol=1e-6)
+    unbatched = batched_text(fn, p[0], x, in_axes=(None, 0))
     assert "stablehlo.if" in unbatched
+    for p0 in (np.float32(1.0), np.float32(-1.0)):
+        np.testing.assert_allclose(aotc.vmap(fn, in_axes=(None, 0))(p0, x),
+                                   x * 2 if p0 > 0 else x - 1, rtol=1e-6)
 
 
 def _function_text(module, name: str) -> str:
