@@ -108,4 +108,4 @@ clean:
 # (tests/runtime/test_fuzz.py at 10x its CI counts).
 .PHONY: fuzz
 fuzz: $(VENV)/.installed-test
-	AOTC_FUZZ_SCALE=10 $(BIN)/python -m pytest -q tests/runtime/test_fuzz.py
+	AOTC_FUZZ_SCALE=10 $(BIN)/python -m pytest -q tests/runtime/test_fuzz.py tests/fuzz

@@ -172,7 +172,7 @@ def _parse_value(text: str, node, arg: str):
         return _fit_npz(node, value, arg) if isinstance(value, dict) else value
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # {[]: 1}, -----1
         raise UserError(f"input {arg}: cannot parse '{text}'; give a Python literal such as "
                         "[[1.0, 2.0]] or a file as @x.npy / @params.npz") from None
 

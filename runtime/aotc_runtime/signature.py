@@ -59,7 +59,17 @@ def _dtype(name: str) -> np.dtype:
             raise ArtifactError("this artifact uses bfloat16; `pip install ml_dtypes` to call "
                                 "it from numpy") from None
         return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
+    # only numbers and bool, by their own names: numpy parses other strings ('f4,(2)i2',
+    # '>f4', 'U8') into dtypes aotc never writes, and raises SyntaxError on some
+    dtype = None
+    if isinstance(name, str) and name.isidentifier():
+        try:
+            dtype = np.dtype(name)
+        except TypeError:
+            pass
+    if dtype is None or dtype.kind not in "biufc" or dtype.name != name:
+        raise ArtifactError(f"unknown dtype {name!r} in artifact metadata; recompile the model")
+    return dtype
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class Node:
             raise ArtifactError(f"unknown pytree node kind '{kind}' in artifact metadata")
         children = tuple(cls.from_json(c) for c in obj["children"])
         keys = tuple(obj.get("keys", obj.get("fields", ())))
+        if kind in ("dict", "namedtuple"):
+            _check_keys(kind, keys, obj.get("name", ""), len(children))
         return cls(kind, children, keys, obj.get("name", ""))
 
     def to_json(self) -> dict:
@@ -185,6 +197,18 @@ class Node:
         if self.kind == "namedtuple":
             return _namedtuple(self.name, self.keys)(*children)
         return tuple(children)
+
+
+def _check_keys(kind: str, keys: tuple, name: str, n: int) -> None:
+    """ArtifactError unless a dict's keys or a namedtuple's fields name its n children once."""
+    try:
+        if len(set(keys)) != n or len(keys) != n:
+            raise ValueError(f"{len(keys)} keys for {n} children")
+        if kind == "namedtuple":
+            _namedtuple(name, keys)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"bad {kind} node in artifact metadata ({exc}); recompile the "
+                            "model") from None
 
 
 @functools.cache

@@ -101,7 +101,7 @@ def needed(metadata: dict, source: str = "") -> dict[str, ArraySpec]:
             for key, entry in meta.get("weights", {}).items():
                 shape = tuple(None if d is None else int(d) for d in entry["shape"])
                 found[key] = ArraySpec(shape, _dtype(entry["dtype"]))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ArtifactError(f"{source}: function '{fn}' has malformed weights metadata "
                                 f"({type(exc).__name__}: {exc})") from None
     return found
