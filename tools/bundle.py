@@ -16,11 +16,15 @@ import re
 import shlex
 import zipfile
 
+import iree.runtime as rt
+
 from aotc.frontend.core.version import VERSION
+from aotc.tools.compile import write_atomic
 from aotc.tools.export import Artifact, ExportOutput, OutputError, weights_path
 from aotc.tools.targets import ELF_MACHINE, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
+from aotc_runtime.devices import INSTANCE
 from aotc_runtime.signature import Signature
 
 RUNNER = "iree-run-module"
@@ -71,8 +75,6 @@ def bundle(model: str, out_dir: str, target: str = "aarch64", cpu: str | None = 
 
 
 def _write_text(path: str, text: str, mode: int) -> None:
-    from aotc.tools.compile import write_atomic
-
     try:
         write_atomic(path, text.encode())
         os.chmod(path, mode)
@@ -114,10 +116,6 @@ def to_json(description: dict) -> str:
 
 def read_metadata(vmfb: bytes) -> dict:
     """Every exported function's aotc metadata, read without loading the code (any target)."""
-    import iree.runtime as rt
-
-    from aotc_runtime.devices import INSTANCE
-
     module = rt.VmModule.copy_buffer(INSTANCE, vmfb)
     return {fn: artifact.read_metadata(dict(module.lookup_function(fn).reflection), fn, "bundle")
             for fn in module.function_names if not fn.startswith("__")}

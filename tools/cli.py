@@ -19,17 +19,23 @@ import io
 import json
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+import aotc_runtime
 from aotc.frontend.core.version import VERSION
+from aotc.tools import cli_transforms
+from aotc.tools.bundle import bundle
+from aotc.tools.compile import write_atomic
+from aotc.tools.export import EMIT_KINDS, ExportOutput, check_writable, default_output
+from aotc.tools.targets import TARGETS, flags, runs_here
 from aotc.tools.usage import UserError
 from aotc_runtime import AotcError
+from aotc_runtime.files import read_regular
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         iree = version("iree-base-compiler")
     except PackageNotFoundError:
@@ -41,16 +47,12 @@ def _version() -> str:
 
 
 def _cmd_compile(args) -> int:
-    from aotc.tools.export import ExportOutput, check_writable, default_output
-
     if args.output == "-" and args.emit != "stablehlo":
         raise UserError("-o - prints the traced StableHLO text; add --emit stablehlo, or give "
                         "a file name such as -o model.vmfb for the binary artifact")
     output = args.output or default_output(args.model, args.emit)
     if output != "-":
         check_writable(output)
-    from aotc.tools.targets import flags
-
     flags(args.target, args.cpu, args.features)  # unknown target or misplaced --cpu: fail early
     exported = ExportOutput.from_file(args.model)
     if output == "-":
@@ -76,8 +78,6 @@ def _check_written(paths: list[str]) -> None:
 
 
 def _cmd_bundle(args) -> int:
-    from aotc.tools.bundle import bundle
-
     for path in bundle(args.model, args.output, args.target, args.cpu, args.features,
                        args.runtime):
         print(f"wrote {path} ({_size(os.path.getsize(path))})")
@@ -92,8 +92,6 @@ def _size(n: int) -> str:
 
 
 def _cmd_inspect(args) -> int:
-    import aotc_runtime
-
     m = aotc_runtime.inspect(args.artifact)
     if args.json:
         info = {"path": args.artifact, "size": m.size, "module": m.name, "format": m.format_version,
@@ -127,8 +125,6 @@ def _cmd_inspect(args) -> int:
 
 def _load_file(path: str):
     """The array (.npy) or arrays by name (.npz) in a regular file; UserError otherwise."""
-    from aotc_runtime.files import read_regular
-
     try:
         data = read_regular(path)
     except OSError as exc:
@@ -198,8 +194,6 @@ def _parse_inputs(items: list[str], sig) -> dict:
 
 
 def _save_outputs(path: str, leaves: list[tuple[str, np.ndarray]]) -> None:
-    from aotc.tools.compile import write_atomic
-
     buffer = io.BytesIO()
     if path.endswith(".npy"):
         if len(leaves) != 1:
@@ -217,8 +211,6 @@ def _save_outputs(path: str, leaves: list[tuple[str, np.ndarray]]) -> None:
 
 
 def _cmd_run(args) -> int:
-    import aotc_runtime
-
     m = aotc_runtime.load(args.artifact, device=args.device, weights=args.weights)
     if args.function not in m.functions:
         raise UserError(f"{args.artifact} has no function '{args.function}'; it exports "
@@ -241,8 +233,6 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_targets(args) -> int:
-    from aotc.tools.targets import TARGETS, runs_here
-
     print(f"{'target':<9}{'driver':<12}{'here':<6}what it is: where it runs (here: how)")
     for t in TARGETS.values():
         status, detail = runs_here(t)
@@ -255,9 +245,6 @@ def _cmd_targets(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from aotc.tools.compile import TARGETS
-    from aotc.tools.export import EMIT_KINDS
-
     parser = argparse.ArgumentParser(
         prog="aotc", description="Compile NumPy-style Python ahead of time with IREE, and run "
         "the artifacts.", epilog="Run `aotc COMMAND --help` for a command's options.")
@@ -318,8 +305,6 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("targets", help="list compile targets",
                             description="List the --target presets and whether they run here.")
     p.set_defaults(handler=_cmd_targets)
-
-    from aotc.tools import cli_transforms
 
     cli_transforms.register(commands)  # grad, vmap
     return parser

@@ -15,6 +15,10 @@ import os
 import re
 import sys
 
+from aotc.frontend.core.errors import AotcError
+from aotc.frontend.core.ir import functions, ir, new_context
+from aotc.frontend.transforms.imported import differentiate, vectorize
+from aotc.tools.compile import write_atomic
 from aotc.tools.usage import UserError
 
 
@@ -101,8 +105,6 @@ def _positive(text: str) -> int:
 
 def read_module(path: str):
     """Parse the StableHLO file at path; errors name path:line:col."""
-    from aotc.frontend.core.ir import functions, ir, new_context
-
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
     if not os.path.isfile(path):
@@ -129,8 +131,6 @@ def _parse_error(path: str, exc: Exception) -> str:
 
 
 def _check_function(module, path: str, name: str):
-    from aotc.frontend.core.ir import functions
-
     fns = functions(module)
     if name not in fns:
         raise UserError(f"{path}: no function '{name}'; the module has "
@@ -140,9 +140,6 @@ def _check_function(module, path: str, name: str):
 
 def _transform(path: str, function: str, apply) -> tuple:
     """Run apply(module) on the module at path; returns (module, name of the added function)."""
-    from aotc.frontend.core.errors import AotcError
-    from aotc.frontend.core.ir import functions
-
     module = read_module(path)
     _check_function(module, path, function)
     before = set(functions(module))
@@ -158,9 +155,6 @@ def _transform(path: str, function: str, apply) -> tuple:
 
 
 def _write(module, added: str, args, command: str) -> int:
-    from aotc.frontend.core.ir import functions, ir
-    from aotc.tools.compile import write_atomic
-
     text = module.operation.get_asm(enable_debug_info=False)
     if args.output == "-":
         sys.stdout.write(text)
@@ -182,16 +176,12 @@ def _write(module, added: str, args, command: str) -> int:
 
 
 def _cmd_grad(args) -> int:
-    from aotc.frontend.transforms.imported import differentiate
-
     module, added = _transform(args.input, args.function, lambda m: differentiate(
         m, function=args.function, argnums=args.argnums, mode=args.mode))
     return _write(module, added, args, "grad")
 
 
 def _cmd_vmap(args) -> int:
-    from aotc.frontend.transforms.imported import vectorize
-
     def apply(module):
         in_axes = args.in_axes[0] if len(args.in_axes) == 1 else list(args.in_axes)
         out_axes = args.out_axes[0] if len(args.out_axes) == 1 else list(args.out_axes)

@@ -12,7 +12,10 @@ import platform
 import shutil
 from dataclasses import dataclass
 
+import iree.runtime as rt
+
 from aotc.frontend.core.errors import CompileError
+from aotc_runtime.devices import failure_reason
 
 _LLVM_CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
 _CPU_FLAG = "--iree-llvmcpu-target-cpu="
@@ -133,10 +136,6 @@ def runs_here(target: Target) -> tuple[str, str]:
         article = "an" if target.arch[0] in "aeiou" else "a"
         hint = ", or qemu-aarch64 and `make edge-runtime`" if target.arch == "aarch64" else ""
         return "no", f"needs {article} {target.arch} CPU{hint}"
-    import iree.runtime as rt
-
-    from aotc_runtime.devices import failure_reason
-
     try:
         devices = rt.get_driver(target.driver).query_available_devices()
     except (RuntimeError, ValueError) as exc:

@@ -36,6 +36,7 @@ from aotc.frontend.ops import conv as conv_ops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import linalg, reduction
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.staging import stop_gradient as staged_stop_gradient
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 __all__ = [
@@ -301,9 +302,7 @@ def stop_gradient(x):
     Example:
         >>> loss = (pred - lax.stop_gradient(target)) ** 2
     """
-    from aotc.frontend.trace.staging import stop_gradient as stop
-
-    return stop(x)
+    return staged_stop_gradient(x)
 
 
 # ---- thin wrappers over aotc.numpy and the op builders -----------------------------------------

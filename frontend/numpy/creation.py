@@ -4,6 +4,7 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.numpy.core import asarray, astype, broadcast_to, promote, scalar_like
+from aotc.frontend.numpy.math import add, multiply, subtract, where
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
@@ -77,8 +78,6 @@ def arange(start, stop=None, step=1, dtype=None):
         index = Tracer(shape_ops.iota((n,), 0, dtypes.to_mlir(dt)))
         if start == 0 and step == 1:
             return index
-        from aotc.frontend.numpy.math import add, multiply
-
         return add(multiply(index, step), start) if step != 1 else add(index, start)
     return constant(values.astype(dt))
 
@@ -92,8 +91,6 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
     dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.float32
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
         return constant(values.astype(dt))
-    from aotc.frontend.numpy.math import add, multiply, subtract
-
     start, stop = promote("linspace", start, stop, inexact=True)
     div = (num - 1) if endpoint else num
     frac = constant(np.arange(num, dtype=np.float64) / max(div, 1), start.dtype)
@@ -126,15 +123,11 @@ def _triangle_mask(x: Tracer, k: int, lower: bool) -> Tracer:
 
 def tril(x, k=0):
     """x with the elements above the k-th diagonal zeroed, as numpy.tril."""
-    from aotc.frontend.numpy.math import where
-
     x = to_tracer(x)
     return where(_triangle_mask(x, k, True), x, scalar_like(0, x))
 
 
 def triu(x, k=0):
     """x with the elements below the k-th diagonal zeroed, as numpy.triu."""
-    from aotc.frontend.numpy.math import where
-
     x = to_tracer(x)
     return where(_triangle_mask(x, k, False), x, scalar_like(0, x))

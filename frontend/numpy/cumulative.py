@@ -4,8 +4,8 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.numpy.axes import INT32, flat_axis, pad_axis, same_type, slice_axis, static_shape
-from aotc.frontend.numpy.core import astype, normalize_axis, scalar_like
-from aotc.frontend.numpy.math import isnan, not_equal
+from aotc.frontend.numpy.core import astype, normalize_axis, promote, scalar_like
+from aotc.frontend.numpy.math import divide, isnan, logical_not, not_equal
 from aotc.frontend.numpy.math import where as _select
 from aotc.frontend.numpy.reductions import reduction_identity
 from aotc.frontend.numpy.reductions import sum as _sum
@@ -121,9 +121,6 @@ def nanmean(a, axis=None, dtype=None, keepdims=False):
     Example:
         >>> anp.nanmean(anp.array([1.0, anp.nan, 3.0]))   # 2.0
     """
-    from aotc.frontend.numpy.core import promote
-    from aotc.frontend.numpy.math import divide, logical_not
-
     (x,) = promote("nanmean", a, inexact=True)
     if dtype is not None:
         x = astype(x, dtype)

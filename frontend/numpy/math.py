@@ -5,7 +5,14 @@ import numpy as np
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
-from aotc.frontend.numpy.core import astype, full_like_shape, promote, scalar_like
+from aotc.frontend.numpy.core import (
+    astype,
+    broadcast_shapes,
+    broadcast_to,
+    full_like_shape,
+    promote,
+    scalar_like,
+)
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
@@ -362,8 +369,6 @@ def where(condition, x=None, y=None):
             "aotc.numpy.where(condition) with one argument has a data-dependent shape; pass "
             "both x and y")
     x, y = promote("where", x, y, broadcast=False)
-    from aotc.frontend.numpy.core import broadcast_shapes, broadcast_to
-
     c = _as_bool(condition)
     shape = broadcast_shapes("where", c.shape, x.shape, y.shape)
     c, x2, y2 = (broadcast_to(t, shape, like=[c, x, y]) for t in (c, x, y))

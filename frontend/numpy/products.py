@@ -10,7 +10,10 @@ from aotc.frontend.numpy.core import (
     promote,
     shape_text,
 )
-from aotc.frontend.numpy.shape import ravel, reshape, squeeze, transpose
+from aotc.frontend.numpy.creation import eye
+from aotc.frontend.numpy.math import multiply
+from aotc.frontend.numpy.reductions import sum as reduce_sum
+from aotc.frontend.numpy.shape import moveaxis, ravel, reshape, squeeze, transpose
 from aotc.frontend.ops import linalg
 from aotc.frontend.trace.tracer import Tracer
 
@@ -61,8 +64,6 @@ def dot(x, y):
     """numpy.dot: sum product over the last axis of x and the second-to-last of y."""
     x, y = promote("dot", x, y, broadcast=False)
     if x.ndim == 0 or y.ndim == 0:
-        from aotc.frontend.numpy.math import multiply
-
         return multiply(x, y)
     if y.ndim <= 2:
         return matmul(x, y) if x.ndim <= 2 else _dot(x, y, ((x.ndim - 1,), (max(y.ndim - 2, 0),)))
@@ -78,8 +79,6 @@ def inner(x, y):
     """Sum-product over the last axes of x and y, as numpy.inner."""
     x, y = promote("inner", x, y, broadcast=False)
     if x.ndim == 0 or y.ndim == 0:
-        from aotc.frontend.numpy.math import multiply
-
         return multiply(x, y)
     return _dot(x, y, ((x.ndim - 1,), (y.ndim - 1,)))
 
@@ -130,8 +129,6 @@ def einsum(subscripts: str, *operands):
         if len(name) != t.ndim or len(set(name)) != len(name):
             raise TracingError(f"{caller_site()}: einsum operand '{name}' does not fit shape "
                                f"{shape_text(t.shape)} (repeated indices are not supported)")
-    from aotc.frontend.numpy.reductions import sum as reduce_sum
-
     # sum out letters that appear in one operand only and not in the output
     def drop_private(name, t, others):
         private = [i for i, c in enumerate(name) if c not in output and c not in others]
@@ -155,11 +152,6 @@ def einsum(subscripts: str, *operands):
 
 def trace(x, offset=0, axis1=0, axis2=1):
     """Sum of the diagonal (with `offset`) over axis1/axis2."""
-    from aotc.frontend.numpy.creation import eye
-    from aotc.frontend.numpy.math import multiply
-    from aotc.frontend.numpy.reductions import sum as reduce_sum
-    from aotc.frontend.numpy.shape import moveaxis
-
     x = moveaxis(x, (axis1, axis2), (-2, -1))
     n, m = x.shape[-2:]
     mask = eye(n, m, k=offset, dtype=x.dtype)

@@ -20,7 +20,7 @@ from aotc.frontend.numpy.axes import (
     static_shape,
     take_static,
 )
-from aotc.frontend.numpy.core import astype, normalize_axis, scalar_like, shape_text
+from aotc.frontend.numpy.core import astype, broadcast_to, normalize_axis, scalar_like, shape_text
 from aotc.frontend.numpy.math import not_equal, remainder, subtract
 from aotc.frontend.numpy.math import where as _select
 from aotc.frontend.numpy.shape import concatenate, moveaxis, ravel, reshape
@@ -265,8 +265,6 @@ def _pad_constant(x: Tracer, widths, constant_values) -> Tracer:
 
 def _edge_values(value, x: Tracer, axis: int) -> Tracer:
     """prepend/append values for diff: scalars broadcast to x's shape with size 1 along axis."""
-    from aotc.frontend.numpy.core import broadcast_to
-
     value = to_tracer(value)
     if value.ndim == 0:
         shape = list(x.shape)

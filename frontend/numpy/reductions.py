@@ -12,8 +12,11 @@ from aotc.frontend.numpy.core import (
     broadcast_to,
     normalize_axes,
     normalize_axis,
+    promote,
     scalar_like,
 )
+from aotc.frontend.numpy.math import multiply, sqrt, subtract
+from aotc.frontend.numpy.shape import expand_dims, ravel, reshape
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import reduction
 from aotc.frontend.ops import shape as shape_ops
@@ -21,8 +24,6 @@ from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 
 def _keepdims(result: Tracer, x: Tracer, axes) -> Tracer:
-    from aotc.frontend.numpy.shape import expand_dims
-
     return expand_dims(result, axes)
 
 
@@ -111,8 +112,6 @@ def _count(x: Tracer, axes) -> Tracer:
 
 def mean(x, axis=None, dtype=None, keepdims=False):
     """Mean over `axis`; integers give float32, like JAX."""
-    from aotc.frontend.numpy.core import promote
-
     (x,) = promote("mean", x, inexact=True)
     if dtype is not None:
         x = astype(x, dtype)
@@ -123,16 +122,11 @@ def mean(x, axis=None, dtype=None, keepdims=False):
 
 
 def _broadcast_scalar(s: Tracer, like: Tracer) -> Tracer:
-    from aotc.frontend.numpy.core import broadcast_to
-
     return broadcast_to(s, like.shape, like=[like])
 
 
 def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
     """Variance (mean of squared deviations), with `ddof` like numpy."""
-    from aotc.frontend.numpy.core import promote
-    from aotc.frontend.numpy.math import multiply, subtract
-
     (x,) = promote("var", x, inexact=True)
     if dtype is not None:
         x = astype(x, dtype)
@@ -147,8 +141,6 @@ def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
 
 def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
     """Standard deviation over `axis` with `ddof` delta degrees of freedom, as numpy.std."""
-    from aotc.frontend.numpy.math import sqrt
-
     return sqrt(var(x, axis, dtype, ddof, keepdims))
 
 
@@ -156,8 +148,6 @@ def _arg_reduce(kind: str, x, axis, keepdims: bool) -> Tracer:
     """Index of the first max (min); NaN counts as the extreme value, like numpy."""
     x = to_tracer(x)
     if axis is None:
-        from aotc.frontend.numpy.shape import ravel, reshape
-
         result = _arg_reduce(kind, ravel(x), 0, False)
         return reshape(result, (1,) * x.ndim) if keepdims else result
     axis = normalize_axis(f"arg{kind}", axis, x.ndim)

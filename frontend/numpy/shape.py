@@ -146,12 +146,9 @@ def squeeze(x, axis=None):
     shape = [d for i, d in enumerate(x.shape) if i not in axes]
     if None in shape:
         # IREE 3.13 cannot lower dynamic_reshape: drop the unit axes with a one-element reduce
-        from aotc.frontend.ops import elementwise as ew
-        from aotc.frontend.ops import reduction
-
         combine = ew.or_ if x.dtype == np.bool_ else ew.add
         zero = constant(np.zeros((), x.dtype))
-        return _same(reduction.reduce_binary(x.value, zero.value, axes, combine), x)
+        return _same(reduction_ops.reduce_binary(x.value, zero.value, axes, combine), x)
     return reshape(x, shape)
 
 

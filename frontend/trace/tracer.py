@@ -14,6 +14,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import ConcretizationError, TracingError
 from aotc.frontend.core.ir import func, ir, new_context, shape_of, tensor_type
 from aotc.frontend.core.source import caller_site, user_location
+from aotc.frontend.ops import shape as shape_ops
 
 
 class Tracer:
@@ -116,8 +117,6 @@ class tracing:
 
 
 def constant(value, dtype=None, weak_type: bool = False) -> Tracer:
-    from aotc.frontend.ops import shape as shape_ops
-
     return Tracer(shape_ops.constant(value, dtype), weak_type)
 
 

@@ -14,10 +14,15 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
 from aotc.frontend.core.source import caller_site
+from aotc.frontend.numpy.creation import eye, zeros_like
+from aotc.frontend.numpy.math import multiply
+from aotc.frontend.numpy.reductions import sum as reduce_sum
+from aotc.frontend.numpy.shape import moveaxis, reshape
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.staging import call_function, function_name, stage
 from aotc.frontend.trace.tracer import Tracer, to_tracer
+from aotc.frontend.transforms.vmap import vmap
 from aotc.passes import autodiff
 from aotc.passes import functions as util
 
@@ -184,9 +189,6 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
 
 def _dot_tree(result, ct):
     """sum over leaves of <result, ct>: a scalar whose gradient is the VJP with ct."""
-    from aotc.frontend.numpy.math import multiply
-    from aotc.frontend.numpy.reductions import sum as reduce_sum
-
     total = None
     for r, c in zip(tree.leaves(result), tree.leaves(ct)):
         r = to_tracer(r)
@@ -213,10 +215,6 @@ def jacfwd(fun: Callable, argnums: int = 0):
     Shape: out.shape + in.shape."""
 
     def jac(*args):
-        from aotc.frontend.numpy.creation import eye
-        from aotc.frontend.numpy.shape import moveaxis, reshape
-        from aotc.frontend.transforms.vmap import vmap
-
         x = _flat_single(args, argnums)
         n = int(np.prod(x.shape))
         basis = reshape(eye(n, dtype=x.dtype), (n, *x.shape))
@@ -234,8 +232,6 @@ def jacfwd(fun: Callable, argnums: int = 0):
 
 
 def _zeros_like_tree(a):
-    from aotc.frontend.numpy.creation import zeros_like
-
     return tree.map(lambda leaf: zeros_like(leaf), a)
 
 
@@ -244,10 +240,6 @@ def jacrev(fun: Callable, argnums: int = 0):
     Shape: out.shape + in.shape."""
 
     def jac(*args):
-        from aotc.frontend.numpy.creation import eye
-        from aotc.frontend.numpy.shape import reshape
-        from aotc.frontend.transforms.vmap import vmap
-
         x = _flat_single(args, argnums)
         y = to_tracer(fun(*args))
         m = int(np.prod(y.shape))

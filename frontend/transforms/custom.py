@@ -10,7 +10,7 @@ from aotc.frontend.core.source import caller_site
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.staging import function_name, stage_marked
-from aotc.frontend.trace.tracer import Tracer, current_module, to_tracer
+from aotc.frontend.trace.tracer import Tracer, current_module, to_tracer, tracing
 from aotc.passes import functions as util
 
 
@@ -50,8 +50,6 @@ class _Rule:
         self.kind = custom.kind
 
     def jvp(self, primals, tangents):
-        from aotc.frontend.trace.tracer import tracing
-
         with tracing():
             p = tree.unflatten(self.in_tree, [Tracer(v) for v in primals])
             t = tree.unflatten(self.in_tree, [Tracer(v if v is not None else values.zeros_like(
@@ -63,8 +61,6 @@ class _Rule:
                 [t.value if dtypes.is_float(t.dtype) else None for t in touts])
 
     def vjp(self, ctx, result_cts, wrt):
-        from aotc.frontend.trace.tracer import tracing
-
         operands = list(ctx.op.operands)
         with tracing():
             args = tree.unflatten(self.in_tree, [Tracer(ctx.primal(v)) for v in operands])
