@@ -44,8 +44,11 @@ def custom_rule(fn):
 
 class AutodiffContext(RuleContext):
     """What a JVP or TRANSPOSE rule sees: the op, its attributes, operand and result types, and
-    (for control-flow ops) the JVP walker, to differentiate nested regions. In a transpose rule,
-    `linear[i]` says whether operand i is linear."""
+    (for control-flow ops) the JVP walker, to differentiate nested regions. A JVP rule gets and
+    returns tangents that are values or typed zeros (`tensors.Zero`). In a transpose rule,
+    `linear[i]` says whether operand i is linear; the rule gets one cotangent (a value or a Zero)
+    per result and returns one per operand: a value or a Zero for a linear operand, None for
+    the others."""
 
     def __init__(self, op: ir.Operation, walker: "JvpWalker | None" = None, linear=None,
                  like=None):
@@ -94,8 +97,8 @@ def free_values(op: ir.Operation, region_index: int | None = None) -> list[ir.Va
 
 class JvpWalker(Walker):
     """Re-emits a function's ops with their tangents at the current insertion point. A source
-    value becomes (primal, tangent), the tangent None for a symbolic zero (rules may also return
-    a typed `Zero`).
+    value becomes (primal, tangent), the tangent a typed `Zero` for a symbolic zero; rules get and
+    return typed zeros (a rule may still return None for one).
 
     With linearize=True, control-flow ops are not differentiated inside: their primal clone is
     emitted, and their tangents come out of a box op recorded in `boxes` (see module doc).
@@ -118,17 +121,22 @@ class JvpWalker(Walker):
             self.tangent[source] = tangent
 
     def read(self, source: ir.Value):
-        return self.primal[source], self.tangent.get(source)
+        return self.primal[source], self.tangent_of(source)
+
+    def tangent_of(self, source: ir.Value):
+        """The tangent of a source value: a value, or the typed zero of its primal."""
+        tangent = self.tangent.get(source)
+        return values.Zero.of(self.primal[source]) if tangent is None else tangent
 
     def jvp_block(self, block: ir.Block, primals, tangents):
-        """Differentiate a block: returns (mapped terminator operands, their tangents or None)."""
+        """Differentiate a block: returns (mapped terminator operands, their tangents or Zero)."""
         outs = self.run_block(block, list(zip(primals, tangents)))
         return [p for p, _ in outs], [t for _, t in outs]
 
     def call(self, op: ir.Operation, fn) -> list:
         """Calls are inlined, except stop_gradient and custom derivatives."""
         if STOP_GRADIENT in fn.attributes:
-            return [(self.primal[v], None) for v in op.operands]
+            return [(self.primal[v], values.Zero.of(self.primal[v])) for v in op.operands]
         custom = custom_rule(fn)
         if custom is not None and uses_any(op, self.tangent):
             if custom.kind == "jvp":
@@ -143,7 +151,7 @@ class JvpWalker(Walker):
 
     def _custom_jvp(self, op: ir.Operation, custom) -> list:
         primals = [self.primal[v] for v in op.operands]
-        tangents = [values.instantiate(self.tangent.get(v), p) if values.is_float(p.type) else None
+        tangents = [values.instantiate(self.tangent_of(v)) if values.is_float(p.type) else None
                     for v, p in zip(op.operands, primals)]
         with at_location(op.location):
             outs, touts = custom.jvp(primals, tangents)
@@ -160,13 +168,13 @@ class JvpWalker(Walker):
                 return self._box(op)
             outs, touts = self.apply(rule, op, AutodiffContext(op, self),
                                      [self.primal.get(v) for v in op.operands],
-                                     [self.tangent.get(v) for v in op.operands])
+                                     [self.tangent_of(v) for v in op.operands])
             return list(zip(outs, touts))
         new = clone_remapped(op, self.primal)
         if rule is None:
-            return [(r, None) for r in new.results]
+            return [(r, values.Zero.of(r)) for r in new.results]
         touts = self.apply(rule, op, AutodiffContext(new, self), list(new.operands),
-                           [self.tangent.get(v) for v in op.operands])
+                           [self.tangent_of(v) for v in op.operands])
         return list(zip(new.results, touts))
 
     def _box(self, op: ir.Operation) -> list:
@@ -183,7 +191,7 @@ class JvpWalker(Walker):
                                                     len(self.boxes))},
             loc=op.location)
         self.boxes.append((op, wrt, float_results))
-        touts = [None] * len(op.results)
+        touts = [values.Zero.of(r) for r in new.results]
         for i, t in zip(float_results, box.results):
             touts[i] = t
         return list(zip(new.results, touts))
@@ -237,7 +245,7 @@ def _linearization(module, block: ir.Block, captures, wrt, name, private, linear
                                   private, ir.Location.unknown())
     args = list(entry.arguments)
     n = len(free_types)
-    tangents = [None] * n
+    tangents = [values.Zero.of(a) for a in args[:n]]
     for k, i in enumerate(wrt):
         tangents[i] = args[n + k]
     walker = JvpWalker(module, linearize)
@@ -246,8 +254,7 @@ def _linearization(module, block: ir.Block, captures, wrt, name, private, linear
     with ir.InsertionPoint(entry):
         start = len(captures)
         outs, touts = walker.jvp_block(block, args[start:n], tangents[start:n])
-        touts = [values.instantiate(touts[i], outs[i]) for i in _float_indices(
-            [o.type for o in outs])]
+        touts = [values.instantiate(touts[i]) for i in _float_indices([o.type for o in outs])]
         util.finish_function(fn, outs + touts)
     return fn, walker
 
@@ -285,8 +292,8 @@ class RegionVjpContext(RuleContext):
     def block_vjp(self, block: ir.Block, captures, capture_values, arg_values, wrt, out_cts):
         """Emit the VJP of `block` here. Its free values are `captures` (source values, given
         here as capture_values) then its arguments (arg_values). wrt indexes those free values;
-        out_cts has one cotangent (or None) per float terminator operand. Returns (terminator
-        values, cotangents of free[wrt])."""
+        out_cts has one cotangent (or Zero) per float terminator operand. Returns (terminator
+        values, cotangents of free[wrt], each a value or a Zero)."""
         return block_vjp(self.module, block, list(captures),
                          list(capture_values) + list(arg_values), wrt, out_cts)
 
@@ -299,7 +306,8 @@ def block_vjp(module, block: ir.Block, captures, free_values_now, wrt, out_cts):
                                      util.fresh_name(module, "aotc_lin"), True, linearize=True)
     try:
         with point:
-            return _emit_transposed(module, lin, jvp_walker, n_free, free_values_now, out_cts)
+            return _emit_transposed(module, lin, jvp_walker, n_free, free_values_now, wrt,
+                                    out_cts)
     finally:
         lin.operation.erase()
 
@@ -345,7 +353,7 @@ class Transposer(Walker):
     def visit_backward(self, op: ir.Operation) -> None:
         if not any(r in self.linear for r in op.results):
             return
-        cts = [self.ct.pop(r, None) for r in op.results]
+        cts = [self.ct.pop(r) if r in self.ct else values.Zero(r.type) for r in op.results]
         if all(values.is_zero(c) for c in cts):
             return
         if op.name == _BOX:
@@ -363,13 +371,13 @@ class Transposer(Walker):
     def _transpose_box(self, box: ir.Operation, cts) -> list:
         source, wrt, float_results = self.jvp.boxes[Attrs.of(box).int("index")]
         rule = self.rule(source, "vjp")
-        result_cts = [None] * len(source.results)
+        result_cts = [values.Zero.of(self.forward_value(r)) for r in source.results]
         for i, c in zip(float_results, cts):
             result_cts[i] = c
         return self.apply(rule, source, RegionVjpContext(source, self), result_cts, wrt)
 
 
-def _emit_transposed(module, lin, jvp: JvpWalker, n_free: int, free_now, out_cts):
+def _emit_transposed(module, lin, jvp: JvpWalker, n_free: int, free_now, wrt, out_cts):
     """Re-emit lin's primal part, then transpose its linear part; returns (outs, input cts)."""
     block = util.entry_block(lin)
     args = list(block.arguments)
@@ -381,7 +389,8 @@ def _emit_transposed(module, lin, jvp: JvpWalker, n_free: int, free_now, out_cts
     outs = returned[:len(returned) - len(out_cts)]
     transposer.like = _shape_sources(jvp, transposer.env, linear)
     transposer.run_block_backward(block, [None] * len(outs) + list(out_cts))
-    return outs, [transposer.ct.get(t) for t in tangent_args]
+    return outs, [transposer.ct[t] if t in transposer.ct else values.Zero.of(free_now[i])
+                  for t, i in zip(tangent_args, wrt)]
 
 
 def _shape_sources(jvp: JvpWalker, fwd: dict, linear: set):
@@ -431,6 +440,6 @@ def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
         with ir.InsertionPoint(entry):
             outs, cts = block_vjp(module, util.entry_block(fn), [], args[:len(inputs)], argnums,
                                   args[len(inputs):])
-            grads = [values.instantiate(c, args[i]) for c, i in zip(cts, argnums)]
+            grads = [values.instantiate(c) for c in cts]
             util.finish_function(new_fn, outs + grads)
     return name

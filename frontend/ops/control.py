@@ -108,11 +108,11 @@ def _float_positions(vals) -> list[int]:
 
 
 def _with_tangents(outs, touts, float_idx):
-    return list(outs) + [values.instantiate(touts[i], outs[i]) for i in float_idx]
+    return list(outs) + [values.instantiate(touts[i]) for i in float_idx]
 
 
 def _split_tangents(results, n, float_idx):
-    touts = [None] * n
+    touts = [values.Zero.of(r) for r in results[:n]]
     for k, i in enumerate(float_idx):
         touts[i] = results[n + k]
     return list(results[:n]), touts
@@ -173,8 +173,8 @@ register("jvp", "stablehlo.while", _while_jvp)
 def _branches_vjp(ctx, result_cts, wrt, build):
     """VJP of if/case: the same branching, each branch running its own region's VJP."""
     src = ctx.op
-    out_cts = [values.instantiate(c, ctx.primal(r))
-               for c, r in zip(result_cts, src.results) if values.is_float(r.type)]
+    out_cts = [values.instantiate(c) for c, r in zip(result_cts, src.results)
+               if values.is_float(r.type)]
     wrt_now = [ctx.primal(v) for v in wrt]
 
     def branch(k):
@@ -184,7 +184,8 @@ def _branches_vjp(ctx, result_cts, wrt, build):
             _, cts = ctx.block_vjp(src.regions[k].blocks[0], captures,
                                    [ctx.primal(c) for c in captures], [], picked, out_cts)
             by_value = dict(zip([captures[i] for i in picked], cts))
-            return [values.instantiate(by_value.get(v), now) for v, now in zip(wrt, wrt_now)]
+            return [values.instantiate(by_value[v]) if v in by_value else values.zeros_like(now)
+                    for v, now in zip(wrt, wrt_now)]
 
         return body
 
@@ -293,7 +294,7 @@ def _while_vjp(ctx, result_cts, wrt):
 
     float_idx = _float_positions(init)
     capture_wrt = [c for c in captures if c in wrt]
-    cts0 = [values.instantiate(result_cts[i], ctx.primal(src.results[i])) for i in float_idx]
+    cts0 = [values.instantiate(result_cts[i]) for i in float_idx]
     accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]
     picked = [captures.index(c) for c in capture_wrt] + [len(captures) + i for i in float_idx]
 
@@ -307,7 +308,7 @@ def _while_vjp(ctx, result_cts, wrt):
             carry.append(shape_ops.reshape(row, shape))
         _, grads = ctx.block_vjp(body_block, captures, captures_now, carry, picked, cts)
         capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
-        new_cts = [values.instantiate(g, carry[i]) for g, i in zip(carry_grads, float_idx)]
+        new_cts = [values.instantiate(g) for g in carry_grads]
         accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
         return [ew.add(k, values.scalar(1, i32)), *new_cts, *accs]
 
@@ -317,7 +318,7 @@ def _while_vjp(ctx, result_cts, wrt):
     capture_cts = backward[1 + len(float_idx):]
     grads = []
     for v in wrt:
-        total = None
+        total = values.Zero(v.type)
         for i, operand in enumerate(src.operands):
             if operand == v and i in float_idx:
                 total = values.add_any(total, init_cts[float_idx.index(i)])
@@ -340,14 +341,14 @@ def _call_vjp(ctx, result_cts, wrt):
         return custom.vjp(ctx, result_cts, wrt)
     operands = list(ctx.op.operands)
     picked = [i for i, v in enumerate(operands) if v in wrt]
-    out_cts = [values.instantiate(c, ctx.primal(r))
-               for c, r in zip(result_cts, ctx.op.results) if values.is_float(r.type)]
+    out_cts = [values.instantiate(c) for c, r in zip(result_cts, ctx.op.results)
+               if values.is_float(r.type)]
     _, cts = ctx.block_vjp(fn.regions[0].blocks[0], [], [],
                            [ctx.primal(v) for v in operands], picked, out_cts)
     grads = {}
     for i, c in zip(picked, cts):
         grads[operands[i]] = values.add_any(grads.get(operands[i]), c)
-    return [grads.get(v) for v in wrt]
+    return [grads[v] if v in grads else values.Zero(v.type) for v in wrt]
 
 
 register("vjp", "func.call", _call_vjp)

@@ -114,13 +114,13 @@ def _reduce_jvp(ctx, primals, tangents):
     out = ctx.results[0]
     zero = values.scalar(0, values.element(out))
     if ufunc is np.add:
-        t = reduce_binary(tx, zero, dims, ew.add) if tx is not None else None
+        t = tx and reduce_binary(tx, zero, dims, ew.add)
         return [values.add_any(t, tinit and values.broadcast_scalar(tinit, out))]
-    if tinit is not None:
+    if not values.is_zero(tinit):
         raise MissingRuleError("jvp", "stablehlo.reduce with a differentiated init value",
                                ctx.location)
-    if tx is None:
-        return [None]
+    if values.is_zero(tx):
+        return [values.Zero.of(out)]
     if ufunc is np.multiply:  # d prod = sum(t * product of the other elements)
         others = _product_of_others(x, primals[1], dims)
         return [reduce_binary(ew.multiply(tx, others), zero, dims, ew.add)]
@@ -205,10 +205,10 @@ def _selection_jvp(ctx, primals, tangents):
     touts = []
     for k, out in enumerate(ctx.results):
         tx, tinit = tangents[k], tangents[n + k]
-        if not values.is_float(out) or (tx is None and tinit is None):
-            touts.append(None)
+        if not values.is_float(out) or (values.is_zero(tx) and values.is_zero(tinit)):
+            touts.append(values.Zero.of(out))
             continue
-        if tinit is not None or not _picks_an_input(ctx.op.regions[0], k, n):
+        if not values.is_zero(tinit) or not _picks_an_input(ctx.op.regions[0], k, n):
             raise MissingRuleError("jvp", "stablehlo.reduce with this body", ctx.location)
         touts.append(_selected_tangent(primals[k], tx, out, dims))
     return touts

@@ -213,8 +213,8 @@ def take_along(x: ir.Value, index: ir.Value, dimension: int) -> ir.Value:
 
 
 def _sort_jvp(ctx, primals, tangents):
-    if all(t is None for t in tangents):
-        return [None] * len(tangents)
+    if all(values.is_zero(t) for t in tangents):
+        return [values.Zero.of(r) for r in ctx.results]
     shape = shape_of(primals[0])
     if None in shape:
         raise MissingRuleError("jvp", "stablehlo.sort of a dynamic shape", ctx.location)
@@ -223,7 +223,7 @@ def _sort_jvp(ctx, primals, tangents):
     # An operand that is already this iota (argsort) is sorted into the permutation itself.
     carried = [r for x, r in zip(primals, ctx.results) if _equivalent(x, index)]
     order = carried[0] if carried else _sort_with_index(ctx.op, primals, index)
-    return [None if t is None else take_along(t, order, dimension) for t in tangents]
+    return [t and take_along(t, order, dimension) for t in tangents]
 
 
 register("jvp", "stablehlo.sort", _sort_jvp)

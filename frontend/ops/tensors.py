@@ -55,12 +55,19 @@ def zeros_like(like: ir.Value | ir.Type) -> ir.Value:
 class Zero:
     """A symbolic zero tangent or cotangent of MLIR type `type` (JAX's `Zero(aval)`): nothing is
     emitted for it until `instantiate`. Falsy, so `t and f(t)` skips it as it skips None, the
-    untyped zero older rules still use."""
+    untyped zero older rules still use. A type with dynamic dims also keeps `like`, a value of
+    that shape at run time (see `Zero.of`), so that instantiating it needs nothing else."""
 
-    __slots__ = ("type",)
+    __slots__ = ("like", "type")
 
-    def __init__(self, type: ir.Type):
+    def __init__(self, type: ir.Type, like: ir.Value | None = None):
         self.type = type
+        self.like = like
+
+    @classmethod
+    def of(cls, v: ir.Value) -> "Zero":
+        """The zero tangent of value v: its type, and v itself when that type has dynamic dims."""
+        return cls(v.type, v if None in shape_of(v.type) else None)
 
     def __bool__(self) -> bool:
         return False
@@ -84,14 +91,14 @@ def add_any(a, b):
 
 
 def instantiate(v, like: ir.Value | ir.Type | None = None) -> ir.Value:
-    """A symbolic zero made concrete: a Zero knows its type; None needs `like` (a value, or a
-    static type). A value with a dynamic dim needs `like` too, to read its size at run time."""
+    """A symbolic zero made concrete: a Zero knows its type (and, for dynamic dims, a value to
+    read their sizes from); None needs `like` (a value, or a static type)."""
     if not is_zero(v):
         return v
-    if like is None:
-        if v is None or None in shape_of(v.type):
-            raise TypeError("instantiate: an untyped or dynamically shaped zero needs `like`")
-        like = v.type
+    if like is None and v is not None:
+        like = v.type if v.like is None else v.like
+    if like is None or (isinstance(like, ir.Type) and None in shape_of(like)):
+        raise TypeError("instantiate: an untyped or dynamically shaped zero needs `like`")
     return zeros_like(like)
 
 
