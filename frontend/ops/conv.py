@@ -23,7 +23,7 @@ from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import batched_reduction, body_ufunc, fold_trailing
-from aotc.frontend.ops.rules import structural_jvp
+from aotc.frontend.ops.rules import defbilinear, structural_jvp
 
 
 def window_output_size(n, k, stride=1, pad=(0, 0), base_dilation=1, window_dilation=1):
@@ -297,17 +297,6 @@ def _conv_params(attrs, rank: int) -> dict:
             "batch_group_count": attrs.int("batch_group_count", 1)}
 
 
-def _conv_jvp(ctx, primals, tangents):
-    """Bilinear: conv(lhs_dot, rhs) + conv(lhs, rhs_dot), each a clone of the op."""
-    (lhs, rhs), (lhs_dot, rhs_dot) = primals, tangents
-
-    def conv_of(a, b):
-        return values.clone_with(ctx.op, [a, b], ctx.result_types).result
-
-    return [values.add_any(None if lhs_dot is None else conv_of(lhs_dot, rhs),
-                           None if rhs_dot is None else conv_of(lhs, rhs_dot))]
-
-
 def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
     """JAX's _conv_general_dilated_transpose_lhs: ct correlated with the reversed kernel, the
     strides becoming lhs dilation. Groups move from the kernel's output features to its input
@@ -347,21 +336,26 @@ def _conv_transpose_rhs(ct, lhs, lhs_shape, rhs_shape, p) -> ir.Value:
                        batch_group_count=p["feature_group_count"])
 
 
-def _conv_transpose(ctx, cts, operands):
-    if ctx.linear[0] and ctx.linear[1]:
-        raise TypeError("a convolution of two tangents is not linear")
+def _shapes_and_params(ctx):
     shapes = [_static_shape(t, "transpose", "stablehlo.convolution", ctx.location)
               for t in ctx.operand_types]
-    p = _conv_params(ctx.attrs, len(shapes[0]))
-    if ctx.linear[0]:
-        return [_conv_transpose_lhs(cts[0], operands[1], *shapes, p), None]
-    if 0 in shape_of(cts[0]):
-        return [None, values.zeros_like(ctx.operand_types[1])]
-    return [None, _conv_transpose_rhs(cts[0], operands[0], *shapes, p)]
+    return shapes, _conv_params(ctx.attrs, len(shapes[0]))
 
 
-register("jvp", "stablehlo.convolution", _conv_jvp)
-register("transpose", "stablehlo.convolution", _conv_transpose)
+def _conv_lhs_transpose(ctx, ct, rhs):
+    shapes, p = _shapes_and_params(ctx)
+    return _conv_transpose_lhs(ct, rhs, *shapes, p)
+
+
+def _conv_rhs_transpose(ctx, ct, lhs):
+    shapes, p = _shapes_and_params(ctx)
+    if 0 in shape_of(ct):
+        return values.zeros_like(ctx.operand_types[1])
+    return _conv_transpose_rhs(ct, lhs, *shapes, p)
+
+
+# conv(lhs_dot, rhs) + conv(lhs, rhs_dot), each a clone of the op
+defbilinear("stablehlo.convolution", _conv_lhs_transpose, _conv_rhs_transpose)
 
 
 def _conv_batch(ctx, operands, batched):
@@ -457,11 +451,11 @@ def _reduce_window_jvp(ctx, primals, tangents):
         raise MissingRuleError("jvp", "stablehlo.reduce_window with this body (sum, max and min "
                                "have rules)", ctx.location)
     (x, init), (x_dot, init_dot) = primals, tangents
-    if init_dot is not None:
+    if not values.is_zero(init_dot):
         raise MissingRuleError("jvp", "stablehlo.reduce_window max/min with a differentiated "
                                "init value", ctx.location)
-    if x_dot is None:
-        return [None]
+    if values.is_zero(x_dot):
+        return [values.Zero.of(ctx.results[0])]
     _static_shape(x.type, "jvp", "stablehlo.reduce_window", ctx.location)
     return [_chosen_tangent(ctx.attrs, x, init, x_dot, ctx.results[0])]
 

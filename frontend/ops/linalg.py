@@ -8,6 +8,7 @@ from aotc.frontend.core.emit import emit1
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, register
 from aotc.frontend.ops import tensors as values
+from aotc.frontend.ops.rules import defbilinear
 from aotc.frontend.ops.shape import transpose
 
 _DIMS = ("lhs_batching_dimensions", "rhs_batching_dimensions",
@@ -66,15 +67,6 @@ def dot_general(lhs: ir.Value, rhs: ir.Value, contracting, batch=((), ())) -> ir
 
 
 
-def _dot_general_jvp(ctx, primals, tangents):
-    (x, y), (tx, ty) = primals, tangents
-    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
-    contracting = (dims["lhs_contracting_dimensions"], dims["rhs_contracting_dimensions"])
-    batch = (dims["lhs_batching_dimensions"], dims["rhs_batching_dimensions"])
-    return [values.add_any(tx and dot_general(tx, y, contracting, batch),
-                           ty and dot_general(x, ty, contracting, batch))]
-
-
 def _ranges_like(*lists):
     start = 0
     for items in lists:
@@ -96,20 +88,22 @@ def _transpose_lhs(ct, y, x_rank, y_rank, x_contract, y_contract, x_batch, y_bat
     return transpose(result, [int(a) for a in out_axes])
 
 
-def _dot_general_transpose(ctx, cts, operands):
+def _dimensions_and_ranks(ctx):
     dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
-    lb, rb, lc, rc = (dims[k] for k in _DIMS)
-    x, y = operands
-    x_rank, y_rank = (len(shape_of(t)) for t in ctx.operand_types)
-    if ctx.linear[0] and ctx.linear[1]:
-        raise TypeError("dot_general of two tangents is not linear")
-    if ctx.linear[0]:
-        return [_transpose_lhs(cts[0], y, x_rank, y_rank, lc, rc, lb, rb), None]
-    return [None, _transpose_lhs(cts[0], x, y_rank, x_rank, rc, lc, rb, lb, swap=True)]
+    return [dims[k] for k in _DIMS], [len(shape_of(t)) for t in ctx.operand_types]
 
 
-register("jvp", "stablehlo.dot_general", _dot_general_jvp)
-register("transpose", "stablehlo.dot_general", _dot_general_transpose)
+def _dot_general_transpose_lhs(ctx, ct, y):
+    (lb, rb, lc, rc), (x_rank, y_rank) = _dimensions_and_ranks(ctx)
+    return _transpose_lhs(ct, y, x_rank, y_rank, lc, rc, lb, rb)
+
+
+def _dot_general_transpose_rhs(ctx, ct, x):
+    (lb, rb, lc, rc), (x_rank, y_rank) = _dimensions_and_ranks(ctx)
+    return _transpose_lhs(ct, x, y_rank, x_rank, rc, lc, rb, lb, swap=True)
+
+
+defbilinear("stablehlo.dot_general", _dot_general_transpose_lhs, _dot_general_transpose_rhs)
 
 
 def _dot_general_batch(ctx, operands, batched):
