@@ -21,7 +21,7 @@ from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.control import build_region
 from aotc.frontend.ops.reduction import body_ufunc, reduce_binary
-from aotc.frontend.ops.rules import structural_jvp
+from aotc.frontend.ops.rules import deflinear, structural_jvp
 
 GATHER_DIMS = ("offset_dims", "collapsed_slice_dims", "operand_batching_dims",
                "start_indices_batching_dims", "start_index_map")
@@ -507,11 +507,9 @@ def _real_dynamic_slice_transpose(ctx, cts, operands):
     return [shape_ops.dynamic_update_slice(zeros, spread, starts), None, None, None]
 
 
-register("jvp", "stablehlo.gather", structural_jvp(0))
-register("jvp", "stablehlo.real_dynamic_slice", structural_jvp(0))
+deflinear("stablehlo.gather", _gather_transpose, operands=(0,))
+deflinear("stablehlo.real_dynamic_slice", _real_dynamic_slice_transpose, operands=(0,))
 register("jvp", "stablehlo.scatter", _scatter_jvp)
-register("transpose", "stablehlo.gather", _gather_transpose)
-register("transpose", "stablehlo.real_dynamic_slice", _real_dynamic_slice_transpose)
 register("transpose", "stablehlo.scatter", _scatter_transpose)
 
 

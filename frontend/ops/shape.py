@@ -10,7 +10,7 @@ from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, defzero, register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.rules import structural_jvp
+from aotc.frontend.ops.rules import deflinear
 
 
 def _explicit_type(types, attrs):
@@ -279,23 +279,9 @@ def reverse(x: ir.Value, dims) -> ir.Value:
 # ---- autodiff rules ----------------------------------------------------------------------------
 
 
+# Every op here is linear in its array operands (`deflinear`: the JVP is the op applied to the
+# tangents); its transpose follows. Start indices and shape operands are not linear.
 defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size")
-for _name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim",
-              "stablehlo.reshape", "stablehlo.dynamic_reshape", "stablehlo.transpose",
-              "stablehlo.slice", "stablehlo.reverse", "stablehlo.dynamic_slice"):
-    register("jvp", _name, structural_jvp(0))
-register("jvp", "stablehlo.pad", structural_jvp(0, 1))
-register("jvp", "stablehlo.dynamic_update_slice", structural_jvp(0, 1))
-
-
-def _concatenate_jvp(ctx, primals, tangents):
-    if all(t is None for t in tangents):
-        return [None]
-    return [concatenate([values.instantiate(t, p) for t, p in zip(tangents, primals)],
-                        ctx.attrs.int("dimension"))]
-
-
-register("jvp", "stablehlo.concatenate", _concatenate_jvp)
 
 
 def _sum_to_shape(ct: ir.Value, shape, dims, like=None) -> ir.Value:
@@ -399,17 +385,17 @@ def _dynamic_update_slice_transpose(ctx, cts, operands):
     return [operand_ct, update_ct] + [None] * len(starts)
 
 
-register("transpose", "stablehlo.broadcast_in_dim", _broadcast_transpose)
-register("transpose", "stablehlo.dynamic_broadcast_in_dim", _broadcast_transpose)
-register("transpose", "stablehlo.reshape", _reshape_transpose)
-register("transpose", "stablehlo.dynamic_reshape", _reshape_transpose)
-register("transpose", "stablehlo.transpose", _transpose_transpose)
-register("transpose", "stablehlo.slice", _slice_transpose)
-register("transpose", "stablehlo.pad", _pad_transpose)
-register("transpose", "stablehlo.concatenate", _concatenate_transpose)
-register("transpose", "stablehlo.reverse", _reverse_transpose)
-register("transpose", "stablehlo.dynamic_slice", _dynamic_slice_transpose)
-register("transpose", "stablehlo.dynamic_update_slice", _dynamic_update_slice_transpose)
+deflinear("stablehlo.broadcast_in_dim", _broadcast_transpose)
+deflinear("stablehlo.dynamic_broadcast_in_dim", _broadcast_transpose, operands=(0,))
+deflinear("stablehlo.reshape", _reshape_transpose)
+deflinear("stablehlo.dynamic_reshape", _reshape_transpose, operands=(0,))
+deflinear("stablehlo.transpose", _transpose_transpose)
+deflinear("stablehlo.slice", _slice_transpose)
+deflinear("stablehlo.pad", _pad_transpose)  # in the operand and the padding value
+deflinear("stablehlo.concatenate", _concatenate_transpose)
+deflinear("stablehlo.reverse", _reverse_transpose)
+deflinear("stablehlo.dynamic_slice", _dynamic_slice_transpose, operands=(0,))
+deflinear("stablehlo.dynamic_update_slice", _dynamic_update_slice_transpose, operands=(0, 1))
 
 
 # ---- batching rules (batch dimension first) ----------------------------------------------------
