@@ -13,7 +13,13 @@ import aotc
 import aotc.numpy as anp
 import aotc_runtime
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """float64 in JAX for this module's oracles only (x64 is process-wide state)."""
+    with jax.enable_x64(True):
+        yield
+
 
 DYN = aotc.ShapeSpec(("n", 5))  # one name: x and its cotangent share the batch
 

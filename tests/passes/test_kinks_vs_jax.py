@@ -20,7 +20,13 @@ from aotc.frontend.core import tree
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """float64 in JAX for this module's oracles only (x64 is process-wide state)."""
+    with jax.enable_x64(True):
+        yield
+
 
 TIES = np.array([[1.0, -0.5, 2.0], [0.0, 0.0, 3.0]])  # zeros and repeated values
 OTHER = np.array([[1.0, 0.5, 2.0], [-1.0, 0.0, 4.0]])  # equal to TIES at 4 of 6 places
