@@ -368,19 +368,21 @@ def shape_and_element(x: ir.Value):
 def logaddexp(x: ir.Value, y: ir.Value) -> ir.Value:
     """log(exp(x) + exp(y)) of float operands of one shape, without overflow (numpy.logaddexp).
 
-    max(x, y) + log1p(exp(-|x - y|)); where x - y is NaN (a NaN operand, or infinities of one
-    sign) the result is max(x, y), which is NaN or that infinity. The difference is zeroed there
-    first, so the unused branch has finite derivatives and reverse mode gets no 0 * NaN. The
-    derivatives are exp(x - out) and exp(y - out), 1/2 each at ties: -|d| is written min(d, -d),
-    whose balanced JVP is 0 at d = 0 (abs's is not), beside maximum's 1/2. Known limit: at an
-    exact tie the second derivative is 0 (piecewise-linear max/min), not the smooth 1/4.
+    Two smooth branches picked by a select: x + log1p(exp(y - x)) where x >= y, else
+    y + log1p(exp(x - y)); each exponent is <= 0 where its branch is used and 0 where it is not,
+    so nothing overflows and reverse mode never meets 0 * inf. The branches agree at a tie in
+    value and in every derivative, so derivatives of all orders are the smooth function's
+    (exp(x - out), 1/2 each at a tie; 1/4 for the second). Where x - y is NaN (a NaN operand,
+    or infinities of one sign) the result is max(x, y): NaN, or that infinity.
     """
-    larger = maximum(x, y)
     delta = subtract(x, y)
     undefined = compare("NE", delta, delta)
-    delta = select(undefined, _c(0, delta), delta)
-    correction = log_plus_one(exponential(minimum(delta, negate(delta))))
-    return select(undefined, larger, add(larger, correction))
+    x_larger = and_(compare("GE", x, y), not_(undefined))
+    zero = _c(0, delta)
+    from_x = add(x, log_plus_one(exponential(select(x_larger, negate(delta), zero))))
+    from_y = add(y, log_plus_one(exponential(select(x_larger, zero, select(undefined, zero,
+                                                                               delta)))))
+    return select(undefined, maximum(x, y), select(x_larger, from_x, from_y))
 
 
 # ---- autodiff and batching rules of compare, select, clamp and convert -------------------------
