@@ -17,7 +17,7 @@ from aotc.frontend.core.errors import (
 )
 from aotc.frontend.core.version import VERSION
 from aotc.frontend.numpy import methods as _tracer_methods  # installs Tracer operators
-from aotc.frontend.trace.lower import ShapeSpec, lower
+from aotc.frontend.trace.lower import ShapeDtypeStruct, ShapeSpec, eval_shape, lower
 from aotc.frontend.trace.staging import stop_gradient
 from aotc.frontend.transforms.autodiff import (
     grad,
@@ -34,7 +34,7 @@ from aotc.frontend.transforms.vmap import vmap
 from aotc.passes.interpreter import interpret
 from aotc.tools.export import compile_function as compile
 from aotc.tools.export import export
-from aotc.tools.jit import jit
+from aotc.tools.jit import block_until_ready, jit
 from aotc.tools.params import Param
 
 __version__ = VERSION
@@ -47,4 +47,5 @@ __all__ = [
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
     "vectorize", "vjp", "vmap",
+    "ShapeDtypeStruct", "block_until_ready", "eval_shape",
 ]

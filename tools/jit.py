@@ -2,12 +2,14 @@
 signature."""
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from aotc.frontend.core import tree
 from aotc.frontend.core.errors import InputError
+from aotc.frontend.core.source import caller_site
 from aotc.frontend.trace.lower import ShapeSpec, lower, spec_of
 from aotc.frontend.trace.tracer import Traced, Tracer
 
@@ -38,8 +40,116 @@ def _leaf_key(leaf):
     return np.shape(leaf), np.result_type(leaf)
 
 
-def jit(fn: Callable, *, target: str = "cpu", device=None, flags=()) -> Callable:
-    """Compile fn with IREE for this CPU; compiled once per argument shapes/dtypes/structure.
+def _as_tuple(value, kind, what: str) -> tuple:
+    items = (value,) if isinstance(value, kind) else tuple(value)
+    if not all(isinstance(item, kind) for item in items):
+        raise InputError(f"{caller_site()}: aotc.jit {what} must be "
+                         f"{kind.__name__ if isinstance(kind, type) else 'int'}s, got {value!r}")
+    return items
+
+
+class _Binder:
+    """Binds a call's arguments by fn's signature, as jax.jit does, and splits them into the
+    static ones (part of the cache key, Python values inside the trace) and the dynamic ones
+    (traced array leaves)."""
+
+    def __init__(self, fn: Callable, static_argnums, static_argnames):
+        self.fn = fn
+        try:
+            self.signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self.signature = None
+        params = list(self.signature.parameters.values()) if self.signature else []
+        self.positional = [p.name for p in params
+                           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        nums = _as_tuple(static_argnums, int, "static_argnums")
+        names = set(_as_tuple(static_argnames, str, "static_argnames"))
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+        self.static_nums = set()
+        for num in nums:
+            if num < 0:
+                if has_varargs or not self.positional:
+                    raise InputError(f"{caller_site()}: aotc.jit static_argnums={num}: a "
+                                     "negative index needs a function without *args")
+                num += len(self.positional)
+            self.static_nums.add(num)
+            if num < len(self.positional):  # as jax.jit: static by position is static by name
+                names.add(self.positional[num])
+        self.static_names = names
+        self.static_nums.update(i for i, n in enumerate(self.positional) if n in names)
+        self.simple = not self.static_nums and not self.static_names
+
+    def split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+        """(dynamic positional args, dynamic keyword args, static key)."""
+        if kwargs and self.signature is not None:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InputError(f"{caller_site()}: calling jitted "
+                                 f"{getattr(self.fn, '__name__', 'function')}: {exc}; pass "
+                                 f"arguments that match its signature {self.signature}") from None
+            args, kwargs = bound.args, bound.kwargs
+        dyn_args, dyn_kwargs, statics = [], {}, []
+        for i, arg in enumerate(args):
+            if i in self.static_nums:
+                statics.append((i, self._hashable(arg, f"static argument {i}")))
+            else:
+                dyn_args.append(arg)
+        for name, arg in kwargs.items():
+            if name in self.static_names:
+                statics.append((name, self._hashable(arg, f"static argument {name!r}")))
+            else:
+                dyn_kwargs[name] = arg
+        return tuple(dyn_args), dyn_kwargs, tuple(statics)
+
+    @staticmethod
+    def _hashable(value, what: str):
+        try:
+            hash(value)
+        except TypeError:
+            raise InputError(f"{caller_site()}: aotc.jit {what} of type "
+                             f"{type(value).__name__} is not hashable; pass a hashable value "
+                             "(a tuple instead of a list, a Python scalar instead of an array) "
+                             "or make it a dynamic argument") from None
+        return value
+
+    def staged(self, statics: tuple, n_dynamic: int) -> Callable:
+        """fn of (dynamic positional args..., dynamic keyword args dict), statics filled in."""
+        fn = self.fn
+        static_pos = {k: v for k, v in statics if isinstance(k, int)}
+        static_kw = {k: v for k, v in statics if isinstance(k, str)}
+
+        def staged_fn(*dynamic):
+            dyn_args, dyn_kwargs = iter(dynamic[:n_dynamic]), dynamic[n_dynamic]
+            n_args = n_dynamic + len(static_pos)
+            args = [static_pos[i] if i in static_pos else next(dyn_args) for i in range(n_args)]
+            return fn(*args, **dyn_kwargs, **static_kw)
+
+        staged_fn.__name__ = getattr(fn, "__name__", "main")
+        return staged_fn
+
+
+def _check_leaves(leaves) -> None:
+    for leaf in leaves:
+        if isinstance(leaf, (str, bytes)) or callable(leaf):
+            raise InputError(f"{caller_site()}: aotc.jit got an argument of type "
+                             f"{type(leaf).__name__}, which is not an array; mark it static "
+                             "with static_argnums= or static_argnames=")
+
+
+def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), donate_argnums: int | Sequence[int] = (),
+        donate_argnames: str | Sequence[str] = (), target: str = "cpu", device=None,
+        flags=()) -> Callable:
+    """Compile fn with IREE for this CPU; compiled once per argument shapes/dtypes/structure
+    and per value of the static arguments.
+
+    static_argnums / static_argnames: arguments passed to fn as Python values (a mode string,
+    a layer count, a shape), not traced; each distinct value (it must be hashable) traces and
+    compiles once, as in jax.jit. Static by position is static by name and the other way round.
+    Keyword arguments are bound by fn's signature, as in jax.jit; non-static ones are traced.
+    donate_argnums / donate_argnames are accepted for JAX compatibility and do nothing: inputs
+    are host numpy arrays and are never modified.
 
     device: an IREE driver name or device for the runtime (default: the target's driver,
     'local-task'); 'local-sync' runs on the calling thread, faster for small programs on few
@@ -49,25 +159,53 @@ def jit(fn: Callable, *, target: str = "cpu", device=None, flags=()) -> Callable
     Example:
         >>> fast = aotc.jit(predict)
         >>> out = fast(params, x)        # numpy in, numpy out
+        >>> act = aotc.jit(layer, static_argnames="activation")
+        >>> out = act(x, activation="relu")
         >>> small = aotc.jit(step, flags=["--iree-opt-level=O3"])
     """
     flags = (flags,) if isinstance(flags, str) else tuple(flags)
+    _as_tuple(donate_argnums, int, "donate_argnums")
+    _as_tuple(donate_argnames, str, "donate_argnames")
+    binder = _Binder(fn, static_argnums, static_argnames)
     cache: dict = {}
 
     @functools.wraps(fn)
-    def call(*args):
-        leaves, in_tree = tree.flatten(args)
-        if any(isinstance(leaf, Tracer) for leaf in leaves):
-            return fn(*args)  # inside another trace: trace through, compile once at the top
-        key = (in_tree, tuple(_leaf_key(leaf) for leaf in leaves))
+    def call(*args, **kwargs):
+        if any(isinstance(leaf, Tracer) for leaf in tree.leaves((args, kwargs))):
+            return fn(*args, **kwargs)  # inside another trace: trace through, compile once
+        if binder.simple and not kwargs:
+            staged, dynamic, statics = fn, args, ()
+        else:
+            dyn_args, dyn_kwargs, statics = binder.split(args, kwargs)
+            staged = binder.staged(statics, len(dyn_args))
+            dynamic = (*dyn_args, dyn_kwargs)
+        leaves, in_tree = tree.flatten(dynamic)
+        _check_leaves(leaves)
+        key = (in_tree, tuple(_leaf_key(leaf) for leaf in leaves), statics)
         compiled = cache.get(key)
         if compiled is None:
             specs = [spec_of(leaf) for leaf in leaves]
-            compiled = cache[key] = _Compiled(lower(fn, *args), target, specs, device,
-                                                   flags)
+            compiled = cache[key] = _Compiled(lower(staged, *dynamic), target, specs,
+                                              device, flags)
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         outs = compiled.function(*arrays)
         return tree.unflatten(compiled.traced.out_tree, outs)
 
-    call.lower = lambda *args: lower(fn, *args)
+    def lower_fn(*args, **kwargs) -> Traced:
+        if binder.simple and not kwargs:
+            return lower(fn, *args)
+        dyn_args, dyn_kwargs, statics = binder.split(args, kwargs)
+        return lower(binder.staged(statics, len(dyn_args)), *dyn_args, dyn_kwargs)
+
+    call.lower = lower_fn
     return call
+
+
+def block_until_ready(x):
+    """x itself, as jax.block_until_ready: aotc's results are host numpy arrays, already
+    computed when a call returns, so there is nothing to wait for.
+
+    Example:
+        >>> out = aotc.block_until_ready(aotc.jit(f)(x))
+    """
+    return x

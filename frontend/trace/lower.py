@@ -1,4 +1,4 @@
-"""Entry points: ShapeSpec, lower, jit."""
+"""Entry points: ShapeSpec (and JAX's ShapeDtypeStruct), lower, eval_shape."""
 
 import inspect
 from collections.abc import Callable
@@ -8,8 +8,9 @@ import numpy as np
 
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import ir
 from aotc.frontend.trace.tracer import Traced, trace
-from aotc.passes import dims
+from aotc.passes import dims, functions
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,37 @@ class ShapeSpec:
     def __repr__(self) -> str:
         dims = ", ".join(repr(d) for d in self.dims)
         return f"ShapeSpec(({dims}{',' if len(self.shape) == 1 else ''}), {self.dtype.name})"
+
+
+class ShapeDtypeStruct(ShapeSpec):
+    """JAX's name for an abstract array, with JAX's signature: ShapeDtypeStruct(shape, dtype).
+    A ShapeSpec (aotc.lower, aotc.jit(...).lower and aotc.eval_shape take either);
+    aotc.eval_shape returns these.
+
+    Example:
+        >>> aotc.eval_shape(lambda x: x @ x.T, aotc.ShapeDtypeStruct((3, 4), np.float32))
+        ShapeDtypeStruct(shape=(3, 3), dtype=float32)
+    """
+
+    def __init__(self, shape, dtype, *, weak_type: bool = False, sharding=None):
+        if sharding is not None:
+            raise TracingError("ShapeDtypeStruct(sharding=...): aotc compiles for one device; "
+                               "leave sharding out")
+        super().__init__(shape, dtype, weak_type)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int | None:
+        return None if None in self.shape else int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        dims = ", ".join(repr(d) for d in self.dims)
+        weak = ", weak_type=True" if self.weak_type else ""
+        return (f"ShapeDtypeStruct(shape=({dims}{',' if len(self.shape) == 1 else ''}), "
+                f"dtype={self.dtype.name}{weak})")
 
 
 def _dim_name(d) -> str | None:
@@ -114,3 +146,32 @@ def _positional_names(fn: Callable) -> list[str]:
     except (TypeError, ValueError):
         return []
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def eval_shape(fn: Callable, *args, **kwargs):
+    """The shapes and dtypes of fn's results, as a pytree of ShapeDtypeStruct, by tracing fn on
+    args (arrays, Python scalars, ShapeSpec/ShapeDtypeStruct, in pytrees) without compiling or
+    running it, like jax.eval_shape. A dynamic dimension comes back as its name, else None.
+
+    Example:
+        >>> aotc.eval_shape(anp.outer, np.ones(3), aotc.ShapeDtypeStruct((4,), "float32"))
+        ShapeDtypeStruct(shape=(3, 4), dtype=float32)
+    """
+
+    def positional(args, kwargs):
+        return fn(*args, **kwargs)
+
+    leaves, in_tree = tree.flatten((args, kwargs))
+    specs = [spec_of(leaf) for leaf in leaves]
+    traced = trace(positional, specs, in_tree, _fn_name(fn),
+                   weak_types=[s.weak_type for s in specs])
+    out_dims = check_dims(traced, specs, ["args", "kwargs"])
+    results = functions.function_type(functions.find_function(traced.module, traced.name)).results
+    structs = []
+    for k, (result, weak) in enumerate(zip(results, traced.out_weak)):
+        tensor = ir.RankedTensorType(result)
+        shape = out_dims[k] if out_dims else tuple(
+            None if tensor.is_dynamic_dim(i) else tensor.shape[i] for i in range(tensor.rank))
+        structs.append(ShapeDtypeStruct(shape, dtypes.from_mlir(tensor.element_type),
+                                        weak_type=weak))
+    return tree.unflatten(traced.out_tree, structs)
