@@ -23,8 +23,11 @@ from aotc.frontend.transforms.autodiff import (
     grad,
     hessian,
     jacfwd,
+    jacobian,
     jacrev,
     jvp,
+    linear_transpose,
+    linearize,
     value_and_grad,
     vjp,
 )
@@ -47,5 +50,6 @@ __all__ = [
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "tree", "value_and_grad",
     "vectorize", "vjp", "vmap",
-    "ShapeDtypeStruct", "block_until_ready", "eval_shape",
+    "ShapeDtypeStruct", "block_until_ready", "eval_shape", "jacobian", "linear_transpose",
+    "linearize",
 ]

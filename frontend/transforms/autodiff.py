@@ -1,4 +1,5 @@
-"""Function transforms by staging: grad, value_and_grad, jvp, vjp, jacfwd, jacrev, hessian.
+"""Function transforms by staging: grad, value_and_grad, jvp, vjp, jacfwd, jacrev, hessian,
+linearize, linear_transpose.
 
 `grad(f)(x)` inside a trace traces f into its own private `func.func` of the module being built,
 runs the autodiff pass on it (passes/autodiff.py), and emits a `func.call` of the derivative.
@@ -20,6 +21,7 @@ from aotc.frontend.numpy.reductions import sum as reduce_sum
 from aotc.frontend.numpy.shape import moveaxis, reshape
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.eager import eager
+from aotc.frontend.trace.lower import eval_shape, spec_of
 from aotc.frontend.trace.staging import call_function, function_name, stage
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 from aotc.frontend.transforms.vmap import vmap
@@ -237,7 +239,11 @@ def _zeros_like_tree(a):
 
 def jacrev(fun: Callable, argnums: int = 0):
     """The Jacobian by reverse mode: the VJP vmapped over the output's basis.
-    Shape: out.shape + in.shape."""
+    Shape: out.shape + in.shape. aotc.jacobian is this function, as jax.jacobian is jax.jacrev.
+
+    Example:
+        >>> aotc.jacobian(lambda x: anp.sin(x) * 2)(np.ones(3, np.float32))   # diag(2 cos 1)
+    """
 
     def jac(*args):
         x = _flat_single(args, argnums)
@@ -253,6 +259,75 @@ def jacrev(fun: Callable, argnums: int = 0):
         return reshape(rows, (*y.shape, *x.shape))
 
     return eager(jac)
+
+
+jacobian = jacrev
+
+
+def linearize(fun: Callable, *primals, has_aux: bool = False):
+    """(fun(*primals), f_jvp) where f_jvp(*tangents) is the JVP of fun at primals, like
+    jax.linearize: tangents match primals in structure, shapes and dtypes. With has_aux=True fun
+    returns (out, aux) and linearize returns (out, f_jvp, aux). Each f_jvp call runs the staged
+    JVP (traced once per signature), which recomputes the primal alongside the tangent.
+
+    Example:
+        >>> y, f_jvp = aotc.linearize(anp.sin, x)
+        >>> f_jvp(np.ones_like(x))          # cos(x)
+    """
+    out = eager(fun)(*primals)
+    if has_aux:
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise TracingError(f"{caller_site()}: linearize with has_aux=True needs a function "
+                               "returning a pair (out, aux)")
+        out, aux = out
+
+    def value_only(*ps):
+        return fun(*ps)[0] if has_aux else fun(*ps)
+
+    def f_jvp(*tangents):
+        if len(tangents) != len(primals):
+            raise TracingError(f"{caller_site()}: the linearized function takes "
+                               f"{len(primals)} tangents, one per primal, got {len(tangents)}")
+        return jvp(value_only, primals, tangents)[1]
+
+    return (out, f_jvp, aux) if has_aux else (out, f_jvp)
+
+
+def linear_transpose(fun: Callable, *primals):
+    """The transpose of a linear function, like jax.linear_transpose: fun_t(ct) is the tuple of
+    cotangents of fun's arguments, one per primal. primals (arrays or ShapeDtypeStructs, in
+    pytrees) give only the arguments' shapes and dtypes, which must be float. fun must be linear
+    in its arguments; the transpose is fun's VJP at zero, so of an affine function it gives the
+    linear part (JAX raises instead).
+
+    Example:
+        >>> spec = aotc.ShapeDtypeStruct((3,), "float32")
+        >>> fun_t = aotc.linear_transpose(lambda x: 2 * x[::-1], spec)
+        >>> fun_t(np.array([1, 2, 3], np.float32))       # (array([6., 4., 2.]),)
+    """
+    leaves, structure = tree.flatten(primals)
+    specs = [spec_of(leaf) for leaf in leaves]
+    for spec in specs:
+        if not dtypes.is_float(spec.dtype) or None in spec.shape:
+            raise TracingError(f"{caller_site()}: linear_transpose needs float arguments of "
+                               f"static shape, got {spec}")
+    out_shapes = eval_shape(fun, *tree.unflatten(structure, specs))
+
+    def fun_t(ct):
+        if tree.structure(ct) != tree.structure(out_shapes):
+            raise TracingError(f"{caller_site()}: the cotangent's structure "
+                               f"{tree.structure(ct)!r} differs from the function's output "
+                               f"{tree.structure(out_shapes)!r}")
+        for c, out in zip(tree.leaves(ct), tree.leaves(out_shapes)):
+            c = c if isinstance(c, Tracer) else np.asarray(c)
+            if tuple(c.shape) != out.shape or c.dtype != out.dtype:
+                raise TracingError(f"{caller_site()}: cotangent {tuple(c.shape)} {c.dtype} "
+                                   f"does not match the output {out.shape} {out.dtype}")
+        zeros = tree.unflatten(structure, [np.zeros(s.shape, s.dtype) for s in specs])
+        _, pullback = vjp(fun, *zeros)
+        return tuple(pullback(ct))
+
+    return fun_t
 
 
 def hessian(fun: Callable, argnums: int = 0):
