@@ -12,6 +12,7 @@ from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
+from aotc.frontend.lax import clamp
 from aotc.frontend.numpy.core import normalize_axis, promote, shape_text
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
@@ -30,21 +31,23 @@ def _float(name: str, x) -> Tracer:
 
 
 def relu(x):
-    """max(x, 0) elementwise.
+    """max(x, 0) elementwise; its derivative at 0 is 0, like jax.nn.relu's.
+
+    A select rather than a maximum (whose derivative splits a tie 1/2, 1/2); NaN stays NaN.
 
     Example:
         >>> ann.relu(anp.array([-1.0, 2.0]))   # [0.0, 2.0]
     """
-    return anp.maximum(x, 0)
+    return anp.where(anp.less_equal(x, 0), 0, x)
 
 
 def relu6(x):
-    """min(max(x, 0), 6) elementwise.
+    """min(max(x, 0), 6) elementwise, as one clamp: its derivative is 0 at 0 and 6, like JAX's.
 
     Example:
         >>> ann.relu6(anp.array([-1.0, 7.0]))   # [0.0, 6.0]
     """
-    return anp.minimum(anp.maximum(x, 0), 6)
+    return clamp(0, x, 6)
 
 
 def sigmoid(x):
@@ -58,13 +61,17 @@ def sigmoid(x):
 
 
 def softplus(x):
-    """log(1 + exp(x)), computed as logaddexp(x, 0) without overflow.
+    """log(1 + exp(x)) without overflow, with jax.nn.softplus's (logaddexp(x, 0)'s) derivatives.
+
+    Computed as [x >= 0] x + log1p(exp(-|x|)): one exp, and since |x|' is 1 at 0 (JAX's rule)
+    the derivative at 0 is 1 - 1/2 = 1/2 and the second 1/4, as logaddexp's at a tie.
 
     Example:
         >>> ann.softplus(anp.array([0.0, 100.0]))   # [0.6931, 100.0]
     """
     x = _float("softplus", x)
-    return anp.add(anp.maximum(x, 0), anp.log1p(anp.exp(anp.negative(anp.abs(x)))))
+    linear = anp.where(anp.greater_equal(x, 0), x, 0.0)
+    return anp.add(linear, anp.log1p(anp.exp(anp.negative(anp.abs(x)))))
 
 
 def log_sigmoid(x):
@@ -124,7 +131,8 @@ def celu(x, alpha=1.0):
         >>> ann.celu(anp.array([-1.0]), alpha=2.0)   # [-0.7869]
     """
     x = _float("celu", x)
-    return anp.where(anp.greater(x, 0), x, anp.multiply(alpha, anp.expm1(anp.divide(
+    # JAX's formula: max(x, 0) + alpha * expm1(min(x, 0) / alpha), whose derivative at 0 is 1
+    return anp.add(anp.maximum(x, 0), anp.multiply(alpha, anp.expm1(anp.divide(
         anp.minimum(x, 0), alpha))))
 
 
@@ -150,12 +158,12 @@ def leaky_relu(x, negative_slope=1e-2):
 
 
 def hard_tanh(x):
-    """x clipped to [-1, 1].
+    """x clipped to [-1, 1]; its derivative at -1 and 1 is 1, like jax.nn.hard_tanh's.
 
     Example:
         >>> ann.hard_tanh(anp.array([-3.0, 0.5]))   # [-1.0, 0.5]
     """
-    return anp.clip(x, -1, 1)
+    return anp.where(anp.greater(x, 1), 1, anp.where(anp.less(x, -1), -1, x))
 
 
 def hard_sigmoid(x):

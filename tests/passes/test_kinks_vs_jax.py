@@ -1,5 +1,5 @@
 """Derivatives at ties and kinks, and of dot_general/conv with permuted dimension numbers, checked
-against jax.jvp / jax.vjp (not against aotc itself), in float64 through aotc's interpreter.
+against jax.jvp / jax.vjp (not against aotc itself), traced and interpreted in float64.
 
 Finite differences cannot see these points: at a tie or kink the derivative is a convention.
 aotc follows JAX's for the core StableHLO ops (maximum/minimum split ties 0.5/0.5, so
@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 import aotc
 import aotc.lax as lax
+import aotc.nn as ann
 import aotc.numpy as anp
+from aotc.frontend import nn as frontend_nn
 from aotc.frontend.core import tree
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.trace.tracer import Tracer, to_tracer
@@ -41,8 +43,8 @@ KINKS = {
     "clamp_at_bounds": (lambda x: lax.clamp(0.0, x, 2.0), lambda x: jax.lax.clamp(0.0, x, 2.0),
                         (TIES,)),
     "stablehlo.clamp_at_bounds": (
-        lambda x: Tracer(ew.clamp(to_tracer(anp.zeros(())).value, to_tracer(x).value,
-                                  to_tracer(anp.full((), 2.0)).value)),
+        lambda x: Tracer(ew.clamp(to_tracer(anp.zeros((), x.dtype)).value, to_tracer(x).value,
+                                  to_tracer(anp.full((), 2.0, x.dtype)).value)),
         lambda x: jax.lax.clamp(0.0, x, 2.0), (TIES,)),
     "clip_at_bounds": (lambda x: anp.clip(x, -0.5, 2.0), lambda x: jnp.clip(x, -0.5, 2.0),
                        (TIES,)),
@@ -62,11 +64,50 @@ KINKS = {
     "sign_times_x_at_zero": (lambda x: anp.sign(x) * x, lambda x: jnp.sign(x) * x, (TIES,)),
     "sqrt_of_square": (lambda x: anp.sqrt(x * x + 1.0), lambda x: jnp.sqrt(x * x + 1.0),
                        (TIES,)),
+    "where_ge_at_switch": (lambda x: anp.where(x >= 0, x * x + x, 3.0 * x),
+                           lambda x: jnp.where(x >= 0, x * x + x, 3.0 * x), (TIES,)),
+    "clip_at_both_bounds": (lambda x: anp.clip(x, 0.0, 3.0), lambda x: jnp.clip(x, 0.0, 3.0),
+                            (TIES,)),
+    "sort_all_equal": (lambda x: anp.sort(x) * anp.arange(1.0, 5.0),
+                       lambda x: jnp.sort(x) * jnp.arange(1.0, 5.0), (np.full(4, 1.5),)),
 }
+
+# Piecewise-constant functions: a zero derivative everywhere, at their jumps too (JAX's rule).
+STEPS = np.array([[-1.5, -0.5, 0.0], [0.5, 1.0, 2.5]])  # jumps of round/floor/ceil/sign
+
+
+def _times_x(step):
+    return lambda x: step(x) * x
+
+
+for _name in ("floor", "ceil", "round", "sign", "trunc"):
+    KINKS[f"{_name}_zero_derivative"] = (_times_x(getattr(anp, _name)),
+                                         _times_x(getattr(jnp, _name)), (STEPS,))
+
+# Every elementwise activation of aotc.nn at its kinks: 0 (relu, leaky_relu, elu, celu, selu,
+# softplus, log_sigmoid, soft_sign), -1 and 1 (hard_tanh), -3 and 3 (hard_sigmoid, hard_silu),
+# 6 (relu6). jax.nn's conventions there come from custom JVPs (relu, relu6) or from how each
+# function is written (hard_tanh's nested where has derivative 1 at +-1).
+KINK_POINTS = np.array([[-3.0, -1.0, 0.0, -0.0], [1.0, 3.0, 6.0, 0.5]])
+NOT_ELEMENTWISE = {  # aotc.nn names without a kink row, and why
+    "glu": "splits an axis: no kinks", "one_hot": "integer classes, not differentiable",
+    "softmax": "smooth; tested in tests/frontend/test_nn.py",
+    "log_softmax": "smooth; tested in tests/frontend/test_nn.py",
+    "logsumexp": "ties of the max shift are tested in tests/frontend/test_nn.py",
+    "standardize": "smooth", "normalize": "alias of standardize",
+}
+for _name in sorted(set(frontend_nn.__all__) - set(NOT_ELEMENTWISE)):
+    KINKS[f"nn.{_name}"] = (getattr(ann, _name), getattr(jax.nn, _name), (KINK_POINTS,))
+KINKS["nn.gelu_erf"] = (lambda x: ann.gelu(x, approximate=False),
+                        lambda x: jax.nn.gelu(x, approximate=False), (KINK_POINTS,))
+KINKS["nn.leaky_relu_slope"] = (lambda x: ann.leaky_relu(x, 0.3),
+                                lambda x: jax.nn.leaky_relu(x, 0.3), (KINK_POINTS,))
+KINKS["nn.celu_alpha"] = (lambda x: ann.celu(x, 2.0), lambda x: jax.nn.celu(x, 2.0),
+                          (KINK_POINTS,))
 
 
 def _specs(args):
-    return [aotc.ShapeSpec(np.shape(a)) for a in args]
+    return [aotc.ShapeSpec(np.shape(a), "float64") for a in args]
 
 
 def _interpret(fn, args):
@@ -103,6 +144,26 @@ def test_derivative_at_kinks_matches_jax(name):
 def test_grad_of_maximum_of_x_with_itself_is_one():
     grad = _interpret(aotc.grad(lambda x: anp.sum(anp.maximum(x, x))), [TIES])
     np.testing.assert_array_equal(grad, np.ones_like(TIES))
+
+
+@pytest.mark.parametrize("name", ["softplus", "log_sigmoid", "relu", "relu6", "hard_tanh"])
+def test_second_derivative_at_kinks_matches_jax(name):
+    """softplus is logaddexp(x, 0) in JAX: 1/4 at 0, which a max-based form would lose."""
+    points = KINK_POINTS.ravel()
+
+    def second(f, grad):
+        return grad(grad(f))
+
+    want = [second(getattr(jax.nn, name), jax.grad)(p) for p in points]
+    got = [_interpret(second(getattr(ann, name), aotc.grad), [np.float64(p)]) for p in points]
+    np.testing.assert_allclose(np.array(got, np.float64), np.array(want), rtol=1e-12, atol=1e-12)
+
+
+def test_relu_family_forward_keeps_nan():
+    x = np.array([np.nan, -np.inf, np.inf, 0.0])
+    for name in ("relu", "relu6", "hard_tanh", "softplus", "celu"):
+        got = _interpret(getattr(ann, name), [x])
+        np.testing.assert_array_equal(got, np.asarray(getattr(jax.nn, name)(x)), err_msg=name)
 
 
 # ---- dot_general and conv with permuted dimension numbers (hypothesis) -------------------------
