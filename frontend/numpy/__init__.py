@@ -13,6 +13,7 @@ import math as _math
 import numpy as _np
 
 from aotc.frontend.core import dtypes as _dtypes
+from aotc.frontend.numpy.arrays import *  # noqa: F403
 from aotc.frontend.numpy.core import asarray, astype
 from aotc.frontend.numpy.creation import (
     arange,
@@ -32,6 +33,7 @@ from aotc.frontend.numpy.creation import (
     zeros_like,
 )
 from aotc.frontend.numpy.cumulative import *  # noqa: F403
+from aotc.frontend.numpy.floating import *  # noqa: F403
 from aotc.frontend.numpy.indexing import *  # noqa: F403
 from aotc.frontend.numpy.math import (
     abs,
@@ -124,6 +126,7 @@ from aotc.frontend.numpy.reductions import (
     sum,
     var,
 )
+from aotc.frontend.numpy.searching import *  # noqa: F403
 from aotc.frontend.numpy.shape import (
     atleast_1d,
     atleast_2d,
@@ -144,6 +147,7 @@ from aotc.frontend.numpy.shape import (
     transpose,
     vstack,
 )
+from aotc.frontend.numpy.statistics import *  # noqa: F403
 from aotc.frontend.trace.tracer import Tracer as ndarray
 
 array = asarray

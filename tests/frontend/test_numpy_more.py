@@ -1,0 +1,170 @@
+"""The jnp names a JAX user needs when porting (statistics, searching and sets, floating-point
+helpers, more array functions, n-ary einsum) against jax.numpy.
+
+One table of calls is written once against a numpy-like module `m` and run with `m = anp`
+(interpreted, and one IREE compile of the whole table) and `m = jax.numpy`; float entries are
+also differentiated with aotc.grad and compared with jax.grad.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_tree_close, interpret_fn
+
+import aotc
+import aotc.numpy as anp
+from aotc.frontend.core.errors import TracingError
+
+jax.config.update("jax_platforms", "cpu")
+
+
+def _edgy(shape, seed=0):
+    """Rounded normals (ties) with 0, -0, +-inf and NaN planted."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=shape) * 2) / 2
+    flat = x.reshape(-1)
+    flat[[1, 6]], flat[2], flat[3], flat[4] = np.nan, np.inf, -np.inf, -0.0
+    return x.astype(np.float32)
+
+
+X = _edgy((4, 5))
+Y = (X + np.random.default_rng(1).normal(size=X.shape) * 1e-6).astype(np.float32)
+INTS = np.random.default_rng(2).integers(-1, 5, (3, 4)).astype(np.int32)
+B = np.random.default_rng(3).random((3, 4)) < 0.4
+SORTED = np.sort(X.ravel())
+V = np.array([0.5, -1.0, 2.0], np.float32)
+
+
+def _table(m, x, y, i, b):
+    """Every new name on float arrays with edge values, plus int and bool cases."""
+    row, vec = x[2], y[3]
+    return {
+        # statistics
+        "quantile": m.quantile(x, 0.3),
+        "quantile_q": m.quantile(x, np.array([0.0, 0.5, 1.0], np.float32), axis=1),
+        "quantile_kd": m.quantile(y, 0.7, axis=0, keepdims=True),
+        "quantile_methods": [m.quantile(y, 0.4, axis=1, method=k)
+                             for k in ("lower", "higher", "midpoint", "nearest")],
+        "quantile_int": m.quantile(i, 0.5, axis=0), "nanquantile": m.nanquantile(x, 0.25, axis=1),
+        "percentile": m.percentile(y, np.array([10.0, 90.0], np.float32), axis=0),
+        "median": m.median(y, axis=1), "median_all": m.median(x), "median_int": m.median(i),
+        "nanmedian": m.nanmedian(x, axis=0), "nanpercentile": m.nanpercentile(x, 30),
+        "average": m.average(y, axis=0), "average_w": m.average(
+            y, axis=1, weights=np.arange(1.0, 6.0, dtype=np.float32), returned=True),
+        "average_int": m.average(i, returned=True),
+        "bincount": m.bincount(i.ravel(), length=4),
+        "bincount_w": m.bincount(i.ravel(), weights=np.linspace(0, 1, 12, dtype=np.float32),
+                                 length=6),
+        "convolve": [m.convolve(row, V, mode=k) for k in ("full", "same", "valid")],
+        "convolve_swap": m.convolve(V, vec, mode="same"), "convolve_int": m.convolve(i[0], i[1]),
+        "correlate": [m.correlate(vec, V, mode=k) for k in ("full", "same", "valid")],
+        "correlate_swap": m.correlate(V, vec, mode="full"),
+        "trapezoid": m.trapezoid(y), "trapezoid_x": m.trapezoid(y, x=V[[0, 1, 2, 0, 1]] + 3),
+        "trapezoid_dx": m.trapezoid(i, dx=0.5, axis=0),
+        # searching and sets
+        "searchsorted": m.searchsorted(SORTED, x),
+        "searchsorted_right": m.searchsorted(SORTED, x, side="right"),
+        "searchsorted_int": m.searchsorted(np.arange(4, dtype=np.int32), i, side="right"),
+        "select": m.select([x < 0, x > 1], [x, y * 2], 7.0),
+        "select_int": m.select([i == 0, b], [i, i * 5]),
+        "nonzero": m.nonzero(x, size=25), "nonzero_fill": m.nonzero(i, size=5, fill_value=-1),
+        "nonzero_bool": m.nonzero(b, size=3, fill_value=(7, 8)),
+        "flatnonzero": m.flatnonzero(i, size=14, fill_value=99),
+        "argwhere": m.argwhere(x, size=4), "argwhere_bool": m.argwhere(b, size=13, fill_value=-2),
+        "unique": m.unique(x, size=22), "unique_short": m.unique(x, size=3),
+        "unique_int": m.unique(i, size=8, fill_value=-9), "unique_bool": m.unique(b, size=3),
+        "isin": m.isin(x, np.array([0.0, np.nan, np.inf, 0.5], np.float32)),
+        "isin_int": m.isin(i, np.array([1, 2]), invert=True),
+        # floating-point helpers
+        "isclose": m.isclose(x, y), "isclose_nan": m.isclose(x, y, equal_nan=True),
+        "isclose_int": m.isclose(i, 1), "allclose": m.allclose(x, y, equal_nan=True),
+        "allclose_not": m.allclose(x, y + 1e-3),
+        "nan_to_num": m.nan_to_num(x), "nan_to_num_int": m.nan_to_num(i),
+        "nan_to_num_values": m.nan_to_num(x, nan=1.0, posinf=2.0, neginf=-3.0),
+        "logaddexp2": m.logaddexp2(x, y), "logaddexp2_int": m.logaddexp2(i, 2.0),
+        # more array functions
+        "concat": m.concat([x, y], axis=1),
+        "broadcast_arrays": m.broadcast_arrays(x[:3, :1], i, 2.0),
+        "atleast_3d": [m.atleast_3d(x), m.atleast_3d(row), m.atleast_3d(i[0, 0]),
+                       *m.atleast_3d(x, b)],
+        "rot90": [m.rot90(x, k) for k in (-1, 0, 1, 2, 3)], "rot90_axes": m.rot90(b[None], 1,
+                                                                                  (2, 0)),
+        "cross": m.cross(x[:, :3], y[:, 2:]), "cross_2d": m.cross(x[:, :2], y[:, :2]),
+        "cross_mixed": m.cross(y[:, :2], x[:, 1:4]), "cross_axis": m.cross(y[:, :3].T, V, axisa=0),
+        "cross_int": m.cross(i[:, :3], i[:, 1:]),
+        "kron": m.kron(y[:2, :3], i), "kron_rank": m.kron(row, b),
+        "triu_indices": m.triu_indices(4), "triu_indices_km": m.triu_indices(3, 1, 5),
+        "tril_indices": m.tril_indices(4, -1), "diag_indices": m.diag_indices(3, 3),
+    }
+
+
+def _args():
+    return X, Y, INTS, B
+
+
+def test_table_matches_jax_interpreted_and_compiled():
+    expected = jax.tree.map(np.asarray, _table(jnp, *map(jnp.asarray, _args())))
+    got = interpret_fn(lambda *a: _table(anp, *a), *_args())
+    assert got.keys() == expected.keys()
+    for key in expected:
+        try:
+            assert_tree_close(got[key], expected[key], 1e-5, 1e-5)
+        except AssertionError as err:
+            raise AssertionError(f"{key}: {err}") from None
+    compiled = aotc.jit(lambda *a: _table(anp, *a))(*_args())
+    for key in expected:
+        try:
+            assert_tree_close(compiled[key], expected[key], 1e-5, 1e-5)
+        except AssertionError as err:
+            raise AssertionError(f"compiled {key}: {err}") from None
+
+
+def _grad_table(m, x, y):
+    """Float functions JAX differentiates, on finite inputs (ties only for logaddexp2)."""
+    row = x[0]
+    return {
+        "quantile": m.quantile(x, np.array([0.3, 0.5], np.float32), axis=1),
+        "percentile": m.percentile(x, 75), "median": m.median(x, axis=0),
+        "nanmedian": m.nanmedian(m.where(x > 1.5, np.nan, x), axis=1),
+        "average": m.average(x, axis=1, weights=y[0] ** 2 + 1),
+        "convolve": m.convolve(row, y[1, :3], mode="same"), "correlate": m.correlate(row, y[1]),
+        "trapezoid": m.trapezoid(x, x=row + y[0] ** 2, axis=1),
+        "select": m.select([x < 0, x > 1], [x * y, x ** 2], 1.0),
+        "nan_to_num": m.nan_to_num(x / y),
+        "logaddexp2": m.logaddexp2(x, m.concat([x[:2], y[2:]])),
+        "cross": m.cross(x[:, :3], y[:, 1:4]), "kron": m.kron(x[:2, :2], y[:2]),
+        "rot90": m.rot90(x * y), "isin_weighted": m.isin(x, y) * x,
+    }
+
+
+def test_grads_match_jax():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    y = rng.normal(size=(4, 5)).astype(np.float32)
+    weights = {k: rng.normal(size=np.shape(v)).astype(np.float32)
+               for k, v in _grad_table(jnp, x, y).items()}
+
+    def loss(m):
+        return lambda x, y: sum((out * weights[k]).sum() for k, out in _grad_table(m, x, y).items())
+
+    expected = jax.grad(loss(jnp), argnums=(0, 1))(x, y)
+    got = aotc.grad(loss(anp), argnums=(0, 1))(x, y)
+    assert_tree_close(got, jax.tree.map(np.asarray, expected), 1e-4, 1e-4)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: anp.unique(x), lambda x: anp.nonzero(x), lambda x: anp.argwhere(x),
+    lambda x: anp.flatnonzero(x), lambda x: anp.bincount(anp.astype(x, anp.int32)),
+], ids=["unique", "nonzero", "argwhere", "flatnonzero", "bincount"])
+def test_data_dependent_sizes_need_a_static_size(call):
+    with pytest.raises(TracingError, match=r"size=|length="):
+        aotc.lower(call, np.ones(3, np.float32))
+
+
+def test_finfo_and_iinfo_follow_jnp():
+    for dt in (anp.float16, anp.bfloat16, anp.float32):
+        assert anp.finfo(dt).eps == jnp.finfo(dt).eps and anp.finfo(dt).max == jnp.finfo(dt).max
+    assert anp.finfo(anp.ones(2)).bits == 32
+    assert (anp.iinfo(anp.int8).min, anp.iinfo(anp.uint16).max) == (-128, 65535)
+    assert anp.iinfo(np.ones(2, np.int32)).max == jnp.iinfo(jnp.int32).max
