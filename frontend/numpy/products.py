@@ -1,5 +1,6 @@
 """Linear algebra of aotc.numpy: matmul, dot, vdot, inner, outer, tensordot, einsum, trace."""
 
+import math
 
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
@@ -12,6 +13,7 @@ from aotc.frontend.numpy.core import (
 )
 from aotc.frontend.numpy.creation import eye
 from aotc.frontend.numpy.math import multiply
+from aotc.frontend.numpy.rearranging import diagonal
 from aotc.frontend.numpy.reductions import sum as reduce_sum
 from aotc.frontend.numpy.shape import moveaxis, ravel, reshape, squeeze, transpose
 from aotc.frontend.ops import linalg
@@ -106,10 +108,18 @@ def tensordot(x, y, axes=2):
     return _dot(x, y, (tuple(xa), tuple(ya)))
 
 
-def einsum(subscripts: str, *operands):
-    """einsum for one or two operands, lowered to a single dot_general (plus transposes)."""
-    if len(operands) not in (1, 2):
-        raise NotImplementedError("aotc.numpy.einsum supports one or two operands")
+def einsum(subscripts: str, *operands, optimize=None, precision=None,
+           preferred_element_type=None):
+    """Einstein summation over any number of operands, like jnp.einsum.
+
+    A letter repeated within one operand takes its diagonal ('ii->i', 'ii->' is the trace);
+    letters that appear nowhere else are summed first; three or more operands contract
+    pairwise, each step picking the pair with the smallest result (greedy order). Each pairwise
+    contraction is one dot_general plus transposes.
+
+    Example:
+        >>> anp.einsum("ij,jk,kl->il", a, b, c)   # a @ b @ c
+    """
     spec = subscripts.replace(" ", "")
     if "..." in spec:
         raise NotImplementedError("aotc.numpy.einsum does not support '...' yet")
@@ -122,32 +132,73 @@ def einsum(subscripts: str, *operands):
     names = inputs.split(",")
     if len(names) != len(operands):
         raise TracingError(f"{caller_site()}: einsum '{subscripts}' names {len(names)} operands, "
-                           "got "
-                           f"{len(operands)}")
+                           f"got {len(operands)}")
     ts = promote("einsum", *operands, broadcast=False)
+    items = []
     for name, t in zip(names, ts):
-        if len(name) != t.ndim or len(set(name)) != len(name):
+        if len(name) != t.ndim:
             raise TracingError(f"{caller_site()}: einsum operand '{name}' does not fit shape "
-                               f"{shape_text(t.shape)} (repeated indices are not supported)")
-    # sum out letters that appear in one operand only and not in the output
-    def drop_private(name, t, others):
-        private = [i for i, c in enumerate(name) if c not in output and c not in others]
-        if private:
-            t = reduce_sum(t, tuple(private), dtype=t.dtype)
-            name = "".join(c for i, c in enumerate(name) if i not in private)
-        return name, t
+                               f"{shape_text(t.shape)}")
+        items.append(_diagonals(name, t))
+    while len(items) > 2:
+        items = _contract_cheapest(items, output)
+    if len(items) == 1:
+        name, t = _sum_private(*items[0], output)
+    else:
+        name, t = _contract(items[0], items[1], output)
+    missing = [c for c in output if c not in name]
+    if missing:
+        raise TracingError(f"{caller_site()}: einsum '{subscripts}': output letters {missing} "
+                           "appear in no operand")
+    return transpose(t, [name.index(c) for c in output])
 
-    if len(ts) == 1:
-        name, t = drop_private(names[0], ts[0], "")
-        return transpose(t, [name.index(c) for c in output])
-    (a, x), (b, y) = drop_private(names[0], ts[0], names[1]), drop_private(names[1], ts[1],
-                                                                             names[0])
-    batch = [c for c in a if c in b and c in output]
-    contract = [c for c in a if c in b and c not in output]
+
+def _diagonals(name: str, t: Tracer) -> tuple[str, Tracer]:
+    """Each letter repeated within one operand replaced by the diagonal along its axes."""
+    while len(set(name)) != len(name):
+        c = next(c for c in name if name.count(c) > 1)
+        i = name.index(c)
+        j = name.index(c, i + 1)
+        t = diagonal(t, 0, i, j)  # the diagonal becomes the last axis
+        name = "".join(d for k, d in enumerate(name) if k not in (i, j)) + c
+    return name, t
+
+
+def _sum_private(name: str, t: Tracer, keep: str) -> tuple[str, Tracer]:
+    """Sum out the letters not in `keep` (the output and the other operands' letters)."""
+    private = tuple(i for i, c in enumerate(name) if c not in keep)
+    if private:
+        t = reduce_sum(t, private, dtype=t.dtype)
+        name = "".join(c for i, c in enumerate(name) if i not in private)
+    return name, t
+
+
+def _contract(left, right, keep: str) -> tuple[str, Tracer]:
+    """One dot_general of two named operands, keeping the letters in `keep`."""
+    a, x = _sum_private(*left, keep + right[0])
+    b, y = _sum_private(*right, keep + a)
+    batch = [c for c in a if c in b and c in keep]
+    contract = [c for c in a if c in b and c not in keep]
     out = _dot(x, y, (tuple(a.index(c) for c in contract), tuple(b.index(c) for c in contract)),
                (tuple(a.index(c) for c in batch), tuple(b.index(c) for c in batch)))
-    produced = batch + [c for c in a if c not in b] + [c for c in b if c not in a]
-    return transpose(out, [produced.index(c) for c in output])
+    return "".join(batch + [c for c in a if c not in b] + [c for c in b if c not in a]), out
+
+
+def _contract_cheapest(items, output: str):
+    """Contract the pair of operands whose result has the fewest elements (greedy order)."""
+    sizes = {c: d for name, t in items for c, d in zip(name, t.shape)}
+    best = None
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            others = "".join(name for k, (name, _) in enumerate(items) if k not in (i, j))
+            keep = output + others
+            kept = {c for c in items[i][0] + items[j][0] if c in keep}
+            cost = math.prod(sizes[c] or 1 for c in kept)
+            if best is None or cost < best[0]:
+                best = (cost, i, j, keep)
+    _, i, j, keep = best
+    rest = [item for k, item in enumerate(items) if k not in (i, j)]
+    return [*rest, _contract(items[i], items[j], keep)]
 
 
 def trace(x, offset=0, axis1=0, axis2=1):

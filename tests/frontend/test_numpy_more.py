@@ -96,6 +96,16 @@ def _table(m, x, y, i, b):
         "kron": m.kron(y[:2, :3], i), "kron_rank": m.kron(row, b),
         "triu_indices": m.triu_indices(4), "triu_indices_km": m.triu_indices(3, 1, 5),
         "tril_indices": m.tril_indices(4, -1), "diag_indices": m.diag_indices(3, 3),
+        # einsum: repeated indices and three or more operands
+        "einsum_trace": m.einsum("ii->", y[:, :4]), "einsum_diag": m.einsum("ii->i", y[:, 1:]),
+        "einsum_diag_implicit": m.einsum("ii", i[:, :3]),
+        "einsum_diag_batch": m.einsum("iji->ji", m.reshape(y[:, :3], (2, 2, 3))[:, :, :2]),
+        "einsum_chain": m.einsum("ij,jk,kl->il", y, y.T, y[:, :2]),
+        "einsum_chain_sum": m.einsum("ij,jk,kl", y, y.T, y[:, :2]),
+        "einsum_three": m.einsum("i,i,i->i", row, vec, row),
+        "einsum_four": m.einsum("ab,bc,ca,d->d", y[:, :4], y[:, 1:].T, y[:, :4], V),
+        "einsum_mixed": m.einsum("ii,ij->j", y[:, :4], y[:, :3]),
+        "einsum_int": m.einsum("ij,kj,kl->il", i, i, i),
     }
 
 
@@ -135,6 +145,9 @@ def _grad_table(m, x, y):
         "logaddexp2": m.logaddexp2(x, m.concat([x[:2], y[2:]])),
         "cross": m.cross(x[:, :3], y[:, 1:4]), "kron": m.kron(x[:2, :2], y[:2]),
         "rot90": m.rot90(x * y), "isin_weighted": m.isin(x, y) * x,
+        "einsum_diag": m.einsum("ii->i", x[:, :4] * y[:, 1:]),
+        "einsum_chain": m.einsum("ij,jk,kl->il", x, y.T, x[:, :2]),
+        "einsum_mixed": m.einsum("ii,ij,j->", x[:, :4], y[:, :3], row[:3]),
     }
 
 
