@@ -5,7 +5,7 @@
     print(aotc.lower(lambda x: anp.tanh(x) * 2, aotc.ShapeSpec((None, 4))))
 """
 
-from aotc import lax, nn, numpy, tree
+from aotc import lax, nn, numpy, tree, tree_util
 from aotc.frontend.core.errors import (
     AotcError,
     ArtifactError,
