@@ -16,6 +16,7 @@ import pytest
 import test_extra
 import test_lax
 import test_nn
+import test_numpy_more
 import test_numpy_spec
 
 import aotc.lax
@@ -81,6 +82,11 @@ def _extra_rows(seen: set) -> None:
     test_extra._table(_Recorder(test_extra.JNP, seen), jnp.asarray(x))
 
 
+def _more_rows(seen: set) -> None:
+    args = [jnp.asarray(a) for a in test_numpy_more._args()]
+    test_numpy_more._table(_Recorder(jnp, seen), *args)
+
+
 RNG = np.random.default_rng(0)
 F32 = np.float32
 # test_lax's programs `(L, m, *args)` with arguments of the shapes its tests use.
@@ -109,7 +115,7 @@ def _nn_rows(seen: set) -> None:
 
 
 SPEC_TABLES = {
-    "aotc.numpy": (_numpy_spec_rows, _extra_rows),
+    "aotc.numpy": (_numpy_spec_rows, _extra_rows, _more_rows),
     "aotc.lax": (_lax_rows,),
     "aotc.nn": (_nn_rows,),
 }
