@@ -18,6 +18,7 @@ from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
+from aotc.frontend.core.missing import missing_attribute
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.lax.control import (
     cond,
@@ -437,3 +438,8 @@ def pad(operand, padding_value, padding_config):
 def iota(dtype, size: int):
     """[0, 1, ..., size - 1] of dtype."""
     return Tracer(shape_ops.iota((int(size),), 0, dtypes.to_mlir(dtype)))
+
+
+def __getattr__(name):
+    """A missing name is an AttributeError (so hasattr works) that says what to use instead."""
+    raise missing_attribute("aotc.lax", name, __all__, None)

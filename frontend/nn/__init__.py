@@ -11,6 +11,7 @@ import numpy as np
 from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.missing import missing_attribute
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.lax import clamp
 from aotc.frontend.numpy.core import normalize_axis, promote, shape_text
@@ -321,3 +322,8 @@ def one_hot(x, num_classes: int, *, dtype=np.float32, axis=-1):
     classes = Tracer(shape_ops.iota(shape, axis, dtypes.to_mlir(x.dtype)))
     hits = anp.equal(anp.expand_dims(x, axis), classes)
     return anp.astype(hits, dtype)
+
+
+def __getattr__(name):
+    """A missing name is an AttributeError (so hasattr works) that says what to use instead."""
+    raise missing_attribute("aotc.nn", name, __all__, None)

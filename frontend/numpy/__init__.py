@@ -13,6 +13,7 @@ import math as _math
 import numpy as _np
 
 from aotc.frontend.core import dtypes as _dtypes
+from aotc.frontend.core.missing import missing_attribute as _missing_attribute
 from aotc.frontend.numpy.arrays import *  # noqa: F403
 from aotc.frontend.numpy.core import asarray, astype
 from aotc.frontend.numpy.creation import (
@@ -196,10 +197,16 @@ def size(x):
     return x.size if isinstance(x, ndarray) else _np.size(x)
 
 
+_INSTEAD = {
+    "linalg": "aotc.numpy.matmul, aotc.numpy.einsum or aotc.lax.dot_general (no "
+              "decompositions yet)",
+    "rint": "aotc.numpy.round (which rounds half to even, as numpy.rint does)",
+    "random": "numpy.random outside the traced function, passing the arrays in as arguments",
+}
+
+
 def __getattr__(name):
-    if not name.startswith("_") and hasattr(_np, name):
-        raise NotImplementedError(
-            f"aotc.numpy.{name} is not implemented yet; use the functions listed in "
-            "aotc.numpy's documentation, or write it with them"
-        )
-    raise AttributeError(f"module 'aotc.numpy' has no attribute '{name}'")
+    """A missing name is an AttributeError (so hasattr works) that says what to use instead."""
+    reference = "numpy" if hasattr(_np, name) else None
+    public = [n for n in globals() if not n.startswith("_")]
+    raise _missing_attribute("aotc.numpy", name, public, reference, _INSTEAD)
