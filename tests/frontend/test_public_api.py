@@ -6,7 +6,9 @@ jax.numpy, jax.lax, jax.nn) and notes every name the table reads. A public funct
 needs an entry in EXCLUDED with its reason; an excluded name that gains a row fails as stale.
 """
 
+import importlib
 import inspect
+import pathlib
 import types
 
 import jax
@@ -82,9 +84,33 @@ def _extra_rows(seen: set) -> None:
     test_extra._table(_Recorder(test_extra.JNP, seen), jnp.asarray(x))
 
 
-def _more_rows(seen: set) -> None:
-    args = [jnp.asarray(a) for a in test_numpy_more._args()]
-    test_numpy_more._table(_Recorder(jnp, seen), *args)
+# More tables by convention: a module tests/frontend/test_<facade>_<topic>.py that defines
+# `_table(m, *args)` (m: the facade's namespace: aotc.numpy/jax.numpy, aotc.lax/jax.lax, or
+# aotc.nn/jax.nn) and `_args()` (numpy arrays) gives rows to every name its table reads.
+HERE = pathlib.Path(__file__).parent
+ORACLES = {"numpy": jnp, "lax": jax.lax, "nn": jax.nn}
+
+
+def _convention_tables(facade: str) -> list:
+    found = []
+    for path in sorted(HERE.glob(f"test_{facade}_*.py")):
+        module = importlib.import_module(path.stem)
+        if hasattr(module, "_table") and hasattr(module, "_args"):
+            found.append(module)
+    return found
+
+
+def _convention_rows(facade: str):
+    def rows(seen: set) -> None:
+        for module in _convention_tables(facade):
+            args = [jnp.asarray(a) for a in module._args()]
+            module._table(_Recorder(ORACLES[facade], seen), *args)
+
+    return rows
+
+
+def test_convention_tables_are_found():
+    assert test_numpy_more in _convention_tables("numpy")
 
 
 RNG = np.random.default_rng(0)
@@ -115,9 +141,9 @@ def _nn_rows(seen: set) -> None:
 
 
 SPEC_TABLES = {
-    "aotc.numpy": (_numpy_spec_rows, _extra_rows, _more_rows),
-    "aotc.lax": (_lax_rows,),
-    "aotc.nn": (_nn_rows,),
+    "aotc.numpy": (_numpy_spec_rows, _extra_rows, _convention_rows("numpy")),
+    "aotc.lax": (_lax_rows, _convention_rows("lax")),
+    "aotc.nn": (_nn_rows, _convention_rows("nn")),
 }
 
 
