@@ -20,9 +20,11 @@ from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.tracer import Tracer
 
 __all__ = [
-    "celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
-    "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "normalize", "one_hot", "relu",
-    "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax", "softplus", "standardize", "swish",
+    "celu", "dot_product_attention", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu",
+    "hard_swish", "hard_tanh", "identity", "leaky_relu", "log1mexp", "log_sigmoid", "log_softmax",
+    "logmeanexp", "logsumexp", "mish", "normalize", "one_hot", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_sign", "softmax", "softplus", "sparse_plus", "sparse_sigmoid", "squareplus",
+    "standardize", "swish", "tanh",
 ]
 
 
@@ -212,6 +214,186 @@ def glu(x, axis=-1):
                            "an even, static size")
     a, b = anp.split(x, 2, axis)
     return anp.multiply(a, sigmoid(b))
+
+
+def identity(x):
+    """x itself, as an array.
+
+    Example:
+        >>> ann.identity(anp.array([1.0]))   # [1.0]
+    """
+    return anp.asarray(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent, as jax.nn.tanh (= jnp.tanh).
+
+    Example:
+        >>> ann.tanh(anp.array([0.0]))   # [0.0]
+    """
+    return anp.tanh(x)
+
+
+def mish(x):
+    """x * tanh(softplus(x)).
+
+    Example:
+        >>> ann.mish(anp.array([1.0]))   # [0.8651]
+    """
+    x = _float("mish", x)
+    return anp.multiply(x, anp.tanh(softplus(x)))
+
+
+def squareplus(x, b=4):
+    """(x + sqrt(x**2 + b)) / 2, a smooth relu.
+
+    Example:
+        >>> ann.squareplus(anp.array([0.0]))   # [1.0]
+    """
+    x = _float("squareplus", x)
+    return anp.divide(anp.add(x, anp.sqrt(anp.add(anp.multiply(x, x), b))), 2.0)
+
+
+def sparse_plus(x):
+    """0 for x <= -1, x for x >= 1, (x + 1)**2 / 4 between: a piecewise-quadratic softplus.
+
+    Example:
+        >>> ann.sparse_plus(anp.array([-2.0, 0.0, 2.0]))   # [0.0, 0.25, 2.0]
+    """
+    x = _float("sparse_plus", x)
+    quadratic = anp.divide(anp.square(anp.add(x, 1.0)), 4.0)
+    return anp.where(anp.less_equal(x, -1.0), 0.0, anp.where(anp.greater_equal(x, 1.0), x,
+                                                                quadratic))
+
+
+def sparse_sigmoid(x):
+    """clip(x + 1, 0, 2) / 2: the derivative of sparse_plus, a piecewise-linear sigmoid.
+
+    Example:
+        >>> ann.sparse_sigmoid(anp.array([-2.0, 0.0, 2.0]))   # [0.0, 0.5, 1.0]
+    """
+    x = _float("sparse_sigmoid", x)
+    return anp.multiply(0.5, anp.clip(anp.add(x, 1.0), 0.0, 2.0))
+
+
+def log1mexp(x):
+    """log(1 - exp(-x)), stable on both sides of log(2); NaN for x < 0, -inf at 0, like JAX.
+
+    The derivative is 1 / expm1(x) (jax.nn.log1mexp's rule); the branch not taken gets an input
+    where it is finite, so reverse mode does not turn its infinities into NaN.
+
+    Example:
+        >>> ann.log1mexp(anp.array([1.0]))   # [-0.4587]
+    """
+    x = _float("log1mexp", x)
+    small = anp.less(x, math.log(2.0))
+    large_x = anp.where(small, 1.0, x)
+    return anp.where(small, anp.log(anp.negative(anp.expm1(anp.negative(x)))),
+                     anp.log1p(anp.negative(anp.exp(anp.negative(large_x)))))
+
+
+def logmeanexp(x, axis=None, where=None, keepdims: bool = False):
+    """log(mean(exp(x))) over axis, stable: logsumexp minus the log of the count.
+
+    `where` (a boolean mask) keeps only the entries where it is True, like jax.nn.logmeanexp.
+
+    Example:
+        >>> ann.logmeanexp(anp.array([0.0, 0.0]))   # 0.0
+    """
+    x = _float("logmeanexp", x)
+    if where is None:
+        count = math.prod(x.shape) if axis is None else math.prod(
+            x.shape[a] for a in ((axis,) if isinstance(axis, int) else axis))
+        return anp.subtract(logsumexp(x, axis=axis, keepdims=keepdims), math.log(count))
+    where = anp.broadcast_to(where, x.shape)
+    lse = logsumexp(anp.where(where, x, -np.inf), axis=axis, keepdims=keepdims)
+    count = anp.sum(where, axis=axis, keepdims=keepdims, dtype=lse.dtype)
+    return anp.subtract(lse, anp.log(count))
+
+
+def _grouped(name: str, t, heads: int, groups: int):
+    """A [B, N or 1, T, S] bias or mask as [B, K, G or 1, T, S] for K key heads of G queries."""
+    if t is None:
+        return None
+    t = anp.asarray(t)
+    t = anp.reshape(t, (1,) * (4 - t.ndim) + t.shape)
+    b, n, rows, cols = t.shape
+    if n == 1:
+        return anp.reshape(t, (b, 1, 1, rows, cols))
+    if n != heads * groups:
+        raise TracingError(f"{caller_site()}: dot_product_attention: {name} has {n} heads; "
+                           f"expected 1 or {heads * groups}")
+    return anp.reshape(t, (b, heads, groups, rows, cols))
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None,
+                          is_causal: bool = False, query_seq_lengths=None,
+                          key_value_seq_lengths=None, local_window_size=None,
+                          implementation=None):
+    """softmax(q k^T * scale + bias, masked) v per head, like jax.nn.dot_product_attention's 'xla'
+    implementation.
+
+    query is [B, T, N, H] (or [T, N, H]), key and value [B, S, K, H] with N a multiple of K
+    (grouped-query attention: each key/value head serves N // K query heads). bias and mask
+    broadcast to [B, N, T, S]; masked-out logits become -0.7 * the dtype's max, as in JAX. The
+    logits and softmax are float32 at least.
+
+    Example:
+        >>> q = anp.ones((2, 5, 4, 8)); kv = anp.ones((2, 7, 2, 8))
+        >>> ann.dot_product_attention(q, kv, kv, is_causal=True).shape   # (2, 5, 4, 8)
+    """
+    if implementation not in (None, "xla"):
+        raise TracingError(f"{caller_site()}: dot_product_attention: implementation="
+                           f"{implementation!r} is not supported; use None or 'xla'")
+    query, key, value = (anp.asarray(a) for a in (query, key, value))
+    out_shape = query.shape
+    query, key, value = (anp.reshape(a, (1,) * (4 - a.ndim) + a.shape)
+                         for a in (query, key, value))
+    batch, t_len, n_heads, depth = query.shape
+    s_len, k_heads = key.shape[1], key.shape[2]
+    if n_heads % k_heads:
+        raise TracingError(f"{caller_site()}: dot_product_attention: the number of query heads "
+                           f"({n_heads}) must be a multiple of key/value heads ({k_heads})")
+    groups = n_heads // k_heads
+    scale = 1.0 / math.sqrt(depth) if scale is None else scale
+    logits_dtype = dtypes.float32 if query.dtype.itemsize < 4 else query.dtype
+    grouped = anp.reshape(query, (batch, t_len, k_heads, groups, depth))
+    logits = anp.einsum("BTKGH,BSKH->BKGTS", anp.astype(grouped, logits_dtype),
+                        anp.astype(key, logits_dtype))
+    logits = anp.multiply(logits, anp.asarray(scale, logits_dtype))
+    if bias is not None:
+        logits = anp.astype(anp.add(logits, _grouped("bias", bias, k_heads, groups)),
+                            logits_dtype)
+    keep = _grouped("mask", mask, k_heads, groups)
+    rows = anp.arange(t_len)[:, None]
+    cols = anp.arange(s_len)[None, :]
+    if is_causal:
+        keep = _and(keep, anp.greater_equal(rows, cols))
+    if local_window_size is not None:
+        left, right = ((local_window_size, local_window_size)
+                       if isinstance(local_window_size, int) else local_window_size)
+        keep = _and(keep, anp.logical_and(anp.less_equal(rows, cols + left),
+                                          anp.greater_equal(rows, cols - right)))
+    if query_seq_lengths is not None:
+        lengths = anp.reshape(query_seq_lengths, (-1, 1, 1, 1, 1))
+        keep = _and(keep, anp.less(rows, lengths))
+    if key_value_seq_lengths is not None:
+        lengths = anp.reshape(key_value_seq_lengths, (-1, 1, 1, 1, 1))
+        keep = _and(keep, anp.less(cols, lengths))
+    if keep is not None:
+        large_negative = -0.7 * min(float(np.finfo(logits_dtype).max),
+                                    float(np.finfo(np.float32).max))
+        logits = anp.where(keep, logits, anp.asarray(large_negative, logits_dtype))
+    probs = anp.astype(softmax(anp.astype(logits, dtypes.float32), axis=-1), key.dtype)
+    encoded = anp.einsum("BKGTS,BSKH->BTKGH", probs, value)
+    if query_seq_lengths is not None:
+        valid = anp.less(anp.arange(t_len)[None, :], anp.reshape(query_seq_lengths, (-1, 1)))
+        encoded = anp.multiply(encoded, anp.astype(valid[:, :, None, None, None], encoded.dtype))
+    return anp.reshape(encoded, out_shape)
+
+
+def _and(keep, more):
+    return more if keep is None else anp.logical_and(keep, more)
 
 
 # ---- softmax family ----------------------------------------------------------------------------

@@ -85,9 +85,10 @@ for _name in ("floor", "ceil", "round", "sign", "trunc"):
                                          _times_x(getattr(jnp, _name)), (STEPS,))
 
 # Every elementwise activation of aotc.nn at its kinks: 0 (relu, leaky_relu, elu, celu, selu,
-# softplus, log_sigmoid, soft_sign), -1 and 1 (hard_tanh), -3 and 3 (hard_sigmoid, hard_silu),
-# 6 (relu6). jax.nn's conventions there come from custom JVPs (relu, relu6) or from how each
-# function is written (hard_tanh's nested where has derivative 1 at +-1).
+# softplus, log_sigmoid, soft_sign; log1mexp's pole), -1 and 1 (hard_tanh, sparse_plus,
+# sparse_sigmoid), -3 and 3 (hard_sigmoid, hard_silu), 6 (relu6). jax.nn's conventions there
+# come from custom JVPs (relu, relu6, log1mexp) or from how each function
+# is written (hard_tanh's nested where has derivative 1 at +-1).
 KINK_POINTS = np.array([[-3.0, -1.0, 0.0, -0.0], [1.0, 3.0, 6.0, 0.5]])
 NOT_ELEMENTWISE = {  # aotc.nn names without a kink row, and why
     "glu": "splits an axis: no kinks", "one_hot": "integer classes, not differentiable",
@@ -95,6 +96,8 @@ NOT_ELEMENTWISE = {  # aotc.nn names without a kink row, and why
     "log_softmax": "smooth; tested in tests/frontend/test_nn.py",
     "logsumexp": "ties of the max shift are tested in tests/frontend/test_nn.py",
     "standardize": "smooth", "normalize": "alias of standardize",
+    "logmeanexp": "a reduction; logsumexp's ties cover it (tests/frontend/test_nn_more.py)",
+    "dot_product_attention": "not elementwise: tested in tests/frontend/test_nn_more.py",
 }
 for _name in sorted(set(frontend_nn.__all__) - set(NOT_ELEMENTWISE)):
     KINKS[f"nn.{_name}"] = (getattr(ann, _name), getattr(jax.nn, _name), (KINK_POINTS,))
@@ -102,6 +105,8 @@ KINKS["nn.gelu_erf"] = (lambda x: ann.gelu(x, approximate=False),
                         lambda x: jax.nn.gelu(x, approximate=False), (KINK_POINTS,))
 KINKS["nn.leaky_relu_slope"] = (lambda x: ann.leaky_relu(x, 0.3),
                                 lambda x: jax.nn.leaky_relu(x, 0.3), (KINK_POINTS,))
+KINKS["nn.squareplus_b0"] = (lambda x: ann.squareplus(x, 0.0),
+                            lambda x: jax.nn.squareplus(x, 0.0), (KINK_POINTS,))
 KINKS["nn.celu_alpha"] = (lambda x: ann.celu(x, 2.0), lambda x: jax.nn.celu(x, 2.0),
                           (KINK_POINTS,))
 
@@ -146,7 +151,8 @@ def test_grad_of_maximum_of_x_with_itself_is_one():
     np.testing.assert_array_equal(grad, np.ones_like(TIES))
 
 
-@pytest.mark.parametrize("name", ["softplus", "log_sigmoid", "relu", "relu6", "hard_tanh"])
+@pytest.mark.parametrize("name", ["softplus", "log_sigmoid", "relu", "relu6", "hard_tanh",
+                                  "sparse_plus", "sparse_sigmoid"])
 def test_second_derivative_at_kinks_matches_jax(name):
     """softplus is logaddexp(x, 0) in JAX: 1/4 at 0, which a max-based form would lose."""
     points = KINK_POINTS.ravel()
