@@ -99,13 +99,18 @@ def _as_index_item(item):
                        "slices, None, Ellipsis or integer arrays")
 
 
-def _check_static(value: np.ndarray, size: int | None, axis: int):
+def _check_static(value: np.ndarray, size: int | None, axis: int, clamp: bool = False):
+    """Refuse out-of-range static indices, or with clamp=True (JAX's `x[i]`: a gather clamps)
+    return them wrapped and clamped into [0, size)."""
     if size is None:
-        return
+        return value
+    if clamp and size:
+        return np.clip(np.where(value < 0, value + size, value), 0, size - 1)
     bad = value[(value < -size) | (value >= size)]
     if bad.size:
         raise TracingError(f"{caller_site()}: index {int(bad.flat[0])} is out of bounds for axis "
                            f"{axis} with size {size}")
+    return value
 
 
 def _slice_entry(item: slice, size: int | None, axis: int) -> _Entry:
@@ -118,7 +123,7 @@ def _slice_entry(item: slice, size: int | None, axis: int) -> _Entry:
     return _Entry("slice", start, len(range(start, stop, step)), step)
 
 
-def _parse(x: Tracer, index) -> tuple[Tracer, list[_Entry]]:
+def _parse(x: Tracer, index, clamp: bool = False) -> tuple[Tracer, list[_Entry]]:
     """x with a size-1 dim inserted for each None, and one entry per dim of that array."""
     items = [_as_index_item(item) for item in (index if isinstance(index, tuple) else (index,))]
     ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
@@ -147,11 +152,11 @@ def _parse(x: Tracer, index) -> tuple[Tracer, list[_Entry]]:
         elif isinstance(item, slice):
             entries.append(_slice_entry(item, size, axis))
         elif isinstance(item, int):
-            _check_static(np.asarray(item), size, axis)
+            item = int(_check_static(np.asarray(item), size, axis, clamp))
             value = item % size if size is not None else item
             entries.append(_Entry("array" if has_array else "point", value=value))
         elif isinstance(item, np.ndarray):
-            _check_static(item, size, axis)
+            item = _check_static(item, size, axis, clamp)
             wrapped = item if size is None else np.where(item < 0, item + size, item)
             entries.append(_Entry("array", value=wrapped))
         else:
@@ -290,7 +295,7 @@ def getitem(x, index) -> Tracer:
         >>> x[1:, ::-1], x[..., None], x[anp.array([2, 0])], x[rows, cols], x[i]   # i traced
     """
     x = to_tracer(x)
-    x, entries = _parse(x, index)
+    x, entries = _parse(x, index, clamp=True)  # static out-of-range indices clamp, as in JAX
     if any(e.kind == "array" for e in entries):
         return _gather(x, entries)
     x = _dynamic_points(_static_slices(x, entries), entries)

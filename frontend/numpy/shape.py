@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.errors import ConcretizationError, TracingError
 from aotc.frontend.core.ir import ir
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import (
@@ -29,14 +29,19 @@ def _same(value, like: Tracer) -> Tracer:
 
 
 def reshape(x, *shape, order="C"):
-    """Reshape to `shape` (one -1 allowed), like numpy.reshape. Row-major order only."""
+    """Reshape to `shape` (one -1 allowed), like numpy.reshape. Row-major order only.
+
+    A dynamic dimension of x reads as None in `x.shape`; a None in `shape` stands for that
+    dimension's run-time size, so the JAX spelling works with a dynamic batch:
+    `b, t, d = x.shape; x.reshape(b, t * d)` (or `x.reshape(b, -1)`, `x.reshape(-1, t * d)`).
+    """
     if order != "C":
         raise NotImplementedError("aotc.numpy.reshape supports order='C' only")
     x = to_tracer(x)
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        shape = tuple(shape[0])
-    shape = tuple(int(d) for d in shape)
-    if None in x.shape:
+    if len(shape) == 1 and (shape[0] is None or not isinstance(shape[0], (int, np.integer))):
+        shape = (None,) if shape[0] is None else tuple(shape[0])
+    shape = tuple(None if d is None else _dim(d, x) for d in shape)
+    if None in x.shape or None in shape:
         return _dynamic_reshape(x, shape)
     if shape.count(-1) > 1:
         raise TracingError(f"{caller_site()}: reshape: only one -1 allowed in {shape}")
@@ -54,21 +59,51 @@ def reshape(x, *shape, order="C"):
     return _same(shape_ops.reshape(x.value, shape), x)
 
 
+def _dim(d, x: Tracer) -> int:
+    try:
+        return int(d)
+    except (TypeError, ConcretizationError):
+        raise TracingError(
+            f"{caller_site()}: reshape of {shape_text(x.shape)}: size {d!r} is not a static int; "
+            "a dynamic dimension reads as None in x.shape and cannot take part in arithmetic "
+            "while tracing: pass None for it (x.reshape(b, t * d) with b = None) or -1 "
+            "(x.reshape(-1, t * d))") from None
+
+
 def _dynamic_reshape(x: Tracer, shape) -> Tracer:
-    """Reshape with one dynamic input dim: the -1 (or a kept leading dim) carries it."""
+    """Reshape involving dynamic sizes: a None in `shape` is the run-time size of x's dynamic
+    dim (in order), one -1 takes whatever size is left."""
+    dynamic_axes = [i for i, d in enumerate(x.shape) if d is None]
+    nones = shape.count(None)
+    where = f"{caller_site()}: reshape of {shape_text(x.shape)} to {shape_text(shape)}"
+    if nones and nones != len(dynamic_axes):
+        raise TracingError(f"{where}: each None stands for one dynamic dim of the input, which "
+                           f"has {len(dynamic_axes)}; use one -1 for the combined dynamic size")
     static = math.prod(d for d in x.shape if d is not None)
-    known = math.prod(d for d in shape if d != -1)
-    if shape.count(-1) != 1 or static % known:
-        raise TracingError(f"{caller_site()}: reshape of {shape_text(x.shape)} (dynamic) to "
-                           f"{shape} "
-                           "needs exactly one -1 to carry the dynamic size")
-    sizes = shape_tensor(x.shape, {i: (x, i) for i, d in enumerate(x.shape) if d is None})
+    known = math.prod(d for d in shape if d not in (None, -1))
+    if shape.count(-1) > 1 or (not nones and shape.count(-1) != 1):
+        raise TracingError(f"{where}: needs exactly one -1 (or a None per dynamic input dim) "
+                           "to carry the dynamic size")
+    if (-1 in shape and (known == 0 or static % known)) or (-1 not in shape and static != known):
+        raise TracingError(f"{where}: the static sizes do not fit ({static} elements per "
+                           f"dynamic element into {known})")
     i32 = ir.IntegerType.get_signless(32)
-    total = reduction_ops.reduce_binary(sizes, values.scalar(1, i32), [0], ew.multiply)
-    missing = Tracer(ew.divide(total, values.scalar(known, i32)))  # sizes are >= 0: exact
-    out_shape = tuple(None if d == -1 else d for d in shape)
-    parts = [reshape(missing, (1,)) if d == -1 else asarray(np.array([d], np.int32))
-             for d in shape]
+    if nones:
+        rest = static // known
+        sizes = iter(dynamic_axes)
+        parts = [reshape(Tracer(shape_ops.get_dimension_size(x.value, next(sizes))), (1,))
+                 if d is None else asarray(np.array([rest if d == -1 else d], np.int32))
+                 for d in shape]
+    else:
+        sizes = shape_tensor(x.shape, {i: (x, i) for i in dynamic_axes})
+        total = reduction_ops.reduce_binary(sizes, values.scalar(1, i32), [0], ew.multiply)
+        missing = Tracer(ew.divide(total, values.scalar(known, i32)))  # sizes are >= 0: exact
+        parts = [reshape(missing, (1,)) if d == -1 else asarray(np.array([d], np.int32))
+                 for d in shape]
+    if nones:
+        out_shape = tuple(static // known if d == -1 else d for d in shape)
+    else:
+        out_shape = tuple(None if d == -1 else d for d in shape)
     return _same(shape_ops.reshape(x.value, out_shape, concatenate(parts).value), x)
 
 

@@ -648,3 +648,51 @@ def _dynamic_update_slice_bounds(ctx, operands):
 
 register("bounds", "stablehlo.dynamic_slice", _dynamic_slice_bounds)
 register("bounds", "stablehlo.dynamic_update_slice", _dynamic_update_slice_bounds)
+
+
+def _dynamic_reshape_bounds(ctx, operands):
+    """IREE 3.13 cannot lower stablehlo.dynamic_reshape: flatten with tensor.collapse_shape and
+    split again with tensor.expand_shape (both metadata-only), the dynamic output sizes read
+    from the shape operand."""
+    x, sizes = operands
+    result = ctx.result_types[0]
+    in_shape, out_shape = shape_of(x), shape_of(result)
+    loc = ctx.op.location
+    dynamic = ir.ShapedType.get_dynamic_size()
+    flat_size = None if None in in_shape else int(np.prod(in_shape, dtype=np.int64))
+    flat = x
+    if len(in_shape) != 1:
+        flat_type = tensor_type((flat_size,), _element(x))
+        groups = ir.ArrayAttr.get([i64_array_attr(range(len(in_shape)))])
+        flat = ir.Operation.create("tensor.collapse_shape", results=[flat_type], operands=[x],
+                                   attributes={"reassociation": groups}, loc=loc).result
+    if len(out_shape) == 1:
+        if shape_of(flat) == out_shape:
+            return [flat]
+        return [ir.Operation.create("tensor.cast", results=[result], operands=[flat],
+                                    loc=loc).result]
+    index = ir.IndexType.get()
+    extents = []
+    for i, d in enumerate(out_shape):
+        if d is not None:
+            continue
+        position = ir.Operation.create("arith.constant", results=[index], attributes={
+            "value": ir.IntegerAttr.get(index, i)}, loc=loc).result
+        size = ir.Operation.create("tensor.extract", results=[_element(sizes)],
+                                   operands=[sizes, position], loc=loc).result
+        extents.append(ir.Operation.create("arith.index_cast", results=[index], operands=[size],
+                                           loc=loc).result)
+    groups = ir.ArrayAttr.get([i64_array_attr(range(len(out_shape)))])
+    static = i64_array([dynamic if d is None else d for d in out_shape])
+    return [ir.Operation.create("tensor.expand_shape", results=[result],
+                                operands=[flat, *extents],
+                                attributes={"reassociation": groups, "static_output_shape": static},
+                                loc=loc).result]
+
+
+def i64_array_attr(values) -> ir.Attribute:
+    """An ArrayAttr of i64 IntegerAttrs (tensor.collapse_shape's reassociation groups)."""
+    return ir.ArrayAttr.get([i64(v) for v in values])
+
+
+register("bounds", "stablehlo.dynamic_reshape", _dynamic_reshape_bounds)
