@@ -1,7 +1,11 @@
 """User-defined derivatives and rematerialization: custom_jvp, custom_vjp, checkpoint."""
 
+import functools
 from collections.abc import Callable
 
+import numpy as np
+
+from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
@@ -69,10 +73,14 @@ class _Rule:
             cts = [Tracer(values.instantiate(c, ctx.primal(r)))
                    for c, r in zip(result_cts, ctx.op.results)]
             arg_cts = self.custom.bwd(residuals, tree.unflatten(self.out_tree, cts))
-            leaves, treedef = tree.flatten(tuple(arg_cts))
-            if treedef != self.in_tree:
+            if not isinstance(arg_cts, (tuple, list)):
+                raise TracingError(f"{caller_site()}: custom_vjp bwd must return a tuple of "
+                                   f"cotangents, one per argument; got {type(arg_cts).__name__}")
+            leaves = _cotangent_leaves(self.in_tree, tuple(arg_cts))
+            if leaves is None:
                 raise TracingError(f"{caller_site()}: custom_vjp bwd must return one cotangent per "
-                                   f"argument, structured as {self.in_tree!r}; got {treedef!r}")
+                                   f"argument, structured as {self.in_tree!r} (None for a "
+                                   f"zero); got {tree.structure(tuple(arg_cts))!r}")
         grads = {}
         for v, c in zip(operands, leaves):
             if c is not None and values.is_float(v.type):
@@ -86,6 +94,24 @@ class _Rule:
                                f"{treedef!r}, but "
                                f"the function returns {self.out_tree!r}")
         return [to_tracer(leaf) for leaf in leaves]
+
+
+def _cotangent_leaves(in_tree, arg_cts) -> list | None:
+    """bwd's cotangents as leaves of in_tree, a None (JAX's zero) standing for a whole argument
+    or subtree; None when the structures do not match."""
+    cts, prefix = tree.flatten(arg_cts, is_leaf=lambda c: c is None)
+    zeros = tree.unflatten(in_tree, [0] * in_tree.num_leaves)
+    try:
+        subtrees = tree.flatten_up_to(prefix, zeros)
+    except ValueError:
+        return None
+    leaves = []
+    for ct, sub in zip(cts, subtrees):
+        count = tree.structure(sub).num_leaves
+        if ct is not None and tree.structure(sub) != tree.structure(0):
+            return None
+        leaves.extend([ct] * count)
+    return leaves
 
 
 class custom_jvp(_Custom):
@@ -108,6 +134,26 @@ class custom_jvp(_Custom):
         self.jvp_rule = jvp_rule
         return jvp_rule
 
+    def defjvps(self, *jvps: Callable | None) -> None:
+        """One JVP per argument, like jax.custom_jvp.defjvps: jvps[i](g, ans, *primals) is the
+        output tangent from argument i's tangent g; None for an argument with no derivative.
+
+        Example:
+            >>> f.defjvps(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+        """
+
+        def jvp_rule(primals, tangents):
+            ans = self.fun(*primals)
+            total = None
+            for jvp, g in zip(jvps, tangents):
+                if jvp is None:
+                    continue
+                term = jvp(g, ans, *primals)
+                total = term if total is None else tree.map(anp.add, total, term)
+            return ans, tree.map(anp.zeros_like, ans) if total is None else total
+
+        self.defjvp(jvp_rule)
+
     def _ready(self) -> None:
         if self.jvp_rule is None:
             raise TracingError(f"custom_jvp function '{self.__name__}' has no rule; define one "
@@ -116,7 +162,10 @@ class custom_jvp(_Custom):
 
 class custom_vjp(_Custom):
     """A function with a user-defined VJP, like jax.custom_vjp: fwd(*args) -> (out, residuals),
-    bwd(residuals, cotangent) -> tuple of argument cotangents.
+    bwd(residuals, cotangent) -> tuple of argument cotangents, None meaning zero.
+
+    The arguments at nondiff_argnums get no cotangent and come first to bwd, as in JAX:
+    bwd(*nondiff_args, residuals, cotangent); non-array ones are static (Python values).
 
     Example:
         >>> @aotc.custom_vjp
@@ -126,9 +175,16 @@ class custom_vjp(_Custom):
 
     kind = "vjp"
 
-    def __init__(self, fun: Callable):
+    def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()):
         super().__init__(fun)
         self.fwd = self.bwd = None
+        self.nondiff_argnums = tuple(sorted(nondiff_argnums))
+
+    def __call__(self, *args):
+        if not self.nondiff_argnums:
+            return super().__call__(*args)
+        self._ready()
+        return _with_nondiff(self, args)()
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         self.fwd, self.bwd = fwd, bwd
@@ -137,6 +193,37 @@ class custom_vjp(_Custom):
         if self.fwd is None:
             raise TracingError(f"custom_vjp function '{self.__name__}' has no rule; define it "
                                "with f.defvjp(fwd, bwd)")
+
+
+def _with_nondiff(custom: custom_vjp, args: tuple) -> custom_vjp:
+    """A custom_vjp of the arguments other than the static (non-array) nondiff ones, whose bwd
+    gets every nondiff argument first (JAX's order) and gives a zero cotangent to the traced
+    ones."""
+    nondiff = custom.nondiff_argnums
+    static = {i: args[i] for i in nondiff if not isinstance(args[i], (Tracer, np.ndarray))}
+    traced = [i for i in range(len(args)) if i not in static]
+
+    def full(staged_args):
+        filled = {**static, **dict(zip(traced, staged_args))}
+        return [filled[i] for i in range(len(args))]
+
+    def fun(*staged_args):
+        return custom.fun(*full(staged_args))
+
+    def fwd(*staged_args):
+        values = full(staged_args)
+        out, residuals = custom.fwd(*values)
+        return out, ([values[i] for i in nondiff], residuals)
+
+    def bwd(saved, ct):
+        nondiff_values, residuals = saved
+        arg_cts = iter(custom.bwd(*nondiff_values, residuals, ct))
+        return tuple(None if i in nondiff else next(arg_cts) for i in traced)
+
+    fun.__name__ = custom.__name__
+    bound = custom_vjp(fun)
+    bound.defvjp(fwd, bwd)
+    return functools.partial(bound, *(args[i] for i in traced))
 
 
 class checkpoint(_Custom):
