@@ -2,6 +2,10 @@
 
 from aotc.frontend.numpy import *
 from aotc.frontend.numpy import __getattr__, ndim, result_type, shape, size
+
+# jnp.bool and jnp.floating, bound here only: in aotc.frontend.numpy they would shadow the
+# builtin bool and the submodule floating.
+from aotc.frontend.numpy.dtypes_api import bool, floating
 from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
 
 _wrap_namespace(globals())

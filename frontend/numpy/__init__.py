@@ -34,6 +34,7 @@ from aotc.frontend.numpy.creation import (
     zeros_like,
 )
 from aotc.frontend.numpy.cumulative import *  # noqa: F403
+from aotc.frontend.numpy.dtypes_api import *  # noqa: F403
 from aotc.frontend.numpy.floating import *  # noqa: F403
 from aotc.frontend.numpy.indexing import *  # noqa: F403
 from aotc.frontend.numpy.math import (

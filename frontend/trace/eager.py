@@ -29,6 +29,12 @@ RENEW_AFTER = 2048  # traces into one context before the thread starts a fresh o
 
 # Functions that answer questions about their arguments rather than computing arrays.
 _NOT_TRACED = {"shape", "ndim", "size", "result_type", "promote_types", "dtype", "can_cast"}
+# Host functions of aotc.numpy (frontend/numpy/dtypes_api.py): predicates, printing and I/O.
+_NOT_TRACED |= {
+    "isdtype", "issubdtype", "isscalar", "iterable", "broadcast_shapes", "einsum_path",
+    "array_repr", "array_str", "get_printoptions", "set_printoptions", "printoptions", "load",
+    "save", "savez", "frombuffer", "fromstring", "fromiter", "fromfile",
+}
 
 
 def _is_array(leaf) -> bool:
