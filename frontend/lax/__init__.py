@@ -440,6 +440,12 @@ def iota(dtype, size: int):
     return Tracer(shape_ops.iota((int(size),), 0, dtypes.to_mlir(dtype)))
 
 
+from aotc.frontend.lax.more import *  # noqa: E402, F403 (more of jax.lax's names)
+from aotc.frontend.lax.more import __all__ as _more_names  # noqa: E402
+
+__all__ += _more_names
+
+
 def __getattr__(name):
     """A missing name is an AttributeError (so hasattr works) that says what to use instead."""
     raise missing_attribute("aotc.lax", name, __all__, None)

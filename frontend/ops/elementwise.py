@@ -160,6 +160,22 @@ erfc = _unary_family("chlo.erfc", lambda x: _erfc(x), derivative=lambda x, y: mu
 square = _unary_family("chlo.square", np.square, derivative=lambda x, y: multiply(_c(2, x), x))
 
 
+def _as_unsigned(x):
+    return x.view(np.dtype(f"u{x.dtype.itemsize}"))
+
+
+def _count_leading_zeros(x):
+    bits = 8 * x.dtype.itemsize
+    lengths = np.vectorize(lambda v: int(v).bit_length(), otypes=[np.int64])(_as_unsigned(x))
+    return (bits - lengths).astype(x.dtype)
+
+
+popcnt = _unary_family("stablehlo.popcnt",
+                       lambda x: np.bitwise_count(_as_unsigned(x)).astype(x.dtype), jvp=zero_jvp)
+count_leading_zeros = _unary_family("stablehlo.count_leading_zeros", _count_leading_zeros,
+                                    jvp=zero_jvp)
+
+
 # ---- binary (operands of one shape) ------------------------------------------------------------
 
 
@@ -356,6 +372,20 @@ def convert(x: ir.Value, element: ir.Type) -> ir.Value:
     if element == shape_and_element(x)[1]:
         return x
     return emit1("stablehlo.convert", [x], result_types=[with_element(x.type, element)])
+
+
+# Same-width reinterpretation only, so the shape is kept and the op is elementwise.
+defop("stablehlo.bitcast_convert", _explicit_type,
+      lambda ctx, x: x.view(ctx.result_dtype(0)).reshape(x.shape))
+defzero("stablehlo.bitcast_convert")
+defvectorized("stablehlo.bitcast_convert")
+deftrait("same_shape", "stablehlo.bitcast_convert")
+register("dims", "stablehlo.bitcast_convert", lambda ctx: [ctx.info(ctx.same_shape(), None)])
+
+
+def bitcast_convert(x: ir.Value, element: ir.Type) -> ir.Value:
+    """`stablehlo.bitcast_convert` to an element type of the same bit width."""
+    return emit1("stablehlo.bitcast_convert", [x], result_types=[with_element(x.type, element)])
 
 
 def shape_and_element(x: ir.Value):
