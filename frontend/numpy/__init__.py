@@ -35,6 +35,7 @@ from aotc.frontend.numpy.creation import (
 )
 from aotc.frontend.numpy.cumulative import *  # noqa: F403
 from aotc.frontend.numpy.dtypes_api import *  # noqa: F403
+from aotc.frontend.numpy.elementwise_more import *  # noqa: F403
 from aotc.frontend.numpy.floating import *  # noqa: F403
 from aotc.frontend.numpy.indexing import *  # noqa: F403
 from aotc.frontend.numpy.math import (
@@ -201,7 +202,7 @@ def size(x):
 _INSTEAD = {
     "linalg": "aotc.numpy.matmul, aotc.numpy.einsum or aotc.lax.dot_general (no "
               "decompositions yet)",
-    "rint": "aotc.numpy.round (which rounds half to even, as numpy.rint does)",
+    "nextafter": "aotc.numpy.finfo(x.dtype).eps-sized steps (aotc has no bitcast op yet)",
     "random": "numpy.random outside the traced function, passing the arrays in as arguments",
 }
 
