@@ -2,6 +2,7 @@
 decomposition (frexp, ldexp, modf), integer gcd/lcm and popcount, sinc, i0, and the real-input
 forms of the complex helpers (aotc has no complex dtype yet)."""
 
+import ml_dtypes
 import numpy as np
 
 from aotc.frontend.core import dtypes
@@ -63,7 +64,7 @@ __all__ = [
     "copysign", "deg2rad", "degrees", "divmod", "fabs", "fmax", "fmin", "frexp", "gcd",
     "heaviside", "i0", "imag", "iscomplex", "iscomplexobj", "isneginf", "isposinf", "isreal",
     "isrealobj", "lcm", "ldexp", "modf", "pow", "rad2deg", "radians", "real", "rint", "signbit",
-    "sinc",
+    "sinc", "spacing",
 ]
 
 # The array-API spellings (an alias shares its docstring)
@@ -320,6 +321,30 @@ def ldexp(x1, x2):
     out = _scale_by_power_of_two(_in_float32(m), e)
     special = logical_or(logical_not(isfinite(x1)), equal(x1, 0))
     return where(special, x1, astype(out, x1.dtype))
+
+
+def spacing(x):
+    """The distance from x to the next float away from zero (to the next larger one for float16),
+    with x's sign, as jnp.spacing; the smallest subnormal at 0, NaN at inf and NaN.
+
+    Example: `anp.spacing(anp.array([1.0, -2.0]))` is `[1.1920929e-07, -2.3841858e-07]`.
+    """
+    (x,) = promote("spacing", x, inexact=True)
+    info = ml_dtypes.finfo(x.dtype)
+    m, e = frexp(x)
+    step = subtract(e, info.nmant + 1)
+    upward = x.dtype == np.dtype(np.float16)  # JAX: nextafter(x, inf) - x for float16
+    if upward:  # below a negative power of two the step up is half as long
+        step = where(equal(m, -0.5), subtract(step, 1), step)
+    wide = _in_float32(x)
+    ulp = _scale_by_power_of_two(full_like_shape(1, wide), step)
+    tiny = float(info.smallest_subnormal)
+    ulp = where(less(abs(wide), float(info.smallest_normal)), tiny, ulp)
+    if upward:  # the step up from the largest float is to inf
+        ulp = where(equal(wide, float(info.max)), float("inf"), ulp)
+    else:
+        ulp = copysign(ulp, wide)
+    return astype(where(isfinite(wide), ulp, float("nan")), x.dtype)
 
 
 def modf(x):

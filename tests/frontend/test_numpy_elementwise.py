@@ -58,6 +58,8 @@ def _table(m, x, y, unit, i, j, k):
         # float decomposition
         "frexp": m.frexp(x), "frexp_int": m.frexp(i), "frexp_unit": m.frexp(unit * 1e5),
         "ldexp": m.ldexp(mant, k[0]), "ldexp_mixed": m.ldexp(x[:2], k),
+        "spacing": m.spacing(x), "spacing_int": m.spacing(i),
+        "spacing_f16": m.spacing((unit * 4).astype(np.float16)),
         "ldexp_int": m.ldexp(i, 3), "modf": m.modf(x), "modf_int": m.modf(i),
         "divmod": m.divmod(i, j + (j == 0)), "divmod_float": m.divmod(unit * 7, unit[::-1] + 2),
         # integers
