@@ -5,11 +5,16 @@ weak float is float32 and a weak int is int32 (JAX's defaults without x64).
 """
 
 import functools
+import os
+import sys
+import threading
+import warnings
 
 import ml_dtypes
 import numpy as np
 
 from aotc.frontend.core.ir import ir
+from aotc.frontend.core.source import user_frame
 
 bfloat16 = np.dtype(ml_dtypes.bfloat16)
 float16 = np.dtype(np.float16)
@@ -191,3 +196,53 @@ def canonical_default(dtype) -> np.dtype:
 def canonicalize_array(array: np.ndarray) -> np.ndarray:
     """A numpy array as aotc sees it: float64/int64 become float32/int32, as in JAX."""
     return array.astype(canonical_default(array.dtype), copy=False)
+
+
+_WARNED_FLOAT64: list[bool] = []
+_FLOAT64_TRACE = threading.local()
+
+
+class float64_inputs:
+    """Context of a trace whose arguments are float64 (an explicit float64 ShapeSpec, e.g. for
+    checking with the float64 interpreter): there float64 requests keep their dtype, so that
+    `anp.zeros(n, x.dtype)` matches x."""
+
+    def __init__(self, active: bool):
+        self.active = active
+
+    def __enter__(self):
+        self.saved = getattr(_FLOAT64_TRACE, "active", False)
+        _FLOAT64_TRACE.active = self.saved or self.active
+
+    def __exit__(self, *exc):
+        _FLOAT64_TRACE.active = self.saved
+
+
+_LIBRARY_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(__file__)), d) + os.sep
+                      for d in ("core", "ops", "numpy", "lax", "nn"))
+
+
+def requested(dtype, api: str) -> np.dtype:
+    """A dtype the user asked for explicitly (`dtype=` of asarray, zeros, arange, ..., astype):
+    float64 becomes float32, as in JAX without x64, with one warning per process. Implicit
+    canonicalization (numpy float64 inputs, np.float64 scalars) stays silent. Call it from the
+    public function itself: only a call made by user code counts as a request (aotc's own
+    promotions, e.g. int64 + uint64 -> float64, keep their dtype)."""
+    dt = canonicalize(dtype)
+    caller = sys._getframe(2).f_code.co_filename
+    if (dt != float64 or caller.startswith(_LIBRARY_DIRS)
+            or getattr(_FLOAT64_TRACE, "active", False)):
+        return dt
+    frame = user_frame()
+    if not _WARNED_FLOAT64:
+        _WARNED_FLOAT64.append(True)
+        message = (f"Explicitly requested dtype float64 requested in {api} is not available, "
+                   "and will be truncated to dtype float32 (aotc follows JAX's default without "
+                   "x64; IREE computes float64 in float32 anyway). Ask for float32 to silence "
+                   "this warning.")
+        if frame is None:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(message, UserWarning, frame.f_code.co_filename,
+                                   frame.f_lineno, module=frame.f_globals.get("__name__"))
+    return float32

@@ -21,7 +21,7 @@ def asarray(x, dtype=None) -> Tracer:
             t = to_tracer(dtypes.canonicalize_array(np.asarray(x)))
     else:
         t = to_tracer(x)
-    return astype(t, dtype) if dtype is not None else t
+    return astype(t, dtypes.requested(dtype, "asarray")) if dtype is not None else t
 
 
 tracer_module.convert_sequences_with(asarray)  # to_tracer([...]) of nested lists
@@ -59,6 +59,7 @@ def astype(x, dtype) -> Tracer:
     dt = dtypes.canonicalize(dtype)
     if dt == x.dtype:
         return Tracer(x.value, False)
+    dt = dtypes.requested(dt, "astype")
     return Tracer(ew.convert(x.value, dtypes.to_mlir(dt)), False)
 
 

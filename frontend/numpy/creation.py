@@ -17,7 +17,7 @@ def full(shape, fill_value, dtype=None):
     """An array of `shape` filled with fill_value (a scalar or traced value)."""
     value = asarray(fill_value)
     if dtype is not None:
-        value = astype(value, dtype)
+        value = astype(value, dtypes.requested(dtype, "full"))
     return broadcast_to(value, _shape(shape))  # a Python scalar stays weakly typed, as in JAX
 
 
@@ -26,12 +26,12 @@ def zeros(shape, dtype=None):
 
     Example: `anp.zeros((2, 3), anp.int32)`.
     """
-    return constant(np.zeros(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
+    return constant(np.zeros(_shape(shape), dtypes.requested(dtype or dtypes.float32, "zeros")))
 
 
 def ones(shape, dtype=None):
     """An array of ones, as numpy.ones (float32 by default)."""
-    return constant(np.ones(_shape(shape), dtypes.canonicalize(dtype or dtypes.float32)))
+    return constant(np.ones(_shape(shape), dtypes.requested(dtype or dtypes.float32, "ones")))
 
 
 def empty(shape, dtype=None):
@@ -72,7 +72,8 @@ def arange(start, stop=None, step=1, dtype=None):
     if stop is None:
         start, stop = 0, start
     values = np.arange(start, stop, step)
-    dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.canonical_default(values.dtype)
+    dt = (dtypes.requested(dtype, "arange") if dtype is not None
+          else dtypes.canonical_default(values.dtype))
     if dtypes.is_int(dt) and all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
         n = len(values)
         index = Tracer(shape_ops.iota((n,), 0, dtypes.to_mlir(dt)))
@@ -88,7 +89,7 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
     Example: `anp.linspace(0, 1, 5)` is `[0.0, 0.25, 0.5, 0.75, 1.0]`.
     """
     values = np.linspace(start, stop, num, endpoint=endpoint)
-    dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.float32
+    dt = dtypes.requested(dtype, "linspace") if dtype is not None else dtypes.float32
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
         return constant(values.astype(dt))
     start, stop = promote("linspace", start, stop, inexact=True)
@@ -101,7 +102,7 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
 def eye(N, M=None, k=0, dtype=None):
     """A 2-D array with ones on the k-th diagonal, as numpy.eye."""
     M = N if M is None else M
-    return constant(np.eye(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
+    return constant(np.eye(N, M, k, dtype=dtypes.requested(dtype or dtypes.float32, "eye")))
 
 
 def identity(n, dtype=None):
@@ -112,7 +113,7 @@ def identity(n, dtype=None):
 def tri(N, M=None, k=0, dtype=None):
     """Ones at and below the k-th diagonal, zeros above, as numpy.tri."""
     M = N if M is None else M
-    return constant(np.tri(N, M, k, dtype=dtypes.canonicalize(dtype or dtypes.float32)))
+    return constant(np.tri(N, M, k, dtype=dtypes.requested(dtype or dtypes.float32, "tri")))
 
 
 def _triangle_mask(x: Tracer, k: int, lower: bool) -> Tracer:

@@ -193,7 +193,8 @@ def trace(fn: Callable, leaf_specs, in_tree: tree.TreeDef, name: str = "main",
     `module` (an ir.Module or a builtin.module operation; a new module in a new context when None).
     """
     context = module.context if module is not None else new_context()
-    with context, ir.Location.unknown(), tracing():
+    float64 = any(np.dtype(s.dtype) == dtypes.float64 for s in leaf_specs)
+    with context, ir.Location.unknown(), tracing(), dtypes.float64_inputs(float64):
         if module is None:
             module = ir.Module.create()
         body = module.body if isinstance(module, ir.Module) else module.regions[0].blocks[0]

@@ -2,6 +2,8 @@
 out-of-range static indices, float64 requests."""
 
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import aotc
 import aotc.numpy as anp
 import aotc_runtime
 from aotc import ShapeSpec, TracingError
+from aotc.frontend.core import dtypes
 
 X = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
 
@@ -50,3 +53,24 @@ def test_out_of_range_static_indices_clamp_like_jax(index):
     m = np.arange(15, dtype=np.float32).reshape(5, 3)
     expected = np.asarray(jnp.asarray(m)[index])
     np.testing.assert_array_equal(aotc.jit(lambda x: x[index])(m), expected)
+
+
+def test_float64_requests_become_float32_with_one_warning(monkeypatch):
+    monkeypatch.setattr(dtypes, "_WARNED_FLOAT64", [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # implicit canonicalization is silent
+        assert aotc.jit(lambda x: x * np.float64(2))(np.ones(2)).dtype == np.float32
+        assert not caught
+        made = [anp.zeros(2, dtype="float64"), anp.ones(2, anp.float64),
+                anp.arange(3, dtype=np.float64), anp.asarray(np.ones(2), dtype=np.float64),
+                aotc.jit(lambda x: x.astype(np.float64))(np.ones(2, np.float32))]
+    assert [np.asarray(m).dtype for m in made] == [np.float32] * len(made)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert "Explicitly requested dtype float64 requested in zeros" in str(caught[0].message)
+    assert caught[0].filename == __file__
+
+
+def test_float64_trace_keeps_float64_requests():
+    traced = aotc.lower(lambda x: x + anp.zeros(x.shape, x.dtype), ShapeSpec((2,), "float64"))
+    assert "f64" in traced.text and "f32" not in traced.text
