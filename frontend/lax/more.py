@@ -22,6 +22,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import astype, normalize_axes, normalize_axis, promote, shape_text
+from aotc.frontend.ops import control as control_ops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import reduction
 from aotc.frontend.ops import shape as shape_ops
@@ -33,7 +34,8 @@ __all__ = [
     # elementwise
     "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_not",
     "bitwise_or", "bitwise_xor", "cbrt", "clz", "cosh", "erfc", "exp2", "expm1", "integer_pow",
-    "is_finite", "log1p", "nextafter", "population_count", "reciprocal", "round", "shift_left",
+    "is_finite", "log1p", "nextafter", "lgamma", "digamma", "polygamma", "zeta", "erf_inv",
+    "optimization_barrier", "population_count", "reciprocal", "round", "shift_left",
     "shift_right_arithmetic", "shift_right_logical", "sinh", "tan",
     # dtypes and shapes
     "bitcast_convert_type", "broadcast", "broadcast_like", "broadcast_to_rank",
@@ -121,6 +123,61 @@ def erfc(x):
     """
     x = _require("erfc", to_tracer(x), "f")
     return Tracer(ew.erfc(x.value), x.weak_type)
+
+
+def _special(name: str, builder, example: str):
+    def unary(x):
+        x = _require(name, to_tracer(x), "f")
+        return Tracer(builder(x.value), x.weak_type)
+
+    unary.__name__ = name
+    unary.__doc__ = (f"lax.{name}: {example}; floating-point operands only.\n\n"
+                     f"    Example:\n        >>> lax.{name}(anp.array([0.5, 3.0]))\n    ")
+    return unary
+
+
+lgamma = _special("lgamma", ew.lgamma, "log |gamma(x)| (chlo.lgamma), inf at the poles")
+digamma = _special("digamma", ew.digamma, "the derivative of lgamma (chlo.digamma)")
+erf_inv = _special("erf_inv", ew.erf_inv, "the inverse of erf on (-1, 1) (chlo.erf_inv)")
+
+
+def polygamma(m, x):
+    """The m-th derivative of digamma at x (m a non-negative integer value, of x's float
+    dtype); differentiable in x only.
+
+    Example:
+        >>> lax.polygamma(anp.float32(1.0), anp.array([1.0, 2.0]))   # [1.645, 0.645]
+    """
+    m, x = _same_dtype("polygamma", m, x)
+    _require("polygamma", x, "f")
+    return Tracer(ew.polygamma(m.value, x.value), x.weak_type)
+
+
+def zeta(x, q):
+    """The Hurwitz zeta function sum_k (q + k) ** -x, for x > 1 and q > 0; float operands of one
+    dtype, differentiable in q only.
+
+    Example:
+        >>> lax.zeta(anp.float32(2.0), anp.array([1.0]))   # [1.645]
+    """
+    x, q = _same_dtype("zeta", x, q)
+    _require("zeta", x, "f")
+    return Tracer(ew.zeta(x.value, q.value), x.weak_type)
+
+
+def optimization_barrier(operand):
+    """operand (a pytree of arrays) unchanged, but the compiler moves no computation across it;
+    derivatives pass straight through.
+
+    Example:
+        >>> a, b = lax.optimization_barrier((a, b))
+    """
+    leaves, treedef = tree.flatten(operand)
+    leaves = [to_tracer(x) for x in leaves]
+    if not leaves:
+        return operand
+    out = control_ops.optimization_barrier([x.value for x in leaves])
+    return tree.unflatten(treedef, [Tracer(o, x.weak_type) for o, x in zip(out, leaves)])
 
 
 def atan2(x, y):

@@ -365,6 +365,12 @@ def _barrier_jvp(ctx, primals, tangents):
 register("jvp", "stablehlo.optimization_barrier", _barrier_jvp)
 
 
+def optimization_barrier(xs) -> list[ir.Value]:
+    """`stablehlo.optimization_barrier`: xs unchanged, but nothing is moved across it."""
+    return list(emit("stablehlo.optimization_barrier", list(xs),
+                     result_types=[x.type for x in xs]).results)
+
+
 # ---- batching: unbatched predicates keep the op; batched ones run every branch and select ------
 
 

@@ -176,6 +176,54 @@ count_leading_zeros = _unary_family("stablehlo.count_leading_zeros", _count_lead
                                     jvp=zero_jvp)
 
 
+def _is_pole(x):
+    return (x <= 0) & (x == np.floor(x))
+
+
+def _lgamma(x):
+    pole = _is_pole(x)
+    out = np.vectorize(math.lgamma, otypes=[np.float64])(np.where(pole, 1.0, x))
+    return np.where(pole, np.inf, out).astype(x.dtype)
+
+
+def _digamma(x):
+    # Reflection below 1/2, the recurrence psi(y) = psi(y + 1) - 1/y up to y >= 6, then the
+    # asymptotic series.
+    x64 = x.astype(np.float64)
+    reflect = x64 < 0.5
+    y, acc = np.where(reflect, 1 - x64, x64), np.zeros_like(x64)
+    for _ in range(6):
+        small = y < 6
+        acc -= np.where(small, 1 / y, 0)
+        y = np.where(small, y + 1, y)
+    inv2 = 1 / (y * y)
+    out = acc + np.log(y) - 0.5 / y - inv2 * (
+        1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+    with np.errstate(all="ignore"):
+        out = np.where(reflect, out - np.pi / np.tan(np.pi * x64), out)
+    return np.where(_is_pole(x64), np.nan, out).astype(x.dtype)
+
+
+def _erf_inv(x):
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        log_term = np.log1p(-x64 * x64)
+        t = 2 / (np.pi * 0.147) + log_term / 2
+        y = np.sign(x64) * np.sqrt(np.sqrt(t * t - log_term / 0.147) - t)
+        for _ in range(3):  # Newton steps on erf(y) = x
+            erf_y = np.vectorize(math.erf, otypes=[np.float64])(np.nan_to_num(y))
+            y = y - (erf_y - x64) / (_ERF_SCALE * np.exp(-y * y))
+        y = np.where(np.abs(x64) == 1, np.sign(x64) * np.inf, y)
+    return np.where(np.abs(x64) > 1, np.nan, y).astype(x.dtype)
+
+
+lgamma = _unary_family("chlo.lgamma", _lgamma, derivative=lambda x, y: digamma(x))
+digamma = _unary_family("chlo.digamma", _digamma,
+                        derivative=lambda x, y: polygamma(_c(1, x), x))
+erf_inv = _unary_family("chlo.erf_inv", _erf_inv, derivative=lambda x, y: multiply(
+    _c(math.sqrt(math.pi) / 2, y), exponential(multiply(y, y))))
+
+
 # ---- binary (operands of one shape) ------------------------------------------------------------
 
 
@@ -308,6 +356,58 @@ shift_right_arithmetic = _binary_family("stablehlo.shift_right_arithmetic", np.r
                                         jvp=zero_jvp)
 shift_right_logical = _binary_family("stablehlo.shift_right_logical", _shift_right_logical,
                                      jvp=zero_jvp)
+
+
+def _zeta(s, q):
+    # Hurwitz zeta by Euler-Maclaurin summation: nine terms, then Bernoulli corrections.
+    s64, q64 = s.astype(np.float64), q.astype(np.float64)
+    with np.errstate(all="ignore"):
+        total = sum((q64 + k) ** -s64 for k in range(9))
+        a = q64 + 9
+        total += a ** (1 - s64) / (s64 - 1) + 0.5 * a ** -s64
+        rising, power, factorial = s64, a ** (-s64 - 1), 2.0
+        for j, b in enumerate((1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6), 1):
+            total += b / factorial * rising * power
+            rising = rising * (s64 + 2 * j - 1) * (s64 + 2 * j)
+            power, factorial = power / (a * a), factorial * (2 * j + 1) * (2 * j + 2)
+    total = np.where(s64 == 1, np.inf, np.where((s64 < 1) | (q64 <= 0), np.nan, total))
+    return total.astype(s.dtype)
+
+
+def _polygamma(n, x):
+    sign_factorial = np.vectorize(lambda k: (-1) ** (int(k) + 1) * math.factorial(int(k)),
+                                  otypes=[np.float64])(np.maximum(n, 1))
+    out = sign_factorial * _zeta(n.astype(np.float64) + 1, x.astype(np.float64))
+    out = np.where(n == 0, _digamma(x).astype(np.float64), out)
+    return np.where((n < 0) | (n != np.floor(n)), np.nan, out).astype(x.dtype)
+
+
+def _not_in_first(name):
+    def check(first_dot):
+        if not values.is_zero(first_dot):
+            raise TracingError(f"{name} is not differentiable in its first operand")
+
+    return check
+
+
+def _polygamma_jvp(ctx, primals, tangents):
+    (n, x), (n_dot, x_dot) = primals, tangents
+    _not_in_first("polygamma")(n_dot)
+    if values.is_zero(x_dot):
+        return [values.Zero.of(ctx.results[0])]
+    return [multiply(x_dot, polygamma(add(n, _c(1, n)), x))]
+
+
+def _zeta_jvp(ctx, primals, tangents):
+    (s, q), (s_dot, q_dot) = primals, tangents
+    _not_in_first("zeta")(s_dot)
+    if values.is_zero(q_dot):
+        return [values.Zero.of(ctx.results[0])]
+    return [multiply(q_dot, negate(multiply(s, zeta(add(s, _c(1, s)), q))))]
+
+
+polygamma = _binary_family("chlo.polygamma", _polygamma, jvp=_polygamma_jvp)
+zeta = _binary_family("chlo.zeta", _zeta, jvp=_zeta_jvp)
 
 # ---- compare, select, clamp, convert -----------------------------------------------------------
 

@@ -40,6 +40,12 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
         "atan": m.atan(x), "atanh": m.atanh(p), "cbrt": m.cbrt(x), "cosh": m.cosh(x),
         "sinh": m.sinh(x), "tan": m.tan(p), "exp2": m.exp2(x), "expm1": m.expm1(x),
         "log1p": m.log1p(p), "erfc": m.erfc(x), "reciprocal": m.reciprocal(p),
+        "lgamma": [m.lgamma(x), m.lgamma(p * 9)], "digamma": [m.digamma(x + 0.25),
+                                                               m.digamma(p * 9)],
+        "polygamma": [m.polygamma(m.full_like(p, n), p + n) for n in (0, 1, 3)],
+        "zeta": [m.zeta(p + 1.5, p), m.zeta(m.full_like(x, 3.0), p * 5)],
+        "erf_inv": [m.erf_inv(p * 2 - 1), m.erf_inv(-p)],
+        "optimization_barrier": m.optimization_barrier((x, i)),
         "is_finite": m.is_finite(xn), "atan2": m.atan2(x, p - 0.5),
         "integer_pow": [m.integer_pow(x, n) for n in (0, 1, 2, 3, 5)],
         "integer_pow_neg": m.integer_pow(p, -3), "integer_pow_int": m.integer_pow(i, 3),
@@ -128,7 +134,11 @@ def _grad_table(m, x, p):
     return {
         "acos": m.acos(q), "asinh": m.asinh(x), "atanh": m.atanh(q), "cbrt": m.cbrt(q),
         "cosh": m.cosh(x), "tan": m.tan(q), "exp2": m.exp2(x), "expm1": m.expm1(x),
-        "log1p": m.log1p(q), "erfc": m.erfc(x), "reciprocal": m.reciprocal(q),
+        "log1p": m.log1p(q), "erfc": m.erfc(x), "lgamma": m.lgamma(x * 3),
+        "digamma": m.digamma(q * 5), "polygamma": m.polygamma(m.full_like(q, 2.0), q + 1),
+        "erf_inv": m.erf_inv(q - 0.5),
+        "optimization_barrier": m.optimization_barrier((x * p, q))[0],
+        "reciprocal": m.reciprocal(q),
         "atan2": m.atan2(x, p), "integer_pow": m.integer_pow(x, 3) + m.integer_pow(q, -2),
         "round": m.round(x) * x,
         "shapes": [m.broadcast(x, (2,)), m.collapse(x, 0), m.slice_in_dim(x, 1, 4, 2, 1),
@@ -163,6 +173,13 @@ def test_grads_match_jax():
     expected = jax.grad(loss(jax.lax), argnums=(0, 1))(x, p)
     got = aotc.grad(loss(alax), argnums=(0, 1))(x, p)
     assert_tree_close(got, jax.tree.map(np.asarray, expected), 1e-4, 1e-4)
+
+
+def test_zeta_grad_in_q():
+    """jax.lax.zeta has no derivative rule; d/dq zeta(s, q) = -s zeta(s + 1, q)."""
+    q = np.array([0.5, 1.0, 2.5], np.float32)
+    got = aotc.grad(lambda q: alax.zeta(3.0, q).sum())(q)
+    np.testing.assert_allclose(got, -3 * np.asarray(jax.lax.zeta(4.0, q)), rtol=1e-5)
 
 
 @pytest.mark.parametrize("call", [

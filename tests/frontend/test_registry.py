@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from scipy import special
 
 import aotc
 from aotc.frontend.core import registry
@@ -75,13 +76,16 @@ _UNARY = {  # op: (input, numpy expectation)
     "chlo.atan": (X, np.arctan), "chlo.sinh": (X, np.sinh), "chlo.cosh": (X, np.cosh),
     "chlo.asinh": (X, np.arcsinh), "chlo.acosh": (G, np.arccosh), "chlo.atanh": (P, np.arctanh),
     "chlo.erf": (X, np.vectorize(math.erf)), "chlo.erfc": (X, np.vectorize(math.erfc)),
-    "chlo.square": (X, np.square),
+    "chlo.square": (X, np.square), "chlo.lgamma": (G, special.gammaln),
+    "chlo.digamma": (X, special.digamma), "chlo.erf_inv": (P, special.erfinv),
 }
 _BINARY = {  # op on f32: (lhs, rhs, numpy expectation)
     "stablehlo.add": (X, G, np.add), "stablehlo.subtract": (X, G, np.subtract),
     "stablehlo.multiply": (X, G, np.multiply), "stablehlo.power": (G, X, np.power),
     "stablehlo.maximum": (X, P, np.maximum), "stablehlo.minimum": (X, P, np.minimum),
-    "stablehlo.atan2": (X, G, np.arctan2),
+    "stablehlo.atan2": (X, G, np.arctan2), "chlo.zeta": (G, P, special.zeta),
+    "chlo.polygamma": (np.array([0, 1, 2, 3], f32), G,
+                       lambda n, x: special.polygamma(n.astype(int), x)),
 }
 _INT_BINARY = {  # op on i32 (and i1 where given): (rhs, numpy expectation)
     "stablehlo.shift_left": (np.array([1, 2, 3, 31], i32), np.left_shift),
@@ -341,6 +345,18 @@ OP_EXAMPLES |= {
          "keys": -np.sort(-W, 1)}),  # descending by the second operand, stable on ties
 }
 # A terminator has no example of its own: the reduce example uses it.
+_I4 = "(tensor<4xi32>) -> tensor<4xi32>"
+OP_EXAMPLES |= {  # bit ops on two's complement i32
+    "stablehlo.popcnt": example(f'%r = "stablehlo.popcnt"(%a) : {_I4}', {"a": A},
+                                {"r": np.array([30, 29, 2, 2], i32)}),
+    "stablehlo.count_leading_zeros": example(
+        f'%r = "stablehlo.count_leading_zeros"(%a) : {_I4}', {"a": A},
+        {"r": np.array([0, 0, 29, 30], i32)}),
+    "stablehlo.bitcast_convert": example(
+        '%r = "stablehlo.bitcast_convert"(%x) : (tensor<4xf32>) -> tensor<4xi32>', {"x": X},
+        {"r": X.view(i32)}),
+}
+
 OP_EXAMPLES["stablehlo.return"] = OP_EXAMPLES["stablehlo.reduce"]
 
 
