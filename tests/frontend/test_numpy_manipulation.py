@@ -1,0 +1,145 @@
+"""Array manipulation, index tricks and set operations of aotc.numpy against jax.numpy.
+
+One table of calls is written once against a numpy-like module `m` and run with `m = anp`
+(interpreted, and one IREE compile of the whole table) and `m = jax.numpy`; float
+manipulations are also differentiated with aotc.grad and compared with jax.grad.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from helpers import assert_tree_close, interpret_fn
+
+import aotc
+import aotc.numpy as anp
+
+jax.config.update("jax_platforms", "cpu")
+
+rng = np.random.default_rng(0)
+X = np.round(rng.normal(size=(4, 5)) * 2).astype(np.float32) / 2
+Y = rng.normal(size=(4, 5)).astype(np.float32)
+INTS = rng.integers(-2, 6, (3, 4)).astype(np.int32)
+B = rng.random((3, 4)) < 0.5
+CUBE = rng.normal(size=(2, 3, 4)).astype(np.float32)
+STATIC_MASK = np.array([True, False, True, True])
+
+
+def _table(m, x, y, i, b, c):
+    """Every new name on float, int and bool arrays."""
+    row = x[1]
+    return {
+        # manipulation
+        "choose": m.choose(i % 2 + 2, [x[:3, :4], y[:3, :4], i, 7.0], mode="clip"),
+        "choose_wrap": m.choose(i, [x[:3, 0:1], y[0, :4]], mode="wrap"),
+        "compress": m.compress(STATIC_MASK, x, axis=0),
+        "compress_flat": m.compress(np.array([False, True, True]), i),
+        "compress_size": m.compress(b[0], i, axis=1, size=3, fill_value=-1),
+        "extract": m.extract(x > 0, y, size=12), "extract_static": m.extract(B, i),
+        "place": m.place(x, x > 0, y[0, :3], inplace=False),
+        "put": m.put(x, i[0], y[1, :2], inplace=False),
+        "put_clip": m.put(i, np.array([0, 50, -60], np.int32), 9, mode="clip", inplace=False),
+        "put_wrap": m.put(y, np.array([1, 22, -1]), 0.5, mode="wrap", inplace=False),
+        "put_along_axis": m.put_along_axis(x, m.argmax(y, 1, keepdims=True), -5.0, 1,
+                                           inplace=False),
+        "put_along_axis_none": m.put_along_axis(i, np.array([3, 0]), np.array([7, 8]), None,
+                                                inplace=False),
+        "resize": m.resize(x, (3, 7)), "resize_int": m.resize(i[0], 6),
+        "append": m.append(x, y[0]), "append_axis": m.append(i, i[:1], axis=0),
+        "insert": m.insert(x, 2, y[0, :4], axis=1),
+        "insert_flat": m.insert(i, np.array([1, 1, -1]), 0),
+        "insert_row": m.insert(x, np.array([0, 4]), y[0], axis=0),
+        "insert_scalar": m.insert(row, 3, 9.0),
+        "insert_slice": m.insert(i, slice(0, 4, 2), i[:, :2], axis=1),
+        "delete": m.delete(x, np.array([0, 2]), axis=1),
+        "delete_flat": m.delete(i, slice(1, None, 3)),
+        "delete_int": m.delete(b, -1, axis=0),
+        "block": m.block([[x, y], [y[:1], x[:1]]]), "block_1d": m.block([row, 2.0, y[0]]),
+        "block_mixed": m.block([[i[:2], i[:2, :1]], [i[2:], i[2:, 1:2]]]),
+        "column_stack": m.column_stack([row, y[0], x[0]]), "column_2d": m.column_stack([x, y]),
+        "dstack": m.dstack([x, y]), "dstack_1d": m.dstack([row, row]),
+        "dsplit": m.dsplit(c, 2), "dsplit_at": m.dsplit(c, [1, 3]),
+        "hsplit": m.hsplit(x[:, :4], 2), "hsplit_1d": m.hsplit(row, [2]),
+        "vsplit": m.vsplit(x, 2), "array_split": m.array_split(x, 3, axis=1),
+        "array_split_at": m.array_split(i, [1, 3, 3], axis=1),
+        "unstack": m.unstack(c, axis=1), "rollaxis": [m.rollaxis(c, 2), m.rollaxis(c, 0, 3),
+                                                      m.rollaxis(c, 1, -1)],
+        "permute_dims": m.permute_dims(c, (2, 0, 1)), "matrix_transpose": m.matrix_transpose(c),
+        "matvec": m.matvec(c, y[:2, :4]), "matvec_int": m.matvec(i, i[0]),
+        "vecmat": m.vecmat(y[0, :3], c), "vecdot": m.vecdot(x, y), "vecdot_axis":
+        m.vecdot(c, c[:1], axis=1), "vecdot_int": m.vecdot(i, i[1:2]),
+        "diagflat": m.diagflat(x[:2, :2]), "diagflat_k": m.diagflat(i[0], -1),
+        "fill_diagonal": m.fill_diagonal(x, y[0, :3], inplace=False),
+        "fill_diagonal_int": m.fill_diagonal(i, 9, inplace=False),
+        "fill_diagonal_3d": m.fill_diagonal(m.reshape(c[0, :2], (2, 2, 2)), 1.5, inplace=False),
+        "lexsort": m.lexsort([i[0], i[1]]), "lexsort_2d": m.lexsort(i[:2]),
+        "lexsort_axis": m.lexsort((x[:3, :4], i), axis=0),
+        "partition": m.partition(y, 2), "partition_axis": m.partition(y, -1, axis=0),
+        "argpartition": m.argpartition(y, 1), "argpartition_int": m.argpartition(i, 2, axis=0),
+        "argpartition_ties": m.argpartition(x, 3),
+        "trim_zeros": m.trim_zeros(np.array([0, 0, 3, 0, 4, 0], np.int32)),
+        "trim_zeros_f": m.trim_zeros(np.array([0.0, 1.0, 0.0], np.float32), "f"),
+        # index tricks
+        "indices": m.indices((2, 3)), "indices_sparse": m.indices((2, 3), sparse=True),
+        "ix_": x[m.ix_(np.array([0, 2]), np.array([1, 3, 4]))], "ix_traced": m.ix_(i[0], i[1]),
+        "mgrid": m.mgrid[0:3, 1:5:2], "mgrid_float": m.mgrid[0:1:5j, -1:1:0.5],
+        "mgrid_1d": m.mgrid[2:6], "ogrid": m.ogrid[0:3, 0:4:2],
+        "r_": m.r_[row, 0:3, y[0]], "r_axis": m.r_["1", x, y], "r_ndmin": m.r_["0,2", row, row],
+        "c_": m.c_[row, y[0]], "c_2d": m.c_[x, y],
+        "s_": x[m.s_[1:3, ::2]], "index_exp": y[m.index_exp[:, 1]],
+        "mask_indices": m.mask_indices(3, np.triu, 1),
+        "diag_indices_from": m.diag_indices_from(x[:3, :3]),
+        "tril_indices_from": m.tril_indices_from(x, -1), "triu_indices_from":
+        m.triu_indices_from(i, 1),
+        "fromfunction": m.fromfunction(lambda r, s: r * 10 + s, (2, 3)),
+        "fromfunction_int": m.fromfunction(lambda r: r * 2, (3,), dtype=m.int32),
+        "unravel_index": m.unravel_index(i * 3 - 4, (3, 4)),
+        "ravel_multi_index": m.ravel_multi_index((i[0], i[1]), (3, 4), mode="clip"),
+        "ravel_multi_index_wrap": m.ravel_multi_index((i[0], i[1], i[2]), (2, 3, 4),
+                                                      mode="wrap"),
+        "ravel_multi_index_f": m.ravel_multi_index((i[0], i[1]), (3, 4), mode="clip", order="F"),
+        "packbits": m.packbits(i), "packbits_axis": m.packbits(b, axis=1),
+        "packbits_little": m.packbits(b, axis=0, bitorder="little"),
+        "unpackbits": m.unpackbits(m.packbits(i)),
+        "unpackbits_axis": m.unpackbits(m.packbits(b, axis=1), axis=1, count=4),
+        "unpackbits_little": m.unpackbits(m.astype(i % 256, m.uint8), bitorder="little",
+                                          count=-3),
+        # sets
+        "union1d": m.union1d(i[0], x[0], size=9), "union1d_fill": m.union1d(i[0], i[1], size=9,
+                                                                           fill_value=-9),
+        "intersect1d": m.intersect1d(i[0], i[1:], size=4),
+        "intersect1d_fill": m.intersect1d(x, y.round(), size=4, fill_value=99.0),
+        "setdiff1d": m.setdiff1d(i, i[0], size=10), "setdiff1d_float": m.setdiff1d(x, i, size=6),
+        "setdiff1d_unique": m.setdiff1d(np.array([5, 1, 3], np.int32), i[0],
+                                        assume_unique=True, size=4, fill_value=-1),
+        "setxor1d": m.setxor1d(i[0], i[1], size=6), "setxor1d_fill": m.setxor1d(x[0], x[1],
+                                                                               size=8,
+                                                                               fill_value=0.5),
+        "unique_values": m.unique_values(x, size=12),
+        "unique_values_fill": m.unique_values(i, size=10, fill_value=-1),
+        "unique_counts": tuple(m.unique_counts(i, size=9)),
+        "unique_counts_short": tuple(m.unique_counts(x, size=3)),
+        "unique_inverse": tuple(m.unique_inverse(x, size=20)),
+        "unique_all": tuple(m.unique_all(i, size=6)),
+        "unique_all_fill": tuple(m.unique_all(b, size=3, fill_value=False)),
+    }
+
+
+def _args():
+    return X, Y, INTS, B, CUBE
+
+
+def test_table_matches_jax_interpreted_and_compiled():
+    expected = jax.tree.map(np.asarray, _table(jnp, *map(jnp.asarray, _args())))
+    got = interpret_fn(lambda *a: _table(anp, *a), *_args())
+    assert got.keys() == expected.keys()
+    for key in expected:
+        try:
+            assert_tree_close(got[key], expected[key], 1e-5, 1e-5)
+        except AssertionError as err:
+            raise AssertionError(f"{key}: {err}") from None
+    compiled = aotc.jit(lambda *a: _table(anp, *a))(*_args())
+    for key in expected:
+        try:
+            assert_tree_close(compiled[key], expected[key], 1e-5, 1e-5)
+        except AssertionError as err:
+            raise AssertionError(f"compiled {key}: {err}") from None
