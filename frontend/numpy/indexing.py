@@ -23,7 +23,7 @@ from aotc.frontend.numpy.core import (
     normalize_axis,
     shape_text,
 )
-from aotc.frontend.numpy.math import clip, remainder
+from aotc.frontend.numpy.math import clip, divide, power, remainder
 from aotc.frontend.numpy.math import where as select
 from aotc.frontend.numpy.shape import expand_dims, ravel, reshape, squeeze
 from aotc.frontend.ops import elementwise as ew
@@ -424,35 +424,153 @@ def _scatter(x, index, values, combine) -> Tracer:
     return reshape(out, original_shape) if out.shape != original_shape else out
 
 
+# ---- JAX's index modes: 'fill', 'clip', 'drop', 'promise_in_bounds' ------------------------
+
+MODES = (None, "fill", "clip", "drop", "promise_in_bounds")
+
+
+def _index_items(x: Tracer, index) -> list:
+    """index's items with Ellipsis expanded, each as (item, the axis of x it indexes or None)."""
+    items = [_as_index_item(item) for item in (index if isinstance(index, tuple) else (index,))]
+    used = sum(item is not None and item is not Ellipsis for item in items)
+    at = next((i for i, item in enumerate(items) if item is Ellipsis), len(items))
+    items = items[:at] + [slice(None)] * (x.ndim - used) + items[at + 1:]
+    out, axis = [], 0
+    for item in items:
+        out.append((item, None if item is None else axis))
+        axis += item is not None
+    return out
+
+
+def _is_integer_index(item) -> bool:
+    return isinstance(item, (int, np.ndarray, Tracer))
+
+
+def _clipped(x: Tracer, items) -> tuple:
+    """The index with every integer index wrapped when negative and clamped into its axis."""
+    out = []
+    for item, axis in items:
+        size = None if axis is None else x.shape[axis]
+        if _is_integer_index(item) and size is not None:
+            if isinstance(item, Tracer):
+                item = clip(select(item < 0, item + size, item), 0, size - 1)
+            else:
+                item = np.clip(np.where(np.asarray(item) < 0, item + size, item), 0, size - 1)
+        out.append(item)
+    return tuple(out)
+
+
+def _out_of_range(x: Tracer, item, axis) -> bool:
+    if not isinstance(item, (int, np.ndarray)) or axis is None or x.shape[axis] is None:
+        return False
+    size = x.shape[axis]
+    return bool(np.any((np.asarray(item) < -size) | (np.asarray(item) >= size)))
+
+
+def _default_fill(dtype: np.dtype):
+    """JAX's fill for out-of-range reads: NaN, the smallest signed or largest unsigned int, True."""
+    if dtypes.is_bool(dtype):
+        return True
+    if dtypes.is_int(dtype):
+        info = np.iinfo(dtype)
+        return info.min if info.min < 0 else info.max
+    return np.nan
+
+
+def _get_filled(x: Tracer, index, fill_value) -> Tracer:
+    """x[index] where every integer index is in [-size, size), fill_value elsewhere."""
+    items = _index_items(x, index)
+    out = getitem(x, _clipped(x, items))
+    arrays = [p for p, (item, _) in enumerate(items) if _is_integer_index(item)]
+    valid = None
+    for p in arrays:
+        item, axis = items[p]
+        size = x.shape[axis]
+        if size is None:
+            continue
+        ok = (item >= -size) & (item < size)
+        valid = ok if valid is None else valid & ok
+    if valid is None:
+        return out
+    valid = asarray(valid)
+    if valid.ndim:  # the broadcast index dims sit where NumPy puts them
+        adjacent = arrays == list(range(arrays[0], arrays[-1] + 1))
+        before = arrays[0] if adjacent else 0
+        after = out.ndim - before - valid.ndim
+        valid = reshape(valid, (1,) * before + valid.shape + (1,) * after)
+    fill = _default_fill(out.dtype) if fill_value is None else fill_value
+    return select(valid, out, asarray(fill, out.dtype))
+
+
+def _check_mode(mode) -> None:
+    if mode not in MODES:
+        raise TracingError(f"{caller_site()}: index mode must be one of {MODES[1:]} or None, got "
+                           f"{mode!r}")
+
+
 class _IndexUpdateRef:
-    """`x.at[index]`: the functional updates of JAX (each returns a new array)."""
+    """`x.at[index]`: the functional updates of JAX (each returns a new array).
+
+    mode: reads clamp out-of-range indices by default ('clip', 'promise_in_bounds'), or give
+    fill_value with 'fill'; updates drop them by default ('drop', 'fill', 'promise_in_bounds'),
+    static ones too, or clamp them with 'clip'.
+    """
 
     def __init__(self, x, index):
         self.x, self.index = x, index
 
-    def get(self) -> Tracer:
-        """x[index]."""
+    def get(self, mode=None, fill_value=None, **_) -> Tracer:
+        """x[index]; mode='fill' gives fill_value (NaN, or an int's extreme) out of range."""
+        _check_mode(mode)
+        if mode == "fill":
+            return _get_filled(to_tracer(self.x), self.index, fill_value)
         return getitem(self.x, self.index)
 
-    def set(self, values) -> Tracer:
+    def _update(self, values, combine, mode) -> Tracer:
+        _check_mode(mode)
+        x = to_tracer(self.x)
+        items = _index_items(x, self.index)
+        if mode == "clip":
+            index = _clipped(x, items)
+        else:  # static out-of-range indices become traced ones, which the scatter drops
+            index = tuple(asarray(item) if _out_of_range(x, item, axis) else item
+                          for item, axis in items)
+        return _scatter(x, index, values, combine)
+
+    def _scaled(self, values, mode) -> Tracer:
+        """ones with x[index] multiplied by values, as JAX builds divide and power."""
+        x = to_tracer(self.x)
+        # a dense constant: IREE 3.13 scattered into a broadcast of 1 shared by two scatters
+        ones = constant(np.ones(x.shape, x.dtype))
+        return _IndexUpdateRef(ones, self.index)._update(values, ew.multiply, mode)
+
+    def set(self, values, mode=None, **_) -> Tracer:
         """A copy of x with x[index] = values (broadcast and cast to x's dtype)."""
-        return _scatter(self.x, self.index, values, index_ops.set_update)
+        return self._update(values, index_ops.set_update, mode)
 
-    def add(self, values) -> Tracer:
+    def add(self, values, mode=None, **_) -> Tracer:
         """A copy of x with values added at index; repeated indices accumulate (np.add.at)."""
-        return _scatter(self.x, self.index, values, ew.add)
+        return self._update(values, ew.add, mode)
 
-    def multiply(self, values) -> Tracer:
+    def multiply(self, values, mode=None, **_) -> Tracer:
         """A copy of x with x[index] multiplied by values; repeated indices accumulate."""
-        return _scatter(self.x, self.index, values, ew.multiply)
+        return self._update(values, ew.multiply, mode)
 
-    def min(self, values) -> Tracer:
+    def divide(self, values, mode=None, **_) -> Tracer:
+        """A copy of x with x[index] divided by values (x must be inexact, as in JAX)."""
+        return divide(self.x, self._scaled(values, mode))
+
+    def power(self, values, mode=None, **_) -> Tracer:
+        """A copy of x with x[index] raised to values."""
+        return power(self.x, self._scaled(values, mode))
+
+    def min(self, values, mode=None, **_) -> Tracer:
         """A copy of x with x[index] = minimum(x[index], values)."""
-        return _scatter(self.x, self.index, values, ew.minimum)
+        return self._update(values, ew.minimum, mode)
 
-    def max(self, values) -> Tracer:
+    def max(self, values, mode=None, **_) -> Tracer:
         """A copy of x with x[index] = maximum(x[index], values)."""
-        return _scatter(self.x, self.index, values, ew.maximum)
+        return self._update(values, ew.maximum, mode)
 
     mul = multiply
 
@@ -475,11 +593,13 @@ class IndexUpdateHelper:
 # ---- aotc.numpy functions ----------------------------------------------------------------------
 
 
-def take(a, indices, axis=None, mode=None) -> Tracer:
-    """Elements of `a` at `indices` along `axis` (the flattened array when None), as np.take.
+def take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
+         indices_are_sorted=False, fill_value=None) -> Tracer:
+    """Elements of `a` at `indices` along `axis` (the flattened array when None), as jnp.take.
 
-    mode None wraps negative indices (static ones are bounds-checked), "clip" clamps every
-    index into range, "wrap" takes indices modulo the axis size.
+    mode None or "fill" (JAX's default) wraps negative indices and gives fill_value (NaN, or an
+    int's extreme) out of range; "clip" clamps every index into range, "wrap" takes indices
+    modulo the axis size, "promise_in_bounds" clamps as x[i] does.
 
     Example:
         >>> anp.take(x, anp.array([2, 0]), axis=1)
@@ -497,14 +617,19 @@ def take(a, indices, axis=None, mode=None) -> Tracer:
         else:
             indices = np.asarray(indices)
             indices = np.clip(indices, 0, size - 1) if mode == "clip" else indices % size
-    elif mode is not None:
-        raise TracingError(f"{caller_site()}: take: mode must be None, 'clip' or 'wrap', got "
-                           f"{mode!r}")
+    elif mode in (None, "fill"):
+        return _get_filled(a, (slice(None),) * axis + (indices,), fill_value)
+    elif mode != "promise_in_bounds":
+        raise TracingError(f"{caller_site()}: take: mode must be None, 'fill', 'clip', 'wrap' or "
+                           f"'promise_in_bounds', got {mode!r}")
     return getitem(a, (slice(None),) * axis + (indices,))
 
 
-def take_along_axis(arr, indices, axis) -> Tracer:
-    """result[..., j, ...] = arr[..., indices[..., j, ...], ...] along `axis`, as numpy's.
+def take_along_axis(arr, indices, axis=-1, mode=None, fill_value=None) -> Tracer:
+    """result[..., j, ...] = arr[..., indices[..., j, ...], ...] along `axis`, as jnp's.
+
+    Out-of-range indices give fill_value (NaN, or an int's extreme) by default, as in JAX;
+    mode="clip" or "promise_in_bounds" clamps them instead.
 
     Example:
         >>> anp.take_along_axis(x, anp.argsort(x, axis=1), axis=1)
@@ -520,4 +645,7 @@ def take_along_axis(arr, indices, axis) -> Tracer:
         indices if d == axis
         else np.arange(n).reshape([-1 if i == d else 1 for i in range(arr.ndim)])
         for d, n in enumerate(arr.shape))
+    if mode in (None, "fill"):
+        return _get_filled(arr, index, fill_value)
+    _check_mode(mode)
     return getitem(arr, index)

@@ -2,9 +2,12 @@
 
 import math
 
+import numpy as np
+
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import (
+    astype,
     broadcast_shapes,
     broadcast_to,
     normalize_axis,
@@ -29,9 +32,22 @@ def _dot(x: Tracer, y: Tracer, contracting, batch=((), ())) -> Tracer:
     return Tracer(linalg.dot_general(x.value, y.value, contracting, batch), x.weak_type)
 
 
-def matmul(x, y):
-    """x @ y with numpy's rules: 1-D operands are promoted to matrices, batch dims broadcast."""
+def _preferred(x, y, preferred_element_type):
+    """x and y cast to preferred_element_type (JAX's accumulation and result dtype) when given."""
+    if preferred_element_type is None:
+        return x, y
+    dtype = np.dtype(preferred_element_type)
+    return astype(x, dtype), astype(y, dtype)
+
+
+def matmul(x, y, *, precision=None, preferred_element_type=None):
+    """x @ y with numpy's rules: 1-D operands are promoted to matrices, batch dims broadcast.
+
+    preferred_element_type (as in JAX) is the dtype to accumulate in and return, e.g.
+    `anp.matmul(a8, b8, preferred_element_type=anp.int32)` for int8 inputs.
+    """
     x, y = promote("matmul", x, y, broadcast=False)
+    x, y = _preferred(x, y, preferred_element_type)
     if x.ndim == 0 or y.ndim == 0:
         raise TracingError(f"{caller_site()}: matmul: operands must not be scalars, got "
                            f"{shape_text(x.shape)} @ {shape_text(y.shape)}")
@@ -62,9 +78,13 @@ def matmul(x, y):
     return out
 
 
-def dot(x, y):
-    """numpy.dot: sum product over the last axis of x and the second-to-last of y."""
+def dot(x, y, *, precision=None, preferred_element_type=None):
+    """numpy.dot: sum product over the last axis of x and the second-to-last of y.
+
+    preferred_element_type (as in JAX) is the dtype to accumulate in and return.
+    """
     x, y = promote("dot", x, y, broadcast=False)
+    x, y = _preferred(x, y, preferred_element_type)
     if x.ndim == 0 or y.ndim == 0:
         return multiply(x, y)
     if y.ndim <= 2:
