@@ -9,3 +9,6 @@ from aotc.frontend.numpy.dtypes_api import bool, floating
 from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
 
 _wrap_namespace(globals())
+
+# vmap-based functions (a layer above frontend/numpy); each is eager-capable on its own.
+from aotc.frontend.transforms.numpy_maps import *  # noqa: E402

@@ -37,9 +37,7 @@ from aotc.frontend.numpy.cumulative import *  # noqa: F403
 from aotc.frontend.numpy.dtypes_api import *  # noqa: F403
 from aotc.frontend.numpy.elementwise_more import *  # noqa: F403
 from aotc.frontend.numpy.floating import *  # noqa: F403
-from aotc.frontend.numpy.index_tricks import *  # noqa: F403
 from aotc.frontend.numpy.indexing import *  # noqa: F403
-from aotc.frontend.numpy.manipulation import *  # noqa: F403
 from aotc.frontend.numpy.math import (
     abs,
     absolute,
@@ -114,6 +112,8 @@ from aotc.frontend.numpy.math import (
     trunc,
     where,
 )
+from aotc.frontend.numpy.numerics import *  # noqa: F403
+from aotc.frontend.numpy.polynomial import *  # noqa: F403
 from aotc.frontend.numpy.products import dot, einsum, inner, matmul, outer, tensordot, trace, vdot
 from aotc.frontend.numpy.rearranging import *  # noqa: F403  (cumulative ops, sorting, tile, ...)
 from aotc.frontend.numpy.reductions import (
@@ -132,7 +132,6 @@ from aotc.frontend.numpy.reductions import (
     var,
 )
 from aotc.frontend.numpy.searching import *  # noqa: F403
-from aotc.frontend.numpy.sets import *  # noqa: F403
 from aotc.frontend.numpy.shape import (
     atleast_1d,
     atleast_2d,
