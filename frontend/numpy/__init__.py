@@ -37,7 +37,9 @@ from aotc.frontend.numpy.cumulative import *  # noqa: F403
 from aotc.frontend.numpy.dtypes_api import *  # noqa: F403
 from aotc.frontend.numpy.elementwise_more import *  # noqa: F403
 from aotc.frontend.numpy.floating import *  # noqa: F403
+from aotc.frontend.numpy.index_tricks import *  # noqa: F403
 from aotc.frontend.numpy.indexing import *  # noqa: F403
+from aotc.frontend.numpy.manipulation import *  # noqa: F403
 from aotc.frontend.numpy.math import (
     abs,
     absolute,
@@ -132,6 +134,7 @@ from aotc.frontend.numpy.reductions import (
     var,
 )
 from aotc.frontend.numpy.searching import *  # noqa: F403
+from aotc.frontend.numpy.sets import *  # noqa: F403
 from aotc.frontend.numpy.shape import (
     atleast_1d,
     atleast_2d,
