@@ -28,6 +28,11 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     Example:
         vmfb = compile_stablehlo(str(aotc.lower(fn, spec)), "x86_64", ["--iree-opt-level=O3"])
     """
+    if not replace and "@aotc.debug_print" in text and get_target(target).driver != "local-task":
+        raise CompileError(f"{_debug_print_site(text)}: aotc.debug.print prints only from CPU "
+                           f"targets, not '{target}' (IREE's trace sink reads host memory); "
+                           "compile for a CPU target to debug, or return the value and print it "
+                           "on the host")
     flags = [flags] if isinstance(flags, str) else list(flags)
     if any(not isinstance(f, str) for f in flags):
         raise CompileError(f"IREE flags must be strings such as '--iree-opt-level=O3', got "
@@ -47,3 +52,12 @@ def _summarize(diagnostics: str) -> str:
     lines = [ln for ln in diagnostics.splitlines() if re.search(r"error:|note:", ln)]
     head = "\n".join(lines[:20]) if lines else diagnostics[-4000:]
     return f"IREE failed to compile the traced program:\n{head}"
+
+
+def _debug_print_site(text: str) -> str:
+    """'file:line' of the first aotc.debug.print in MLIR text printed with locations."""
+    line = next((ln for ln in text.splitlines() if "@aotc.debug_print" in ln), "")
+    found = re.search(r'loc\((#loc\d*|"[^"]*":\d+)', line)
+    if found and found.group(1).startswith("#"):
+        found = re.search(rf'^{found.group(1)} = loc\(("[^"]*":\d+)', text, re.MULTILINE)
+    return found.group(1).replace('"', "") if found else "<unknown>"

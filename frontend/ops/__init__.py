@@ -4,9 +4,19 @@ Other layers call `from aotc.frontend import ops` and then `ops.ew.add(x, y)`,
 `ops.shape.reshape(x, shape)`, `ops.linalg.dot_general(...)`, ...
 """
 
-from aotc.frontend.ops import control, conv, elementwise, indexing, linalg, reduction, shape, sort
+from aotc.frontend.ops import (
+    control,
+    conv,
+    debug,
+    elementwise,
+    indexing,
+    linalg,
+    reduction,
+    shape,
+    sort,
+)
 
 ew = elementwise
 
-__all__ = ["control", "conv", "elementwise", "ew", "indexing", "linalg", "reduction", "shape",
-           "sort"]
+__all__ = ["control", "conv", "debug", "elementwise", "ew", "indexing", "linalg", "reduction",
+           "shape", "sort"]

@@ -26,6 +26,7 @@ import iree.runtime as rt
 import numpy as np
 from iree.runtime import system_setup
 
+from aotc_runtime.debug import SINK
 from aotc_runtime.errors import ArtifactError
 
 INSTANCE = rt.VmInstance()  # one VM instance per process; every module and context shares it
@@ -57,7 +58,7 @@ class _SharedConfig(rt.Config):
     def __init__(self, device: rt.HalDevice):
         self.device = device
         self.vm_instance = INSTANCE
-        self.default_vm_modules = (rt.create_hal_module(INSTANCE, device),)
+        self.default_vm_modules = (rt.create_hal_module(INSTANCE, device, debug_sink=SINK),)
 
 
 def config(device, target: str | None = None, source: str = "") -> rt.Config:

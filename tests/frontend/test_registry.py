@@ -358,6 +358,10 @@ OP_EXAMPLES |= {  # bit ops on two's complement i32
 }
 
 OP_EXAMPLES["stablehlo.return"] = OP_EXAMPLES["stablehlo.reduce"]
+OP_EXAMPLES["stablehlo.custom_call"] = example(  # aotc.debug.print's op: prints, no results
+    'stablehlo.custom_call @aotc.debug_print(%x) {backend_config = "{\\"aotc.debug.print\\": '
+    '\\"x = {}\\", \\"names\\": []}", has_side_effect = true} : (tensor<4xf32>) -> ()\n'
+    "%r = stablehlo.add %x, %x : tensor<4xf32>", {"x": X}, {"r": X + X})
 
 
 # ---- tests ---------------------------------------------------------------------------------------
