@@ -14,6 +14,7 @@ and float-only functions reject integer operands, as jax.lax does.
 import builtins
 import enum
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import astype, normalize_axes, normalize_axis, promote, shape_text
+from aotc.frontend.numpy.core import broadcast_shapes as _broadcast_shapes
 from aotc.frontend.ops import control as control_ops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import reduction
@@ -30,7 +32,10 @@ from aotc.frontend.ops import sort as sort_ops
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 __all__ = [
-    "Precision", "RoundingMethod",
+    "ConvDimensionNumbers", "Precision", "RoundingMethod",
+    # convolutions
+    "conv_dimension_numbers", "conv_general_permutations", "conv_transpose",
+    "conv_with_general_padding",
     # elementwise
     "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_not",
     "bitwise_or", "bitwise_xor", "cbrt", "clz", "cosh", "erfc", "exp2", "expm1", "integer_pow",
@@ -38,7 +43,7 @@ __all__ = [
     "optimization_barrier", "population_count", "reciprocal", "round", "shift_left",
     "shift_right_arithmetic", "shift_right_logical", "sinh", "tan",
     # dtypes and shapes
-    "bitcast_convert_type", "broadcast", "broadcast_like", "broadcast_to_rank",
+    "bitcast_convert_type", "broadcast", "broadcast_like", "broadcast_shapes", "broadcast_to_rank",
     "broadcasted_iota", "collapse", "dynamic_index_in_dim", "dynamic_slice_in_dim",
     "dynamic_update_index_in_dim", "dynamic_update_slice_in_dim", "full", "full_like",
     "index_in_dim", "rev", "select_n", "slice_in_dim", "split", "stack", "tile", "unstack",
@@ -62,6 +67,15 @@ class Precision(enum.Enum):
     DEFAULT = 0
     HIGH = 1
     HIGHEST = 2
+
+
+class ConvDimensionNumbers(NamedTuple):
+    """A convolution's layouts as dim permutations: (batch, feature, *spatial) of lhs and out,
+    (out feature, in feature, *spatial) of rhs."""
+
+    lhs_spec: tuple
+    rhs_spec: tuple
+    out_spec: tuple
 
 
 # ---- dtype checks ------------------------------------------------------------------------------
@@ -364,6 +378,15 @@ def broadcast_like(arr, like_arr):
         >>> lax.broadcast_like(anp.ones(3), anp.zeros((2, 3))).shape   # (2, 3)
     """
     return anp.broadcast_to(arr, to_tracer(like_arr).shape)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape numpy broadcasting gives shapes (static ints).
+
+    Example:
+        >>> lax.broadcast_shapes((3, 1), (1, 4))   # (3, 4)
+    """
+    return tuple(_broadcast_shapes("broadcast_shapes", *[tuple(s) for s in shapes]))
 
 
 def broadcasted_iota(dtype, shape, dimension: int):
@@ -830,3 +853,96 @@ def batch_matmul(lhs, rhs, precision=None):
                            f"{shape_text(rhs.shape)}")
     lhs, rhs = _same_dtype("batch_matmul", lhs, rhs, broadcast=False)
     return anp.matmul(lhs, rhs)
+
+
+# ---- convolutions ------------------------------------------------------------------------------
+
+
+def conv_general_permutations(dimension_numbers):
+    """The (lhs, rhs, out) dim permutations of three layout strings such as
+    ("NHWC", "HWIO", "NHWC"); spatial dims are ordered as in the rhs layout.
+
+    Example:
+        >>> lax.conv_general_permutations(("NHWC", "HWIO", "NHWC"))   # ((0, 3, 1, 2), ...)
+    """
+    from aotc.frontend.lax import _conv_specs
+
+    return _conv_specs(dimension_numbers, len(dimension_numbers[0]))
+
+
+def conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers):
+    """ConvDimensionNumbers from None (NCHW, OIHW, NCHW), layout strings or integer specs.
+
+    Example:
+        >>> dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+    """
+    from aotc.frontend.lax import _conv_specs
+
+    if isinstance(dimension_numbers, ConvDimensionNumbers):
+        return dimension_numbers
+    if len(lhs_shape) != len(rhs_shape):
+        raise TracingError(f"{caller_site()}: lax.conv_dimension_numbers: lhs rank "
+                           f"{len(lhs_shape)} and rhs rank {len(rhs_shape)} differ")
+    return ConvDimensionNumbers(*_conv_specs(dimension_numbers, len(lhs_shape)))
+
+
+def conv_with_general_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                              precision=None, preferred_element_type=None):
+    """conv_general_dilated in the default NCHW/OIHW layout, with dilations.
+
+    Example:
+        >>> lax.conv_with_general_padding(x, w, (1, 1), [(1, 1), (0, 0)], None, (2, 2))
+    """
+    from aotc.frontend.lax import conv_general_dilated
+
+    return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                precision=precision,
+                                preferred_element_type=preferred_element_type)
+
+
+def _conv_transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
+    if padding == "SAME":
+        pad_len = k + s - 2
+        pad_a = k - 1 if s > k - 1 else -(-pad_len // 2)
+    elif padding == "VALID":
+        pad_len = k + s - 2 + builtins.max(k - s, 0)
+        pad_a = k - 1
+    else:
+        raise TracingError(f"{caller_site()}: lax.conv_transpose: padding {padding!r}; use "
+                           "'SAME', 'VALID' or (low, high) pairs")
+    return pad_a, pad_len - pad_a
+
+
+_DEFAULT_TRANSPOSE_LAYOUTS = {2: ("NC", "IO", "NC"), 3: ("NHC", "HIO", "NHC"),
+                              4: ("NHWC", "HWIO", "NHWC"), 5: ("NHWDC", "HWDIO", "NHWDC")}
+
+
+def conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None, dimension_numbers=None,
+                   transpose_kernel: bool = False, precision=None, preferred_element_type=None):
+    """The transposed ("deconvolution") convolution: lhs dilated by strides, then convolved
+    (JAX's definition; default layouts NHWC / HWIO; transpose_kernel flips the kernel's spatial
+    dims and swaps its feature dims, the gradient of conv).
+
+    Example:
+        >>> lax.conv_transpose(x, w, (2, 2), "SAME")   # NHWC in and out, spatial size x2
+    """
+    from aotc.frontend.lax import conv_general_dilated
+
+    lhs, rhs = to_tracer(lhs), to_tracer(rhs)
+    ndim = lhs.ndim
+    if dimension_numbers is None:
+        dimension_numbers = _DEFAULT_TRANSPOSE_LAYOUTS.get(ndim)
+    dn = conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+    rhs_dilation = tuple(rhs_dilation) if rhs_dilation else (1,) * (ndim - 2)
+    if isinstance(padding, str):
+        kernel = [rhs.shape[d] for d in dn.rhs_spec[2:]]
+        pads = [_conv_transpose_padding(0 if k == 0 else 1 + r * (k - 1), s, padding.upper())
+                for k, r, s in zip(kernel, rhs_dilation, strides)]
+    else:
+        pads = padding
+    if transpose_kernel:
+        rhs = rev(rhs, dn.rhs_spec[2:])
+        rhs = anp.swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])
+    return conv_general_dilated(lhs, rhs, (1,) * (ndim - 2), pads, tuple(strides), rhs_dilation,
+                                dn, precision=precision,
+                                preferred_element_type=preferred_element_type)

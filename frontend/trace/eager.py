@@ -35,6 +35,8 @@ _NOT_TRACED |= {
     "array_repr", "array_str", "get_printoptions", "set_printoptions", "printoptions", "load",
     "save", "savez", "frombuffer", "fromstring", "fromiter", "fromfile",
 }
+# Static layout helpers of aotc.lax (frontend/lax/more.py).
+_NOT_TRACED |= {"conv_dimension_numbers", "conv_general_permutations"}
 
 
 def _is_array(leaf) -> bool:

@@ -34,6 +34,7 @@ K = np.array(2, np.int32)
 def _table(m, x, xn, p, i, s, u, b, which, k):
     """Every new name, on float arrays with ties and NaNs, ints, unsigned bytes and bools."""
     linear = (p, x)  # the recurrence h = a * h + b as pairs (a, b)
+    kernel = p[:3, :3, None, None].repeat(2, 3)  # HWIO with one input and two output features
     return {
         # elementwise
         "acos": m.acos(p), "acosh": m.acosh(p + 1), "asin": m.asin(p), "asinh": m.asinh(x),
@@ -64,6 +65,7 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
                     m.bitcast_convert_type(u, np.int8)],
         "broadcast": m.broadcast(i, (2,)), "broadcast_to_rank": m.broadcast_to_rank(u, 3),
         "broadcast_like": m.broadcast_like(p[0], x),
+        "broadcast_shapes": m.full(m.broadcast_shapes((3, 1), (1, 4), (4,)), 2.0),
         "broadcasted_iota": [m.broadcasted_iota(np.int32, (2, 3), 1),
                              m.broadcasted_iota(np.float32, (2, 3), 0)],
         "collapse": [m.collapse(x[None], 0, 2), m.collapse(x[None, :, :, None], 1)],
@@ -104,6 +106,20 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
             lambda a, b: (a[0] * b[0], a[1] * b[0] + b[1]), linear, axis=1),
         "associative_scan_rev": m.associative_scan(m.max, x, reverse=True, axis=0),
         "batch_matmul": m.batch_matmul(x.reshape(2, 2, 5), p.reshape(2, 5, 2)),
+        # convolutions
+        "conv_transpose": [m.conv_transpose(x[None, :, :, None], kernel.transpose(
+            (0, 1, 3, 2)) if t else kernel, s_, pad, transpose_kernel=t) for s_, pad, t in (
+            ((2, 2), "SAME", False), ((1, 2), "VALID", True), ((2, 1), [(1, 0), (2, 1)], False))],
+        "conv_with_general_padding": m.conv_with_general_padding(
+            x[None, None], p[None, None, :2, :3], (1, 2), [(1, 1), (0, 2)], (2, 1), (1, 2)),
+        "conv_dimension_numbers": m.conv_general_dilated(
+            x[None, :, :, None], p[:2, :2, None, None], (1, 1), "SAME",
+            dimension_numbers=m.conv_dimension_numbers((1, 4, 5, 1), (2, 2, 1, 1),
+                                                       ("NHWC", "HWIO", "NHWC"))),
+        "conv_general_permutations": m.conv_general_dilated(
+            x[None, :, :, None], p[:2, :3, None, None], (1, 1), "VALID",
+            dimension_numbers=m.ConvDimensionNumbers(
+                *m.conv_general_permutations(("NWHC", "WHIO", "NWHC")))),
     }
 
 
@@ -153,6 +169,8 @@ def _grad_table(m, x, p):
         "associative_scan": m.associative_scan(
             lambda a, b: (a[0] * b[0], a[1] * b[0] + b[1]), (q, x), axis=1),
         "batch_matmul": m.batch_matmul(x.reshape(2, 2, 5), p.reshape(2, 5, 2)),
+        "conv_transpose": m.conv_transpose(x[None, :, :, None], p[:2, :3, None, None], (2, 1),
+                                           "SAME", transpose_kernel=True),
     }
 
 
