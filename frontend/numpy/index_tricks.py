@@ -25,8 +25,21 @@ __all__ = [
     "triu_indices_from", "unpackbits", "unravel_index",
 ]
 
-s_ = np.s_
-index_exp = np.index_exp
+
+
+class IndexTrick:
+    """Base of the index-trick objects (mgrid, ogrid, r_, c_, s_, index_exp): values used with
+    [...] rather than functions."""
+
+
+class _Expression(IndexTrick, type(np.s_)):
+    """Index expressions built with [...], exactly numpy's (and jnp's) s_ and index_exp."""
+
+
+s_ = _Expression(maketuple=False)
+s_.__doc__ = "A slice or tuple of slices built with [...], like jnp.s_: x[anp.s_[1:3, ::2]]."
+index_exp = _Expression(maketuple=True)
+index_exp.__doc__ = "Like s_ but always a tuple, as jnp.index_exp: anp.index_exp[1:3]."
 
 
 def _fail(message: str) -> TracingError:
@@ -88,7 +101,7 @@ def _grid_axes(key) -> list[np.ndarray]:
     return axes
 
 
-class _Grid:
+class _Grid(IndexTrick):
     """Dense (mgrid) or open (ogrid) grids from static slices, like jnp.mgrid / jnp.ogrid:
     int32 for integer slices, float32 with a float or complex (point count) step."""
 
@@ -110,7 +123,7 @@ ogrid = _Grid(sparse=True)
 ogrid.__doc__ = "Open index grids from static slices, like jnp.ogrid: anp.ogrid[0:2, 0:3]."
 
 
-class _Concatenator:
+class _Concatenator(IndexTrick):
     """Arrays, scalars and static slices joined along an axis, like jnp.r_ / jnp.c_; a leading
     string 'axis[,ndmin[,trans1d]]' sets the axis, the minimum rank and where 1-D items go."""
 

@@ -24,6 +24,7 @@ import test_numpy_spec
 import aotc.lax
 import aotc.nn
 import aotc.numpy
+from aotc.frontend.numpy.index_tricks import IndexTrick
 
 jax.config.update("jax_platforms", "cpu")
 
@@ -35,6 +36,8 @@ NOT_FUNCTIONS = {
     type: "dtypes (float32, ..., bool_, dtype) are numpy's classes; ndarray is the Tracer class",
     float: "the constants pi, e, inf and nan (test_constants_are_numpys checks their values)",
     type(None): "newaxis is None, as numpy.newaxis",
+    IndexTrick: "mgrid, ogrid, r_, c_, s_, index_exp are used with [...]; test_numpy_manipulation "
+                "checks them against jax.numpy's",
 }
 
 # Public functions with no spec-table row, and why.
