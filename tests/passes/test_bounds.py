@@ -56,20 +56,19 @@ def test_at_get_clamps_like_jax():
     np.testing.assert_array_equal(aotc.jit(at_get)(X, i), jax.jit(at_get)(X, i))
 
 
-def test_take_clamps_like_jax_clip():
-    # aotc.numpy.take (mode None) wraps negative indices and lets the gather clamp the rest:
-    # JAX's take in "clip" mode after the same wrap (JAX's default mode fills with NaN instead)
+@pytest.mark.parametrize("mode", [None, "clip", "fill"])
+def test_take_matches_jax_in_every_mode(mode):
+    # JAX's default for take is "fill" (NaN out of range); "clip" clamps after the gather
     i = np.array(index_cases(4), np.int32)
-    got = aotc.jit(lambda x, i: anp.take(x, i, axis=1))(X, i)
-    want = jnp.take(X, wrapped(i, 4), axis=1, mode="clip")
-    np.testing.assert_array_equal(got, want)
+    got = aotc.jit(lambda x, i: anp.take(x, i, axis=1, mode=mode))(X, i)
+    np.testing.assert_array_equal(got, jnp.take(X, i, axis=1, mode=mode))
 
 
-def test_take_along_axis_clamps_like_jax_clip():
+@pytest.mark.parametrize("mode", [None, "clip", "fill"])
+def test_take_along_axis_matches_jax_in_every_mode(mode):
     i = np.array(index_cases(4), np.int32).reshape(1, 8).repeat(5, axis=0)
-    got = aotc.jit(lambda x, i: anp.take_along_axis(x, i, axis=1))(X, i)
-    want = jnp.take_along_axis(X, i, axis=1, mode="clip")  # which wraps negatives itself
-    np.testing.assert_array_equal(got, want)
+    got = aotc.jit(lambda x, i: anp.take_along_axis(x, i, axis=1, mode=mode))(X, i)
+    np.testing.assert_array_equal(got, jnp.take_along_axis(X, i, axis=1, mode=mode))
 
 
 def test_embedding_lookup_of_missing_ids_reads_the_last_row():
