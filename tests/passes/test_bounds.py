@@ -30,11 +30,6 @@ def index_cases(n: int) -> list[int]:
 X = np.arange(20, dtype=np.float32).reshape(5, 4) * 1.5 - 7.0
 
 
-def wrapped(i, n):
-    """aotc.numpy's (and numpy's) reading of a negative index, before any clamping."""
-    return np.where(i < 0, i + n, i)
-
-
 # ---- gathers: x[i], take, take_along_axis, .at[].get ------------------------------------------
 
 
