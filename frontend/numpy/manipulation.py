@@ -39,7 +39,7 @@ from aotc.frontend.numpy.shape import (
     swapaxes,
     transpose,
 )
-from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
+from aotc.frontend.trace.tracer import Tracer, constant, is_tracing, to_tracer
 
 __all__ = [
     "append", "argpartition", "array_split", "block", "choose", "column_stack", "compress",
@@ -632,5 +632,5 @@ def trim_zeros(filt, trim="fb"):
     stop = int(nonzero_at[-1]) + 1 if nonzero_at.size and "b" in trim.lower() else len(values)
     if not nonzero_at.size:
         start = stop = 0
-    return asarray(values[start:stop])
+    return asarray(values[start:stop]) if is_tracing() else values[start:stop]
 

@@ -27,8 +27,10 @@ from aotc.frontend.trace.tracer import is_tracing, trace
 CACHE_SIZE = 256  # traces kept per thread
 RENEW_AFTER = 2048  # traces into one context before the thread starts a fresh one
 
-# Functions that answer questions about their arguments rather than computing arrays.
-_NOT_TRACED = {"shape", "ndim", "size", "result_type", "promote_types", "dtype", "can_cast"}
+# Functions that answer questions about their arguments rather than computing arrays, and
+# trim_zeros, whose output length depends on its (static, host) values.
+_NOT_TRACED = {"shape", "ndim", "size", "result_type", "promote_types", "dtype", "can_cast",
+               "trim_zeros"}
 # Host functions of aotc.numpy (frontend/numpy/dtypes_api.py): predicates, printing and I/O.
 _NOT_TRACED |= {
     "isdtype", "issubdtype", "isscalar", "iterable", "broadcast_shapes", "einsum_path",

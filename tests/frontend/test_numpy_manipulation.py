@@ -8,10 +8,12 @@ manipulations are also differentiated with aotc.grad and compared with jax.grad.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from helpers import assert_tree_close, interpret_fn
 
 import aotc
 import aotc.numpy as anp
+from aotc.frontend.core.errors import TracingError
 
 jax.config.update("jax_platforms", "cpu")
 
@@ -143,3 +145,65 @@ def test_table_matches_jax_interpreted_and_compiled():
             assert_tree_close(compiled[key], expected[key], 1e-5, 1e-5)
         except AssertionError as err:
             raise AssertionError(f"compiled {key}: {err}") from None
+
+
+def _grad_table(m, x, y):
+    """Float manipulations JAX differentiates (distinct put indices, no ties in partition)."""
+    c = m.reshape(x[:4, :4] * y[:4, :4], (2, 2, 4))
+    return {
+        "choose": m.choose(np.array([[0, 1, 2, 1, 0]]), [x, y, x * y], mode="clip"),
+        "compress": m.compress(STATIC_MASK, x * y, axis=0),
+        "extract": m.extract(x > 0, y, size=8),
+        "place": m.place(x, x > 0, y[0, :3], inplace=False),
+        "put": m.put(x, np.array([0, 7, -1]), y[1, :3], inplace=False),
+        "put_along_axis": m.put_along_axis(x, np.array([[1], [0], [4], [2]]), y[:, :1], 1,
+                                           inplace=False),
+        "resize": m.resize(x, (3, 8)), "append": m.append(x, y[0]),
+        "insert": m.insert(x, np.array([1, 1]), y[:, :2], axis=1),
+        "delete": m.delete(x * y, np.array([0, 3]), axis=1),
+        "block": m.block([[x, y], [y[:1], x[:1]]]), "column_stack": m.column_stack([x[0], y[0]]),
+        "dstack": m.dstack([x, y]), "splits": [m.dsplit(c, 2), m.hsplit(x, [2]), m.vsplit(y, 2),
+                                               m.array_split(x * y, 3, axis=1)],
+        "unstack": m.unstack(c, axis=2), "rollaxis": m.rollaxis(c, 2),
+        "permute_dims": m.permute_dims(c, (1, 2, 0)), "matrix_transpose": m.matrix_transpose(c),
+        "matvec": m.matvec(c, y[:2, :4]), "vecmat": m.vecmat(x[0, :2], c),
+        "vecdot": m.vecdot(x, y), "diagflat": m.diagflat(x[:2, :2], 1),
+        "fill_diagonal": m.fill_diagonal(x, y[0, :2], inplace=False),
+        "partition": m.partition(x * y, 2), "r_": m.r_[x[0], y[1]], "c_": m.c_[x[0], y[1]],
+    }
+
+
+def test_grads_match_jax():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    y = rng.normal(size=(4, 5)).astype(np.float32)
+    weights = jax.tree.map(lambda v: rng.normal(size=np.shape(v)).astype(np.float32),
+                           _grad_table(jnp, x, y))
+
+    def loss(m):
+        def f(x, y):
+            outs, ws = jax.tree.leaves(_grad_table(m, x, y)), jax.tree.leaves(weights)
+            return sum((out * w).sum() for out, w in zip(outs, ws))
+        return f
+
+    expected = jax.grad(loss(jnp), argnums=(0, 1))(x, y)
+    got = aotc.grad(loss(anp), argnums=(0, 1))(x, y)
+    assert_tree_close(got, jax.tree.map(np.asarray, expected), 1e-4, 1e-4)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: anp.trim_zeros(x), lambda x: anp.compress(x > 0, x),
+    lambda x: anp.union1d(x, x), lambda x: anp.unique_counts(x),
+    lambda x: anp.put(x, np.array([0]), 1.0), lambda x: anp.insert(x, anp.argmax(x), 1.0),
+    lambda x: anp.choose(anp.astype(x, anp.int32), [x, x]),
+], ids=["trim_zeros", "compress", "union1d", "unique_counts", "put_inplace", "insert_traced",
+        "choose_raise"])
+def test_traced_limits_raise_clear_errors(call):
+    with pytest.raises(TracingError, match=r"size=|inplace=False|static|mode|traced"):
+        aotc.lower(call, np.ones(3, np.float32))
+
+
+def test_trim_zeros_and_grids_work_outside_a_trace():
+    np.testing.assert_array_equal(anp.trim_zeros(np.array([0, 2, 0, 3, 0])), [2, 0, 3])
+    np.testing.assert_array_equal(anp.mgrid[0:2, 0:2], jnp.mgrid[0:2, 0:2])
+    np.testing.assert_array_equal(anp.r_[np.arange(2), 5:7], jnp.r_[jnp.arange(2), 5:7])
