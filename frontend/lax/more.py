@@ -29,6 +29,7 @@ from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import reduction
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import sort as sort_ops
+from aotc.frontend.trace.staging import stop_gradient
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 __all__ = [
@@ -39,7 +40,8 @@ __all__ = [
     # elementwise
     "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_not",
     "bitwise_or", "bitwise_xor", "cbrt", "clz", "cosh", "erfc", "exp2", "expm1", "integer_pow",
-    "is_finite", "log1p", "nextafter", "lgamma", "digamma", "polygamma", "zeta", "erf_inv",
+    "is_finite", "log1p", "mulhi", "nextafter", "reduce_precision", "lgamma", "digamma",
+    "polygamma", "zeta", "erf_inv",
     "optimization_barrier", "population_count", "reciprocal", "round", "shift_left",
     "shift_right_arithmetic", "shift_right_logical", "sinh", "tan",
     # dtypes and shapes
@@ -325,6 +327,74 @@ def nextafter(x1, x2):
     out = anp.where(x == 0, smallest, stepped)
     out = anp.where(x == y, y, out)
     return anp.where(anp.isnan(x) | anp.isnan(y), np.array(np.nan, x.dtype), out)
+
+
+def mulhi(x, y):
+    """The high half of the double-width product x * y, integers of one dtype of up to 32 bits.
+
+    Example:
+        >>> lax.mulhi(anp.int32(1 << 30), anp.int32(8))   # 2
+    """
+    x, y = _same_dtype("mulhi", x, y)
+    _require("mulhi", x, "i")
+    bits = np.dtype(x.dtype).itemsize * 8
+    if bits > 32:
+        raise TracingError(f"{caller_site()}: lax.mulhi: {x.dtype} would need a 128-bit product; "
+                           "aotc supports integers of up to 32 bits")
+    if bits < 32:
+        wide = np.dtype(f"{'u' if dtypes.is_unsigned(x.dtype) else ''}int{2 * bits}")
+        product = astype(x, wide) * astype(y, wide)
+        return astype(shift_right_arithmetic(product, np.array(bits, wide)), x.dtype)
+    # 32 bits without a 64-bit type: the unsigned product from 16-bit halves, then the signed
+    # correction high(a * b) = high_unsigned(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0).
+    u32 = np.dtype("uint32")
+    a, b = astype(x, u32), astype(y, u32)
+    half, low_mask = np.array(16, u32), np.array(0xFFFF, u32)
+    a_hi, a_lo = shift_right_logical(a, half), a & low_mask
+    b_hi, b_lo = shift_right_logical(b, half), b & low_mask
+    hi_lo, lo_hi = a_hi * b_lo, a_lo * b_hi
+    cross = shift_right_logical(a_lo * b_lo, half) + (hi_lo & low_mask) + lo_hi
+    high = a_hi * b_hi + shift_right_logical(hi_lo, half) + shift_right_logical(cross, half)
+    if dtypes.is_unsigned(x.dtype):
+        return high
+    zero = np.array(0, u32)
+    high = high - anp.where(x < 0, b, zero) - anp.where(y < 0, a, zero)
+    return astype(high, x.dtype)
+
+
+def reduce_precision(operand, exponent_bits: int, mantissa_bits: int):
+    """operand rounded to a float format with the given exponent and mantissa bits (to nearest
+    even; too large becomes inf, too small a signed zero; NaN stays NaN), still in operand's
+    dtype, by XLA's bit manipulation. Its derivative is 1 (JAX rounds the tangent as well).
+
+    Example:
+        >>> lax.reduce_precision(x, exponent_bits=8, mantissa_bits=7)   # bfloat16's values
+    """
+    x = _require("reduce_precision", to_tracer(operand), "f")
+    info = np.finfo(x.dtype)
+    src_mantissa, src_exponent, nbits = info.nmant, info.bits - 1 - info.nmant, info.bits
+    int_type = np.dtype(f"int{nbits}")
+
+    def c(value):
+        return np.array(value, np.uint64).astype(f"uint{nbits}").view(int_type)
+
+    bits = bitcast_convert_type(stop_gradient(x), int_type)
+    if mantissa_bits < src_mantissa:
+        drop = src_mantissa - mantissa_bits
+        last_bit = c(1 << drop)
+        last = shift_right_logical(bits & last_bit, np.array(drop, int_type))
+        bits = (bits + last + c((1 << (drop - 1)) - 1)) & ~c((1 << drop) - 1)
+    if exponent_bits < src_exponent:
+        exponent_mask = c(((1 << src_exponent) - 1) << src_mantissa)
+        bias, reduced_bias = (1 << (src_exponent - 1)) - 1, (1 << (exponent_bits - 1)) - 1
+        exponent = bits & exponent_mask
+        signed_zero = bits & c(1 << (nbits - 1))
+        overflows = exponent > c((bias + reduced_bias) << src_mantissa)
+        underflows = exponent <= c((bias - reduced_bias) << src_mantissa)
+        bits = anp.where(overflows, signed_zero | exponent_mask,
+                         anp.where(underflows, signed_zero, bits))
+    rounded = anp.where(anp.isnan(x), x, bitcast_convert_type(bits, x.dtype))
+    return x + stop_gradient(rounded - x)
 
 
 # ---- dtypes and shapes -------------------------------------------------------------------------

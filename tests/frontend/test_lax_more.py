@@ -47,6 +47,9 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
         "zeta": [m.zeta(p + 1.5, p), m.zeta(m.full_like(x, 3.0), p * 5)],
         "erf_inv": [m.erf_inv(p * 2 - 1), m.erf_inv(-p)],
         "optimization_barrier": m.optimization_barrier((x, i)),
+        "mulhi": [m.mulhi(i * 123456789, s * 987654 - 1), m.mulhi(u, u + np.uint8(77))],
+        "reduce_precision": [m.reduce_precision(x * p * 1e3, e, mb) for e, mb in (
+            (8, 7), (5, 10), (4, 3), (8, 23))] + [m.reduce_precision(xn * 1e-30, 5, 2)],
         "is_finite": m.is_finite(xn), "atan2": m.atan2(x, p - 0.5),
         "integer_pow": [m.integer_pow(x, n) for n in (0, 1, 2, 3, 5)],
         "integer_pow_neg": m.integer_pow(p, -3), "integer_pow_int": m.integer_pow(i, 3),
