@@ -39,6 +39,7 @@ from aotc.frontend.numpy.shape import (
     concatenate,
     expand_dims,
     ravel,
+    reshape,
     squeeze,
 )
 from aotc.frontend.numpy.statistics import average, bincount
@@ -323,12 +324,26 @@ def _gradient_along(a: Tracer, h, axis: int) -> Tracer:
     n = a.shape[axis]
     upper = slice_axis(a, axis, 1, 2) - slice_axis(a, axis, 0, 1)
     lower = slice_axis(a, axis, n - 1, n) - slice_axis(a, axis, n - 2, n - 1)
-    inner = (slice_axis(a, axis, 2, n) - slice_axis(a, axis, 0, n - 2)) * 0.5 / h
-    return concatenate([upper / h, inner, lower / h], axis)
+    if np.ndim(h) == 0:
+        inner = (slice_axis(a, axis, 2, n) - slice_axis(a, axis, 0, n - 2)) * 0.5 / h
+        return concatenate([upper / h, inner, lower / h], axis)
+    if h.ndim != 1 or h.shape[0] != n:
+        raise _error("gradient", f"coordinates must be 1-D with the axis' {n} values")
+    h = reshape(h, tuple(n if i == axis else 1 for i in range(a.ndim)))
+    dx1 = slice_axis(h, axis, 1, n - 1) - slice_axis(h, axis, 0, n - 2)
+    dx2 = slice_axis(h, axis, 2, n) - slice_axis(h, axis, 1, n - 1)
+    inner = (-dx2 / (dx1 * (dx1 + dx2)) * slice_axis(a, axis, 0, n - 2)
+             + (dx2 - dx1) / (dx1 * dx2) * slice_axis(a, axis, 1, n - 1)
+             + dx1 / (dx2 * (dx1 + dx2)) * slice_axis(a, axis, 2, n))
+    upper = upper / (slice_axis(h, axis, 1, 2) - slice_axis(h, axis, 0, 1))
+    lower = lower / (slice_axis(h, axis, n - 1, n) - slice_axis(h, axis, n - 2, n - 1))
+    return concatenate([upper, inner, lower], axis)
 
 
 def gradient(f, *varargs, axis=None, edge_order=None):
-    """Central differences inside, one-sided at the edges (scalar spacings), like jnp.gradient.
+    """Central differences inside, one-sided at the edges, like jnp.gradient (edge_order=1).
+
+    varargs: one spacing for all axes or one per axis, each a scalar or 1-D coordinates.
 
     Returns one array for one axis, else a list (one per axis).
 
@@ -338,8 +353,6 @@ def gradient(f, *varargs, axis=None, edge_order=None):
     if edge_order not in (None, 1):
         raise _error("gradient", f"only edge_order=1 is supported, got {edge_order}")
     a, *spacing = _inexact("gradient", f, *varargs)
-    if any(h.ndim for h in spacing):
-        raise _error("gradient", "spacings must be scalars (array coordinates are not supported)")
     axes = normalize_axes("gradient", axis, a.ndim)
     if not axes:
         return []

@@ -74,7 +74,9 @@ def _table(m, x, y, i, xp, fp):
                                 m.histogram_bin_edges(row, bins=xp)],
         # finite differences
         "gradient": [m.gradient(row), m.gradient(y), m.gradient(y, 0.5, axis=1),
-                     m.gradient(y, 2.0, 0.5), m.gradient(i, axis=0)],
+                     m.gradient(y, 2.0, 0.5), m.gradient(i, axis=0),
+                     m.gradient(y, m.cumsum(m.abs(row)) + 0.5, axis=1),
+                     m.gradient(y[:, :4], col, xp[:4])],
         "ediff1d": [m.ediff1d(y), m.ediff1d(i, to_begin=0, to_end=np.array([7, 8])),
                     m.ediff1d(row, to_begin=row[:2])],
         "unwrap": [m.unwrap(y * 4), m.unwrap(y * 4, axis=0), m.unwrap(y, discont=0.3, period=1.0),
@@ -154,6 +156,7 @@ def _grad_table(m, x, y):
         "cumulative_prod": m.cumulative_prod(row, include_initial=True),
         "interp": m.interp(x, xp, y[3]), "interp_period": m.interp(row, xp, y[3], period=3.0),
         "gradient": m.stack(m.gradient(x * y, 0.5, 2.0)),
+        "gradient_coords": m.gradient(x, m.cumsum(y[0] ** 2 + 1.0), axis=1),
         "ediff1d": m.ediff1d(x, to_begin=y[0, :1]),
         "unwrap": m.unwrap(x * 3), "vander": m.vander(row, 3), "polyval": m.polyval(row, y),
         "polyadd": m.polyadd(row, col), "polymul": m.polymul(row, col),
