@@ -1,8 +1,7 @@
 """Array manipulation of aotc.numpy with JAX's semantics: choose, compress/extract, the functional
 place/put/put_along_axis/fill_diagonal (inplace=False), resize, append/insert/delete with static
-indices, block and the stacking and splitting helpers, axis permutations, matvec/vecmat/vecdot,
-lexsort and partition/argpartition (through a stable sort), and trim_zeros (static input only).
-Everything decomposes into slices, concatenations, sorts, gathers and selects."""
+indices, block and the stacking and splitting helpers, axis permutations and
+matvec/vecmat/vecdot. Everything decomposes into slices, concatenations, gathers and selects."""
 
 import itertools
 import math
@@ -23,15 +22,14 @@ from aotc.frontend.numpy.core import (
     shape_text,
 )
 from aotc.frontend.numpy.cumulative import cumsum
-from aotc.frontend.numpy.indexing import take, take_along_axis
-from aotc.frontend.numpy.math import clip, divide, equal, less_equal, remainder, where
+from aotc.frontend.numpy.indexing import take
+from aotc.frontend.numpy.math import clip, equal, remainder, where
 from aotc.frontend.numpy.products import matmul
-from aotc.frontend.numpy.rearranging import argsort, diag, sort, tile
+from aotc.frontend.numpy.rearranging import diag, tile
 from aotc.frontend.numpy.searching import nonzero
 from aotc.frontend.numpy.shape import (
     concatenate,
     expand_dims,
-    flip,
     moveaxis,
     ravel,
     reshape,
@@ -39,14 +37,13 @@ from aotc.frontend.numpy.shape import (
     swapaxes,
     transpose,
 )
-from aotc.frontend.trace.tracer import Tracer, constant, is_tracing, to_tracer
+from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
 __all__ = [
-    "append", "argpartition", "array_split", "block", "choose", "column_stack", "compress",
-    "delete", "diagflat", "dsplit", "dstack", "extract", "fill_diagonal", "hsplit", "insert",
-    "lexsort", "matrix_transpose", "matvec", "partition", "permute_dims", "place", "put",
-    "put_along_axis", "resize", "rollaxis", "trim_zeros", "unstack", "vecdot", "vecmat",
-    "vsplit",
+    "append", "array_split", "block", "choose", "column_stack", "compress", "delete", "diagflat",
+    "dsplit", "dstack", "extract", "fill_diagonal", "hsplit", "insert", "matrix_transpose",
+    "matvec", "permute_dims", "place", "put", "put_along_axis", "resize", "rollaxis", "unstack",
+    "vecdot", "vecmat", "vsplit",
 ]
 
 
@@ -544,93 +541,3 @@ def fill_diagonal(a, val, wrap=False, *, inplace=True):
     position = np.broadcast_to(grids[0] % values.shape[0], shape) * (grids[0] < n)
     picked = take(values, constant(position.astype(np.int32)))
     return where(constant(on_diagonal), picked, x)
-
-
-def lexsort(keys, axis=-1):
-    """Indices (int32) that sort by the last key, ties broken by the one before, and so on,
-    like jnp.lexsort.
-
-    Example:
-        >>> anp.lexsort([anp.array([1, 0]), anp.array([0, 0])])   # [1, 0]
-    """
-    if isinstance(keys, Tracer):
-        keys = [keys[i] for i in range(static_shape("lexsort", keys)[0])]
-    keys = [to_tracer(k) for k in keys]
-    if not keys:
-        raise _fail("lexsort needs at least one key")
-    shape = np.broadcast_shapes(*(k.shape for k in keys))
-    keys = [broadcast_to(k, shape) for k in keys]
-    axis = normalize_axis("lexsort", axis, len(shape))
-    order = argsort(keys[0], axis=axis)
-    for key in keys[1:]:
-        step = argsort(take_along_axis(key, order, axis), axis=axis)
-        order = take_along_axis(order, step, axis)
-    return order
-
-
-def _partition_axis(name: str, a, kth, axis):
-    x = to_tracer(a)
-    axis = normalize_axis(name, axis, x.ndim)
-    x = moveaxis(x, axis, -1)
-    n = static_shape(name, x)[-1]
-    kth = int(kth)
-    if not -n <= kth < n:
-        raise _fail(f"{name}: kth={kth} out of range for an axis of size {n}")
-    return x, axis, n, kth % n
-
-
-def partition(a, kth, axis=-1):
-    """a with the kth element in sorted position, like jnp.partition: JAX's layout, i.e. the
-    kth+1 smallest first in ascending order, then the rest in descending order.
-
-    Example:
-        >>> anp.partition(anp.array([5.0, 1, 4, 2, 3]), 2)   # [1, 2, 3, 5, 4]
-    """
-    x, axis, n, kth = _partition_axis("partition", a, kth, axis)
-    s = sort(x, axis=-1)
-    out = concatenate([slice_axis(s, x.ndim - 1, 0, kth + 1),
-                       flip(slice_axis(s, x.ndim - 1, kth + 1, n), -1)], -1)
-    return moveaxis(out, -1, axis)
-
-
-def argpartition(a, kth, axis=-1):
-    """Indices (int32) that partition a around its kth element, like jnp.argpartition: those
-    of the kth+1 smallest in sorted order, then the others in increasing index order.
-
-    Example:
-        >>> anp.argpartition(anp.array([5.0, 1, 4, 2, 3]), 2)   # [1, 3, 4, 0, 2]
-    """
-    x, axis, n, kth = _partition_axis("argpartition", a, kth, axis)
-    if dtypes.is_float(x.dtype):  # -0 before +0, as the top_k JAX uses orders them
-        order = lexsort([astype(divide(1, x) > 0, INT32), x], axis=-1)
-    else:
-        order = argsort(x, axis=-1)
-    rank = argsort(order, axis=-1)
-    rest = argsort(astype(less_equal(rank, kth), INT32), axis=-1)
-    out = concatenate([slice_axis(order, x.ndim - 1, 0, kth + 1),
-                       slice_axis(rest, x.ndim - 1, 0, n - kth - 1)], -1)
-    return moveaxis(out, -1, axis)
-
-
-def trim_zeros(filt, trim="fb"):
-    """The 1-D filt without its leading ('f') and/or trailing ('b') zeros, like jnp.trim_zeros.
-    Its length depends on the values, so filt must be static (a numpy array), as JAX can't jit
-    it either.
-
-    Example:
-        >>> anp.trim_zeros(np.array([0, 1, 0, 2, 0]))   # [1, 0, 2]
-    """
-    if isinstance(filt, Tracer):
-        raise _fail("trim_zeros: the output length depends on the values, so it cannot be "
-                    "traced (jnp.trim_zeros can't be jitted either); call it on a numpy array "
-                    "outside the traced function, or use nonzero(..., size=) to find the ends")
-    values = np.asarray(filt)
-    if values.ndim != 1:
-        raise _fail(f"trim_zeros needs a 1-D array, got shape {values.shape}")
-    nonzero_at = np.flatnonzero(values)
-    start = int(nonzero_at[0]) if nonzero_at.size and "f" in trim.lower() else 0
-    stop = int(nonzero_at[-1]) + 1 if nonzero_at.size and "b" in trim.lower() else len(values)
-    if not nonzero_at.size:
-        start = stop = 0
-    return asarray(values[start:stop]) if is_tracing() else values[start:stop]
-

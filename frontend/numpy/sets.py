@@ -1,27 +1,64 @@
-"""Set operations of aotc.numpy with JAX's semantics under jit: union1d, intersect1d, setdiff1d,
-setxor1d and the Array API unique_all / unique_counts / unique_inverse / unique_values. Output
-lengths depend on the values, so a static `size=` fixes them and `fill_value=` pads (defaults as
-jax.numpy's). Everything is a stable sort, a compare, a cumulative sum or a gather."""
+"""Sorting-based functions of aotc.numpy with JAX's semantics under jit: the set operations
+union1d, intersect1d, setdiff1d, setxor1d, the Array API unique_all / unique_counts /
+unique_inverse / unique_values, lexsort, partition / argpartition and trim_zeros (static input
+only). Output lengths that depend on the values take a static `size=` and pad with
+`fill_value=` (defaults as jax.numpy's). Everything is a stable sort, a compare, a cumulative sum
+or a gather."""
+
+from typing import NamedTuple
 
 import numpy as np
 
+from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.axes import INT32, slice_axis, static_shape
-from aotc.frontend.numpy.core import asarray, astype, promote
+from aotc.frontend.numpy.core import asarray, astype, broadcast_to, normalize_axis, promote
 from aotc.frontend.numpy.cumulative import cumsum
-from aotc.frontend.numpy.indexing import take
-from aotc.frontend.numpy.math import logical_and, logical_not, not_equal, where
-from aotc.frontend.numpy.rearranging import argsort
+from aotc.frontend.numpy.indexing import take, take_along_axis
+from aotc.frontend.numpy.math import (
+    divide,
+    less_equal,
+    logical_and,
+    logical_not,
+    minimum,
+    not_equal,
+    where,
+)
+from aotc.frontend.numpy.rearranging import argsort, sort
 from aotc.frontend.numpy.reductions import sum as reduce_sum
-from aotc.frontend.numpy.searching import isin, nonzero, unique
-from aotc.frontend.numpy.shape import concatenate, ravel, reshape
-from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
+from aotc.frontend.numpy.searching import isin, nonzero, searchsorted, unique
+from aotc.frontend.numpy.shape import concatenate, flip, moveaxis, ravel, reshape
+from aotc.frontend.trace.tracer import Tracer, constant, is_tracing, to_tracer
 
 __all__ = [
-    "intersect1d", "setdiff1d", "setxor1d", "union1d", "unique_all", "unique_counts",
-    "unique_inverse", "unique_values",
+    "argpartition", "intersect1d", "lexsort", "partition", "setdiff1d", "setxor1d", "trim_zeros",
+    "union1d", "unique_all", "unique_counts", "unique_inverse", "unique_values",
 ]
+
+
+class UniqueAllResult(NamedTuple):
+    """unique_all's result, as jnp's."""
+    values: Tracer
+    indices: Tracer
+    inverse_indices: Tracer
+    counts: Tracer
+
+
+class UniqueCountsResult(NamedTuple):
+    """unique_counts's result, as jnp's."""
+    values: Tracer
+    counts: Tracer
+
+
+class UniqueInverseResult(NamedTuple):
+    """unique_inverse's result, as jnp's."""
+    values: Tracer
+    inverse_indices: Tracer
+
+
+def _fail(message: str) -> TracingError:
+    return TracingError(f"{caller_site()}: {message}")
 
 
 def _need_size(name: str, size) -> int:
@@ -100,18 +137,27 @@ def intersect1d(ar1, ar2, assume_unique=False, return_indices=False, *, size=Non
                 fill_value=None):
     """The sorted unique values found in both arrays, like jnp.intersect1d under jit (size=
     required; fill_value defaults to the smallest value in the intersection). return_indices
-    is not supported.
+    adds the first positions of each value in ravel(ar1) and ravel(ar2) (padded with their
+    sizes).
 
     Example:
         >>> anp.intersect1d(anp.array([3, 1, 2]), anp.array([2, 3]), size=2)   # [2, 3]
     """
-    if return_indices:
-        raise TracingError(f"{caller_site()}: intersect1d: return_indices=True is not supported; "
-                           "use searchsorted on the result to find positions")
     size = _need_size("intersect1d", size)
     a, b = promote("intersect1d", ar1, ar2, broadcast=False)
-    values, _, is_new = _sorted("intersect1d", a)
-    return _pick(values, logical_and(is_new, isin(values, b)), size, fill_value)
+    a, b = ravel(a), ravel(b)
+    values, perm, is_new = _sorted("intersect1d", a)
+    keep = logical_and(is_new, isin(values, b))
+    out = _pick(values, keep, size, fill_value)
+    if not return_indices:
+        return out
+    # first occurrences: the start of each run in a's stable sort, a search in b's
+    positions, valid, _ = _first(keep, size)
+    n1, n2 = a.shape[0], static_shape("intersect1d", b)[0]
+    b_perm = argsort(b)
+    found = searchsorted(take(b, b_perm), take(values, positions))
+    b_index = take(b_perm, minimum(found, n2 - 1))
+    return out, where(valid, take(perm, positions), n1), where(valid, b_index, n2)
 
 
 def setxor1d(ar1, ar2, assume_unique=False, *, size=None, fill_value=None):
@@ -170,7 +216,7 @@ def unique_counts(x, /, *, size=None, fill_value=None):
         >>> anp.unique_counts(anp.array([2, 1, 2]), size=2)   # ([1, 2], [1, 2])
     """
     _, _, _, is_new, _, values = _unique_parts("unique_counts", x, size, fill_value)
-    return values, _counts(is_new, int(size))
+    return UniqueCountsResult(values, _counts(is_new, int(size)))
 
 
 def unique_inverse(x, /, *, size=None, fill_value=None):
@@ -181,7 +227,7 @@ def unique_inverse(x, /, *, size=None, fill_value=None):
         >>> anp.unique_inverse(anp.array([2, 1, 2]), size=2)   # ([1, 2], [1, 0, 1])
     """
     x, _, perm, is_new, _, values = _unique_parts("unique_inverse", x, size, fill_value)
-    return values, _inverse(x, perm, is_new)
+    return UniqueInverseResult(values, _inverse(x, perm, is_new))
 
 
 def unique_all(x, /, *, size=None, fill_value=None):
@@ -193,4 +239,95 @@ def unique_all(x, /, *, size=None, fill_value=None):
         >>> anp.unique_all(anp.array([2, 1, 2]), size=2)   # values [1, 2], indices [1, 0], ...
     """
     x, _, perm, is_new, positions, values = _unique_parts("unique_all", x, size, fill_value)
-    return values, take(perm, positions), _inverse(x, perm, is_new), _counts(is_new, int(size))
+    return UniqueAllResult(values, take(perm, positions), _inverse(x, perm, is_new),
+                           _counts(is_new, int(size)))
+
+
+def lexsort(keys, axis=-1):
+    """Indices (int32) that sort by the last key, ties broken by the one before, and so on,
+    like jnp.lexsort.
+
+    Example:
+        >>> anp.lexsort([anp.array([1, 0]), anp.array([0, 0])])   # [1, 0]
+    """
+    if isinstance(keys, Tracer):
+        keys = [keys[i] for i in range(static_shape("lexsort", keys)[0])]
+    keys = [to_tracer(k) for k in keys]
+    if not keys:
+        raise _fail("lexsort needs at least one key")
+    shape = np.broadcast_shapes(*(k.shape for k in keys))
+    keys = [broadcast_to(k, shape) for k in keys]
+    axis = normalize_axis("lexsort", axis, len(shape))
+    order = argsort(keys[0], axis=axis)
+    for key in keys[1:]:
+        step = argsort(take_along_axis(key, order, axis), axis=axis)
+        order = take_along_axis(order, step, axis)
+    return order
+
+
+def _partition_axis(name: str, a, kth, axis):
+    x = to_tracer(a)
+    axis = normalize_axis(name, axis, x.ndim)
+    x = moveaxis(x, axis, -1)
+    n = static_shape(name, x)[-1]
+    kth = int(kth)
+    if not -n <= kth < n:
+        raise _fail(f"{name}: kth={kth} out of range for an axis of size {n}")
+    return x, axis, n, kth % n
+
+
+def partition(a, kth, axis=-1):
+    """a with the kth element in sorted position, like jnp.partition: JAX's layout, i.e. the
+    kth+1 smallest first in ascending order, then the rest in descending order.
+
+    Example:
+        >>> anp.partition(anp.array([5.0, 1, 4, 2, 3]), 2)   # [1, 2, 3, 5, 4]
+    """
+    x, axis, n, kth = _partition_axis("partition", a, kth, axis)
+    s = sort(x, axis=-1)
+    out = concatenate([slice_axis(s, x.ndim - 1, 0, kth + 1),
+                       flip(slice_axis(s, x.ndim - 1, kth + 1, n), -1)], -1)
+    return moveaxis(out, -1, axis)
+
+
+def argpartition(a, kth, axis=-1):
+    """Indices (int32) that partition a around its kth element, like jnp.argpartition: those
+    of the kth+1 smallest in sorted order, then the others in increasing index order.
+
+    Example:
+        >>> anp.argpartition(anp.array([5.0, 1, 4, 2, 3]), 2)   # [1, 3, 4, 0, 2]
+    """
+    x, axis, n, kth = _partition_axis("argpartition", a, kth, axis)
+    if dtypes.is_float(x.dtype):  # -0 before +0, as the top_k JAX uses orders them
+        order = lexsort([astype(divide(1, x) > 0, INT32), x], axis=-1)
+    else:
+        order = argsort(x, axis=-1)
+    rank = argsort(order, axis=-1)
+    rest = argsort(astype(less_equal(rank, kth), INT32), axis=-1)
+    out = concatenate([slice_axis(order, x.ndim - 1, 0, kth + 1),
+                       slice_axis(rest, x.ndim - 1, 0, n - kth - 1)], -1)
+    return moveaxis(out, -1, axis)
+
+
+def trim_zeros(filt, trim="fb"):
+    """The 1-D filt without its leading ('f') and/or trailing ('b') zeros, like jnp.trim_zeros.
+    Its length depends on the values, so filt must be static (a numpy array), as JAX can't jit
+    it either.
+
+    Example:
+        >>> anp.trim_zeros(np.array([0, 1, 0, 2, 0]))   # [1, 0, 2]
+    """
+    if isinstance(filt, Tracer):
+        raise _fail("trim_zeros: the output length depends on the values, so it cannot be "
+                    "traced (jnp.trim_zeros can't be jitted either); call it on a numpy array "
+                    "outside the traced function, or use nonzero(..., size=) to find the ends")
+    values = np.asarray(filt)
+    if values.ndim != 1:
+        raise _fail(f"trim_zeros needs a 1-D array, got shape {values.shape}")
+    nonzero_at = np.flatnonzero(values)
+    start = int(nonzero_at[0]) if nonzero_at.size and "f" in trim.lower() else 0
+    stop = int(nonzero_at[-1]) + 1 if nonzero_at.size and "b" in trim.lower() else len(values)
+    if not nonzero_at.size:
+        start = stop = 0
+    return asarray(values[start:stop]) if is_tracing() else values[start:stop]
+

@@ -109,6 +109,7 @@ def _table(m, x, y, i, b, c):
         "union1d": m.union1d(i[0], x[0], size=9), "union1d_fill": m.union1d(i[0], i[1], size=9,
                                                                            fill_value=-9),
         "intersect1d": m.intersect1d(i[0], i[1:], size=4),
+        "intersect1d_indices": m.intersect1d(i[1:], i[0], size=5, return_indices=True),
         "intersect1d_fill": m.intersect1d(x, y.round(), size=4, fill_value=99.0),
         "setdiff1d": m.setdiff1d(i, i[0], size=10), "setdiff1d_float": m.setdiff1d(x, i, size=6),
         "setdiff1d_unique": m.setdiff1d(np.array([5, 1, 3], np.int32), i[0],
@@ -201,6 +202,12 @@ def test_grads_match_jax():
 def test_traced_limits_raise_clear_errors(call):
     with pytest.raises(TracingError, match=r"size=|inplace=False|static|mode|traced"):
         aotc.lower(call, np.ones(3, np.float32))
+
+
+def test_unique_results_are_named_as_jax():
+    for name in ("unique_all", "unique_counts", "unique_inverse"):
+        ours = getattr(anp, name)(INTS, size=3)
+        assert ours._fields == getattr(jnp, name)(INTS, size=3)._fields
 
 
 def test_trim_zeros_and_grids_work_outside_a_trace():
