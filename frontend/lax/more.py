@@ -35,8 +35,9 @@ from aotc.frontend.trace.tracer import Tracer, to_tracer
 __all__ = [
     "ConvDimensionNumbers", "Precision", "RoundingMethod",
     # convolutions
-    "conv_dimension_numbers", "conv_general_permutations", "conv_transpose",
-    "conv_with_general_padding",
+    "conv_dimension_numbers", "conv_general_permutations", "conv_general_shape_tuple",
+    "conv_shape_tuple", "conv_transpose", "conv_transpose_shape_tuple", "conv_with_general_padding",
+    "reduce_window_shape_tuple",
     # elementwise
     "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_not",
     "bitwise_or", "bitwise_xor", "cbrt", "clz", "cosh", "erfc", "exp2", "expm1", "integer_pow",
@@ -50,7 +51,8 @@ __all__ = [
     "dynamic_update_index_in_dim", "dynamic_update_slice_in_dim", "full", "full_like",
     "index_in_dim", "rev", "select_n", "slice_in_dim", "split", "stack", "tile", "unstack",
     # sorting, reductions, scans, products
-    "argmax", "argmin", "associative_scan", "batch_matmul", "cumlogsumexp", "cummax", "cummin",
+    "approx_max_k", "approx_min_k", "argmax", "argmin", "associative_scan", "batch_matmul",
+    "cumlogsumexp", "cummax", "cummin",
     "cumprod", "cumsum", "reduce_and", "reduce_max", "reduce_min", "reduce_or", "reduce_prod",
     "reduce_sum", "reduce_xor", "sort", "sort_key_val", "top_k",
 ]
@@ -727,6 +729,27 @@ def sort_key_val(keys, values, dimension: int = -1, is_stable: bool = True):
     return sort((keys, values), dimension, is_stable, num_keys=1)
 
 
+def _top(name: str, operand, k: int, axis: int, largest: bool) -> list[Tracer]:
+    x = to_tracer(operand)
+    axis = normalize_axis(name, axis, x.ndim)
+    k = int(k)
+    if not 0 <= k <= x.shape[axis]:
+        raise TracingError(f"{caller_site()}: lax.{name}: k={k} for dim {axis} of "
+                           f"{shape_text(x.shape)}")
+    index = shape_ops.iota(x.shape, axis, dtypes.to_mlir(dtypes.int32))
+
+    def before(a, b):
+        return sort_ops.less_nan_last(b, a) if largest else sort_ops.less_nan_last(a, b)
+
+    def comparator(lhs, rhs, lhs_index, rhs_index):
+        earlier = ew.and_(ew.not_(before(rhs, lhs)), ew.compare("LT", lhs_index, rhs_index))
+        return ew.or_(before(lhs, rhs), earlier)
+
+    values, indices = sort_ops.sort([x.value, index], axis, comparator)
+    values, indices = Tracer(values, x.weak_type), Tracer(indices)
+    return [slice_in_dim(values, 0, k, 1, axis), slice_in_dim(indices, 0, k, 1, axis)]
+
+
 def top_k(operand, k: int, *, axis: int = -1):
     """The k largest entries along axis (largest first, ties by lower index) and their int32
     indices.
@@ -734,22 +757,31 @@ def top_k(operand, k: int, *, axis: int = -1):
     Example:
         >>> values, indices = lax.top_k(anp.array([1.0, 3.0, 2.0]), 2)   # [3, 2], [1, 2]
     """
-    x = to_tracer(operand)
-    axis = normalize_axis("top_k", axis, x.ndim)
-    k = int(k)
-    if not 0 <= k <= x.shape[axis]:
-        raise TracingError(f"{caller_site()}: lax.top_k: k={k} for dim {axis} of "
-                           f"{shape_text(x.shape)}")
-    index = shape_ops.iota(x.shape, axis, dtypes.to_mlir(dtypes.int32))
+    return _top("top_k", operand, k, axis, largest=True)
 
-    def greater_then_earlier(lhs, rhs, lhs_index, rhs_index):
-        earlier = ew.and_(ew.not_(sort_ops.less_nan_last(lhs, rhs)),
-                          ew.compare("LT", lhs_index, rhs_index))
-        return ew.or_(sort_ops.less_nan_last(rhs, lhs), earlier)
 
-    values, indices = sort_ops.sort([x.value, index], axis, greater_then_earlier)
-    values, indices = Tracer(values, x.weak_type), Tracer(indices)
-    return [slice_in_dim(values, 0, k, 1, axis), slice_in_dim(indices, 0, k, 1, axis)]
+def approx_max_k(operand, k: int, reduction_dimension: int = -1, recall_target: float = 0.95,
+                 reduction_input_size_override: int = -1, aggregate_to_topk: bool = True):
+    """The k largest entries along reduction_dimension and their int32 indices; exact (as
+    JAX on CPU), so the recall arguments are ignored; float operands only.
+
+    Example:
+        >>> values, indices = lax.approx_max_k(x, 2)
+    """
+    x = _require("approx_max_k", to_tracer(operand), "f")
+    return _top("approx_max_k", x, k, reduction_dimension, largest=True)
+
+
+def approx_min_k(operand, k: int, reduction_dimension: int = -1, recall_target: float = 0.95,
+                 reduction_input_size_override: int = -1, aggregate_to_topk: bool = True):
+    """The k smallest entries along reduction_dimension (smallest first) and their int32
+    indices; exact (as JAX on CPU), so the recall arguments are ignored; floats only.
+
+    Example:
+        >>> values, indices = lax.approx_min_k(x, 2)
+    """
+    x = _require("approx_min_k", to_tracer(operand), "f")
+    return _top("approx_min_k", x, k, reduction_dimension, largest=False)
 
 
 def _arg_reduce(name: str, fn, operand, axis, index_dtype):
@@ -1016,3 +1048,86 @@ def conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None, dimension_numb
     return conv_general_dilated(lhs, rhs, (1,) * (ndim - 2), pads, tuple(strides), rhs_dilation,
                                 dn, precision=precision,
                                 preferred_element_type=preferred_element_type)
+
+
+# ---- static shape helpers (Python ints in, a tuple of Python ints out) -------------------------
+
+
+def _window_count(size: int, window: int, stride: int) -> int:
+    return builtins.max(0, (size - window) // stride + 1)
+
+
+def conv_shape_tuple(lhs_shape, rhs_shape, strides, pads, batch_group_count: int = 1) -> tuple:
+    """The output shape of a convolution in the default NCHW/OIHW layout; pads is a padding
+    string or (low, high) pairs.
+
+    Example:
+        >>> lax.conv_shape_tuple((1, 2, 5, 5), (4, 2, 3, 3), (2, 2), "SAME")   # (1, 4, 3, 3)
+    """
+    from aotc.frontend.lax import padtype_to_pads
+
+    if isinstance(pads, str):
+        pads = padtype_to_pads(lhs_shape[2:], rhs_shape[2:], strides, pads)
+    space = tuple(_window_count(int(n) + int(lo) + int(hi), int(k), int(s))
+                  for n, k, s, (lo, hi) in zip(lhs_shape[2:], rhs_shape[2:], strides, pads))
+    return (int(lhs_shape[0]) // batch_group_count, int(rhs_shape[0]), *space)
+
+
+def _permuted(shape, perm) -> tuple:
+    return tuple(int(shape[p]) for p in perm)
+
+
+def _unpermuted(shape, perm) -> tuple:
+    return tuple(int(shape[i]) for i in np.argsort(perm))
+
+
+def conv_general_shape_tuple(lhs_shape, rhs_shape, window_strides, padding,
+                             dimension_numbers) -> tuple:
+    """The output shape of conv_general_dilated (no dilation) with these layouts.
+
+    Example:
+        >>> lax.conv_general_shape_tuple((1, 5, 5, 2), (3, 3, 2, 4), (1, 1), "VALID",
+        ...                              ("NHWC", "HWIO", "NHWC"))   # (1, 3, 3, 4)
+    """
+    lhs_perm, rhs_perm, out_perm = conv_dimension_numbers(lhs_shape, rhs_shape,
+                                                          dimension_numbers)
+    out = conv_shape_tuple(_permuted(lhs_shape, lhs_perm), _permuted(rhs_shape, rhs_perm),
+                           window_strides, padding)
+    return _unpermuted(out, out_perm)
+
+
+def conv_transpose_shape_tuple(lhs_shape, rhs_shape, window_strides, padding,
+                               dimension_numbers) -> tuple:
+    """The output shape of conv_transpose with these layouts (no rhs dilation).
+
+    Example:
+        >>> lax.conv_transpose_shape_tuple((1, 5, 5, 2), (3, 3, 2, 4), (2, 2), "SAME",
+        ...                                ("NHWC", "HWIO", "NHWC"))   # (1, 10, 10, 4)
+    """
+    lhs_perm, rhs_perm, out_perm = conv_dimension_numbers(lhs_shape, rhs_shape,
+                                                          dimension_numbers)
+    lhs_t, rhs_t = _permuted(lhs_shape, lhs_perm), _permuted(rhs_shape, rhs_perm)
+    if isinstance(padding, str):
+        padding = [_conv_transpose_padding(k, s, padding.upper())
+                   for k, s in zip(rhs_t[2:], window_strides)]
+    space = tuple((n - 1) * s - k + 2 + int(lo) + int(hi)
+                  for n, k, s, (lo, hi) in zip(lhs_t[2:], rhs_t[2:], window_strides, padding))
+    return _unpermuted((lhs_t[0], rhs_t[0], *space), out_perm)
+
+
+def reduce_window_shape_tuple(operand_shape, window_dimensions, window_strides, padding,
+                              base_dilation=None, window_dilation=None) -> tuple:
+    """The output shape of reduce_window with (low, high) padding pairs and dilations.
+
+    Example:
+        >>> lax.reduce_window_shape_tuple((6, 6), (2, 2), (2, 2), ((0, 0), (1, 1)))   # (3, 4)
+    """
+    def dilate(shape, rates):
+        if rates is None:
+            return [int(d) for d in shape]
+        return [0 if d == 0 else 1 + int(r) * (int(d) - 1) for d, r in zip(shape, rates)]
+
+    sizes, windows = dilate(operand_shape, base_dilation), dilate(window_dimensions,
+                                                                  window_dilation)
+    return tuple(_window_count(n + int(lo) + int(hi), w, int(s))
+                 for n, w, s, (lo, hi) in zip(sizes, windows, window_strides, padding))

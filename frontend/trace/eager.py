@@ -38,7 +38,9 @@ _NOT_TRACED |= {
     "save", "savez", "frombuffer", "fromstring", "fromiter", "fromfile",
 }
 # Static layout helpers of aotc.lax (frontend/lax/more.py).
-_NOT_TRACED |= {"conv_dimension_numbers", "conv_general_permutations"}
+_NOT_TRACED |= {"conv_dimension_numbers", "conv_general_permutations", "conv_shape_tuple",
+                "conv_general_shape_tuple", "conv_transpose_shape_tuple",
+                "reduce_window_shape_tuple"}
 
 
 def _is_array(leaf) -> bool:

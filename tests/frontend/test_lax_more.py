@@ -95,6 +95,8 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
         "sort_keys2": m.sort((m.round(x * 0.25), -x, p), dimension=1, num_keys=2),
         "sort_key_val": m.sort_key_val(i, s, dimension=0),
         "top_k": [m.top_k(x, 3), m.top_k(i, 2), m.top_k(x, 2, axis=0)],
+        "approx_max_k": [m.approx_max_k(p, 3), m.approx_max_k(p, 2, 0)],
+        "approx_min_k": [m.approx_min_k(p, 2), m.approx_min_k(p * 2, 3, 0)],
         "argmax": [m.argmax(xn, 1, np.int32), m.argmax(i, 0, np.int32)],
         "argmin": [m.argmin(x, 0, np.int32), m.argmin(xn, 1, np.int32)],
         # reductions and scans
@@ -123,6 +125,16 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
             x[None, :, :, None], p[:2, :3, None, None], (1, 1), "VALID",
             dimension_numbers=m.ConvDimensionNumbers(
                 *m.conv_general_permutations(("NWHC", "WHIO", "NWHC")))),
+        # static shape helpers, read through arrays of those shapes
+        "conv_shape_tuple": [m.full(m.conv_shape_tuple((1, 2, 7, 5), (4, 2, 3, 2), (2, 1), pad),
+                                    1.0) for pad in ("SAME", "VALID", [(1, 2), (0, 1)])],
+        "conv_general_shape_tuple": m.full(m.conv_general_shape_tuple(
+            (1, 7, 5, 2), (3, 2, 2, 4), (2, 2), "SAME", ("NHWC", "HWIO", "NHWC")), 1.0),
+        "conv_transpose_shape_tuple": [m.full(m.conv_transpose_shape_tuple(
+            (1, 5, 4, 2), (3, 2, 2, 4), (2, 3), pad, ("NHWC", "HWIO", "NHWC")), 1.0)
+            for pad in ("SAME", "VALID", [(1, 0), (0, 2)])],
+        "reduce_window_shape_tuple": m.full(m.reduce_window_shape_tuple(
+            (6, 7), (2, 3), (2, 1), ((0, 1), (1, 1)), (1, 2), (2, 1)), 1.0),
     }
 
 
@@ -209,7 +221,8 @@ def test_zeta_grad_in_q():
     lambda: alax.shift_left(np.ones(2, np.float32), np.ones(2, np.float32)),
     lambda: alax.bitcast_convert_type(np.ones(2, np.float32), np.int16),
     lambda: alax.split(np.ones(4, np.float32), (1, 2)),
-], ids=["mixed_dtypes", "float_only", "int_only", "bitcast_width", "split_sizes"])
+    lambda: alax.approx_max_k(np.ones(4, np.int32), 2),
+], ids=["mixed_dtypes", "float_only", "int_only", "bitcast_width", "split_sizes", "approx_int"])
 def test_jax_lax_errors(call):
     with pytest.raises(TracingError, match="lax"):
         call()
