@@ -169,11 +169,14 @@ c_.__doc__ = "Column-wise stacking of 1-D arrays and slices, like jnp.c_: anp.c_
 
 def mask_indices(n, mask_func, k=0):
     """Indices (int32, static) where mask_func(ones((n, n)), k) is nonzero, like
-    jnp.mask_indices; mask_func must be computable on a numpy array (e.g. np.triu).
+    jnp.mask_indices; mask_func must run on a numpy array (np.triu, or anp.triu / anp.tril).
 
     Example:
         >>> anp.mask_indices(3, np.triu, 1)   # ([0, 0, 1], [1, 2, 2])
     """
+    name = getattr(mask_func, "__name__", "")
+    if getattr(mask_func, "__module__", "").startswith("aotc") and name in ("triu", "tril"):
+        mask_func = getattr(np, name)  # the same mask, computed on the host
     mask = mask_func(np.ones((int(n), int(n)), np.int32), k)
     if isinstance(mask, Tracer):
         raise _fail("mask_indices needs a mask_func that runs on numpy arrays (np.triu, "

@@ -89,6 +89,7 @@ def _table(m, x, y, i, b, c):
         "c_": m.c_[row, y[0]], "c_2d": m.c_[x, y],
         "s_": x[m.s_[1:3, ::2]], "index_exp": y[m.index_exp[:, 1]],
         "mask_indices": m.mask_indices(3, np.triu, 1),
+        "mask_indices_own": m.mask_indices(4, m.tril, -1),
         "diag_indices_from": m.diag_indices_from(x[:3, :3]),
         "tril_indices_from": m.tril_indices_from(x, -1), "triu_indices_from":
         m.triu_indices_from(i, 1),
