@@ -226,3 +226,17 @@ def test_zeta_grad_in_q():
 def test_jax_lax_errors(call):
     with pytest.raises(TracingError, match="lax"):
         call()
+
+
+@pytest.mark.parametrize("fn", [
+    lambda v: alax.population_count(alax.bitcast_convert_type(v, np.int32)),
+    lambda v: alax.clz(alax.bitcast_convert_type(v, np.int32)),
+    lambda v: (alax.lgamma(v), alax.digamma(v), alax.erf_inv(v * 0.1)),
+    lambda v: (alax.polygamma(np.float32(1), v * v + 1), alax.zeta(np.float32(2.5), v * v + 1)),
+    lambda v: (alax.sort((v, -v), num_keys=1), alax.top_k(v, 2)),
+    lambda v: alax.optimization_barrier(alax.cumsum(v, reverse=True)),
+], ids=["popcnt", "clz", "special", "polygamma_zeta", "sort_top_k", "barrier_cumsum"])
+def test_vmap_matches_a_loop(fn):
+    x = np.random.default_rng(5).normal(size=(3, 5)).astype(np.float32)
+    expected = jax.tree.map(lambda *rows: np.stack(rows), *[fn(x[k]) for k in range(3)])
+    assert_tree_close(aotc.vmap(fn)(x), expected, 1e-5, 1e-5)
