@@ -16,6 +16,7 @@ from aotc.frontend.trace.tracer import to_tracer
 __all__ = [
     "ConvDimensionNumbers",
     "conv_dimension_numbers",
+    "conv_general_dilated_patches",
     "conv_general_permutations",
     "conv_general_shape_tuple",
     "conv_shape_tuple",
@@ -77,6 +78,32 @@ def conv_with_general_padding(lhs, rhs, window_strides, padding, lhs_dilation, r
 
     return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                 precision=precision,
+                                preferred_element_type=preferred_element_type)
+
+
+def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs_dilation=None,
+                                 rhs_dilation=None, dimension_numbers=None, precision=None,
+                                 preferred_element_type=None):
+    """The patches (im2col) a convolution with a kernel of spatial filter_shape would see: each
+    output position gets n_channels * prod(filter_shape) features, channel-major (JAX's layout:
+    a grouped convolution with an identity kernel).
+
+    Example:
+        >>> lax.conv_general_dilated_patches(x, (3, 3), (1, 1), "SAME").shape   # NCHW: C*9
+    """
+    from aotc.frontend.lax import conv_general_dilated
+
+    x = to_tracer(lhs)
+    filter_shape = tuple(int(d) for d in filter_shape)
+    dn = conv_dimension_numbers(x.shape, (1, 1, *filter_shape), dimension_numbers)
+    spatial_size = int(np.prod(filter_shape, dtype=np.int64))
+    n_channels = x.shape[dn.lhs_spec[1]]
+    eye = np.eye(spatial_size, dtype=x.dtype)
+    kernel = np.broadcast_to(eye, (n_channels, spatial_size, spatial_size))
+    kernel = kernel.reshape((n_channels * spatial_size, 1, *filter_shape))
+    kernel = np.moveaxis(kernel, (0, 1), (dn.rhs_spec[0], dn.rhs_spec[1]))
+    return conv_general_dilated(x, anp.asarray(kernel), window_strides, padding, lhs_dilation,
+                                rhs_dilation, dn, feature_group_count=n_channels,
                                 preferred_element_type=preferred_element_type)
 
 

@@ -125,6 +125,10 @@ def _table(m, x, xn, p, i, s, u, b, which, k):
             x[None, :, :, None], p[:2, :3, None, None], (1, 1), "VALID",
             dimension_numbers=m.ConvDimensionNumbers(
                 *m.conv_general_permutations(("NWHC", "WHIO", "NWHC")))),
+        "conv_general_dilated_patches": [
+            m.conv_general_dilated_patches(x[None, None], (2, 3), (1, 2), "SAME"),
+            m.conv_general_dilated_patches(m.stack([x, p], 2)[None], (2, 3), (2, 1), "VALID",
+                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))],
         # static shape helpers, read through arrays of those shapes
         "conv_shape_tuple": [m.full(m.conv_shape_tuple((1, 2, 7, 5), (4, 2, 3, 2), (2, 1), pad),
                                     1.0) for pad in ("SAME", "VALID", [(1, 2), (0, 1)])],
