@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from aotc.frontend.core.emit import emit
+from aotc.frontend.core.errors import MissingRuleError
 from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.registry import defzero, register
 
@@ -47,15 +48,14 @@ def _fmt(op: ir.Operation) -> str:
     return ir.StringAttr(op.attributes["backend_config"]).value
 
 
-def _check(ctx) -> None:
+def _check(ctx, transform: str) -> None:
     if not is_debug_print(ctx.op):
         target = ir.StringAttr(ctx.op.attributes["call_target_name"]).value
-        raise NotImplementedError(f"stablehlo.custom_call @{target} is not supported by aotc "
-                                  "(only aotc.debug.print's)")
+        raise MissingRuleError(transform, f"stablehlo.custom_call @{target}", ctx.location)
 
 
 def _impl(ctx, *values):
-    _check(ctx)
+    _check(ctx, "interpret")
     print(format_values(_fmt(ctx.op), values), flush=True)
     return []
 
@@ -65,14 +65,15 @@ def _type_rule(types, attrs):
 
 
 def _batch(ctx, operands, batched):
-    _check(ctx)
+    _check(ctx, "batch")
     debug_print(_fmt(ctx.op), operands)  # a batched value prints with its batch dim
     return [], []
 
 
 def _to_flow_trace(ctx, operands):
     """IREE's spelling: flow.tensor.trace "fmt" = [values], with each dynamic dim's size."""
-    _check(ctx)
+    if not is_debug_print(ctx.op):
+        return None  # another custom_call: left for IREE, which reports what it can't compile
     index = ir.IndexType.get()
     loc = ctx.op.location
     dims = []
