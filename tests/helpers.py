@@ -1,5 +1,7 @@
 """Shared test helpers: run a function through the interpreter and IREE and compare to numpy."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import aotc
@@ -36,3 +38,39 @@ def check(fn, reference, *args, rtol=1e-5, atol=1e-6, jit=True, check_dtype=True
     assert_tree_close(interpret_fn(fn, *args), expected, rtol, atol, check_dtype)
     if jit:
         assert_tree_close(aotc.jit(fn)(*args), expected, rtol, atol, check_dtype)
+
+
+def assert_entries_close(got: dict, expected: dict, rtol=1e-5, atol=1e-5, prefix="") -> None:
+    """Compare two dicts of results entry by entry; a failure names the entry."""
+    assert got.keys() == expected.keys()
+    for key in expected:
+        try:
+            assert_tree_close(got[key], expected[key], rtol, atol)
+        except AssertionError as err:
+            raise AssertionError(f"{prefix}{key}: {err}") from None
+
+
+def check_table(table, oracle, namespace, args, rtol=1e-5, atol=1e-5) -> None:
+    """A table `table(m, *args) -> dict`, written once against a namespace, run with the JAX
+    oracle and with aotc's namespace, interpreted and in one aotc.jit compile."""
+    expected = jax.tree.map(np.asarray, table(oracle, *map(jnp.asarray, args)))
+    got = interpret_fn(lambda *a: table(namespace, *a), *args)
+    assert_entries_close(got, expected, rtol, atol)
+    compiled = aotc.jit(lambda *a: table(namespace, *a))(*args)
+    assert_entries_close(compiled, expected, rtol, atol, "compiled ")
+
+
+def check_grads(grad_table, oracle, namespace, x, y, rtol=1e-4, atol=1e-4, seed=4) -> None:
+    """aotc.grad vs jax.grad of a random weighted sum of `grad_table(m, x, y)`'s outputs."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=np.shape(v)).astype(np.float32)
+               for v in jax.tree.leaves(grad_table(oracle, x, y))]
+
+    def loss(m, leaves):
+        def f(x, y):
+            return sum((out * w).sum() for out, w in zip(leaves(grad_table(m, x, y)), weights))
+        return f
+
+    expected = jax.grad(loss(oracle, jax.tree.leaves), argnums=(0, 1))(x, y)
+    got = aotc.grad(loss(namespace, tree.leaves), argnums=(0, 1))(x, y)
+    assert_tree_close(got, jax.tree.map(np.asarray, expected), rtol, atol)

@@ -7,10 +7,9 @@ also differentiated with aotc.grad and compared with jax.grad.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_tree_close, interpret_fn
+from helpers import assert_tree_close, check_grads, check_table
 
 import aotc
 import aotc.lax as alax
@@ -147,20 +146,7 @@ def _args():
 
 
 def test_table_matches_jax_interpreted_and_compiled():
-    expected = jax.tree.map(np.asarray, _table(jax.lax, *map(jnp.asarray, _args())))
-    got = interpret_fn(lambda *a: _table(alax, *a), *_args())
-    assert got.keys() == expected.keys()
-    for key in expected:
-        try:
-            assert_tree_close(got[key], expected[key], 1e-5, 1e-5)
-        except AssertionError as err:
-            raise AssertionError(f"{key}: {err}") from None
-    compiled = aotc.jit(lambda *a: _table(alax, *a))(*_args())
-    for key in expected:
-        try:
-            assert_tree_close(compiled[key], expected[key], 1e-5, 1e-5)
-        except AssertionError as err:
-            raise AssertionError(f"compiled {key}: {err}") from None
+    check_table(_table, jax.lax, alax, _args(), 1e-5, 1e-5)
 
 
 def _grad_table(m, x, p):
@@ -195,21 +181,8 @@ def _grad_table(m, x, p):
 
 def test_grads_match_jax():
     rng = np.random.default_rng(4)
-    x = rng.normal(size=(4, 5)).astype(np.float32)
-    p = rng.normal(size=(4, 5)).astype(np.float32)
-    weights = jax.tree.map(lambda v: rng.normal(size=np.shape(v)).astype(np.float32),
-                           _grad_table(jax.lax, x, p))
-
-    def loss(m):
-        def fn(x, p):
-            outs = jax.tree.leaves(_grad_table(m, x, p)) if m is jax.lax else \
-                aotc.tree.leaves(_grad_table(m, x, p))
-            return sum((o * w).sum() for o, w in zip(outs, jax.tree.leaves(weights)))
-        return fn
-
-    expected = jax.grad(loss(jax.lax), argnums=(0, 1))(x, p)
-    got = aotc.grad(loss(alax), argnums=(0, 1))(x, p)
-    assert_tree_close(got, jax.tree.map(np.asarray, expected), 1e-4, 1e-4)
+    x, y = (rng.normal(size=(4, 5)).astype(np.float32) for _ in range(2))
+    check_grads(_grad_table, jax.lax, alax, x, y)
 
 
 def test_zeta_grad_in_q():

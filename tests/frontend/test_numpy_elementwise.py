@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_tree_close, interpret_fn
+from helpers import check_grads, check_table
 
-import aotc
 import aotc.numpy as anp
 from aotc.frontend.core.errors import TracingError
 
@@ -75,19 +74,10 @@ def _args():
     return X, Y, UNIT, INTS, INTS2, EXPS
 
 
-def _check(got, expected, prefix=""):
-    assert got.keys() == expected.keys()
-    for key in expected:
-        try:
-            assert_tree_close(got[key], expected[key], 2e-6, 1e-6)
-        except AssertionError as err:
-            raise AssertionError(f"{prefix}{key}: {err}") from None
 
 
 def test_table_matches_jax_interpreted_and_compiled():
-    expected = jax.tree.map(np.asarray, _table(jnp, *map(jnp.asarray, _args())))
-    _check(interpret_fn(lambda *a: _table(anp, *a), *_args()), expected)
-    _check(aotc.jit(lambda *a: _table(anp, *a))(*_args()), expected, "compiled ")
+    check_table(_table, jnp, anp, _args(), 2e-6, 1e-6)
 
 
 def test_python_scalars_stay_weak_and_predicates_are_static():
@@ -112,17 +102,8 @@ def _grad_table(m, x, y):
 
 def test_grads_match_jax():
     rng = np.random.default_rng(4)
-    x = rng.normal(size=(3, 4)).astype(np.float32)
-    y = rng.normal(size=(3, 4)).astype(np.float32)
-    weights = {k: rng.normal(size=np.shape(v)).astype(np.float32)
-               for k, v in _grad_table(jnp, x, y).items()}
-
-    def loss(m):
-        return lambda x, y: sum((out * weights[k]).sum() for k, out in _grad_table(m, x, y).items())
-
-    expected = jax.grad(loss(jnp), argnums=(0, 1))(x, y)
-    got = aotc.grad(loss(anp), argnums=(0, 1))(x, y)
-    assert_tree_close(got, jax.tree.map(np.asarray, expected), 1e-4, 1e-4)
+    x, y = (rng.normal(size=(3, 4)).astype(np.float32) for _ in range(2))
+    check_grads(_grad_table, jnp, anp, x, y)
 
 
 @pytest.mark.parametrize("call", [
