@@ -74,3 +74,12 @@ def check_grads(grad_table, oracle, namespace, x, y, rtol=1e-4, atol=1e-4, seed=
     expected = jax.grad(loss(oracle, jax.tree.leaves), argnums=(0, 1))(x, y)
     got = aotc.grad(loss(namespace, tree.leaves), argnums=(0, 1))(x, y)
     assert_tree_close(got, jax.tree.map(np.asarray, expected), rtol, atol)
+
+
+def edgy(shape, seed=0) -> np.ndarray:
+    """float32 rounded normals (many ties) with NaN, +-inf and -0.0 planted: table inputs."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=shape) * 2) / 2
+    flat = x.reshape(-1)
+    flat[[1, 6]], flat[2], flat[3], flat[4] = np.nan, np.inf, -np.inf, -0.0
+    return x.astype(np.float32)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check_grads, check_table
+from helpers import check_grads, check_table, edgy
 
 import aotc
 import aotc.numpy as anp
@@ -19,16 +19,7 @@ from aotc.frontend.core.errors import TracingError
 jax.config.update("jax_platforms", "cpu")
 
 
-def _edgy(shape, seed=0):
-    """Rounded normals (ties) with 0, -0, +-inf and NaN planted."""
-    rng = np.random.default_rng(seed)
-    x = np.round(rng.normal(size=shape) * 2) / 2
-    flat = x.reshape(-1)
-    flat[[1, 6]], flat[2], flat[3], flat[4] = np.nan, np.inf, -np.inf, -0.0
-    return x.astype(np.float32)
-
-
-X = _edgy((4, 5))
+X = edgy((4, 5))
 Y = (X + np.random.default_rng(1).normal(size=X.shape) * 1e-6).astype(np.float32)
 INTS = np.random.default_rng(2).integers(-1, 5, (3, 4)).astype(np.int32)
 B = np.random.default_rng(3).random((3, 4)) < 0.4

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check_grads, check_table
+from helpers import check_grads, check_table, edgy
 
 import aotc
 import aotc.numpy as anp
@@ -19,17 +19,8 @@ from aotc.frontend.core.errors import TracingError
 jax.config.update("jax_platforms", "cpu")
 
 
-def _edgy(shape, seed=0):
-    """Rounded normals (ties) with NaNs and infinities planted, and one all-NaN row."""
-    rng = np.random.default_rng(seed)
-    x = np.round(rng.normal(size=shape) * 2) / 2
-    flat = x.reshape(-1)
-    flat[[1, 6]], flat[2], flat[3], flat[4] = np.nan, np.inf, -np.inf, -0.0
-    x[-1] = np.nan
-    return x.astype(np.float32)
-
-
-X = _edgy((4, 5))
+X = edgy((4, 5))
+X[-1] = np.nan  # and one all-NaN row
 Y = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
 INTS = np.random.default_rng(2).integers(-3, 5, (3, 4)).astype(np.int32)
 XP = np.array([-1.0, -0.25, 0.5, 0.5, 2.0], np.float32)
