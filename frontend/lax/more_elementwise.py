@@ -202,17 +202,24 @@ def atan2(x, y):
     return anp.arctan2(_require("atan2", x, "f"), y)
 
 
-def _bitwise(name: str, builder):
+def _integer_binary(name: str, builder, kinds: str, summary: str, example: str):
+    """A jax.lax binary op on operands of one dtype whose kind is in `kinds` (numpy kind codes)."""
+
     def binary(x, y):
         x, y = _same_dtype(name, x, y)
-        _require(name, x, "ib")
+        _require(name, x, kinds)
         return Tracer(builder(x.value, y.value), x.weak_type)
 
     binary.__name__ = name
-    binary.__doc__ = (f"lax.{name}: elementwise on integer or boolean operands of one dtype.\n\n"
-                      f"    Example:\n        >>> lax.{name}(anp.array([6]), anp.array([3]))\n"
-                      "    ")
+    binary.__doc__ = (f"lax.{name}: {summary}\n\n"
+                      f"    Example:\n        >>> lax.{name}({example})\n    ")
     return binary
+
+
+def _bitwise(name: str, builder):
+    return _integer_binary(name, builder, "ib",
+                           "elementwise on integer or boolean operands of one dtype.",
+                           "anp.array([6]), anp.array([3])")
 
 
 bitwise_and, bitwise_or = _bitwise("bitwise_and", ew.and_), _bitwise("bitwise_or", ew.or_)
@@ -220,17 +227,10 @@ bitwise_xor = _bitwise("bitwise_xor", ew.xor)
 
 
 def _shift(name: str, builder):
-    def binary(x, y):
-        x, y = _same_dtype(name, x, y)
-        _require(name, x, "i")
-        return Tracer(builder(x.value, y.value), x.weak_type)
-
-    binary.__name__ = name
-    binary.__doc__ = (f"lax.{name}: x shifted by y bits, integer operands of one dtype; a shift "
-                      "by the bit width or more gives 0 (or the sign, arithmetic right).\n\n"
-                      f"    Example:\n        >>> lax.{name}(anp.array([-8]), anp.array([1]))\n"
-                      "    ")
-    return binary
+    return _integer_binary(name, builder, "i",
+                           "x shifted by y bits, integer operands of one dtype; a shift by the "
+                           "bit width or more gives 0 (or the sign, arithmetic right).",
+                           "anp.array([-8]), anp.array([1])")
 
 
 shift_left = _shift("shift_left", ew.shift_left)
