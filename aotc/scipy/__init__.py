@@ -1,0 +1,1 @@
+"""`import aotc.scipy`: JAX's jax.scipy namespaces (linalg, special)."""

@@ -1,0 +1,1 @@
+"""aotc.numpy.fft: discrete Fourier transforms."""

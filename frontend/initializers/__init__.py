@@ -1,0 +1,1 @@
+"""aotc.nn.initializers: JAX's parameter initializers, drawn with aotc.random."""

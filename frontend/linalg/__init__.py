@@ -1,0 +1,1 @@
+"""aotc.numpy.linalg and aotc.scipy.linalg: linear algebra in portable StableHLO."""

@@ -1,0 +1,1 @@
+"""aotc.random: JAX's threefry2x32 random numbers, bit-exact, in portable StableHLO."""
