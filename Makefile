@@ -44,7 +44,7 @@ test: $(VENV)/.installed-test
 LAYERS := build/layers
 lint-imports: $(VENV)/.installed-test
 	rm -rf $(LAYERS) && mkdir -p $(LAYERS)/aotc
-	cp aotc/*.py $(LAYERS)/aotc/ && cp -r frontend passes tools $(LAYERS)/aotc/
+	cp -r aotc/. $(LAYERS)/aotc/ && cp -r frontend passes tools $(LAYERS)/aotc/
 	cp -r runtime/aotc_runtime $(LAYERS)/
 	cd $(LAYERS) && PYTHONPATH=. ../../$(BIN)/lint-imports --no-cache ../../pyproject.toml
 
