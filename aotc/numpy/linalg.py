@@ -1,0 +1,8 @@
+"""`aotc.numpy.linalg`: JAX's jax.numpy.linalg, portable (see aotc.frontend.linalg)."""
+
+from aotc.frontend.linalg.factor import *
+from aotc.frontend.linalg.products import *
+from aotc.frontend.linalg.spectral import *
+from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
+
+_wrap_namespace(globals())

@@ -1,0 +1,3 @@
+"""aotc linalg: factor (see aotc.frontend.linalg)."""
+
+__all__: list[str] = []

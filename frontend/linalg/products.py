@@ -1,0 +1,3 @@
+"""aotc linalg: products (see aotc.frontend.linalg)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""aotc linalg: spectral (see aotc.frontend.linalg)."""
+
+__all__: list[str] = []
