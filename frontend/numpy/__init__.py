@@ -205,8 +205,7 @@ def size(x):
 
 
 _INSTEAD = {
-    "linalg": "aotc.numpy.matmul, aotc.numpy.einsum or aotc.lax.dot_general (no "
-              "decompositions yet)",
+    "polyfit": "aotc.numpy.linalg.lstsq on aotc.numpy.vander(x, deg + 1)",
     "nextafter": "aotc.numpy.finfo(x.dtype).eps-sized steps (aotc has no bitcast op yet)",
     "random": "numpy.random outside the traced function, passing the arrays in as arguments",
 }
