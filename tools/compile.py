@@ -8,6 +8,7 @@ from iree.compiler import CompilerToolError, compile_str
 
 from aotc.frontend.core.errors import CompileError
 from aotc.passes.bounds import legalize_bounds_text
+from aotc.tools import cache
 from aotc.tools.targets import TARGETS, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime.files import write_atomic
@@ -17,13 +18,15 @@ __all__ = ["TARGETS", "Target", "compile_stablehlo", "get_target", "write_atomic
 
 def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | None = None,
                       features: str | None = None, replace: bool = False,
-                      bounds: bool = True) -> bytes:
+                      bounds: bool = True, use_cache: bool = True) -> bytes:
     """IREE-compile StableHLO text into .vmfb bytes; IREE errors become CompileError.
 
     target names a preset of aotc.tools.targets; cpu and features override the preset's LLVM
     CPU and feature string; flags are extra IREE flags after the preset's, or with
     replace=True the whole flag list (the preset's flags are then not used). bounds=False skips
     the bounds legalization pass (JAX's clamp/drop index semantics; for measuring it only).
+    Results are kept in the persistent compilation cache (aotc.tools.cache; AOTC_CACHE=0 or
+    use_cache=False compiles without it).
 
     Example:
         vmfb = compile_stablehlo(str(aotc.lower(fn, spec)), "x86_64", ["--iree-opt-level=O3"])
@@ -39,12 +42,18 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
                            f"{flags!r}")
     if not replace:
         flags = [*target_flags(target, cpu, features), *flags]
+    entry = cache.key(text, flags, bounds) if use_cache and cache.enabled() else None
+    if entry is not None and (hit := cache.get(entry)) is not None:
+        return hit
     if bounds:
         text = legalize_bounds_text(text)
     try:
-        return compile_str(text, input_type="stablehlo", extra_args=flags)
+        vmfb = compile_str(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
         raise CompileError(_summarize(str(exc))) from None
+    if entry is not None:
+        cache.put(entry, vmfb)
+    return vmfb
 
 
 def _summarize(diagnostics: str) -> str:
