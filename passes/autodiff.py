@@ -112,6 +112,8 @@ class JvpWalker(Walker):
         self.primal: dict = {}
         self.tangent: dict = {}
         self.boxes: list = []  # (source op, differentiated source values, float result indices)
+        self.rules: list = []  # staged custom JVP rules that boxes refer to (see block_vjp)
+        self.in_rule = False  # walking a staged rule: its custom calls are plain functions
 
     def bind(self, source: ir.Value, value) -> None:
         self.primal[source], tangent = value
@@ -138,7 +140,7 @@ class JvpWalker(Walker):
         if STOP_GRADIENT in fn.attributes:
             return [(self.primal[v], values.Zero.of(self.primal[v])) for v in op.operands]
         custom = custom_rule(fn)
-        if custom is not None and uses_any(op, self.tangent):
+        if custom is not None and uses_any(op, self.tangent) and not self.in_rule:
             if custom.kind == "jvp":
                 return self._custom_jvp(op, custom)
             if self.linearize:
@@ -153,9 +155,45 @@ class JvpWalker(Walker):
         primals = [self.primal[v] for v in op.operands]
         tangents = [values.instantiate(self.tangent_of(v)) if values.is_float(p.type) else None
                     for v, p in zip(op.operands, primals)]
+        if self.linearize:
+            return self._linearized_custom_jvp(op, custom, primals, tangents)
         with at_location(op.location):
             outs, touts = custom.jvp(primals, tangents)
         return list(zip(outs, touts))
+
+    def _linearized_custom_jvp(self, op: ir.Operation, custom, primals, tangents) -> list:
+        """Linearize a custom JVP rule (which may hold loops on its tangents, e.g. triangular
+        solves): stage the rule as a scratch function rule(primals, tangents) and walk it here,
+        its tangent arguments differentiated at zero. The rule is linear in its tangents, so
+        the walk's tangents are the rule's, and its control flow on them becomes boxes that
+        the transposer can reverse. Custom functions that the rule calls on tangents are walked
+        as plain functions (they are linear there), as JAX transposes them."""
+        floats = [i for i, t in enumerate(tangents) if t is not None]
+        point = ir.InsertionPoint.current
+        fn, entry = util.new_function(self.module, util.fresh_name(self.module, "aotc_rule"),
+                                      [p.type for p in primals] + [primals[i].type for i in floats],
+                                      True, op.location)
+        self.rules.append(fn)
+        with ir.InsertionPoint(entry), at_location(op.location):
+            args = list(entry.arguments)
+            rule_tangents = [None] * len(primals)
+            for k, i in enumerate(floats):
+                rule_tangents[i] = args[len(primals) + k]
+            outs, touts = custom.jvp(args[:len(primals)], rule_tangents)
+            kept = [k for k, t in enumerate(touts) if t is not None]
+            util.finish_function(fn, outs + [touts[k] for k in kept])
+        with point:
+            pairs = [(p, values.Zero.of(p)) for p in primals]
+            pairs += [(values.zeros_like(primals[i]), tangents[i]) for i in floats]
+            self.in_rule, outer = True, self.in_rule
+            try:
+                walked = self.run_block(entry, pairs)
+            finally:
+                self.in_rule = outer
+        touts = [values.Zero.of(o) for o, _ in walked[:len(outs)]]
+        for k, (_, t) in zip(kept, walked[len(outs):]):
+            touts[k] = t
+        return [(o, t) for (o, _), t in zip(walked[:len(outs)], touts)]
 
     def visit(self, op: ir.Operation) -> list:
         rule = None
@@ -221,6 +259,7 @@ def jvp(module, fn_name: str, *, tangent_args=None, name: str | None = None,
     with module_context(module), fn.location:
         _linearization(module, util.entry_block(fn), [], tangent_args, name, private,
                        linearize=False)
+    util.verify_after(util.find_function(module, name), "autodiff (jvp)")
     return name
 
 
@@ -309,7 +348,8 @@ def block_vjp(module, block: ir.Block, captures, free_values_now, wrt, out_cts):
             return _emit_transposed(module, lin, jvp_walker, n_free, free_values_now, wrt,
                                     out_cts)
     finally:
-        lin.operation.erase()
+        for fn in [lin, *jvp_walker.rules]:
+            fn.operation.erase()
 
 
 class Transposer(Walker):
@@ -442,4 +482,5 @@ def vjp(module, fn_name: str, argnums=None, *, name: str | None = None,
                                   args[len(inputs):])
             grads = [values.instantiate(c) for c in cts]
             util.finish_function(new_fn, outs + grads)
+    util.verify_after(new_fn, "autodiff (vjp)")
     return name
