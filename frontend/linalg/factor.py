@@ -21,8 +21,9 @@ from aotc.frontend.numpy.core import shape_text
 from aotc.frontend.trace.tracer import to_tracer
 from aotc.frontend.transforms.custom import custom_jvp
 
-__all__ = ["cholesky", "solve_triangular", "lu_factor", "lu_solve", "solve", "inv", "det",
-           "slogdet", "qr", "SlogdetResult", "QRResult"]
+# jax.numpy.linalg's names; solve_triangular, lu_factor and lu_solve reach aotc.scipy.linalg
+# through scipy_api.py.
+__all__ = ["cholesky", "solve", "inv", "det", "slogdet", "qr"]
 
 
 class SlogdetResult(NamedTuple):
