@@ -17,6 +17,7 @@ from aotc.frontend.core.errors import (
 )
 from aotc.frontend.core.version import VERSION
 from aotc.frontend.numpy import methods as _tracer_methods  # installs Tracer operators
+from aotc.frontend.trace.eager import Array
 from aotc.frontend.trace.lower import ShapeDtypeStruct, ShapeSpec, eval_shape, lower
 from aotc.frontend.trace.staging import stop_gradient
 from aotc.frontend.transforms.autodiff import (
@@ -44,7 +45,7 @@ __version__ = VERSION
 del _tracer_methods
 
 __all__ = [
-    "AotcError", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
+    "AotcError", "Array", "ArtifactError", "CompileError", "ConcretizationError", "InputError",
     "MissingRuleError", "Param", "ShapeSpec", "TracingError", "checkpoint", "compile",
     "custom_jvp", "custom_vjp", "differentiate",
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",

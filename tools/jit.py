@@ -10,6 +10,7 @@ import numpy as np
 from aotc.frontend.core import tree
 from aotc.frontend.core.errors import InputError
 from aotc.frontend.core.source import caller_site
+from aotc.frontend.trace.eager import as_arrays
 from aotc.frontend.trace.lower import ShapeSpec, lower, spec_of
 from aotc.frontend.trace.tracer import Traced, Tracer
 
@@ -189,7 +190,7 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
                                               device, flags)
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         outs = compiled.function(*arrays)
-        return tree.unflatten(compiled.traced.out_tree, outs)
+        return _results(compiled.traced.out_tree, outs)
 
     def lower_fn(*args, **kwargs) -> Traced:
         if binder.simple and not kwargs:
@@ -199,6 +200,11 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
 
     call.lower = lower_fn
     return call
+
+
+def _results(out_tree, outs):
+    """The call's result pytree, its arrays as aotc.Array (numpy arrays with JAX's .at[])."""
+    return tree.unflatten(out_tree, as_arrays(outs))
 
 
 def block_until_ready(x):

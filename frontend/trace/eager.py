@@ -11,17 +11,24 @@ are constants of its trace. Each thread traces into one MLIR context of its own 
 thread-safe); its cache holds the last few hundred traces, and the context is renewed now and
 then, because an MLIR context never frees the types and attributes it interns. So a long loop of
 eager calls keeps a flat memory profile.
+
+Eager results (and `aotc.jit`'s) are `Array`s: numpy arrays with JAX's `.at[...]` and
+`.block_until_ready()`, so `anp.zeros(3).at[0].set(1.0)` works at the prompt as in JAX.
 """
 
 import functools
+import inspect
 import threading
 import types
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
 from aotc.frontend.core import registry, tree
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, new_context
+from aotc.frontend.core.source import caller_site
 from aotc.frontend.trace.tracer import is_tracing, trace
 
 CACHE_SIZE = 256  # traces kept per thread
@@ -41,6 +48,192 @@ _NOT_TRACED |= {
 _NOT_TRACED |= {"conv_dimension_numbers", "conv_general_permutations", "conv_shape_tuple",
                 "conv_general_shape_tuple", "conv_transpose_shape_tuple",
                 "reduce_window_shape_tuple"}
+
+
+class Array(np.ndarray):
+    """What eager aotc calls and `aotc.jit` return: a numpy array (every numpy function,
+    operator, `np.testing`, pickling and aotc_runtime take it as one) with JAX's extras:
+
+    - `x.at[index].set(v)` / `.add` / `.multiply` / `.divide` / `.power` / `.min` / `.max` /
+      `.get(mode=, fill_value=)`: a new Array, computed by the same traced code as `.at` inside
+      `aotc.jit` (out-of-range updates dropped, reads clamped, `mode=` as in JAX);
+    - `x[i]` with an out-of-range static index clamps as in JAX instead of raising IndexError;
+    - `x.block_until_ready()` returns x (results are computed when a call returns).
+
+    Arithmetic on Arrays is numpy's (numpy's dtype promotion, in-place updates allowed); call
+    aotc.numpy functions for JAX's semantics.
+
+    Example:
+        >>> y = anp.zeros(3).at[0].set(1.0)        # Array([1., 0., 0.], dtype=float32)
+        >>> isinstance(y, np.ndarray)
+        True
+    """
+
+    @property
+    def at(self) -> "_IndexUpdateHelper":
+        return _IndexUpdateHelper(self)
+
+    def block_until_ready(self) -> "Array":
+        """self, as jax.Array.block_until_ready: the values are already computed."""
+        return self
+
+    def __getitem__(self, index):
+        try:
+            return super().__getitem__(index)
+        except IndexError:
+            if _has_mask(index):
+                raise
+            # an out-of-range int or int array: clamp as JAX does (and as x[i] under aotc.jit)
+            return _update("get", self, index, None, {})
+
+    def __reduce__(self):
+        # pickles as a plain numpy array: loading it needs no aotc
+        return np.asarray(self).__reduce__()
+
+
+def as_array(value):
+    """value as an aotc Array when it is a numpy array (or a numpy scalar); else value."""
+    if isinstance(value, Array):
+        return value
+    if isinstance(value, np.ndarray):
+        return value.view(Array)
+    if isinstance(value, np.generic):
+        return np.asarray(value).view(Array)
+    return value
+
+
+def as_arrays(leaves) -> list:
+    """as_array of every leaf (results of an eager or aotc.jit call)."""
+    return [as_array(leaf) for leaf in leaves]
+
+
+def _has_mask(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(np.asarray(item).dtype == np.bool_ for item in items
+               if isinstance(item, (np.ndarray, list, bool, np.bool_)))
+
+
+class _IndexUpdateHelper:
+    """`Array.at`: `x.at[index]` gives the functional updates of JAX."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x):
+        self.x = x
+
+    def __getitem__(self, index) -> "_IndexUpdateRef":
+        return _IndexUpdateRef(self.x, index)
+
+
+class _IndexUpdateRef:
+    """`x.at[index]` of an eager Array: each method traces `x.at[index].<method>(...)` once per
+    signature and interprets it, as every eager aotc call does."""
+
+    __slots__ = ("index", "x")
+
+    def __init__(self, x, index):
+        self.x, self.index = x, index
+
+    def get(self, *, mode=None, fill_value=None, **kwargs):
+        """x[index]; out-of-range indices clamp, or give fill_value with mode='fill'."""
+        return _update("get", self.x, self.index, None, dict(kwargs, mode=mode,
+                                                              fill_value=fill_value))
+
+    def set(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] = values; out-of-range updates are dropped."""
+        return _update("set", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    def add(self, values, *, mode=None, **kwargs):
+        """A copy of x with values added at index (repeated indices accumulate)."""
+        return _update("add", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    def multiply(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] multiplied by values."""
+        return _update("multiply", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    mul = multiply
+
+    def divide(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] divided by values."""
+        return _update("divide", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    def power(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] raised to values."""
+        return _update("power", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    def min(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] = minimum(x[index], values)."""
+        return _update("min", self.x, self.index, values, dict(kwargs, mode=mode))
+
+    def max(self, values, *, mode=None, **kwargs):
+        """A copy of x with x[index] = maximum(x[index], values)."""
+        return _update("max", self.x, self.index, values, dict(kwargs, mode=mode))
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where an index array sits in a static index template (its position in `arrays`)."""
+
+    k: int
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """A slice in a static index template (slices are unhashable before Python 3.12)."""
+
+    start: object
+    stop: object
+    step: object
+
+
+def _split_index(index) -> tuple[tuple, list]:
+    """A hashable template of index (slices as _Slices, arrays as _Slots) and its arrays;
+    concrete boolean masks become their int positions (np.nonzero)."""
+    items = index if isinstance(index, tuple) else (index,)
+    template, arrays = [], []
+    for item in items:
+        if isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim:
+            for part in np.nonzero(item):
+                template.append(_Slot(len(arrays)))
+                arrays.append(part.astype(np.int32))
+        elif isinstance(item, np.ndarray) and item.ndim:
+            template.append(_Slot(len(arrays)))
+            arrays.append(item)
+        elif isinstance(item, np.ndarray | np.integer):
+            template.append(int(item))
+        elif isinstance(item, slice):
+            template.append(_Slice(item.start, item.stop, item.step))
+        else:
+            template.append(item)
+    return (tuple(template) if isinstance(index, tuple) else template[0]), arrays
+
+
+def _join_index(template, arrays):
+    items = template if isinstance(template, tuple) else (template,)
+    out = []
+    for item in items:
+        if isinstance(item, _Slot):
+            out.append(arrays[item.k])
+        elif isinstance(item, _Slice):
+            out.append(slice(item.start, item.stop, item.step))
+        else:
+            out.append(item)
+    return tuple(out) if isinstance(template, tuple) or len(out) != 1 else out[0]
+
+
+def _apply_at(method, x, template, arrays, values, kwargs):
+    ref = x.at[_join_index(template, arrays)]
+    if method == "get":
+        return ref.get(**kwargs)
+    return getattr(ref, method)(values, **kwargs)
+
+
+def _update(method: str, x, index, values, kwargs: dict):
+    template, arrays = _split_index(index)
+    kwargs = tuple(sorted(kwargs.items()))
+    return _APPLY_AT(method, np.asarray(x), template, tuple(arrays), values, dict(kwargs))
 
 
 def _is_array(leaf) -> bool:
@@ -67,12 +260,20 @@ class _Entry:
         self.dtypes = _arg_dtypes(traced)
 
 
-def eager(fn):
+def eager(fn, like=None):
     """Make fn usable outside a trace: trace it on its array arguments (once per signature) and
-    interpret it."""
+    interpret it.
+
+    like: the user function a transform wraps (grad(f), vmap(f)): the result then carries its
+    name and signature, as jax.grad's does, so keyword arguments bind by it
+    (`aotc.jit(aotc.grad(f))(x=x)`) and `aotc.compile(aotc.grad(f), spec)` names its argument.
+    """
+    signature = _signature_of(like)
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
+        if kwargs and signature is not None:
+            args, kwargs = _bind(signature, like, args, kwargs)
         if is_tracing():
             return fn(*args, **kwargs)
         from aotc.passes.interpreter import interpret
@@ -97,9 +298,39 @@ def eager(fn):
         traced = entry.traced
         outs = interpret(traced.module, traced.name,
                          *[np.asarray(a, dt) for a, dt in zip(arrays, entry.dtypes)])
-        return tree.unflatten(traced.out_tree, outs)
+        return tree.unflatten(traced.out_tree, as_arrays(outs))
 
+    if like is not None:
+        for attribute in ("__name__", "__qualname__", "__module__", "__doc__"):
+            if hasattr(like, attribute):
+                setattr(call, attribute, getattr(like, attribute))
+        if signature is not None:
+            call.__signature__ = signature
     return call
+
+
+def _signature_of(fn):
+    if fn is None:
+        return None
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def _bind(signature, like, args, kwargs) -> tuple[tuple, dict]:
+    """args and kwargs bound by like's signature: keyword arguments of positional parameters
+    become positional (argnums count them), keyword-only ones stay keywords."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = getattr(like, "__name__", "function")
+        raise TracingError(f"{caller_site()}: calling a transform of {name}: {exc}; pass "
+                           f"arguments that match its signature {signature}") from None
+    return bound.args, bound.kwargs
+
+
+_APPLY_AT = eager(_apply_at)  # x.at[...] of an eager Array (_update)
 
 
 def _signature(fn, treedef, leaves, slots):

@@ -111,7 +111,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
         return out, grads
 
-    return eager(value_and_grad_fn)
+    return eager(value_and_grad_fn, like=fun)
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
@@ -125,7 +125,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
         return (grads, out[1]) if has_aux else grads
 
-    return eager(grad_fn)
+    return eager(grad_fn, like=fun)
 
 
 def jvp(fun: Callable, primals, tangents):
@@ -230,7 +230,7 @@ def jacfwd(fun: Callable, argnums: int = 0):
         out_shape = columns.shape[1:]
         return reshape(moveaxis(columns, 0, -1), (*out_shape, *x.shape))
 
-    return eager(jac)
+    return eager(jac, like=fun)
 
 
 def _zeros_like_tree(a):
@@ -258,7 +258,7 @@ def jacrev(fun: Callable, argnums: int = 0):
         rows = vmap(pull)(basis)  # (m, *x.shape)
         return reshape(rows, (*y.shape, *x.shape))
 
-    return eager(jac)
+    return eager(jac, like=fun)
 
 
 jacobian = jacrev

@@ -83,4 +83,4 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
         outs = call_function(batched_name, module, tracers + captures)
         return tree.unflatten(traced.out_tree, outs)
 
-    return eager(batched)
+    return eager(batched, like=fun)
