@@ -140,4 +140,5 @@ def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
         except Exception:
             new_fn.operation.erase()  # leave the module as it was
             raise
+    util.verify_after(new_fn, "batching (vmap)")
     return name

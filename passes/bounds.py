@@ -19,6 +19,7 @@ import aotc.frontend.ops  # noqa: F401  (registers every op's bounds rule)
 from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import functions, ir, new_context
 from aotc.frontend.core.registry import TABLES
+from aotc.passes.functions import verify_after
 from aotc.passes.walker import TERMINATORS, RuleContext, Walker, entry_block
 
 
@@ -84,6 +85,7 @@ def legalize_bounds(module: ir.Module) -> ir.Module:
     """
     with module.context:
         BoundsLegalizer(module).run()
+    verify_after(module, "bounds")
     return module
 
 

@@ -21,6 +21,7 @@ from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.registry import TABLES
 from aotc.frontend.core.source import location_text
+from aotc.passes.functions import find_function, verify_after
 from aotc.passes.walker import RuleContext, Walker
 
 
@@ -214,6 +215,7 @@ def check(module, function: str, arguments: list[tuple[str, tuple]]) -> list[tup
         checker = DimChecker(module)
         args = [checker.argument(leaf, dims) for leaf, dims in arguments]
         outs = checker.run_function(function, args)
+    verify_after(find_function(module, function), "dims")
     return [tuple(_public(d) for d in info.dims) for info in outs]
 
 

@@ -1,7 +1,9 @@
 """Helpers shared by passes: finding functions, function types, symbol names, cloning ops."""
 
 import itertools
+import os
 
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import (  # noqa: F401  (re-exported for passes)
     clone_remapped,
     find_function,
@@ -48,6 +50,23 @@ def new_function(module, name: str, arg_types, private: bool, loc: ir.Location):
     if private:
         fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
     return fn, fn.add_entry_block()
+
+
+VERIFY_ENV = "AOTC_VERIFY_PASSES"  # "1": verify the IR after every pass (the test suite sets it)
+
+
+def verify_after(op, pass_name: str) -> None:
+    """With AOTC_VERIFY_PASSES=1, run the MLIR verifier on `op` (the function or module a pass
+    just built or rewrote) and name the pass when it built invalid IR."""
+    if os.environ.get(VERIFY_ENV) != "1":
+        return
+    op = op.operation
+    with op.context:
+        try:
+            op.verify()
+        except ir.MLIRError as exc:
+            raise TracingError(f"aotc's {pass_name} pass built invalid IR (a bug in aotc; "
+                               f"please report it with this message): {exc}") from None
 
 
 def finish_function(fn, results) -> None:

@@ -14,9 +14,10 @@ from aotc.frontend.ops import (
     reduction,
     shape,
     sort,
+    special,
 )
 
 ew = elementwise
 
 __all__ = ["control", "conv", "debug", "elementwise", "ew", "indexing", "linalg", "reduction",
-           "shape", "sort"]
+           "shape", "sort", "special"]

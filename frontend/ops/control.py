@@ -446,18 +446,21 @@ def _while_batch(ctx, operands, batched):
         return [o if of or not f else values.broadcast_batch(o, size)
                 for o, of, f in zip(outs, out_flags, flags)]
 
+    def predicate(state):  # the cond block's one result, batched only when pred_batched
+        return walker.batch_block(cond_block, list(state), flags)[0][0]
+
     if not pred_batched:
-        results = while_(init, lambda *s: run(cond_block, s)[0], lambda *s: run(body_block, s))
+        results = while_(init, lambda *s: predicate(s), lambda *s: run(body_block, s))
         return results, flags
 
     from aotc.frontend.ops.reduction import reduce_binary
 
     def any_active(*state):
-        pred = run(cond_block, state)[0]
+        pred = predicate(state)
         return reduce_binary(pred, values.scalar(False, values.element(pred)), [0], ew.or_)
 
     def masked_body(*state):  # finished lanes keep their carry
-        pred = run(cond_block, state)[0]
+        pred = predicate(state)
         updated = run(body_block, state)
         return [_select_lanes(pred, new, old) for new, old in zip(updated, state)]
 

@@ -439,6 +439,35 @@ def _chosen_tangent(attrs, x, init, x_dot, out) -> ir.Value:
     return tangent
 
 
+def _product_tangent(attrs, x, init, x_dot, out) -> ir.Value:
+    """Tangent of a product window reduction (JAX's cumprod): sum over window offsets i of
+    x_dot_i times the product of the other taps, from prefix and suffix products (no division,
+    so zeros in x are exact), times the init value."""
+    geometry = _window_geometry(attrs, len(shape_of(x)))
+    out_shape = shape_of(out)
+    if 0 in out_shape:
+        return values.zeros_like(out)
+    zero = values.scalar(0, values.element(x_dot))
+    taps = _window_taps(x, init, geometry, out_shape)
+    dots = _window_taps(x_dot, zero, geometry, out_shape)
+
+    def running_products(items):
+        products, acc = [], None
+        for item in items:
+            products.append(acc)
+            acc = item if acc is None else ew.multiply(acc, item)
+        return products
+
+    before, after = running_products(taps), running_products(taps[::-1])[::-1]
+    tangent = None
+    for dot, left, right in zip(dots, before, after):
+        term = dot
+        for factor in (left, right):
+            term = term if factor is None else ew.multiply(term, factor)
+        tangent = term if tangent is None else ew.add(tangent, term)
+    return ew.multiply(tangent, values.broadcast_scalar(init, out))
+
+
 _sum_window_jvp = structural_jvp(0, 1)  # the sum with its init is linear in both
 
 
@@ -447,17 +476,18 @@ def _reduce_window_jvp(ctx, primals, tangents):
     ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
     if ufunc is np.add:
         return _sum_window_jvp(ctx, primals, tangents)
-    if ufunc not in (np.maximum, np.minimum):
-        raise MissingRuleError("jvp", "stablehlo.reduce_window with this body (sum, max and min "
-                               "have rules)", ctx.location)
+    if ufunc not in (np.maximum, np.minimum, np.multiply):
+        raise MissingRuleError("jvp", "stablehlo.reduce_window with this body (sum, product, "
+                               "max and min have rules)", ctx.location)
     (x, init), (x_dot, init_dot) = primals, tangents
     if not values.is_zero(init_dot):
-        raise MissingRuleError("jvp", "stablehlo.reduce_window max/min with a differentiated "
-                               "init value", ctx.location)
+        raise MissingRuleError("jvp", "stablehlo.reduce_window product/max/min with a "
+                               "differentiated init value", ctx.location)
     if values.is_zero(x_dot):
         return [values.Zero.of(ctx.results[0])]
     _static_shape(x.type, "jvp", "stablehlo.reduce_window", ctx.location)
-    return [_chosen_tangent(ctx.attrs, x, init, x_dot, ctx.results[0])]
+    tangent_of = _product_tangent if ufunc is np.multiply else _chosen_tangent
+    return [tangent_of(ctx.attrs, x, init, x_dot, ctx.results[0])]
 
 
 def _reduce_window_transpose(ctx, cts, operands):

@@ -432,11 +432,81 @@ def _gather_transpose(ctx, cts, operands):
     return [scatter_for_iree(zeros, indices, cts[0], _as_scatter_dims(dims), ew.add), None]
 
 
+def _scatter_windows(v: ir.Value, indices: ir.Value, dims: dict, update_type: ir.Type):
+    """The gather that reads, from v (shaped like the scatter's operand), the window each update
+    of the scatter writes: shaped like the updates. Returns (windows, slice sizes)."""
+    update_shape = shape_of(update_type)
+    windows = iter(update_shape[d] for d in dims["update_window_dims"])
+    skipped = set(dims["inserted_window_dims"]) | set(dims["input_batching_dims"])
+    sizes = [1 if d in skipped else next(windows) for d in range(len(shape_of(v)))]
+    read = gather(v, indices, offset_dims=dims["update_window_dims"],
+                  collapsed_slice_dims=dims["inserted_window_dims"],
+                  start_index_map=dims["scatter_dims_to_operand_dims"],
+                  index_vector_dim=dims["index_vector_dim"], slice_sizes=sizes,
+                  operand_batching_dims=dims["input_batching_dims"],
+                  start_indices_batching_dims=dims["scatter_indices_batching_dims"])
+    return read, sizes
+
+
+def _scatter_extremal_tangent(ctx, x, indices, u, x_dot, u_dot):
+    """JAX's _scatter_extremal_jvp (scatter min/max): where several values tie for the result,
+    operand and winning updates share its tangent equally."""
+    dims, out = _scatter_dims(ctx), ctx.results[0]
+    windows = lambda v: _scatter_windows(v, indices, dims, u.type)[0]
+    count = lambda flags: windows(scatter_for_iree(values.zeros_like(x), indices, ew.select(
+        flags, values.full_like(u, 1), values.zeros_like(u)), dims, ew.add))
+    target = windows(out)
+    won, kept = ew.compare("EQ", u, target), ew.compare("EQ", windows(x), target)
+    winners = count(won)
+    references = count(values.full_like(u, True, ir.IntegerType.get_signless(1)))
+    one = values.full_like(u, 1)
+    shared = ew.divide(one, ew.add(winners, one))
+    update_coefficient = ew.select(won, ew.select(kept, shared, ew.divide(one, winners)),
+                                   values.zeros_like(u))
+    operand_coefficient = ew.divide(ew.subtract(ew.select(kept, shared, values.zeros_like(u)),
+                                                one), references)
+    updates = ew.add(ew.multiply(windows(x_dot), operand_coefficient),
+                     ew.multiply(u_dot, update_coefficient))
+    return scatter_for_iree(x_dot, indices, updates, dims, ew.add)
+
+
+def _scatter_product_tangent(ctx, x, indices, u, x_dot, u_dot):
+    """d(x * prod u_i) = x_dot * prod u_i + x * sum_i u_dot_i * prod_{k != i} u_k per position,
+    with the products of the others exact when some u are zero (JAX refuses duplicate indices
+    here; this is the same formula, which also covers them)."""
+    dims = _scatter_dims(ctx)
+    windows = lambda v: _scatter_windows(v, indices, dims, u.type)[0]
+    out = ctx.op.clone()  # scatter-multiply of x_dot by the same updates
+    out.operation.operands[0] = x_dot
+    tangent = out.results[0]
+    zero, one = values.zeros_like(u), values.full_like(u, 1)
+    is_zero = ew.compare("EQ", u, zero)
+    nonzero_product = windows(scatter_for_iree(values.full_like(x, 1), indices,
+                                               ew.select(is_zero, one, u), dims, ew.multiply))
+    zeros = windows(scatter_for_iree(values.zeros_like(x), indices,
+                                     ew.select(is_zero, one, zero), dims, ew.add))
+    others = ew.select(is_zero,
+                       ew.select(ew.compare("EQ", zeros, one), nonzero_product, zero),
+                       ew.select(ew.compare("EQ", zeros, zero),
+                                 ew.divide(nonzero_product, ew.select(is_zero, one, u)), zero))
+    from_updates = scatter_for_iree(values.zeros_like(x), indices, ew.multiply(u_dot, others),
+                                    dims, ew.add)
+    return ew.add(tangent, ew.multiply(x, from_updates))
+
+
 def _scatter_jvp(ctx, primals, tangents):
-    if _combine_of(ctx) not in (ew.add, set_update):
-        raise TracingError(f"{ctx.location}: differentiating x.at[...].multiply/min/max (a "
-                           "scatter that is not set or add) is not supported")
-    return structural_jvp(0, 2)(ctx, primals, tangents)
+    combine = _combine_of(ctx)
+    if combine in (ew.add, set_update):
+        return structural_jvp(0, 2)(ctx, primals, tangents)
+    if combine not in (ew.multiply, ew.minimum, ew.maximum):
+        raise TracingError(f"{ctx.location}: differentiating a scatter that combines with "
+                           f"{ctx.op.regions[0].blocks[0].operations[0].name} is not supported")
+    (x, indices, u), (x_dot, _, u_dot) = primals, tangents
+    if values.is_zero(x_dot) and values.is_zero(u_dot):
+        return [values.Zero.of(ctx.results[0])]
+    x_dot, u_dot = values.instantiate(x_dot, x), values.instantiate(u_dot, u)
+    rule = _scatter_product_tangent if combine is ew.multiply else _scatter_extremal_tangent
+    return [rule(ctx, x, indices, u, x_dot, u_dot)]
 
 
 def _scatter_transpose(ctx, cts, operands):
@@ -444,20 +514,14 @@ def _scatter_transpose(ctx, cts, operands):
     combine = _combine_of(ctx)
     operand_ct = update_ct = None
     if ctx.linear[0]:  # add passes ct through; set zeroes what it overwrote
-        operand_ct = ct if combine is ew.add else scatter_for_iree(
-            ct, indices, values.zeros_like(ctx.operand_types[2]), dims, set_update)
+        if combine is ew.multiply:  # the tangent scatter-multiplied by fixed updates
+            operand_ct = values.clone_with(ctx.op, [ct, indices, operands[2]],
+                                           [ct.type]).result
+        else:
+            operand_ct = ct if combine is ew.add else scatter_for_iree(
+                ct, indices, values.zeros_like(ctx.operand_types[2]), dims, set_update)
     if ctx.linear[2]:
-        update_shape = shape_of(ctx.operand_types[2])
-        windows = iter(update_shape[d] for d in dims["update_window_dims"])
-        skipped = set(dims["inserted_window_dims"]) | set(dims["input_batching_dims"])
-        sizes = [1 if d in skipped else next(windows) for d in range(len(shape_of(ct)))]
-        update_ct = gather(
-            ct, indices, offset_dims=dims["update_window_dims"],
-            collapsed_slice_dims=dims["inserted_window_dims"],
-            start_index_map=dims["scatter_dims_to_operand_dims"],
-            index_vector_dim=dims["index_vector_dim"], slice_sizes=sizes,
-            operand_batching_dims=dims["input_batching_dims"],
-            start_indices_batching_dims=dims["scatter_indices_batching_dims"])
+        update_ct, sizes = _scatter_windows(ct, indices, dims, ctx.operand_types[2])
         update_ct = _drop_out_of_bounds(update_ct, indices, shape_of(ct), dims, sizes)
     return [operand_ct, None, update_ct]
 

@@ -4,9 +4,10 @@ import re
 
 import numpy as np
 
-from aotc.frontend.core.emit import emit1
+from aotc.frontend.core.emit import Attrs, emit1, with_element
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, register
+from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.rules import defbilinear
 from aotc.frontend.ops.shape import transpose
@@ -54,13 +55,18 @@ def _dot_general_impl(ctx, lhs, rhs):
 defop("stablehlo.dot_general", _dot_general_type, _dot_general_impl)
 
 
-def dot_general(lhs: ir.Value, rhs: ir.Value, contracting, batch=((), ())) -> ir.Value:
-    """`stablehlo.dot_general`: result dims are batch, lhs free, rhs free (in that order)."""
+def dot_general(lhs: ir.Value, rhs: ir.Value, contracting, batch=((), ()),
+                element: ir.Type | None = None) -> ir.Value:
+    """`stablehlo.dot_general`: result dims are batch, lhs free, rhs free (in that order).
+    `element`: the result's element type (JAX's preferred_element_type; default the lhs's)."""
     (lc, rc), (lb, rb) = contracting, batch
     text = ", ".join(f"{name} = [{', '.join(str(d) for d in dims)}]"
                      for name, dims in zip(_DIMS, (lb, rb, lc, rc)) if dims)
-    attr = ir.Attribute.parse(f"#stablehlo.dot<{text}>")
-    return emit1("stablehlo.dot_general", [lhs, rhs], {"dot_dimension_numbers": attr})
+    attributes = {"dot_dimension_numbers": ir.Attribute.parse(f"#stablehlo.dot<{text}>")}
+    (result,) = _dot_general_type([lhs.type, rhs.type], Attrs(attributes))
+    if element is not None:
+        result = with_element(result, element)
+    return emit1("stablehlo.dot_general", [lhs, rhs], attributes, result_types=[result])
 
 
 # ---- autodiff rules ----------------------------------------------------------------------------
@@ -84,6 +90,8 @@ def _transpose_lhs(ct, y, x_rank, y_rank, x_contract, y_contract, x_batch, y_bat
         ans_batch, _, ans_y = _ranges_like(x_batch, x_kept, y_kept)
     x_contract_sorted_by_y = [x_contract[i] for i in np.argsort(y_contract)]
     out_axes = np.argsort(list(x_batch) + x_kept + x_contract_sorted_by_y)
+    if values.element(y.type) != values.element(ct.type):  # mixed precision: y is upcast
+        y = ew.convert(y, values.element(ct.type))
     result = dot_general(ct, y, (ans_y, y_kept), (ans_batch, y_batch))
     return transpose(result, [int(a) for a in out_axes])
 
@@ -93,14 +101,22 @@ def _dimensions_and_ranks(ctx):
     return [dims[k] for k in _DIMS], [len(shape_of(t)) for t in ctx.operand_types]
 
 
+def _as_element_of(v: ir.Value, t: ir.Type) -> ir.Value:
+    """A cotangent converted to its operand's element type (bf16 operands of an f32 dot)."""
+    element = values.element(t)
+    return v if values.element(v.type) == element else ew.convert(v, element)
+
+
 def _dot_general_transpose_lhs(ctx, ct, y):
     (lb, rb, lc, rc), (x_rank, y_rank) = _dimensions_and_ranks(ctx)
-    return _transpose_lhs(ct, y, x_rank, y_rank, lc, rc, lb, rb)
+    return _as_element_of(_transpose_lhs(ct, y, x_rank, y_rank, lc, rc, lb, rb),
+                          ctx.operand_types[0])
 
 
 def _dot_general_transpose_rhs(ctx, ct, x):
     (lb, rb, lc, rc), (x_rank, y_rank) = _dimensions_and_ranks(ctx)
-    return _transpose_lhs(ct, x, y_rank, x_rank, rc, lc, rb, lb, swap=True)
+    return _as_element_of(_transpose_lhs(ct, x, y_rank, x_rank, rc, lc, rb, lb, swap=True),
+                          ctx.operand_types[1])
 
 
 defbilinear("stablehlo.dot_general", _dot_general_transpose_lhs, _dot_general_transpose_rhs)
@@ -114,10 +130,11 @@ def _dot_general_batch(ctx, operands, batched):
     lb, rb, lc, rc = (dims[k] for k in _DIMS)
     shift = lambda ds, on: [d + 1 for d in ds] if on else list(ds)
     contracting = (shift(lc, bx), shift(rc, by))
+    element = values.element(ctx.result_types[0])  # kept: a preferred element type
     if bx and by:
-        return [dot_general(x, y, contracting, ([0, *shift(lb, True)], [0, *shift(rb, True)]))], \
-            [True]
-    out = dot_general(x, y, contracting, (shift(lb, bx), shift(rb, by)))
+        return [dot_general(x, y, contracting, ([0, *shift(lb, True)], [0, *shift(rb, True)]),
+                            element)], [True]
+    out = dot_general(x, y, contracting, (shift(lb, bx), shift(rb, by)), element)
     if bx:
         position = len(lb)
     else:

@@ -202,8 +202,9 @@ def _sort_with_index(op: ir.Operation, operands, index: ir.Value) -> ir.Value:
 
 
 def take_along(x: ir.Value, index: ir.Value, dimension: int) -> ir.Value:
-    """x[..., index, ...] with index (of x's shape) along `dimension`, as one gather."""
-    shape = shape_of(x)
+    """x[..., index, ...] with index (of x's shape, but for `dimension`) along `dimension`, as
+    one gather."""
+    shape = shape_of(index)
     rank = len(shape)
     columns = [index if d == dimension else shape_ops.iota(shape, d, _i32())
                for d in range(rank)]
@@ -237,6 +238,56 @@ def _sort_batch(ctx, operands, batched):
 
 
 register("batch", "stablehlo.sort", _sort_batch)
+
+
+# ---- chlo.top_k: the k largest along the last dim, and their i32 indices ----------------------
+
+
+def _top_k_type(types, attrs):
+    shape = (*shape_of(types[0])[:-1], attrs.int("k"))
+    return [tensor_type(shape, values.element(types[0])), tensor_type(shape, _i32())]
+
+
+def _top_k_impl(ctx, x):
+    """Descending in the total order (NaN first, then +0 before -0), ties by lower index, as
+    XLA's TopK."""
+    k = ctx.attrs.int("k")
+    rows = x.reshape(-1, x.shape[-1]) if x.shape[-1] else x.reshape(-1, 0)
+    order = np.empty(rows.shape, np.int64)
+    for r, row in enumerate(rows):
+        index = np.arange(row.size)
+        if row.dtype.kind == "f" or row.dtype.kind == "V":
+            v = row.astype(np.float64)
+            nan = np.isnan(v)
+            v = np.where(nan, 0.0, v)
+            order[r] = np.lexsort((index, np.signbit(v), -v, ~nan))
+        else:
+            order[r] = np.lexsort((index, -row.astype(np.float64)))
+    order = order[:, :k].reshape(*x.shape[:-1], k)
+    return [np.take_along_axis(x, order, -1), order.astype(np.int32)]
+
+
+defop("chlo.top_k", _top_k_type, _top_k_impl)
+
+
+def top_k(x: ir.Value, k: int) -> list[ir.Value]:
+    """`chlo.top_k`: (values, i32 indices) of the k largest entries along the last dim."""
+    return list(emit("chlo.top_k", [x], {"k": i64(k)}).results)
+
+
+def _top_k_jvp(ctx, primals, tangents):
+    (x_dot,) = tangents
+    if values.is_zero(x_dot):
+        return [values.Zero.of(ctx.results[0]), None]
+    return [take_along(x_dot, ctx.results[1], len(shape_of(x_dot)) - 1), None]
+
+
+def _top_k_batch(ctx, operands, batched):  # the batch dim is first, top_k works on the last
+    return list(values.clone_with(ctx.op, operands, ctx.batched_types()).results), [True, True]
+
+
+register("jvp", "chlo.top_k", _top_k_jvp)
+register("batch", "chlo.top_k", _top_k_batch)
 
 
 # ---- dims (aotc.passes.dims): operands sorted together share their dims ----
