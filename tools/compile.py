@@ -7,6 +7,8 @@ import re
 from iree.compiler import CompilerToolError, compile_str
 
 from aotc.frontend.core.errors import CompileError
+from aotc.frontend.core.ir import ir, new_context
+from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.passes.bounds import legalize_bounds_text
 from aotc.tools import cache
 from aotc.tools.targets import TARGETS, Target, get_target
@@ -47,6 +49,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         return hit
     if bounds:
         text = legalize_bounds_text(text)
+    text = _lower_large_sorts_text(text)
     try:
         vmfb = compile_str(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
@@ -54,6 +57,17 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if entry is not None:
         cache.put(entry, vmfb)
     return vmfb
+
+
+def _lower_large_sorts_text(text: str) -> str:
+    """Long sorts become sorting networks (IREE's CPU sort is quadratic and fails to compile
+    past 65,535 entries): see aotc.frontend.ops.sort.lower_large_sorts."""
+    if "stablehlo.sort" not in text:
+        return text
+    with new_context():
+        module = ir.Module.parse(text)
+        lower_large_sorts(module)
+        return module.operation.get_asm(enable_debug_info=True)
 
 
 def _summarize(diagnostics: str) -> str:

@@ -10,6 +10,8 @@ from aotc.frontend.core.emit import emit, i64
 from aotc.frontend.core.errors import MissingRuleError
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, register
+from aotc.frontend.core.source import at_location
+from aotc.frontend.ops import control
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
@@ -299,3 +301,175 @@ def _sort_dims(ctx):
 
 
 register("dims", "stablehlo.sort", _sort_dims)
+
+
+# ---- large sorts for IREE: a bitonic sorting network in one while loop --------------------------
+#
+# IREE 3.13 lowers a CPU sort to a quadratic loop per row: a 65,536-element sort runs ~5 s, and
+# with the CPU targets' flags a row of >= 8,193 f32 fails to compile ("exceeded stack allocation
+# limit of 32768 bytes"; --iree-llvmcpu-stack-allocation-limit lifts that, not the n^2). So,
+# before IREE, `lower_large_sorts` replaces every sort of a long static row by a bitonic
+# network: rows padded to a power of two P, log2(P)(log2(P)+1)/2 compare-exchange stages, one
+# loop iteration each (the comparator on whole arrays against the partner position i ^ mask,
+# then one gather per operand). An index operand breaks ties, so the result is the stable sort
+# whatever the comparator.
+
+NETWORK_MIN_SIZE = 512  # rows at least this long take the network: faster from 512 on (measured)
+
+
+def _apply_comparator(block: ir.Block, args, size: int) -> ir.Value:
+    """The comparator region's result for 1-D (size,) tensors standing for its 0-d arguments
+    (its ops are elementwise, or reshapes of 0-d tensors: `_large_sort` checked)."""
+    mapping = dict(zip(block.arguments, args))
+    for inner in block.operations:
+        op = inner.operation
+        if op.name == "stablehlo.return":
+            return mapping[op.operands[0]]
+        operands = [mapping[v] for v in op.operands]
+        if op.name in ("stablehlo.reshape", "stablehlo.broadcast_in_dim"):
+            mapping[op.results[0]] = operands[0]
+            continue
+        types = [tensor_type(() if op.name == "stablehlo.constant" else (size,),
+                             ir.RankedTensorType(r.type).element_type) for r in op.results]
+        new = ir.Operation.create(op.name, results=types, operands=operands, attributes={
+            name: op.attributes[name] for name in op.attributes}, loc=op.location)
+        outs = list(new.results)
+        if op.name == "stablehlo.constant":
+            outs = [shape_ops.broadcast_in_dim(outs[0], (size,), [])]
+        mapping.update(zip(op.results, outs))
+    raise ValueError("a sort comparator without stablehlo.return")
+
+
+def _scalar(value: int) -> ir.Value:
+    return shape_ops.constant(np.array(value, np.int32))
+
+
+def _flat_rows(x: ir.Value, dimension: int, padded: int) -> ir.Value:
+    """x with `dimension` last, as rows padded to `padded` and flattened to one dimension."""
+    shape = shape_of(x)
+    rank = len(shape)
+    if dimension != rank - 1:
+        order = [d for d in range(rank) if d != dimension] + [dimension]
+        x = shape_ops.transpose(x, order)
+    n = shape[dimension]
+    rows = int(np.prod(shape)) // n if n else 0
+    x = shape_ops.reshape(x, (rows, n))
+    if padded > n:
+        element = ir.RankedTensorType(x.type).element_type
+        zero = ew.convert(_scalar(0), element)
+        x = shape_ops.pad(x, zero, [0, 0], [0, padded - n])
+    return shape_ops.reshape(x, (rows * padded,))
+
+
+def _unflat_rows(x: ir.Value, shape, dimension: int, padded: int) -> ir.Value:
+    n = shape[dimension]
+    rows = int(np.prod(shape)) // n
+    x = shape_ops.reshape(x, (rows, padded))
+    if padded > n:
+        x = shape_ops.slice(x, [0, 0], [rows, n])
+    moved = [shape[d] for d in range(len(shape)) if d != dimension] + [n]
+    x = shape_ops.reshape(x, moved)
+    if dimension != len(shape) - 1:
+        order = [d for d in range(len(shape)) if d != dimension] + [dimension]
+        x = shape_ops.transpose(x, [order.index(d) for d in range(len(shape))])
+    return x
+
+
+def _take_flat(x: ir.Value, index: ir.Value) -> ir.Value:
+    size = shape_of(index)[0]
+    return gather(x, shape_ops.reshape(index, (size, 1)), offset_dims=[],
+                  collapsed_slice_dims=[0], start_index_map=[0], index_vector_dim=1,
+                  slice_sizes=[1], indices_are_sorted=False)
+
+
+def _network_sort(op: ir.Operation) -> list[ir.Value]:
+    """op's sort as a bitonic network (see above); results of op's types."""
+    dimension = ir.IntegerAttr(op.attributes["dimension"]).value
+    shape = shape_of(op.operands[0])
+    n = shape[dimension]
+    padded = 1 << (n - 1).bit_length()
+    stages = padded.bit_length() - 1
+    flat = [_flat_rows(x, dimension, padded) for x in op.operands]
+    size = shape_of(flat[0])[0]
+    block = op.regions[0].blocks[0]
+    i32 = _i32()
+    position = shape_ops.iota((size,), 0, i32)
+    index = ew.and_(position, shape_ops.broadcast_in_dim(_scalar(padded - 1), (size,), []))
+
+    def before(lhs, rhs):
+        """Strictly before in a total order: valid entries by the comparator, ties by index."""
+        (*lhs, lhs_index), (*rhs, rhs_index) = lhs, rhs
+        first = _apply_comparator(block, [v for pair in zip(lhs, rhs) for v in pair], size)
+        second = _apply_comparator(block, [v for pair in zip(rhs, lhs) for v in pair], size)
+        earlier = ew.compare("LT", lhs_index, rhs_index)
+        ordered = ew.or_(first, ew.and_(ew.not_(second), earlier))
+        limit = shape_ops.broadcast_in_dim(_scalar(n), (size,), [])
+        lhs_valid = ew.compare("LT", lhs_index, limit)
+        rhs_valid = ew.compare("LT", rhs_index, limit)
+        return ew.select(lhs_valid, ew.or_(ew.not_(rhs_valid), ordered), ew.and_(
+            ew.not_(rhs_valid), earlier))
+
+    def cond(stage_bits, stride_bits, *arrays):
+        return ew.compare("LE", stage_bits, _scalar(stages))
+
+    def body(stage_bits, stride_bits, *arrays):
+        one = _scalar(1)
+        # stage b merges runs of 2^(b-1): its first step pairs mirror positions (mask 2^b - 1),
+        # then half-cleaners of stride 2^t for t = b-2 .. 0, every pair ascending
+        flip = ew.compare("EQ", stride_bits, ew.subtract(stage_bits, one))
+        mask = ew.select(flip, ew.subtract(ew.shift_left(one, stage_bits), one),
+                         ew.shift_left(one, stride_bits))
+        partner = ew.xor(position, shape_ops.broadcast_in_dim(mask, (size,), []))
+        others = [_take_flat(x, partner) for x in arrays]
+        lower = ew.compare("LT", position, partner)
+        lhs = [ew.select(lower, g, x) for x, g in zip(arrays, others)]
+        rhs = [ew.select(lower, x, g) for x, g in zip(arrays, others)]
+        # one gather per operand from the chosen source: IREE fuses each stage into two dispatches
+        source = ew.select(before(lhs, rhs), partner, position)
+        new = [_take_flat(x, source) for x in arrays]
+        next_stride = ew.subtract(stride_bits, one)
+        wrap = ew.compare("LT", next_stride, _scalar(0))
+        next_stage = ew.add(stage_bits, ew.convert(wrap, i32))
+        next_stride = ew.select(wrap, ew.subtract(next_stage, one), next_stride)
+        return [next_stage, next_stride, *new]
+
+    out = control.while_([_scalar(1), _scalar(0), *flat, index], cond, body)
+    return [_unflat_rows(x, shape, dimension, padded) for x in out[2:-1]]
+
+
+def _large_sort(op: ir.Operation) -> bool:
+    """op is a sort of long static rows whose comparator applies to whole arrays."""
+    if op.name != "stablehlo.sort":
+        return False
+    shape = shape_of(op.operands[0])
+    dimension = ir.IntegerAttr(op.attributes["dimension"]).value
+    if None in shape or shape[dimension] < NETWORK_MIN_SIZE:
+        return False
+    for inner in op.regions[0].blocks[0].operations:
+        inner = inner.operation
+        reshaped = inner.name in ("stablehlo.reshape", "stablehlo.broadcast_in_dim")
+        if inner.regions or (reshaped and any(shape_of(r) != () for r in inner.results)):
+            return False
+    return True
+
+
+def lower_large_sorts(module: ir.Module) -> ir.Module:
+    """Replace, in place, every sort of rows of at least NETWORK_MIN_SIZE entries (static shape)
+    by a bitonic network that IREE compiles and runs in O(n log^2 n); returns the module.
+    Sorts whose comparator is not elementwise (never one aotc traced) stay as they are.
+    """
+    found = []
+
+    def collect(op):
+        if _large_sort(op.operation):
+            found.append(op.operation)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    for op in found:
+        with ir.InsertionPoint(op), op.location, at_location(op.location):
+            outs = _network_sort(op)
+        for old, new in zip(op.results, outs):
+            old.replace_all_uses_with(new)
+        op.erase()
+    return module
