@@ -232,6 +232,7 @@ def _jax_program(x, w, seg_x, v):
     return top + prod + extremes + jnp.tanh(h).sum()
 
 
+@pytest.mark.slow
 def test_aotc_api_grad_and_vmap_of_the_same_ops():
     args = (normal(4, 6), normal(4, 3), TIED, normal(6, 2))
     got = aotc.jit(aotc.grad(_aotc_program, argnums=(0, 1, 2, 3)))(*args)
