@@ -14,6 +14,7 @@ from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import astype, promote
 from aotc.frontend.ops import control as control_ops
 from aotc.frontend.ops import elementwise as ew
+from aotc.frontend.ops import special as special_ops
 from aotc.frontend.trace.staging import stop_gradient
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
@@ -174,7 +175,7 @@ def zeta(x, q):
     """
     x, q = _same_dtype("zeta", x, q)
     _require("zeta", x, "f")
-    return Tracer(ew.zeta(x.value, q.value), x.weak_type)
+    return Tracer(special_ops.zeta(x.value, q.value), x.weak_type)
 
 
 def optimization_barrier(operand):

@@ -398,16 +398,8 @@ def _polygamma_jvp(ctx, primals, tangents):
     return [multiply(x_dot, polygamma(add(n, _c(1, n)), x))]
 
 
-def _zeta_jvp(ctx, primals, tangents):
-    (s, q), (s_dot, q_dot) = primals, tangents
-    _not_in_first("zeta")(s_dot)
-    if values.is_zero(q_dot):
-        return [values.Zero.of(ctx.results[0])]
-    return [multiply(q_dot, negate(multiply(s, zeta(add(s, _c(1, s)), q))))]
-
-
 polygamma = _binary_family("chlo.polygamma", _polygamma, jvp=_polygamma_jvp)
-zeta = _binary_family("chlo.zeta", _zeta, jvp=_zeta_jvp)
+# chlo.zeta (whose numpy reference is _zeta above) is defined in special.py, with its JVP.
 
 # ---- compare, select, clamp, convert -----------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Special functions that JAX exports as CHLO ops beside elementwise.py's gamma family:
 chlo.bessel_i1e, with bessel_i0e (a decomposition into core ops, as JAX lowers it) for its
-derivative, and chlo.next_after. Each is one family stanza (type, numpy reference, JVP,
-batching, "same_shape")."""
+derivative, chlo.next_after, and chlo.zeta with its derivative in both operands. Each is one
+family stanza (type, numpy reference, JVP, batching, "same_shape")."""
 
 import math
 
@@ -11,7 +11,7 @@ from aotc.frontend.core import dtypes
 from aotc.frontend.core.ir import ir
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.elementwise import _binary_family, _unary_family
+from aotc.frontend.ops.elementwise import _binary_family, _unary_family, _zeta
 
 # Cephes' Chebyshev coefficients of exp(-x) I0(x) on [0, 8] and of sqrt(x) exp(-x) I0(x) on
 # (8, inf) (JAX's _i0e_impl64).
@@ -99,3 +99,63 @@ def _next_after_jvp(ctx, primals, tangents):
 
 
 next_after = _binary_family("chlo.next_after", np.nextafter, jvp=_next_after_jvp)
+
+
+# Johansson's Euler-Maclaurin expansion of the Hurwitz zeta (arXiv:1309.2877, formula 5), which
+# jax.scipy.special.zeta differentiates for its JVP: N terms summed, then an integral and M
+# Bernoulli corrections; N = M = 8 for 32-bit floats and below, 16 for float64. These are
+# (2j + 2)! / B_{2j+2}, j = 0..15.
+_BERNOULLI_DIVISORS = (
+    12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1892437580.3183792, 74724249600.0,
+    -2950130727918.1646, 116467828143500.67, -4597978722407472.0, 1.8152105401943546e+17,
+    -7.1661652561756672e+18, 2.8290224874426988e+20, -1.1167873437269486e+22,
+    4.4085290965941376e+23, -1.7402642094226944e+25)
+
+
+def _zeta_d_s(s: ir.Value, a: ir.Value) -> ir.Value:
+    """d/ds of the expansion of zeta(s, a) (the derivative JAX's zeta JVP takes)."""
+    terms = 16 if dtypes.from_mlir(values.element(s)) == np.float64 else 8
+    c = lambda v: values.full_like(s, v)
+    mul, add, sub, div = ew.multiply, ew.add, ew.subtract, ew.divide
+    total = None
+    for k in range(terms):  # d/ds (a + k)^-s = -(a + k)^-s log(a + k)
+        base = add(a, c(float(k)))
+        term = mul(ew.power(base, ew.negate(s)), ew.log(base))
+        total = term if total is None else add(total, term)
+    total = ew.negate(total)
+    big = add(a, c(float(terms)))
+    log_big, s_minus_1 = ew.log(big), sub(s, c(1.0))
+    integral = div(ew.power(big, sub(c(1.0), s)), s_minus_1)  # I = big^(1-s) / (s - 1)
+    total = sub(total, add(mul(integral, log_big), div(integral, s_minus_1)))
+    head = ew.power(big, ew.negate(s))  # T0 = big^-s
+    rising, rising_d = None, None  # P_m = prod_{i<=m} (s+i)/big and dP_m/ds
+    corrections, corrections_d = c(0.5), c(0.0)
+    for m in range(2 * terms - 1):
+        factor = div(add(s, c(float(m))), big)
+        if rising is None:
+            rising, rising_d = factor, div(c(1.0), big)
+        else:
+            rising_d = add(mul(rising_d, factor), div(rising, big))
+            rising = mul(rising, factor)
+        if m % 2 == 0:
+            divisor = c(_BERNOULLI_DIVISORS[m // 2])
+            corrections = add(corrections, div(rising, divisor))
+            corrections_d = add(corrections_d, div(rising_d, divisor))
+    # d(T0 * corrections) = -T0 log(big) * corrections + T0 * d corrections
+    return add(total, mul(head, sub(corrections_d, mul(log_big, corrections))))
+
+
+def _zeta_jvp(ctx, primals, tangents):
+    """q: d zeta(s, q)/dq = -s zeta(s + 1, q) exactly; s: the derivative of Johansson's
+    expansion, as jax.scipy.special.zeta's JVP."""
+    (s, q), (s_dot, q_dot) = primals, tangents
+    out = values.Zero.of(ctx.results[0])
+    if not values.is_zero(q_dot):
+        out = ew.multiply(q_dot, ew.negate(ew.multiply(s, zeta(ew.add(
+            s, values.full_like(s, 1.0)), q))))
+    if not values.is_zero(s_dot):
+        out = values.add_any(out, ew.multiply(s_dot, _zeta_d_s(s, q)))
+    return [out]
+
+
+zeta = _binary_family("chlo.zeta", _zeta, jvp=_zeta_jvp)

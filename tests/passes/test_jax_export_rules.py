@@ -82,6 +82,9 @@ CASES = [
      (normal(4, 6), normal(4, 3)), (0, None), None, 1e-5),
     ("bessel_i1e", lambda x: (jss.i1e(x) * x).sum() + jss.i1(x).sum(),
      (np.array([-40.0, -3.0, -0.5, 1e-9, 0.2, 2.0, 9.0, 35.0], F32),), (0,), None, 1e-5),
+    ("zeta", lambda s, q: (jss.zeta(s, q) * q).sum(),  # JAX: a series derivative in s
+     (np.array([1.5, 2.0, 3.3, 7.0], F32), np.array([0.4, 1.0, 2.5, 10.0], F32)), (0, 0), None,
+     1e-4),
     ("next_after", lambda x: (jnp.nextafter(x, 5.0) * x).sum(), (normal(5),), (0,),
      lambda x: (x * x).sum(), 1e-5),
     ("cumprod", lambda x: (jnp.cumprod(x, axis=1) * jnp.arange(5.0)).sum(),
@@ -141,7 +144,7 @@ def _build(fn, args, in_axes):
 
 def _expected(fn, reference, args, in_axes):
     argnums = tuple(_float_args(args))
-    grads = jax.grad(reference or fn, argnums=argnums)(*args)
+    grads = jax.jit(jax.grad(reference or fn, argnums=argnums))(*args)
     directions = [normal(*np.shape(args[i])) for i in argnums]
 
     def along(*xs):
@@ -150,9 +153,10 @@ def _expected(fn, reference, args, in_axes):
             full[i] = x
         return (reference or fn)(*full)
 
-    _, tangent = jax.jvp(along, [args[i] for i in argnums], directions)
+    _, tangent = jax.jit(lambda p, t: jax.jvp(along, p, t))([args[i] for i in argnums],
+                                                             directions)
     batched = _lanes(args, in_axes)
-    return grads, directions, tangent, batched, jax.vmap(fn, in_axes)(*batched)
+    return grads, directions, tangent, batched, jax.jit(jax.vmap(fn, in_axes))(*batched)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
