@@ -78,6 +78,7 @@ _UNARY = {  # op: (input, numpy expectation)
     "chlo.erf": (X, np.vectorize(math.erf)), "chlo.erfc": (X, np.vectorize(math.erfc)),
     "chlo.square": (X, np.square), "chlo.lgamma": (G, special.gammaln),
     "chlo.digamma": (X, special.digamma), "chlo.erf_inv": (P, special.erfinv),
+    "chlo.bessel_i1e": (X, special.i1e),
 }
 _BINARY = {  # op on f32: (lhs, rhs, numpy expectation)
     "stablehlo.add": (X, G, np.add), "stablehlo.subtract": (X, G, np.subtract),
@@ -358,6 +359,13 @@ OP_EXAMPLES |= {  # bit ops on two's complement i32
 }
 
 OP_EXAMPLES["stablehlo.return"] = OP_EXAMPLES["stablehlo.reduce"]
+OP_EXAMPLES["chlo.next_after"] = example(  # in f32 itself (one f32 ulp, not a float64 one)
+    f'%r = "chlo.next_after"(%x, %y) : ({T4}, {T4}) -> {T4}', {"x": X, "y": G},
+    {"r": np.nextafter(X, G)})
+OP_EXAMPLES["chlo.top_k"] = example(  # ties (the two 1s, the two -1s) keep the lower index
+    "%v, %i = chlo.top_k(%w, k = 3) : tensor<2x4xf32> -> (tensor<2x3xf32>, tensor<2x3xi32>)",
+    {"w": W}, {"v": -np.sort(-W, 1)[:, :3],
+               "i": np.argsort(-W, 1, kind="stable")[:, :3].astype(i32)})
 OP_EXAMPLES["stablehlo.custom_call"] = example(  # aotc.debug.print's op: prints, no results
     'stablehlo.custom_call @aotc.debug_print(%x) {backend_config = "{\\"aotc.debug.print\\": '
     '\\"x = {}\\", \\"names\\": []}", has_side_effect = true} : (tensor<4xf32>) -> ()\n'
