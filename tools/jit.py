@@ -172,15 +172,19 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        if any(isinstance(leaf, Tracer) for leaf in tree.leaves((args, kwargs))):
-            return fn(*args, **kwargs)  # inside another trace: trace through, compile once
-        if binder.simple and not kwargs:
+        if binder.simple and not kwargs:  # the common case: flatten the arguments once
             staged, dynamic, statics = fn, args, ()
+            leaves, in_tree = tree.flatten(dynamic)
+            traced = any(isinstance(leaf, Tracer) for leaf in leaves)
         else:
+            traced = any(isinstance(leaf, Tracer) for leaf in tree.leaves((args, kwargs)))
+        if traced:
+            return fn(*args, **kwargs)  # inside another trace: trace through, compile once
+        if not binder.simple or kwargs:
             dyn_args, dyn_kwargs, statics = binder.split(args, kwargs)
             staged = binder.staged(statics, len(dyn_args))
             dynamic = (*dyn_args, dyn_kwargs)
-        leaves, in_tree = tree.flatten(dynamic)
+            leaves, in_tree = tree.flatten(dynamic)
         _check_leaves(leaves)
         key = (in_tree, tuple(_leaf_key(leaf) for leaf in leaves), statics)
         compiled = cache.get(key)

@@ -1,10 +1,12 @@
 """Devices: one shared IREE device per name, clear errors when a driver is missing here, and
-reading results back to numpy on any driver (Vulkan included).
+moving numpy arrays in and out of calls (Transfer) with at most one copy each, on any driver.
 
-IREE's `DeviceArray.to_host()` imports a numpy buffer into the device when it cannot map the
-result; Vulkan (Mesa lavapipe, most discrete GPUs) requires 4096-byte aligned host pointers
-and sizes for that and fails. `to_numpy` copies through a staging buffer the device allocates
-itself instead: one queue copy, a fence wait, a map, a numpy copy.
+On the CPU drivers an aligned input is used in place and a large result comes back as a numpy
+view of IREE's buffer; the view's base object keeps the buffer and its device alive, in that
+order, so result arrays may outlive their module. On other drivers (Vulkan, CUDA) inputs are
+copied to the device once and results read back once through a staging buffer the device
+allocates itself: IREE's `DeviceArray.to_host()` imports a numpy buffer instead, which Vulkan
+(Mesa lavapipe, most discrete GPUs) refuses unless pointer and size are 4096-byte aligned.
 
 Fork: IREE's `local-task` devices run worker threads, which a child made by `os.fork()` (or a
 multiprocessing fork pool) does not have. A call on an inherited device hangs, and so does
@@ -25,9 +27,10 @@ import threading
 import iree.runtime as rt
 import numpy as np
 from iree.runtime import system_setup
+from iree.runtime.dtypes import map_dtype_to_hal_element_type
 
 from aotc_runtime.debug import SINK
-from aotc_runtime.errors import ArtifactError
+from aotc_runtime.errors import ArtifactError, InputError
 
 INSTANCE = rt.VmInstance()  # one VM instance per process; every module and context shares it
 _CONFIGS: dict[str, rt.Config] = {}  # one device and HAL module per device name
@@ -121,33 +124,188 @@ def check_arch(arch: str | None, target: str, source: str) -> None:
             f"run.sh for iree-run-module), or recompile with `aotc compile --target cpu`")
 
 
-def to_numpy(result) -> np.ndarray:
-    """A numpy array that owns a copy of result (a DeviceArray or anything array-like)."""
-    if isinstance(result, rt.DeviceArray) and not result._is_mappable():
-        return _staged_copy(result)
-    host = result.to_host() if hasattr(result, "to_host") else result
-    return np.array(host, copy=True)  # own the memory: never hand out views of device buffers
+# ---- moving arrays in and out of calls ----
+# Host devices (IREE's local-sync and local-task CPU drivers) compute in host memory: a numpy
+# input that is C-contiguous, native-endian, writable and 64-byte aligned is imported as the
+# IREE buffer itself (IREE's CPU code loads its inputs with aligned 64-byte vector moves, so an
+# unaligned pointer must never reach it), and a result comes back as a numpy view of the
+# buffer IREE wrote. Everything else takes exactly one copy. Below ZERO_COPY_MIN_BYTES a copy
+# costs less than the bookkeeping, so small arrays are always copied.
+ALIGNMENT = 64
+ZERO_COPY_MIN_BYTES = 1 << 16
+_HOST_DRIVERS = ("local-sync", "local-task")
+_IMPORT_TYPE = int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE)
+_DEVICE_TYPE = int(rt.MemoryType.DEVICE_LOCAL)
+_USAGE = int(rt.BufferUsage.DEFAULT)
+_STAGING_TYPE = int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE)
+_STAGING_USAGE = int(rt.BufferUsage.TRANSFER_TARGET | rt.BufferUsage.MAPPING_SCOPED)
+_READ_BACK_USAGE = int(rt.BufferUsage.TRANSFER_TARGET)
+PAGE = 4096
+_ELEMENT_TYPES: dict = {}  # numpy dtype -> HalElementType (None: IREE has no such type)
+_DTYPES: dict = {}  # HalElementType -> numpy dtype
+
+# How inputs and results moved, for tests and benchmarks: 'imported' (input used in place),
+# 'copied' (input copied once), 'viewed' (result returned in place), 'read' (result copied
+# once: small, aliased, or read back from a device that is not the host).
+TRANSFERS = dict.fromkeys(("imported", "copied", "viewed", "read"), 0)
 
 
-def _staged_copy(result: rt.DeviceArray) -> np.ndarray:
-    view = result._buffer_view
-    device = result._device
-    source = view.get_buffer()
-    dtype = np.dtype(result._get_raw_dtype())  # a dtype object: a numpy class raises bad_cast
-    shape = tuple(view.shape)
-    if source.byte_length() == 0:
-        return np.zeros(shape, dtype)
-    staging = device.allocator.allocate_buffer(
-        memory_type=int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE),
-        allowed_usage=int(rt.BufferUsage.TRANSFER_TARGET | rt.BufferUsage.MAPPING_SCOPED),
-        allocation_size=source.byte_length())
-    semaphore = device.create_semaphore(0)
-    device.queue_copy(source, staging, wait_semaphores=rt.HalFence.create_at(semaphore, 0),
-                      signal_semaphores=rt.HalFence.create_at(semaphore, 1))
-    rt.HalFence.create_at(semaphore, 1).wait()
-    array = np.array(staging.map().asarray(shape, dtype), copy=True)
-    override = result._override_dtype
-    return array.astype(override) if override is not None and override != dtype else array
+def _element_type(dtype: np.dtype):
+    if dtype not in _ELEMENT_TYPES:
+        _ELEMENT_TYPES[dtype] = map_dtype_to_hal_element_type(dtype)
+    return _ELEMENT_TYPES[dtype]
+
+
+def _dtype(element_type) -> np.dtype:
+    if element_type not in _DTYPES:  # a dtype object: a numpy class raises std::bad_cast
+        _DTYPES[element_type] = np.dtype(rt.HalElementType.map_to_dtype(element_type))
+    return _DTYPES[element_type]
+
+
+def aligned_empty(shape, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on an ALIGNMENT boundary."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+class _HostResult:
+    """Owns a result buffer that a numpy array views: the mapping, the buffer view and the
+    device, which must outlive the buffer (a buffer released after its local-task device is
+    destroyed crashes the process). numpy keeps this object as the array's base."""
+
+    __slots__ = ("__array_interface__", "_device", "_mapping", "_view")
+
+    def __init__(self, interface: dict, mapping, view, device):
+        self.__array_interface__ = interface
+        self._mapping, self._view, self._device = mapping, view, device
+
+    def __del__(self):  # the buffer goes first, the device last
+        self._mapping = self._view = None
+
+
+class Transfer:
+    """Calls of one VM context on one device: numpy inputs -> buffer views -> numpy results,
+    each array copied at most once (see ALIGNMENT above)."""
+
+    def __init__(self, device: rt.HalDevice):
+        self.device = device
+        self.allocator = device.allocator
+        self.host = repr(device).split(":")[0] in _HOST_DRIVERS
+
+    def call(self, context: rt.VmContext, function, arrays, name: str) -> list:
+        """Invoke function (its name for errors) on the flat input arrays; numpy results."""
+        args = rt.VmVariantList(len(arrays))
+        imported: list = []  # (start, end) of the host memory of imported inputs
+        keep: list = []  # IREE's wrappers of imported inputs: they keep the memory alive
+        for array in arrays:
+            args.push_ref(self.to_device(array, imported, keep, name))
+        results = rt.VmVariantList(1)
+        context.invoke(function, args, results)
+        outs = []
+        for i in range(len(results)):
+            value = results.get_variant(i)
+            if isinstance(value, rt.VmRef):
+                view = value.deref(rt.HalBufferView, True)
+                if view is not None:
+                    value = self.to_numpy(view, imported)
+            outs.append(value)
+        return outs  # keep goes now: results that alias an imported input were copied
+
+    def to_device(self, array: np.ndarray, imported: list, keep: list, name: str = "call"):
+        """array as a HalBufferView: the array's own memory, or one copy of it.
+
+        An imported array lives only as long as the HalBuffer that import_host_allocation
+        returns, not as long as IREE's buffer (iree-base-runtime 3.13: a HalBufferView made
+        from it does not keep the array alive), so the caller keeps that HalBuffer (keep) until
+        the call's results are read, and copies any result inside an imported range."""
+        dtype = array.dtype if array.dtype.isnative else array.dtype.newbyteorder("=")
+        element_type = _element_type(dtype)
+        if element_type is None:
+            raise InputError(f"{name}(): an input has a dtype IREE cannot take ({array.dtype}); "
+                             "convert it with .astype(np.float32) or another numeric dtype")
+        dense = array.flags.c_contiguous and dtype is array.dtype
+        if not self.host:
+            source = array if dense else np.ascontiguousarray(array, dtype)
+            TRANSFERS["copied"] += 1
+            return self.allocator.allocate_buffer_copy(
+                memory_type=_DEVICE_TYPE, allowed_usage=_USAGE, device=self.device,
+                buffer=source, element_type=element_type)
+        if dense and array.nbytes < ZERO_COPY_MIN_BYTES:
+            TRANSFERS["copied"] += 1
+            return self.allocator.allocate_buffer_copy(
+                memory_type=_IMPORT_TYPE, allowed_usage=_USAGE, device=self.device,
+                buffer=array, element_type=element_type)
+        start = array.ctypes.data if dense else -1
+        if dense and start % ALIGNMENT == 0 and array.flags.writeable:
+            TRANSFERS["imported"] += 1
+            source = array
+        else:
+            TRANSFERS["copied"] += 1
+            source = aligned_empty(array.shape, dtype)
+            np.copyto(source, array)
+            start = source.ctypes.data
+        imported.append((start, start + array.nbytes))
+        buffer = self.allocator.import_host_allocation(source, memory_type=_IMPORT_TYPE,
+                                                       allowed_usage=_USAGE)
+        keep.append(buffer)
+        return rt.HalBufferView(buffer, array.shape, element_type)
+
+    def to_numpy(self, view, imported: list) -> np.ndarray:
+        """A result buffer view as a numpy array that is the caller's alone."""
+        dtype = _dtype(view.element_type)
+        shape = tuple(view.shape)
+        nbytes = view.byte_length
+        if nbytes == 0:
+            return np.zeros(shape, dtype)
+        if not self.host:
+            return self._read_back(view, shape, dtype)
+        mapping = view.map()
+        array = mapping.asarray(shape, dtype)
+        if nbytes < ZERO_COPY_MIN_BYTES:
+            TRANSFERS["read"] += 1
+            return array.copy()
+        start = array.ctypes.data
+        end = start + nbytes
+        if any(start < e and s < end for s, e in imported):
+            TRANSFERS["read"] += 1  # IREE returned (part of) an input: it is not ours to hand out
+            return array.copy()
+        imported.append((start, end))  # a later result aliasing this one gets a copy
+        TRANSFERS["viewed"] += 1
+        return np.asarray(_HostResult(array.__array_interface__, mapping, view, self.device))
+
+    def _read_back(self, view, shape: tuple, dtype: np.dtype) -> np.ndarray:
+        """A result in device memory, copied once by the device into numpy memory (Vulkan,
+        CUDA): a page-aligned numpy buffer padded to whole pages, imported as the copy's
+        target, since Vulkan (lavapipe) imports host memory only at 4096-byte aligned pointers
+        and sizes (IREE's `DeviceArray.to_host()` imports the bare array and fails there).
+        Devices that import no host memory get a staging buffer and one more copy."""
+        source = view.get_buffer()
+        nbytes = source.byte_length()
+        padded = -(-nbytes // PAGE) * PAGE
+        raw = np.empty(padded + PAGE, np.uint8)
+        start = -raw.ctypes.data % PAGE
+        host = raw[start:start + padded]
+        TRANSFERS["read"] += 1
+        try:
+            target = self.allocator.import_host_allocation(host, memory_type=_STAGING_TYPE,
+                                                           allowed_usage=_READ_BACK_USAGE)
+        except (RuntimeError, ValueError):
+            target = self.allocator.allocate_buffer(memory_type=_STAGING_TYPE,
+                                                    allowed_usage=_STAGING_USAGE,
+                                                    allocation_size=nbytes)
+            self._device_copy(source, target)
+            return np.array(target.map().asarray(shape, dtype))
+        self._device_copy(source, target)
+        return host[:nbytes].view(dtype).reshape(shape)
+
+    def _device_copy(self, source, target) -> None:
+        semaphore = self.device.create_semaphore(0)
+        self.device.queue_copy(source, target,
+                               wait_semaphores=rt.HalFence.create_at(semaphore, 0),
+                               signal_semaphores=rt.HalFence.create_at(semaphore, 1))
+        rt.HalFence.create_at(semaphore, 1).wait()
 
 
 def release() -> None:

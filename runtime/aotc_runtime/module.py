@@ -57,14 +57,11 @@ class Function:
         flat = []
         for i, a in enumerate(arrays):
             try:
-                array = np.asarray(a)
-                if not array.dtype.isnative:
-                    array = array.astype(array.dtype.newbyteorder("="))  # same values, native
-                flat.append(np.require(array, requirements="C"))
+                flat.append(a if type(a) is np.ndarray else np.asarray(a))
             except Exception as exc:  # noqa: BLE001 (any object's __array__ may raise anything)
                 raise InputError(f"{self.name}(): argument {i} is not an array "
                                  f"({type(exc).__name__}: {exc})") from None
-        return self.module._invoke(self.name, flat)
+        return self.module._invoke(self.name, flat)  # any layout: copied at most once
 
     def __repr__(self) -> str:
         return f"<aotc_runtime.Function {self.name} of {self.module.source}>"
@@ -82,8 +79,12 @@ class ExportedFunction:
         self.module = module
         self.signature = signature
         self.name = signature.name
-        self._n_results = len(signature.result_leaves())
-        self.__doc__ = f"{signature}\n\nExported from {module.source} (target {module.target})."
+        described = module._described.get(self.name)  # `m.predict(...)` makes one per call
+        if described is None:
+            described = module._described[self.name] = (
+                len(signature.result_leaves()),
+                f"{signature}\n\nExported from {module.source} (target {module.target}).")
+        self._n_results, self.__doc__ = described
 
     def __call__(self, *args, **kwargs):
         flat = self.signature.bind(args, kwargs)
@@ -186,7 +187,9 @@ class Module(ArtifactInfo):
         super().__init__(data, source, require_aotc, unsealed_hint)
         self._lock = threading.Lock()
         self._index = None
-        self._context = self._bound = None
+        self._context = self._bound = self._transfer = None
+        self._vm_functions: dict = {}
+        self._described: dict = {}  # function name -> (result count, docstring)
         self._generation = devices.fork_generation()
         if device is None:
             devices.check_arch(self.arch, self.target, source)
@@ -212,6 +215,7 @@ class Module(ArtifactInfo):
                                 f"{_first_line(exc)}") from None
         self.device = config.device
         self._context, self._bound = context, bound
+        self._transfer = devices.Transfer(config.device)
         self._generation = devices.fork_generation()
 
     def _reattach_after_fork(self) -> None:
@@ -270,13 +274,11 @@ class Module(ArtifactInfo):
                 raise ArtifactError(f"{self.source}: module was closed")
             if self._generation != devices.fork_generation():
                 self._reattach_after_fork()
+            function = self._vm_functions.get(name)
+            if function is None:
+                function = self._vm_functions[name] = self._vm_module.lookup_function(name)
             try:
-                results = self._bound[name](*arrays)
-                if results is None:
-                    return []
-                if not isinstance(results, (list, tuple)):
-                    results = [results]
-                return [devices.to_numpy(r) for r in results]
+                return self._transfer.call(self._context.vm_context, function, arrays, name)
             except AotcError:
                 raise
             except Exception as exc:  # noqa: BLE001 (IREE's errors, as InputError/ExecutionError)

@@ -285,7 +285,8 @@ def _from_literal(value, spec: ArraySpec, where: _Where) -> np.ndarray:
 
 
 def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
-    """value as a C-contiguous array of spec's dtype, or InputError naming what differs."""
+    """value as an array of spec's dtype in any layout or byte order (a call copies it at most
+    once: aotc_runtime.devices.Transfer), or InputError naming what differs."""
     if _is_literal(value):  # a Python literal takes spec's dtype, if every value fits it
         array = _from_literal(value, spec, where)
     else:
@@ -293,16 +294,14 @@ def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
             array = np.asarray(value)
         except Exception as exc:  # noqa: BLE001 (any object's __array__ may raise anything)
             raise where.error(f"expects {spec}, got {_describe(value)} ({exc})") from None
-        if array.dtype != spec.dtype and array.dtype.newbyteorder("=") == spec.dtype:
-            array = array.astype(spec.dtype)  # big-endian data: the same values, native order
-        if array.dtype != spec.dtype:
+        if array.dtype != spec.dtype and array.dtype.newbyteorder("=") != spec.dtype:
             raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)} "
                               f"(convert with .astype(np.{spec.dtype.name}))")
     if array.ndim != len(spec.shape) or any(
         isinstance(d, int) and d != n for d, n in zip(spec.shape, array.shape)
     ):
         raise where.error(f"expects {spec}, got {ArraySpec(array.shape, array.dtype)}")
-    return np.require(array, requirements="C")  # keeps 0-d arrays 0-d
+    return array
 
 
 class Signature:
