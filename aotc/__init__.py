@@ -5,7 +5,7 @@
     print(aotc.lower(lambda x: anp.tanh(x) * 2, aotc.ShapeSpec((None, 4))))
 """
 
-from aotc import debug, lax, nn, numpy, ops, tree, tree_util
+from aotc import debug, lax, nn, numpy, ops, random, tree, tree_util
 from aotc.frontend.core.errors import (
     AotcError,
     ArtifactError,
@@ -49,7 +49,7 @@ __all__ = [
     "MissingRuleError", "Param", "ShapeSpec", "TracingError", "checkpoint", "compile",
     "custom_jvp", "custom_vjp", "differentiate",
     "export", "grad", "hessian", "interpret", "remat", "stop_gradient",
-    "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "ops", "tree",
+    "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "ops", "random", "tree",
     "value_and_grad", "vectorize", "vjp", "vmap",
     "ShapeDtypeStruct", "block_until_ready", "eval_shape", "jacobian", "linear_transpose",
     "linearize",
