@@ -1,6 +1,7 @@
 """Linear algebra of aotc.numpy: matmul, dot, vdot, inner, outer, tensordot, einsum, trace."""
 
 import math
+import string
 
 import numpy as np
 
@@ -135,28 +136,33 @@ def einsum(subscripts: str, *operands, optimize=None, precision=None,
     A letter repeated within one operand takes its diagonal ('ii->i', 'ii->' is the trace);
     letters that appear nowhere else are summed first; three or more operands contract
     pairwise, each step picking the pair with the smallest result (greedy order). Each pairwise
-    contraction is one dot_general plus transposes.
+    contraction is one dot_general plus transposes. '...' stands for the leading dims of each
+    operand, broadcast together as in NumPy ('...ij,...jk->...ik' is a batched matmul); without
+    '->' the output is '...' followed by the letters used once, in alphabetical order.
 
     Example:
         >>> anp.einsum("ij,jk,kl->il", a, b, c)   # a @ b @ c
+        >>> anp.einsum("...ij,jk", x, w)          # x @ w over any leading dims
     """
     spec = subscripts.replace(" ", "")
-    if "..." in spec:
-        raise NotImplementedError("aotc.numpy.einsum does not support '...' yet")
-    if "->" in spec:
-        inputs, output = spec.split("->")
-    else:
-        inputs = spec
-        letters = inputs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs, output = spec.split("->") if "->" in spec else (spec, None)
     names = inputs.split(",")
     if len(names) != len(operands):
         raise TracingError(f"{caller_site()}: einsum '{subscripts}' names {len(names)} operands, "
                            f"got {len(operands)}")
     ts = promote("einsum", *operands, broadcast=False)
+    ellipsis = ""
+    if "..." in spec:
+        names, ts, ellipsis = _expand_ellipsis(subscripts, names, ts)
+        if output is not None:
+            output = output.replace("...", ellipsis)
+    if output is None:
+        letters = "".join(names)
+        output = ellipsis + "".join(sorted(c for c in set(letters)
+                                           if letters.count(c) == 1 and c not in ellipsis))
     items = []
     for name, t in zip(names, ts):
-        if len(name) != t.ndim:
+        if len(name) != t.ndim or "." in name:
             raise TracingError(f"{caller_site()}: einsum operand '{name}' does not fit shape "
                                f"{shape_text(t.shape)}")
         items.append(_diagonals(name, t))
@@ -171,6 +177,37 @@ def einsum(subscripts: str, *operands, optimize=None, precision=None,
         raise TracingError(f"{caller_site()}: einsum '{subscripts}': output letters {missing} "
                            "appear in no operand")
     return transpose(t, [name.index(c) for c in output])
+
+
+def _expand_ellipsis(subscripts: str, names: list, ts: list) -> tuple[list, list, str]:
+    """Each operand's '...' spelled as letters of its own (its dims right-aligned with the
+    others', as NumPy broadcasts them); a size-1 '...' dim that meets a bigger one is squeezed
+    out of its operand (broadcasting it). Returns the names, operands and the '...' letters."""
+    free = [c for c in string.ascii_letters if c not in subscripts]
+    ranks = []
+    for name, t in zip(names, ts):
+        rank = t.ndim - (len(name) - 3) if "..." in name else 0
+        if name.count("...") > 1 or rank < 0 or name.replace("...", "").count(".") > 0:
+            raise TracingError(f"{caller_site()}: einsum operand '{name}' of '{subscripts}' "
+                               f"does not fit shape {shape_text(t.shape)}")
+        ranks.append(rank)
+    letters = "".join(free[:max(ranks)])
+    names = [name.replace("...", letters[len(letters) - rank:] if rank else "")
+             for name, rank in zip(names, ranks)]
+    ts = list(ts)
+    for c in letters:
+        sizes = [t.shape[name.index(c)] for name, t in zip(names, ts) if c in name]
+        if all(d == 1 for d in sizes):
+            continue
+        static = {d for d in sizes if d not in (None, 1)}
+        if len(static) > 1:
+            raise TracingError(f"{caller_site()}: einsum '{subscripts}': the '...' dims do not "
+                               f"broadcast ({' and '.join(shape_text(t.shape) for t in ts)})")
+        for k, (name, t) in enumerate(zip(names, ts)):
+            if c in name and t.shape[name.index(c)] == 1:
+                ts[k] = squeeze(t, name.index(c))
+                names[k] = name.replace(c, "")
+    return names, ts, letters
 
 
 def _diagonals(name: str, t: Tracer) -> tuple[str, Tracer]:

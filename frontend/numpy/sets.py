@@ -18,6 +18,7 @@ from aotc.frontend.numpy.cumulative import cumsum
 from aotc.frontend.numpy.indexing import take, take_along_axis
 from aotc.frontend.numpy.math import (
     divide,
+    isnan,
     less_equal,
     logical_and,
     logical_not,
@@ -26,14 +27,17 @@ from aotc.frontend.numpy.math import (
     where,
 )
 from aotc.frontend.numpy.rearranging import argsort, sort
+from aotc.frontend.numpy.reductions import any as reduce_any
 from aotc.frontend.numpy.reductions import sum as reduce_sum
-from aotc.frontend.numpy.searching import isin, nonzero, searchsorted, unique
+from aotc.frontend.numpy.searching import isin, nonzero, searchsorted
+from aotc.frontend.numpy.searching import unique as _unique_sorted_values
 from aotc.frontend.numpy.shape import concatenate, flip, moveaxis, ravel, reshape
+from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.tracer import Tracer, constant, is_tracing, to_tracer
 
 __all__ = [
     "argpartition", "intersect1d", "lexsort", "partition", "setdiff1d", "setxor1d", "trim_zeros",
-    "union1d", "unique_all", "unique_counts", "unique_inverse", "unique_values",
+    "union1d", "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values",
 ]
 
 
@@ -241,6 +245,75 @@ def unique_all(x, /, *, size=None, fill_value=None):
     x, _, perm, is_new, positions, values = _unique_parts("unique_all", x, size, fill_value)
     return UniqueAllResult(values, take(perm, positions), _inverse(x, perm, is_new),
                            _counts(is_new, int(size)))
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
+           equal_nan=True, size=None, fill_value=None, sorted=True):
+    """The sorted unique values of ar (of ravel(ar), or its unique slices along `axis`), like
+    jnp.unique, with the optional first-occurrence indices, the inverse map (x's shape when
+    axis is None, else 1-D) and the counts (all int32), returned in that order.
+
+    Under a trace `size` is required and fixes the length: missing values are fill_value
+    (default: the smallest value, or slice), missing indices the first unique's index and
+    missing counts 0. Called eagerly on concrete arrays, size defaults to the number of unique
+    values, as in JAX. NaNs count as one value with equal_nan=True.
+
+    Example:
+        >>> anp.unique(anp.array([3, 1, 3]), return_counts=True, size=3, fill_value=0)
+        (Array([1, 3, 0]), Array([1, 2, 0]))
+    """
+    if not sorted:
+        raise _fail("unique(sorted=False) is not supported; the values come back sorted")
+    if not is_tracing():  # concrete inputs: the size can be read off the values, as in JAX
+        if size is None:
+            found = np.unique(np.asarray(ar), axis=axis, equal_nan=equal_nan)
+            size = found.shape[0 if axis is None else axis]
+        return _EAGER_UNIQUE(ar, return_index, return_inverse, return_counts, axis,
+                             equal_nan=equal_nan, size=int(size), fill_value=fill_value)
+    if not (return_index or return_inverse or return_counts) and axis is None:
+        return _unique_sorted_values(ar, equal_nan=equal_nan, size=size, fill_value=fill_value)
+    size = _need_size("unique", size)
+    x = to_tracer(ar)
+    if axis is None:
+        rows = reshape(ravel(x), (-1, 1))
+    else:
+        axis = normalize_axis("unique", axis, x.ndim)
+        moved = moveaxis(x, axis, 0)
+        static_shape("unique", moved)
+        rows = reshape(moved, (moved.shape[0], -1))
+    n = static_shape("unique", rows)[0]
+    if n == 0:
+        raise _fail("unique of an empty array")
+    columns = [rows[:, k] for k in range(rows.shape[1])]
+    perm = lexsort(columns[::-1]) if columns else argsort(constant(np.zeros(n, np.int32)))
+    s = take(rows, perm, axis=0)
+    later, earlier = slice_axis(s, 0, 1, n), slice_axis(s, 0, 0, n - 1)
+    differs = not_equal(later, earlier)
+    if equal_nan and dtypes.is_float(s.dtype):
+        differs = logical_and(differs, logical_not(logical_and(isnan(later), isnan(earlier))))
+    is_new = concatenate([constant(np.ones(1, bool)), reduce_any(differs, axis=1)])
+    positions, valid, _ = _first(is_new, size)
+    picked = take(s, positions, axis=0)
+    fill = (take(picked, constant(np.zeros(1, np.int32)), axis=0) if fill_value is None
+            else astype(asarray(fill_value), s.dtype))
+    values = where(reshape(valid, (size, 1)), picked, fill)
+    if axis is None:
+        values = reshape(values, (size,))
+    else:
+        values = moveaxis(reshape(values, (size, *moved.shape[1:])), 0, axis)
+    out = [values]
+    if return_index:
+        first = take(perm, positions)
+        out.append(where(valid, first, take(first, constant(np.zeros((), np.int32)))))
+    if return_inverse:
+        inverse = _inverse(rows[:, 0] if axis is not None else ravel(x), perm, is_new)
+        out.append(reshape(inverse, x.shape) if axis is None else inverse)
+    if return_counts:
+        out.append(_counts(is_new, size))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+_EAGER_UNIQUE = eager(unique)
 
 
 def lexsort(keys, axis=-1):

@@ -38,6 +38,8 @@ RENEW_AFTER = 2048  # traces into one context before the thread starts a fresh o
 # trim_zeros, whose output length depends on its (static, host) values.
 _NOT_TRACED = {"shape", "ndim", "size", "result_type", "promote_types", "dtype", "can_cast",
                "trim_zeros"}
+# unique, which reads its output size off concrete inputs and then runs eagerly itself.
+_NOT_TRACED |= {"unique"}
 # Host functions of aotc.numpy (frontend/numpy/dtypes_api.py): predicates, printing and I/O.
 _NOT_TRACED |= {
     "isdtype", "issubdtype", "isscalar", "iterable", "broadcast_shapes", "einsum_path",

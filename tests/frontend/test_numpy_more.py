@@ -65,6 +65,11 @@ def _table(m, x, y, i, b):
         "argwhere": m.argwhere(x, size=4), "argwhere_bool": m.argwhere(b, size=13, fill_value=-2),
         "unique": m.unique(x, size=22), "unique_short": m.unique(x, size=3),
         "unique_int": m.unique(i, size=8, fill_value=-9), "unique_bool": m.unique(b, size=3),
+        "unique_all_outputs": m.unique(x, return_index=True, return_inverse=True,
+                                       return_counts=True, size=22),
+        "unique_outputs_short": m.unique(i, return_index=True, return_counts=True, size=3),
+        "unique_inverse_fill": m.unique(i, return_inverse=True, size=9, fill_value=-1),
+        "unique_nan_distinct": m.unique(x, return_counts=True, size=22, equal_nan=False),
         "isin": m.isin(x, np.array([0.0, np.nan, np.inf, 0.5], np.float32)),
         "isin_int": m.isin(i, np.array([1, 2]), invert=True),
         # floating-point helpers
@@ -97,6 +102,18 @@ def _table(m, x, y, i, b):
         "einsum_four": m.einsum("ab,bc,ca,d->d", y[:, :4], y[:, 1:].T, y[:, :4], V),
         "einsum_mixed": m.einsum("ii,ij->j", y[:, :4], y[:, :3]),
         "einsum_int": m.einsum("ij,kj,kl->il", i, i, i),
+        # einsum with '...': explicit and implicit output, broadcast size-1 dims, diagonals
+        "einsum_ellipsis": m.einsum("...ij,jk->...ik", m.stack([y, x]), y.T),
+        "einsum_ellipsis_implicit": m.einsum("...ij,jk", y[None], y.T[:, :3]),
+        "einsum_ellipsis_broadcast": m.einsum("...ij,...jk", y[None, :, :3],
+                                              m.stack([y[:3, :2], y[1:4, :2]])),
+        "einsum_ellipsis_sum": m.einsum("i...->...", y), "einsum_ellipsis_only": m.einsum(
+            "...", y),
+        "einsum_ellipsis_trailing": m.einsum("ij...,jk...->ik...", m.reshape(y, (2, 2, 5)),
+                                             m.reshape(y[:2], (2, 5, 1))),
+        "einsum_ellipsis_diag": m.einsum("...ii->...i", m.reshape(y[:, :4], (1, 4, 4))),
+        "einsum_ellipsis_scalar": m.einsum("...,...", y, 2.0),
+        "einsum_ellipsis_int": m.einsum("...j,j", i, i[0]),
     }
 
 
@@ -126,7 +143,38 @@ def _grad_table(m, x, y):
         "einsum_diag": m.einsum("ii->i", x[:, :4] * y[:, 1:]),
         "einsum_chain": m.einsum("ij,jk,kl->il", x, y.T, x[:, :2]),
         "einsum_mixed": m.einsum("ii,ij,j->", x[:, :4], y[:, :3], row[:3]),
+        "einsum_ellipsis": m.einsum("...ij,...jk", x[None, :, :3], m.stack([y[:3], y[1:]])),
     }
+
+
+def _unique_rows_table(m, x, y, i, b):
+    """unique along an axis, compiled apart from the main table in two programs: IREE 3.13
+    fails to compile (LLVM translation of builtin.unrealized_conversion_cast) some programs
+    holding two of these uniques (the two row cases; a 1-D float unique with a row unique)."""
+    return {
+        "unique_rows": m.unique(i[np.array([2, 0, 2, 1, 0])], axis=0, return_index=True,
+                                return_inverse=True, return_counts=True, size=4),
+        "unique_columns": m.unique(y[:, np.array([1, 3, 1, 0])], axis=-1, return_index=True,
+                                   return_inverse=True, size=3),
+    }
+
+
+def _unique_fill_table(m, x, y, i, b):
+    return {
+        "unique_rows_fill": m.unique(i[np.array([2, 0, 2])], axis=0, size=3, fill_value=-1),
+        "unique_columns_bool": m.unique(b[:, np.array([0, 0, 1])], axis=1, return_counts=True,
+                                        size=2),
+    }
+
+
+def test_unique_along_an_axis_matches_jax():
+    check_table(_unique_rows_table, jnp, anp, _args(), 1e-6, 1e-6)
+    check_table(_unique_fill_table, jnp, anp, _args(), 1e-6, 1e-6)
+    # eagerly on concrete arrays, size= defaults to the number of unique values, as in JAX
+    rows = INTS[np.array([2, 0, 2, 1])]
+    for got, want in zip(anp.unique(rows, axis=0, return_inverse=True, return_counts=True),
+                         jnp.unique(rows, axis=0, return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_grads_match_jax():
