@@ -8,6 +8,8 @@ Example:
 LEFT_OUT lists the jax.scipy.special names aotc does not have yet, with the reason.
 """
 
+from aotc.frontend.lax import bessel_i0e as i0e
+from aotc.frontend.lax import bessel_i1e as i1e
 from aotc.frontend.lax import digamma, erf, erfc, polygamma, zeta
 from aotc.frontend.lax import erf_inv as erfinv
 from aotc.frontend.lax import lgamma as gammaln
@@ -16,16 +18,12 @@ from aotc.frontend.nn import sigmoid as expit
 from aotc.frontend.numpy import i0
 from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
 
-__all__ = ["digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "i0", "log_softmax",
-           "logsumexp", "polygamma", "softmax", "zeta"]
+__all__ = ["digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "i0", "i0e", "i1e",
+           "log_softmax", "logsumexp", "polygamma", "softmax", "zeta"]
 
 _NOT_YET = "not in aotc yet: a decomposition into core ops, as JAX writes it, is still to do"
 LEFT_OUT = {
-    "i0e": "aotc has bessel_i0e only as a rule helper (frontend/ops/special.py), not traced "
-           "yet; " + _NOT_YET,
-    "i1e": "chlo.bessel_i1e has every rule now (frontend/ops/special.py) but no traced "
-           "builder yet",
-    "i1": "needs i1e (above)",
+    "i1": "exp(|x|) * i1e(x): " + _NOT_YET,
     "xlogy": _NOT_YET, "xlog1py": _NOT_YET, "entr": _NOT_YET, "logit": _NOT_YET,
     "gamma": _NOT_YET, "gammasgn": _NOT_YET, "betaln": _NOT_YET, "beta": _NOT_YET,
     "ndtr": _NOT_YET, "ndtri": _NOT_YET, "log_ndtr": _NOT_YET, "kl_div": _NOT_YET,

@@ -12,6 +12,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import astype, promote
+from aotc.frontend.ops import complex as complex_ops
 from aotc.frontend.ops import control as control_ops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import special as special_ops
@@ -28,6 +29,8 @@ __all__ = [
     "atan",
     "atan2",
     "atanh",
+    "bessel_i0e",
+    "bessel_i1e",
     "bitcast_convert_type",
     "bitwise_and",
     "bitwise_not",
@@ -35,11 +38,14 @@ __all__ = [
     "bitwise_xor",
     "cbrt",
     "clz",
+    "complex",
+    "conj",
     "cosh",
     "digamma",
     "erf_inv",
     "erfc",
     "exp2",
+    "imag",
     "expm1",
     "integer_pow",
     "is_finite",
@@ -50,6 +56,7 @@ __all__ = [
     "optimization_barrier",
     "polygamma",
     "population_count",
+    "real",
     "reciprocal",
     "reduce_precision",
     "round",
@@ -152,6 +159,9 @@ def _special(name: str, builder, example: str):
 lgamma = _special("lgamma", ew.lgamma, "log |gamma(x)| (chlo.lgamma), inf at the poles")
 digamma = _special("digamma", ew.digamma, "the derivative of lgamma (chlo.digamma)")
 erf_inv = _special("erf_inv", ew.erf_inv, "the inverse of erf on (-1, 1) (chlo.erf_inv)")
+bessel_i0e = _special("bessel_i0e", special_ops.bessel_i0e,
+                      "exp(-|x|) I0(x), from core ops as JAX writes it")
+bessel_i1e = _special("bessel_i1e", special_ops.bessel_i1e, "exp(-|x|) I1(x) (chlo.bessel_i1e)")
 
 
 def polygamma(m, x):
@@ -414,3 +424,51 @@ def bitcast_convert_type(operand, new_dtype):
     if new == x.dtype:
         return x
     return Tracer(ew.bitcast_convert(x.value, dtypes.to_mlir(new)))
+
+
+# ---- complex numbers ---------------------------------------------------------------------
+
+
+def complex(x, y):
+    """x + i y of two float32 (or float64) arrays of one dtype, broadcast (as jax.lax.complex).
+
+    Example:
+        >>> lax.complex(anp.array([1.0]), anp.array([2.0]))   # [1+2j]
+    """
+    x, y = _same_dtype("complex", x, y)
+    if x.dtype not in (dtypes.float32, dtypes.float64):
+        raise TracingError(f"{caller_site()}: lax.complex requires float32 or float64 operands, "
+                           f"got {x.dtype}; convert with lax.convert_element_type first")
+    return Tracer(complex_ops.complex(x.value, y.value), x.weak_type)
+
+
+def _complex_part(name: str, builder, summary: str):
+    def part(x):
+        x = to_tracer(x)
+        if not dtypes.is_complex(x.dtype):
+            raise TracingError(f"{caller_site()}: lax.{name} requires a complex operand, got "
+                               f"{x.dtype} (aotc.numpy.{name} also takes real arrays)")
+        return Tracer(builder(x.value), x.weak_type)
+
+    part.__name__ = name
+    part.__doc__ = (f"lax.{name}: {summary} of a complex array (as jax.lax.{name}).\n\n"
+                    f"    Example:\n        >>> lax.{name}(anp.array([1 + 2j]))\n    ")
+    return part
+
+
+real = _complex_part("real", complex_ops.real, "the real part (float32)")
+imag = _complex_part("imag", complex_ops.imag, "the imaginary part (float32)")
+
+
+def conj(x):
+    """The complex conjugate, as jax.lax.conj (a real operand becomes complex).
+
+    Example:
+        >>> lax.conj(anp.array([1 + 2j]))   # [1-2j]
+    """
+    x = to_tracer(x)
+    if not dtypes.is_inexact(x.dtype):
+        x = astype(x, dtypes.float32)
+    if not dtypes.is_complex(x.dtype):
+        x = astype(x, dtypes.complex_dtype(x.dtype))
+    return Tracer(complex_ops.conj(x.value), x.weak_type)

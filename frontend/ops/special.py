@@ -48,11 +48,17 @@ def _chebyshev(t: ir.Value, coefficients) -> ir.Value:
 
 
 def bessel_i0e(x: ir.Value) -> ir.Value:
-    """exp(-|x|) I0(x) from core ops (JAX lowers bessel_i0e the same way; there is no CHLO op)."""
-    a = ew.abs(x)
-    c = lambda v: values.full_like(a, v)
+    """exp(-|x|) I0(x) from core ops (JAX lowers bessel_i0e the same way; there is no CHLO op).
+    Written so that its derivative is JAX's i1e(x) - sign(x) i0e(x): |x| is x * x at 0 (slope
+    0 there), and the branch for |x| > 8 never sees a smaller |x| (no inf in the other branch's
+    derivative)."""
+    c = lambda v: values.full_like(x, v)
+    a = ew.select(ew.compare("GT", x, c(0.0)), x,
+                  ew.select(ew.compare("LT", x, c(0.0)), ew.negate(x), ew.multiply(x, x)))
     small = _chebyshev(ew.subtract(ew.multiply(c(0.5), a), c(2.0)), _I0E_A)
-    large = ew.divide(_chebyshev(ew.subtract(ew.divide(c(32.0), a), c(2.0)), _I0E_B), ew.sqrt(a))
+    far = ew.maximum(a, c(8.0))
+    large = ew.divide(_chebyshev(ew.subtract(ew.divide(c(32.0), far), c(2.0)), _I0E_B),
+                      ew.sqrt(far))
     return ew.select(ew.compare("LE", a, c(8.0)), small, large)
 
 

@@ -24,6 +24,8 @@ CASES = {
     "polygamma": (lambda m, x: m.polygamma(2, x), X),
     "zeta": (lambda m, x: m.zeta(x + 1.2, x), X),  # derivatives in s and in q
     "i0": (lambda m, x: m.i0(x), U * 3),
+    "i0e": (lambda m, x: m.i0e(x), np.append(U * 12, 0.0).astype(np.float32)),
+    "i1e": (lambda m, x: m.i1e(x), np.append(U * 12, 0.0).astype(np.float32)),
     "expit": (lambda m, x: m.expit(x), U * 3),
     "logsumexp": (lambda m, x: m.logsumexp(x) * x, X),
     "softmax": (lambda m, x: m.softmax(x) * x, U),
