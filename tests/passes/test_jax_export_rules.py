@@ -20,6 +20,7 @@ import aotc.ops as aops
 from aotc.frontend.core import registry
 from aotc.frontend.core.ir import ir
 from aotc.frontend.ops import elementwise as ew
+from aotc.tools.cli import main as aotc_cli
 from aotc.tools.compile import compile_stablehlo
 from aotc_runtime import load_bytes
 
@@ -270,3 +271,26 @@ def test_verify_switch_names_the_pass_that_built_invalid_ir(monkeypatch):
     with pytest.raises(Exception, match=r"same element type|compatible types") as e:
         aotc.differentiate(text, mode="forward")
     assert "pass built invalid IR" not in str(e.value)
+
+
+# ---- the same through the CLI: `aotc grad` and `aotc vmap` on a JAX export ---------------------
+
+
+def _export_mix(x):
+    return (jax.lax.top_k(x, 2)[0].sum() + jnp.cumprod(x).sum()
+            + jax.ops.segment_max(x, SEG[:6], 5)[np.array([0, 1, 2, 4])].sum())
+
+
+def test_cli_grad_and_vmap_of_a_jax_export(tmp_path):
+    x = np.array([0.5, 1.5, 1.5, -0.7, 2.0, 0.9], F32)
+    source = tmp_path / "mix.mlir"
+    source.write_text(jax.jit(_export_mix).lower(x).as_text())
+    assert aotc_cli(["grad", str(source), "-o", str(tmp_path / "grad.mlir")]) == 0
+    assert aotc_cli(["vmap", str(source), "-o", str(tmp_path / "vmap.mlir"),
+                     "--in-axes", "0", "--axis-size", "2"]) == 0
+    grad_module = (tmp_path / "grad.mlir").read_text()
+    (_, got) = aotc.interpret(grad_module, "main_vjp", x, F32(1.0))
+    np.testing.assert_allclose(got, jax.grad(_export_mix)(x), rtol=1e-5, atol=1e-6)
+    lanes = np.stack([x, x[::-1]])
+    (got,) = aotc.interpret((tmp_path / "vmap.mlir").read_text(), "main_vmap", lanes)
+    np.testing.assert_allclose(got, jax.vmap(_export_mix)(lanes), rtol=1e-5)
