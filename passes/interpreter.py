@@ -43,6 +43,8 @@ class Interpreter(Walker):
 
     def dtype_of(self, t: ir.Type) -> np.dtype:
         dt = dtypes.from_mlir(ir.RankedTensorType(t).element_type)
+        if self.float64 and dtypes.is_complex(dt):
+            return dtypes.complex128
         return dtypes.float64 if self.float64 and dtypes.is_float(dt) else dt
 
     def bind(self, source: ir.Value, value) -> None:
@@ -72,6 +74,6 @@ def interpret(module_or_text, function: str = "main", *args):
     """
     module = _parse(module_or_text)
     args = [np.asarray(a) for a in args]
-    float64 = any(a.dtype == np.float64 for a in args)
+    float64 = any(a.dtype in (np.float64, np.complex128) for a in args)
     with module.context:
         return Interpreter(module, float64).run_function(function, args)

@@ -28,8 +28,9 @@ def assert_tree_close(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True):
         if a.dtype.kind in "biu":
             np.testing.assert_array_equal(a, e)
         else:
-            np.testing.assert_allclose(a.astype(np.float64), e.astype(np.float64), rtol=rtol,
-                                       atol=atol, equal_nan=True)
+            wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
+            np.testing.assert_allclose(a.astype(wide), e.astype(wide), rtol=rtol, atol=atol,
+                                       equal_nan=True)
 
 
 def check(fn, reference, *args, rtol=1e-5, atol=1e-6, jit=True, check_dtype=True):

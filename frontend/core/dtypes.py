@@ -1,7 +1,7 @@
 """dtypes: numpy dtypes <-> MLIR element types, and JAX's type-promotion lattice.
 
 Python scalars are *weakly typed*: `x_f16 * 2.0` stays float16, as in JAX. Standing alone a
-weak float is float32 and a weak int is int32 (JAX's defaults without x64).
+weak float is float32, a weak int int32 and a weak complex complex64 (JAX's defaults without x64).
 """
 
 import functools
@@ -23,6 +23,8 @@ float64 = np.dtype(np.float64)
 int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 uint8, uint16, uint32, uint64 = (np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
 bool_ = np.dtype(np.bool_)
+complex64 = np.dtype(np.complex64)
+complex128 = np.dtype(np.complex128)  # demoted to complex64 like float64 to float32
 
 _MLIR_NAMES = {
     bool_: "i1",
@@ -38,6 +40,8 @@ _MLIR_NAMES = {
     float16: "f16",
     float32: "f32",
     float64: "f64",
+    complex64: "complex<f32>",
+    complex128: "complex<f64>",
 }
 _FROM_MLIR = {name: dt for dt, name in _MLIR_NAMES.items()}
 
@@ -50,6 +54,8 @@ def canonicalize(dtype) -> np.dtype:
         return int32
     if dtype is bool:
         return bool_
+    if dtype is complex:
+        return complex64
     if isinstance(dtype, str) and dtype == "bfloat16":
         return bfloat16
     dt = np.dtype(dtype)
@@ -74,6 +80,28 @@ def is_float(dtype) -> bool:
     return canonicalize(dtype) in (bfloat16, float16, float32, float64)
 
 
+def is_complex(dtype) -> bool:
+    return canonicalize(dtype) in (complex64, complex128)
+
+
+def is_inexact(dtype) -> bool:
+    """Float or complex: the dtypes that carry derivatives."""
+    return is_float(dtype) or is_complex(dtype)
+
+
+def real_dtype(dtype) -> np.dtype:
+    """The dtype of the real and imaginary parts of a complex dtype (a real dtype itself)."""
+    dt = canonicalize(dtype)
+    return {complex64: float32, complex128: float64}.get(dt, dt)
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """The complex dtype whose parts have this real float dtype (float64 -> complex128, any
+    other float -> complex64, as JAX)."""
+    dt = canonicalize(dtype)
+    return complex128 if dt in (float64, complex128) else complex64
+
+
 def is_int(dtype) -> bool:
     dt = canonicalize(dtype)
     return dt != bool_ and dt.kind in "iu"
@@ -94,8 +122,8 @@ def finfo_or_iinfo(dtype):
     return np.finfo(dt) if is_float(dt) else np.iinfo(dt)
 
 
-# JAX's type-promotion lattice (jax._src.dtypes), without complex types. "i*" and "f*" are the
-# weak Python int and float; promotion is the least upper bound. Inputs of at most 32 bits promote
+# JAX's type-promotion lattice (jax._src.dtypes). "i*", "f*" and "c*" are the weak Python int,
+# float and complex; promotion is the least upper bound. Inputs of at most 32 bits promote
 # as in JAX without x64; explicit 64-bit dtypes as in JAX with x64 (the two lattices differ only
 # where a 32-bit program would grow a 64-bit type).
 _LATTICE = {
@@ -109,11 +137,14 @@ _LATTICE = {
     "i16": ["i32"],
     "i32": ["i64"],
     "i64": ["f*"],
-    "f*": ["f16", "bf16"],
+    "f*": ["c*", "f16", "bf16"],
+    "c*": ["c64"],
     "f16": ["f32"],
     "bf16": ["f32"],
-    "f32": ["f64"],
-    "f64": [],
+    "f32": ["f64", "c64"],
+    "f64": ["c128"],
+    "c64": ["c128"],
+    "c128": [],
 }
 _NODE = {
     bool_: "b1",
@@ -129,8 +160,11 @@ _NODE = {
     bfloat16: "bf16",
     float32: "f32",
     float64: "f64",
+    complex64: "c64",
+    complex128: "c128",
 }
-_DTYPE_OF_NODE = {node: dt for dt, node in _NODE.items()} | {"i*": int32, "f*": float32}
+_DTYPE_OF_NODE = {node: dt for dt, node in _NODE.items()} | {"i*": int32, "f*": float32,
+                                                             "c*": complex64}
 
 
 @functools.cache
@@ -153,7 +187,7 @@ def _join(a: str, b: str) -> str:
 def _node(dtype, weak: bool) -> str:
     dt = canonicalize(dtype)
     if weak and dt != bool_:
-        return "f*" if is_float(dt) else "i*"
+        return "c*" if is_complex(dt) else "f*" if is_float(dt) else "i*"
     return _NODE[dt]
 
 
@@ -164,9 +198,10 @@ def promote(*typed) -> tuple[np.dtype, bool]:
         return dt, dt != bool_
     nodes = [_node(dt, weak) for dt, weak in typed]
     node = functools.reduce(_join, nodes)
-    if node == "f*" and ("i64" in nodes or "u64" in nodes):
-        return float64, True  # explicit 64-bit integers meet floats in float64 (x64 lattice)
-    return _DTYPE_OF_NODE[node], node in ("i*", "f*")
+    if node in ("f*", "c*") and ("i64" in nodes or "u64" in nodes):
+        # explicit 64-bit integers meet floats in float64 (x64 lattice)
+        return (float64, True) if node == "f*" else (complex128, True)
+    return _DTYPE_OF_NODE[node], node in ("i*", "f*", "c*")
 
 
 def promote_types(a, b) -> np.dtype:
@@ -181,10 +216,12 @@ def python_scalar_dtype(value) -> np.dtype:
         return int32
     if isinstance(value, float):
         return float32
+    if isinstance(value, complex):
+        return complex64
     raise TypeError(f"{type(value).__name__} is not a Python scalar aotc can trace")
 
 
-_X32 = {float64: float32, int64: int32, uint64: uint32}
+_X32 = {float64: float32, int64: int32, uint64: uint32, complex128: complex64}
 
 
 def canonical_default(dtype) -> np.dtype:
@@ -194,7 +231,8 @@ def canonical_default(dtype) -> np.dtype:
 
 
 def canonicalize_array(array: np.ndarray) -> np.ndarray:
-    """A numpy array as aotc sees it: float64/int64 become float32/int32, as in JAX."""
+    """A numpy array as aotc sees it: float64/int64/complex128 become float32/int32/complex64,
+    as in JAX."""
     return array.astype(canonical_default(array.dtype), copy=False)
 
 
@@ -230,19 +268,20 @@ def requested(dtype, api: str) -> np.dtype:
     promotions, e.g. int64 + uint64 -> float64, keep their dtype)."""
     dt = canonicalize(dtype)
     caller = sys._getframe(2).f_code.co_filename
-    if (dt != float64 or caller.startswith(_LIBRARY_DIRS)
+    if (dt not in (float64, complex128) or caller.startswith(_LIBRARY_DIRS)
             or getattr(_FLOAT64_TRACE, "active", False)):
         return dt
+    narrow = float32 if dt == float64 else complex64
     frame = user_frame()
     if not _WARNED_FLOAT64:
         _WARNED_FLOAT64.append(True)
-        message = (f"Explicitly requested dtype float64 requested in {api} is not available, "
-                   "and will be truncated to dtype float32 (aotc follows JAX's default without "
-                   "x64; IREE computes float64 in float32 anyway). Ask for float32 to silence "
+        message = (f"Explicitly requested dtype {dt} requested in {api} is not available, "
+                   f"and will be truncated to dtype {narrow} (aotc follows JAX's default without "
+                   "x64; IREE computes float64 in float32 anyway). Ask for {narrow} to silence "
                    "this warning.")
         if frame is None:
             warnings.warn(message, UserWarning, stacklevel=3)
         else:
             warnings.warn_explicit(message, UserWarning, frame.f_code.co_filename,
                                    frame.f_lineno, module=frame.f_globals.get("__name__"))
-    return float32
+    return narrow

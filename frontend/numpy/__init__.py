@@ -170,6 +170,7 @@ bfloat16 = _dtypes.bfloat16.type
 int8, int16, int32, int64 = _np.int8, _np.int16, _np.int32, _np.int64
 uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
 bool_ = _np.bool_
+complex64, complex128 = _np.complex64, _np.complex128  # complex128 computes as complex64
 dtype = _np.dtype
 promote_types = _dtypes.promote_types
 
@@ -180,7 +181,7 @@ def result_type(*args):
     for a in args:
         if isinstance(a, ndarray):
             typed.append((a.dtype, a.weak_type))
-        elif isinstance(a, (bool, int, float)):
+        elif isinstance(a, (bool, int, float, complex)):
             typed.append((_dtypes.python_scalar_dtype(a), not isinstance(a, bool)))
         elif isinstance(a, _np.ndarray):
             typed.append((_dtypes.canonical_default(a.dtype), False))

@@ -138,7 +138,7 @@ def promote(name: str, *xs, inexact: bool = False, broadcast: bool = True) -> li
     typed = [(dtypes.python_scalar_dtype(x), not isinstance(x, bool)) if _is_python_scalar(x)
              else (x.dtype, x.weak_type) for x in xs]
     dt, weak = dtypes.promote(*typed)
-    if inexact and not dtypes.is_float(dt):  # JAX: ints and bools become float32, weak or not
+    if inexact and not dtypes.is_inexact(dt):  # JAX: ints and bools become float32, weak or not
         dt = dtypes.float32
     # Python scalars become constants of the result dtype directly (no convert op).
     ts = [_scalar_constant(x, dt) if _is_python_scalar(x) else
@@ -151,7 +151,7 @@ def promote(name: str, *xs, inexact: bool = False, broadcast: bool = True) -> li
 
 
 def _is_python_scalar(x) -> bool:
-    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+    return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
 
 
 def _scalar_constant(x, dt) -> Tracer:

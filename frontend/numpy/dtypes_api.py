@@ -25,7 +25,8 @@ from aotc.frontend.trace.tracer import Tracer, constant
 
 __all__ = [
     "array_equal", "array_equiv", "array_repr", "array_str", "broadcast_shapes", "can_cast",
-    "character", "copy", "double", "einsum_path", "euler_gamma", "flexible", "float_",
+    "cdouble", "character", "complex_", "complexfloating", "copy", "csingle", "double",
+    "einsum_path", "euler_gamma", "flexible", "float_",
     "frombuffer", "fromfile", "fromiter", "fromstring", "generic", "get_printoptions", "inexact",
     "int_", "integer", "isdtype", "isscalar", "issubdtype", "iterable", "load", "number",
     "printoptions", "save", "savez", "set_printoptions", "signedinteger", "single", "uint",
@@ -38,9 +39,11 @@ bool = np.bool_
 
 # jnp's aliases name the 64-bit types, as numpy's do; values of them follow aotc's dtype rules.
 double, single, float_ = np.float64, np.float32, np.float64
+cdouble, csingle, complex_ = np.complex128, np.complex64, np.complex128
 int_, uint = np.int64, np.uint64
 # numpy's abstract dtype classes, for issubdtype; jnp exposes the same objects.
 generic, number, inexact, floating = np.generic, np.number, np.inexact, np.floating
+complexfloating = np.complexfloating
 integer, signedinteger, unsignedinteger = np.integer, np.signedinteger, np.unsignedinteger
 flexible, character = np.flexible, np.character
 

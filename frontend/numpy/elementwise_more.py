@@ -1,6 +1,7 @@
 """More elementwise aotc.numpy functions: array-API aliases, angles, signs and rounding, float
-decomposition (frexp, ldexp, modf), integer gcd/lcm and popcount, sinc, i0, and the real-input
-forms of the complex helpers (aotc has no complex dtype yet)."""
+decomposition (frexp, ldexp, modf), integer gcd/lcm and popcount, sinc, i0, and the complex
+helpers (real, imag, conj, angle, iscomplex, ...; complex64 ops live in aotc.frontend.ops.complex).
+"""
 
 import ml_dtypes
 import numpy as np
@@ -54,6 +55,7 @@ from aotc.frontend.numpy.math import (
     where,
 )
 from aotc.frontend.numpy.reductions import any as reduce_any
+from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import control
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.trace.tracer import Tracer, to_tracer
@@ -210,23 +212,40 @@ def sinc(x):
     return where(near, add(series, 1.0), divide(sin(far_x), far_x))
 
 
-# ---- real inputs of the complex helpers ---------------------------------------------------------
+# ---- the complex helpers -------------------------------------------------------------------------
 
 
 def real(val):
-    """The real part: x itself for real arrays, as numpy.real (aotc has no complex dtype)."""
-    return to_tracer(val)
+    """The real part, as numpy.real: float32 of a complex64 array, x itself for real arrays.
+
+        >>> anp.real(anp.asarray([1 + 2j]))  # [1.0]
+    """
+    val = to_tracer(val)
+    if dtypes.is_complex(val.dtype):
+        return Tracer(cx.real(val.value), val.weak_type)
+    return val
 
 
 def imag(val):
-    """The imaginary part: zeros of x's dtype for real arrays, as numpy.imag."""
+    """The imaginary part, as numpy.imag: float32 of a complex64 array, zeros for real arrays.
+
+        >>> anp.imag(anp.asarray([1 + 2j]))  # [2.0]
+    """
     val = to_tracer(val)
+    if dtypes.is_complex(val.dtype):
+        return Tracer(cx.imag(val.value), val.weak_type)
     return full_like_shape(0, val)
 
 
 def conj(x):
-    """The complex conjugate: x itself for real arrays, as numpy.conj."""
-    return to_tracer(x)
+    """The complex conjugate, as numpy.conj: real(x) - i imag(x); real arrays are unchanged.
+
+        >>> anp.conj(anp.asarray([1 + 2j]))  # [1 - 2j]
+    """
+    x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        return Tracer(cx.conj(x.value), x.weak_type)
+    return x
 
 
 conjugate = conj
@@ -238,23 +257,28 @@ def angle(z, deg: bool = False):
     Integers become float32; deg=True gives degrees. Example: `anp.angle(-2.0)` is `3.1415927`.
     """
     (z,) = promote("angle", z, inexact=True)
-    result = arctan2(full_like_shape(0, z), z)
+    if dtypes.is_complex(z.dtype):
+        result = arctan2(imag(z), real(z))
+    else:
+        result = arctan2(full_like_shape(0, z), z)
     return rad2deg(result) if deg else result
 
 
 def isreal(x):
-    """True everywhere for real arrays (the imaginary part is 0), as numpy.isreal."""
+    """True where the imaginary part is 0 (everywhere for real arrays), as numpy.isreal."""
     return equal(imag(x), 0)
 
 
 def iscomplex(x):
-    """False everywhere for real arrays (the imaginary part is 0), as numpy.iscomplex."""
+    """True where the imaginary part is not 0 (nowhere for real arrays), as numpy.iscomplex."""
     return not_equal(imag(x), 0)
 
 
 def iscomplexobj(x) -> bool:
-    """Whether x has a complex dtype (a Python bool; traced arrays are never complex)."""
-    return not isinstance(x, Tracer) and bool(np.iscomplexobj(x))
+    """Whether x has a complex dtype, as numpy.iscomplexobj (a Python bool)."""
+    if isinstance(x, Tracer):
+        return dtypes.is_complex(x.dtype)
+    return bool(np.iscomplexobj(x))
 
 
 def isrealobj(x) -> bool:

@@ -64,6 +64,9 @@ def install() -> None:
     Tracer.transpose = _transpose
     Tracer.T = property(lambda self: anp.transpose(self))
     Tracer.mT = property(lambda self: anp.swapaxes(self, -1, -2))
+    Tracer.real = property(anp.real)
+    Tracer.imag = property(anp.imag)
+    Tracer.conj = Tracer.conjugate = anp.conj
 
 
 install()

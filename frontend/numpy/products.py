@@ -5,6 +5,7 @@ import string
 
 import numpy as np
 
+from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import (
@@ -20,8 +21,9 @@ from aotc.frontend.numpy.math import multiply
 from aotc.frontend.numpy.rearranging import diagonal
 from aotc.frontend.numpy.reductions import sum as reduce_sum
 from aotc.frontend.numpy.shape import moveaxis, ravel, reshape, squeeze, transpose
+from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import linalg
-from aotc.frontend.trace.tracer import Tracer
+from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 
 def _dot(x: Tracer, y: Tracer, contracting, batch=((), ())) -> Tracer:
@@ -94,7 +96,13 @@ def dot(x, y, *, precision=None, preferred_element_type=None):
 
 
 def vdot(x, y):
-    """The dot product of x and y flattened, as numpy.vdot (real arrays)."""
+    """The dot product of x and y flattened, as numpy.vdot: a complex x is conjugated first.
+
+        >>> anp.vdot(anp.asarray([1j]), anp.asarray([1j]))  # (1+0j)
+    """
+    x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        x = Tracer(cx.conj(x.value), x.weak_type)
     return dot(ravel(x), ravel(y))
 
 

@@ -15,6 +15,8 @@ from aotc.frontend.core.emit import emit1, enum, same_shape_type, with_element
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.registry import defop, deftrait, defzero, register, zero_jvp
+from aotc.frontend.core.source import caller_site
+from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.rules import defbilinear, deflinear, defvectorized
 
@@ -52,7 +54,8 @@ def _unary_family(op_name: str, reference, *, derivative=None, jvp=None, linear=
     def type_rule(operand_types, attrs):
         if result_element is None:
             return [operand_types[0]]
-        return [with_element(operand_types[0], result_element())]
+        element = ir.RankedTensorType(operand_types[0]).element_type
+        return [with_element(operand_types[0], result_element(element))]
 
     defop(op_name, type_rule, lambda ctx, x: reference(x))
     _rules(op_name, jvp=jvp if derivative is None else _unary_jvp(derivative), linear=linear)
@@ -89,7 +92,7 @@ def _not(x):
     return np.logical_not(x) if x.dtype == np.bool_ else np.invert(x)
 
 
-def _i1():
+def _i1(element=None):
     return ir.IntegerType.get_signless(1)
 
 
@@ -107,9 +110,15 @@ def _negate_transpose(ctx, cts, operands):
 
 _ERF_SCALE = 2 / math.sqrt(math.pi)
 
-# JAX: d|x|/dx is 1 at 0 (select(x >= 0, 1, -1)), not sign(x)
-abs = _unary_family("stablehlo.abs", np.abs, derivative=lambda x, y: select(
-    compare("GE", x, _c(0, x)), _c(1, x), _c(-1, x)))
+def _abs_jvp(ctx, primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    if cx.is_complex_type(x):
+        return [cx.abs_jvp(x, x_dot, ctx.results[0])]
+    # JAX: d|x|/dx is 1 at 0 (select(x >= 0, 1, -1)), not sign(x)
+    return [multiply(x_dot, select(compare("GE", x, _c(0, x)), _c(1, x), _c(-1, x)))]
+
+
+abs = _unary_family("stablehlo.abs", np.abs, jvp=_abs_jvp, result_element=cx.part_element)
 cbrt = _unary_family("stablehlo.cbrt", np.cbrt,
                      derivative=lambda x, y: divide(_c(1 / 3, y), multiply(y, y)))
 ceil = _unary_family("stablehlo.ceil", np.ceil, jvp=zero_jvp)
@@ -418,7 +427,11 @@ defop("stablehlo.compare", _compare_type,
 def compare(direction: str, x: ir.Value, y: ir.Value) -> ir.Value:
     """`stablehlo.compare` with direction EQ, NE, LT, LE, GT or GE."""
     element = shape_and_element(x)[1]
-    kind = "FLOAT" if isinstance(element, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type)) else (
+    if isinstance(element, ir.ComplexType) and direction not in ("EQ", "NE"):
+        raise TracingError(f"{caller_site()}: complex numbers have no order: compare "
+                           f"{direction} takes real operands (compare real and imaginary parts)")
+    kind = "FLOAT" if isinstance(element, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type,
+                                           ir.ComplexType)) else (
         "UNSIGNED" if str(element).startswith("ui") or str(element) == "i1" else "SIGNED")
     return emit1("stablehlo.compare", [x, y], {
         "comparison_direction": enum("comparison_direction", direction),
@@ -445,6 +458,8 @@ def clamp(lo: ir.Value, x: ir.Value, hi: ir.Value) -> ir.Value:
 
 def _convert_impl(ctx, x):
     target = ctx.result_dtype(0)
+    if x.dtype.kind == "c" and target.kind != "c":  # StableHLO: the real part
+        x = x.real
     if target == np.bool_:
         return x != 0
     if target.kind in "iu" and x.dtype.kind == "f":

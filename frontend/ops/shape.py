@@ -41,6 +41,9 @@ def constant(value, dtype=None) -> ir.Value:
         from aotc.frontend.ops.elementwise import convert
 
         return convert(constant(array.astype(np.float32)), element)
+    if dt.kind == "c":  # the bindings cannot read complex DenseElementsAttrs back: two parts
+        parts = [constant(part) for part in (array.real, array.imag)]
+        return emit1("stablehlo.complex", parts, result_types=[tensor_type(array.shape, element)])
     attr = ir.DenseElementsAttr.get(array.copy(order="C"), type=element, shape=list(array.shape))
     return emit1("stablehlo.constant", [], {"value": attr})
 

@@ -15,7 +15,8 @@ def element(v: ir.Value | ir.Type) -> ir.Type:
 
 
 def is_float(v: ir.Value | ir.Type) -> bool:
-    return dtypes.is_float(dtypes.from_mlir(element(v)))
+    """Whether values of this type carry tangents: float or complex elements (inexact)."""
+    return dtypes.is_inexact(dtypes.from_mlir(element(v)))
 
 
 def scalar(value, elem: ir.Type) -> ir.Value:

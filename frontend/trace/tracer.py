@@ -133,7 +133,7 @@ def to_tracer(x) -> Tracer:
     """A Tracer for x: tracers pass through, Python scalars become weak constants."""
     if isinstance(x, Tracer):
         return x
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+    if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
         dt = dtypes.python_scalar_dtype(x)
         if dt == dtypes.int32 and not (-(2**31) <= x < 2**31):
             raise TracingError(f"{caller_site()}: Python int {x} does not fit in int32")

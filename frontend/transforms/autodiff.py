@@ -47,9 +47,13 @@ def _argnum_leaves(args, argnums) -> tuple[list[int], list]:
     return indices, structures
 
 
-def _check_float(tracers, indices, what: str) -> None:
+def _check_float(tracers, indices, what: str, holomorphic: bool = False) -> None:
     for i in indices:
-        if not dtypes.is_float(tracers[i].dtype):
+        if holomorphic and not dtypes.is_complex(tracers[i].dtype):
+            raise TracingError(f"{caller_site()}: {what} with holomorphic=True needs complex "
+                               f"inputs, but an input has dtype {tracers[i].dtype}; convert it "
+                               "with .astype(anp.complex64)")
+        if not dtypes.is_inexact(tracers[i].dtype):
             raise TracingError(f"{caller_site()}: {what} needs float inputs, but an input has "
                                "dtype "
                                f"{tracers[i].dtype}; differentiate with respect to float arrays "
@@ -62,11 +66,13 @@ def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
     return tuple(argnums), False
 
 
-def _value_and_grad_traced(fun, argnums, has_aux, args):
+def _value_and_grad_traced(fun, argnums, has_aux, args, holomorphic=False, any_output=False):
+    """holomorphic: f maps complex inputs to a complex scalar (JAX's holomorphic=True);
+    any_output: a float or complex scalar, as vjp's <f(x), ct> is."""
     argnums, single = _normalize_argnums(argnums)
     module, traced, tracers, captures = stage(fun, args, function_name(fun))
     indices, structures = _argnum_leaves(args, argnums)
-    _check_float(tracers, indices, "grad")
+    _check_float(tracers, indices, "grad", holomorphic and not any_output)
     out_def = traced.out_tree
     fn = util.find_function(module, traced.name)
     out_types = list(util.function_type(fn).results)
@@ -78,6 +84,14 @@ def _value_and_grad_traced(fun, argnums, has_aux, args):
         value_def = out_def.children[0]
     else:
         value_def = out_def
+    out_complex = dtypes.is_complex(dtypes.from_mlir(values.element(out_types[0])))
+    if holomorphic and not any_output and not out_complex:
+        raise TracingError(f"{caller_site()}: grad with holomorphic=True needs a function "
+                           f"returning a complex scalar, got {out_types[0]}")
+    if out_complex and not (holomorphic or any_output):
+        raise TracingError(f"{caller_site()}: grad needs a real-valued function, got "
+                           f"{out_types[0]}; pass holomorphic=True for a holomorphic function, "
+                           "or use vjp for other complex outputs")
     if value_def.num_leaves != 1 or tuple(ir.RankedTensorType(out_types[0]).shape) != () or \
             not values.is_float(out_types[0]):
         raise TracingError(f"{caller_site()}: grad needs a function returning a float scalar, got "
@@ -100,29 +114,34 @@ def _value_and_grad_traced(fun, argnums, has_aux, args):
     return out, grads_out
 
 
-def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False):
     """f -> (x -> (f(x), df/dx)), for f returning a float scalar (or (scalar, aux) with has_aux).
+    For complex inputs the gradient follows JAX (the conjugate of df/dx for real f);
+    holomorphic=True differentiates a complex function of complex inputs.
 
     Example:
         >>> loss, grads = aotc.value_and_grad(loss_fn)(params, x, y)
     """
 
     def value_and_grad_fn(*args):
-        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
+        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args, holomorphic)
         return out, grads
 
     return eager(value_and_grad_fn, like=fun)
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """The gradient of a scalar function, like jax.grad.
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False):
+    """The gradient of a scalar function, like jax.grad (complex inputs, and holomorphic=True for
+    complex functions of complex inputs, follow JAX's conventions).
 
     Example:
         >>> aotc.grad(lambda x: anp.sum(anp.sin(x)))(np.ones(3))   # cos(1) three times
     """
 
     def grad_fn(*args):
-        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args)
+        out, grads = _value_and_grad_traced(fun, argnums, has_aux, args, holomorphic)
         return (grads, out[1]) if has_aux else grads
 
     return eager(grad_fn, like=fun)
@@ -138,7 +157,7 @@ def jvp(fun: Callable, primals, tangents):
                                f"tangents {tree.structure(tangents)!r} differ in structure")
         module, traced, tracers, captures = stage(fun, primals, function_name(fun))
         tangent_leaves = [to_tracer(t) for t in tree.leaves(tangents)]
-        indices = [i for i, t in enumerate(tracers) if dtypes.is_float(t.dtype)]
+        indices = [i for i, t in enumerate(tracers) if dtypes.is_inexact(t.dtype)]
         for i in indices:
             p, t = tracers[i], tangent_leaves[i]
             if p.shape != t.shape or p.dtype != t.dtype:
@@ -150,7 +169,7 @@ def jvp(fun: Callable, primals, tangents):
                         tracers + captures + [tangent_leaves[i] for i in indices])
         n_out = traced.out_tree.num_leaves
         outs, touts = results[:n_out], iter(results[n_out:])
-        tangent_outs = [next(touts) if dtypes.is_float(o.dtype) else Tracer(values.zeros_like(
+        tangent_outs = [next(touts) if dtypes.is_inexact(o.dtype) else Tracer(values.zeros_like(
             o.value)) for o in outs]
         return (tree.unflatten(traced.out_tree, outs),
                 tree.unflatten(traced.out_tree, tangent_outs))
@@ -181,7 +200,7 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
                 return _dot_tree(result, ct)
 
             _, grads = _value_and_grad_traced(linear_in, tuple(range(len(primals))), False,
-                                              tuple(primals))
+                                              tuple(primals), any_output=True)
             return tuple(grads)
 
         return eager(staged)(primals, ct)
@@ -194,7 +213,7 @@ def _dot_tree(result, ct):
     total = None
     for r, c in zip(tree.leaves(result), tree.leaves(ct)):
         r = to_tracer(r)
-        if not dtypes.is_float(r.dtype):
+        if not dtypes.is_inexact(r.dtype):
             continue
         term = reduce_sum(multiply(r, Tracer(to_tracer(c).value)))
         total = term if total is None else total + term
@@ -308,8 +327,9 @@ def linear_transpose(fun: Callable, *primals):
     leaves, structure = tree.flatten(primals)
     specs = [spec_of(leaf) for leaf in leaves]
     for spec in specs:
-        if not dtypes.is_float(spec.dtype) or None in spec.shape:
-            raise TracingError(f"{caller_site()}: linear_transpose needs float arguments of "
+        if not dtypes.is_inexact(spec.dtype) or None in spec.shape:
+            raise TracingError(f"{caller_site()}: linear_transpose needs float or complex "
+                               "arguments of "
                                f"static shape, got {spec}")
     out_shapes = eval_shape(fun, *tree.unflatten(structure, specs))
 
