@@ -136,7 +136,8 @@ def _conv_impl(ctx, lhs, rhs):
     lhs_spec, rhs_spec, out_spec = conv_dimensions(ctx.attrs.text("dimension_numbers"))
     nspatial = lhs.ndim - 2
     strides, pads, lhs_dil, rhs_dil = _conv_geometry(ctx.attrs, nspatial)
-    work = np.float64 if lhs.dtype.kind == "f" or rhs.dtype.kind == "f" else np.int64
+    floats = "fV"  # "V": ml_dtypes' bfloat16 and float8 types
+    work = np.float64 if lhs.dtype.kind in floats or rhs.dtype.kind in floats else np.int64
     lhs = np.transpose(lhs, lhs_spec).astype(work)
     rhs = np.transpose(rhs, rhs_spec).astype(work)
     spatial_axes = list(range(2, lhs.ndim))
@@ -342,16 +343,26 @@ def _shapes_and_params(ctx):
     return shapes, _conv_params(ctx.attrs, len(shapes[0]))
 
 
+def _as_element(v: ir.Value, like: ir.Value | ir.Type) -> ir.Value:
+    """v converted to like's element type: a convolution with a preferred element type (bf16
+    operands, f32 result) transposes in the cotangent's type, and each cotangent returns to its
+    operand's type (JAX's rule)."""
+    element = values.element(like)
+    return v if values.element(v) == element else ew.convert(v, element)
+
+
 def _conv_lhs_transpose(ctx, ct, rhs):
     shapes, p = _shapes_and_params(ctx)
-    return _conv_transpose_lhs(ct, rhs, *shapes, p)
+    return _as_element(_conv_transpose_lhs(ct, _as_element(rhs, ct), *shapes, p),
+                       ctx.operand_types[0])
 
 
 def _conv_rhs_transpose(ctx, ct, lhs):
     shapes, p = _shapes_and_params(ctx)
     if 0 in shape_of(ct):
         return values.zeros_like(ctx.operand_types[1])
-    return _conv_transpose_rhs(ct, lhs, *shapes, p)
+    return _as_element(_conv_transpose_rhs(ct, _as_element(lhs, ct), *shapes, p),
+                       ctx.operand_types[1])
 
 
 # conv(lhs_dot, rhs) + conv(lhs, rhs_dot), each a clone of the op
@@ -365,6 +376,9 @@ def _conv_batch(ctx, operands, batched):
     (lhs, rhs), (lhs_batched, rhs_batched), size = operands, batched, ctx.size
     for v in operands:
         _static_shape(v.type, "batch", "stablehlo.convolution", ctx.location)
+    # a preferred element type (bf16 operands, f32 result): products of the operands are exact
+    # in it, so converting first computes the same result
+    lhs, rhs = _as_element(lhs, ctx.result_types[0]), _as_element(rhs, ctx.result_types[0])
     if size == 0:
         return [values.zeros_like(ctx.batched_types()[0])], [True]
     p = _conv_params(ctx.attrs, len(shape_of(ctx.op.operands[0])))

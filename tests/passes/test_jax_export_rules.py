@@ -53,6 +53,13 @@ def _mixed_mlp(dtype):
     return loss
 
 
+def _mixed_conv(x, w):  # bf16 operands, f32 result; w also feeds a bf16 op
+    y = jax.lax.conv_general_dilated(
+        x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), (1, 1), "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=jnp.float32)
+    return jnp.sum(jnp.tanh(y * 0.1)) + jnp.sum(w.astype(jnp.bfloat16) ** 2).astype(jnp.float32)
+
+
 def _cast_weights_loss(w, x):  # the bf16 weights feed a dot (f32 cotangent) and a bf16 op
     wb = w.astype(jnp.bfloat16)
     h = jnp.dot(x.astype(jnp.bfloat16), wb, preferred_element_type=jnp.float32)
@@ -116,6 +123,8 @@ CASES = [
     ("mixed_f16_mlp", _mixed_mlp(jnp.float16),
      (normal(5, 8) * 0.3, normal(8), normal(8, 3) * 0.3, normal(4, 5)), (None, None, None, 0),
      None, 5e-3),
+    ("mixed_bf16_conv", _mixed_conv, (normal(2, 6, 6, 3), normal(3, 3, 3, 4)), (0, None), None,
+     2e-2),
     ("cast_weights", _cast_weights_loss, (normal(5, 8), normal(4, 5)), (None, 0), None, 2e-2),
 ]
 LOOPS = [  # vectorize only (reverse mode of a while loop needs a counted loop)
