@@ -8,6 +8,7 @@ from aotc.frontend.core.ir import ir
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace import symbolic
 from aotc.frontend.trace import tracer as tracer_module
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
@@ -105,6 +106,8 @@ def broadcast_to(x, shape, like=()) -> Tracer:
     """Broadcast x to `shape`; dynamic dims take their size from x or the `like` tracers."""
     x = to_tracer(x)
     shape = tuple(shape)
+    if symbolic.has_dims(shape):  # sizes computed at run time from the user's Dims
+        return Tracer(symbolic.broadcast(x.value, shape), x.weak_type)
     if x.shape == shape:
         return x
     broadcast_shapes("broadcast_to", x.shape, shape)

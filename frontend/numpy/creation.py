@@ -3,14 +3,19 @@
 import numpy as np
 
 from aotc.frontend.core import dtypes
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import asarray, astype, broadcast_to, promote, scalar_like
 from aotc.frontend.numpy.math import add, multiply, subtract, where
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.symbolic import Dim, has_dims
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
 
 def _shape(shape) -> tuple:
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    if isinstance(shape, (int, np.integer, Dim)):
+        shape = (shape,)
+    return tuple(d if isinstance(d, Dim) else int(d) for d in shape)  # Dim: a dynamic size
 
 
 def full(shape, fill_value, dtype=None):
@@ -26,11 +31,15 @@ def zeros(shape, dtype=None):
 
     Example: `anp.zeros((2, 3), anp.int32)`.
     """
+    if has_dims(_shape(shape)):
+        return full(shape, 0, dtypes.requested(dtype or dtypes.float32, "zeros"))
     return constant(np.zeros(_shape(shape), dtypes.requested(dtype or dtypes.float32, "zeros")))
 
 
 def ones(shape, dtype=None):
     """An array of ones, as numpy.ones (float32 by default)."""
+    if has_dims(_shape(shape)):
+        return full(shape, 1, dtypes.requested(dtype or dtypes.float32, "ones"))
     return constant(np.ones(_shape(shape), dtypes.requested(dtype or dtypes.float32, "ones")))
 
 
@@ -71,6 +80,10 @@ def arange(start, stop=None, step=1, dtype=None):
     """Like numpy.arange with static bounds; int32 for int bounds, float32 otherwise."""
     if stop is None:
         start, stop = 0, start
+    if any(isinstance(v, Dim) for v in (start, stop, step)):
+        raise TracingError(f"{caller_site()}: arange({start}, {stop}, {step}) with a dynamic "
+                           "size is not supported (its length would be known only at run "
+                           "time); give the dim a static size in the ShapeSpec")
     values = np.arange(start, stop, step)
     dt = (dtypes.requested(dtype, "arange") if dtype is not None
           else dtypes.canonical_default(values.dtype))

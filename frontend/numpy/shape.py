@@ -21,6 +21,8 @@ from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import reduction as reduction_ops
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
+from aotc.frontend.trace import symbolic
+from aotc.frontend.trace.symbolic import Dim
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
 
@@ -31,15 +33,18 @@ def _same(value, like: Tracer) -> Tracer:
 def reshape(x, *shape, order="C"):
     """Reshape to `shape` (one -1 allowed), like numpy.reshape. Row-major order only.
 
-    A dynamic dimension of x reads as None in `x.shape`; a None in `shape` stands for that
-    dimension's run-time size, so the JAX spelling works with a dynamic batch:
-    `b, t, d = x.shape; x.reshape(b, t * d)` (or `x.reshape(b, -1)`, `x.reshape(-1, t * d)`).
+    A dynamic dimension of x reads as a symbolic `Dim` in `x.shape` (aotc.frontend.trace.
+    symbolic), so the JAX spellings work with dynamic dims: `b, t, d = x.shape;
+    x.reshape(b * t, d)`, `x.reshape(b, -1)`, `x.reshape(-1, t * d)`. A None in `shape` also
+    stands for the next dynamic dim of x.
     """
     if order != "C":
         raise NotImplementedError("aotc.numpy.reshape supports order='C' only")
     x = to_tracer(x)
-    if len(shape) == 1 and (shape[0] is None or not isinstance(shape[0], (int, np.integer))):
+    if len(shape) == 1 and (shape[0] is None or not isinstance(shape[0], (int, np.integer, Dim))):
         shape = (None,) if shape[0] is None else tuple(shape[0])
+    if any(isinstance(d, Dim) for d in shape):
+        return _symbolic_reshape(x, shape)
     shape = tuple(None if d is None else _dim(d, x) for d in shape)
     if None in x.shape or None in shape:
         return _dynamic_reshape(x, shape)
@@ -68,6 +73,35 @@ def _dim(d, x: Tracer) -> int:
             "a dynamic dimension reads as None in x.shape and cannot take part in arithmetic "
             "while tracing: pass None for it (x.reshape(b, t * d) with b = None) or -1 "
             "(x.reshape(-1, t * d))") from None
+
+
+def _symbolic_reshape(x: Tracer, shape) -> Tracer:
+    """Reshape to sizes that include Dims (and ints, at most one -1, None for x's next dynamic
+    dim): the sizes are computed at run time; without a -1 the total size must provably be
+    x's."""
+    own = symbolic.user_shape(x.value)
+    dynamic = iter([d for d in own if isinstance(d, Dim)])
+    where = f"{caller_site()}: reshape of {shape_text(x.shape)} to ({', '.join(map(str, shape))})"
+    try:
+        shape = [next(dynamic) if d is None else d if isinstance(d, Dim) else int(d)
+                 for d in shape]
+    except StopIteration:
+        raise TracingError(f"{where}: more None sizes than x has dynamic dims") from None
+    if shape.count(-1) > 1:
+        raise TracingError(f"{where}: only one -1 allowed")
+    total = math.prod(own)
+    known = math.prod(d for d in shape if not (isinstance(d, int) and d == -1))
+    if -1 in shape:
+        missing = total // known
+        shape = [missing if isinstance(d, int) and d == -1 else d for d in shape]
+    elif total != known:
+        raise TracingError(f"{where}: aotc cannot prove that the new size {known} equals x's "
+                           f"size {total}; write -1 for one of the sizes")
+    if not any(isinstance(d, Dim) for d in shape):
+        return reshape(x, shape)
+    value = shape_ops.reshape(x.value, symbolic.static_or_none(shape),
+                              symbolic.shape_tensor(shape))
+    return _same(symbolic.remember(value, shape), x)
 
 
 def _dynamic_reshape(x: Tracer, shape) -> Tracer:

@@ -15,6 +15,7 @@ from aotc.frontend.core.errors import ConcretizationError, TracingError
 from aotc.frontend.core.ir import func, ir, new_context, shape_of, tensor_type
 from aotc.frontend.core.source import caller_site, user_location
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace import symbolic
 
 
 class Tracer:
@@ -30,7 +31,10 @@ class Tracer:
     # ---- read from the IR type ----
     @property
     def shape(self) -> tuple:
-        return shape_of(self.value)
+        shape = shape_of(self.value)
+        if None in shape and symbolic.from_user():  # user code gets Dims (aotc's own: None)
+            return symbolic.user_shape(self.value)
+        return shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -133,6 +137,8 @@ def to_tracer(x) -> Tracer:
     """A Tracer for x: tracers pass through, Python scalars become weak constants."""
     if isinstance(x, Tracer):
         return x
+    if isinstance(x, symbolic.Dim):  # a dynamic dim as a value: a weak int32 scalar
+        return Tracer(x.emit(), weak_type=True)
     if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
         dt = dtypes.python_scalar_dtype(x)
         if dt == dtypes.int32 and not (-(2**31) <= x < 2**31):
@@ -204,6 +210,7 @@ def trace(fn: Callable, leaf_specs, in_tree: tree.TreeDef, name: str = "main",
         if private:
             fn_op.attributes["sym_visibility"] = ir.StringAttr.get("private")
         block = fn_op.add_entry_block()
+        symbolic.name_arguments(block.arguments, leaf_specs)
         with ir.InsertionPoint(block):
             leaves, out_def = trace_into_block(fn, list(block.arguments), in_tree, weak_types)
             func.ReturnOp([leaf.value for leaf in leaves], loc=user_location())
