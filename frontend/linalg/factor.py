@@ -1,8 +1,8 @@
 """Triangular factorizations and solves: cholesky, solve_triangular, lu, qr, solve, inv, det.
 
-Every primal is a loop (aotc.lax.fori_loop) of vector and matrix work on the whole batch
-`(..., n, n)`, one step per column, in plain StableHLO (dynamic slices, dot_general, selects), so
-it compiles for every IREE target. Each factorization is a custom_jvp with JAX's derivative
+Every primal is a blocked loop over the whole batch `(..., n, n)` in plain StableHLO (dynamic
+slices, dot_general, selects; see kernels.py), so it compiles for every IREE target. Each
+factorization is a custom_jvp with JAX's derivative
 formula (jax/_src/lax/linalg.py and jax/_src/numpy/linalg.py), so jvp and grad give JAX's
 numbers; reverse mode transposes the rules' (linear) triangular solves.
 """
@@ -17,6 +17,7 @@ from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
+from aotc.frontend.linalg import kernels
 from aotc.frontend.numpy.core import shape_text
 from aotc.frontend.trace.tracer import to_tracer
 from aotc.frontend.transforms.custom import custom_jvp
@@ -78,34 +79,7 @@ def _rhs(a, b, what: str):
 # ---- small helpers on the last two axes ---------------------------------------------------------
 
 
-def _mT(x):
-    return anp.swapaxes(x, -1, -2)
-
-
-def _column(x, j):
-    """x[..., :, j] for a traced j."""
-    start = [0] * (x.ndim - 1) + [j]
-    return lax.dynamic_slice(x, start, (*x.shape[:-1], 1))[..., 0]
-
-
-def _row(x, j):
-    """x[..., j, :] for a traced j."""
-    start = [0] * (x.ndim - 2) + [j, 0]
-    return lax.dynamic_slice(x, start, (*x.shape[:-2], 1, x.shape[-1]))[..., 0, :]
-
-
-def _entry(v, j):
-    """v[..., j] for a traced j."""
-    return lax.dynamic_slice(v, [0] * (v.ndim - 1) + [j], (*v.shape[:-1], 1))[..., 0]
-
-
-def _outer(c, r):
-    return c[..., :, None] * r[..., None, :]
-
-
-def _eye_like(x, n=None):
-    n = x.shape[-1] if n is None else n
-    return anp.broadcast_to(anp.eye(n, dtype=x.dtype), (*x.shape[:-2], n, n))
+_mT, _eye_like = kernels.mT, kernels.eye_like
 
 
 def _diagonal(x):
@@ -119,25 +93,11 @@ def _trace(x):
 # ---- cholesky ----------------------------------------------------------------------------------
 
 
-def _cholesky_loop(a):
-    """Right-looking Cholesky of the lower triangle: column j of L replaces column j of the
-    working matrix, whose trailing part loses the outer product of that column."""
-    n = a.shape[-1]
-    index = anp.arange(n)
-
-    def step(j, w):
-        col = _column(w, j)
-        c = anp.where(index >= j, col / anp.sqrt(_entry(col, j))[..., None], 0.0)
-        return anp.where(index == j, c[..., :, None], w - _outer(c, c))
-
-    low = anp.tril(lax.fori_loop(0, n, step, a))
-    ok = anp.all(_diagonal(low) > 0, axis=-1)  # LAPACK's info == 0; JAX fills NaNs otherwise
-    return anp.where(ok[..., None, None], low, np.nan)
-
-
 @custom_jvp
 def _cholesky_core(a):
-    return _cholesky_loop(a)
+    low = kernels.cholesky(a)
+    ok = anp.all(_diagonal(low) > 0, axis=-1)  # LAPACK's info == 0; JAX fills NaNs otherwise
+    return anp.where(ok[..., None, None], low, np.nan)
 
 
 @_cholesky_core.defjvp
@@ -173,30 +133,13 @@ def cholesky(a, *, upper: bool = False, symmetrize_input: bool = True):
 # ---- triangular solves -------------------------------------------------------------------------
 
 
-def _triangular_loop(a, b, lower: bool, unit: bool):
-    """x with a x = b (a: (..., n, n), triangular; b: (..., n, k)), one row of x per step:
-    forward (lower) or backward substitution, each step removing that row's contribution."""
-    n = a.shape[-1]
-    index = anp.arange(n)
-
-    def step(i, x):
-        j = i if lower else n - 1 - i
-        col = _column(a, j)
-        xj = _row(x, j) if unit else _row(x, j) / _entry(col, j)[..., None]
-        below = (index > j) if lower else (index < j)
-        x = x - _outer(anp.where(below, col, 0.0), xj)
-        return anp.where((index == j)[:, None], xj[..., None, :], x)
-
-    return lax.fori_loop(0, n, step, b)
-
-
 @functools.cache
 def _triangular_core(lower: bool, unit: bool):
     """x = a^-1 b reading only a's lower (or upper) triangle; JAX's triangular_solve JVP:
     x_dot = a^-1 (b_dot - tri(a_dot) x)."""
 
     def solve_tri(a, b):
-        return _triangular_loop(a, b, lower, unit)
+        return kernels.triangular(a, b, lower, unit)
 
     core = custom_jvp(solve_tri)
 
@@ -238,39 +181,6 @@ def solve_triangular(a, b, *, lower: bool = False, transpose: bool = False,
 # ---- LU with partial pivoting ------------------------------------------------------------------
 
 
-def _lu_loop(a):
-    """Right-looking LU with partial pivoting (LAPACK's getrf, unblocked): per column, swap the
-    row with the largest magnitude up, scale the column below it, update the trailing matrix.
-    Returns (lu, pivots, permutation) as jax.lax.linalg.lu."""
-    m, n = a.shape[-2:]
-    k = min(m, n)
-    rows, cols = anp.arange(m), anp.arange(n)
-    batch = a.shape[:-2]
-
-    def step(j, carry):
-        w, pivots, perm = carry
-        col = _column(w, j)
-        p = anp.argmax(anp.where(rows >= j, anp.abs(col), -1.0), axis=-1)
-        swap = (rows == j).astype(w.dtype) - (rows == p[..., None]).astype(w.dtype)
-        row_j = _row(w, j)
-        row_p = anp.sum(anp.where((rows == p[..., None])[..., None], w, 0.0), axis=-2)
-        w = w + _outer(swap, row_p - row_j)
-        perm_p = anp.sum(anp.where(rows == p[..., None], perm, 0), axis=-1)
-        perm = perm + swap.astype(perm.dtype) * (perm_p - _entry(perm, j))[..., None]
-        pivots = anp.where(anp.arange(k) == j, p[..., None], pivots)
-        pivot = _entry(row_p, j)
-        safe = anp.where(pivot == 0, 1.0, pivot)[..., None]
-        low = anp.where((rows > j) & (pivot != 0)[..., None], _column(w, j) / safe, 0.0)
-        urow = anp.where(cols > j, row_p, 0.0)
-        below = (rows > j)[:, None] & (cols == j)[None, :]
-        w = anp.where(below, low[..., :, None], w - _outer(low, urow))
-        return w, pivots, perm
-
-    init = (a, anp.zeros((*batch, k), anp.int32),
-            anp.broadcast_to(anp.arange(m, dtype=anp.int32), (*batch, m)))
-    return lax.fori_loop(0, k, step, init)
-
-
 def _lu_factors(lu):
     """(l (..., m, m) unit lower, u (..., n, n) upper) of a packed lu, padded as JAX's rule."""
     m, n = lu.shape[-2:]
@@ -289,7 +199,7 @@ def _permute_rows(x, perm):
 
 @custom_jvp
 def _lu_core(a):
-    return _lu_loop(a)
+    return kernels.lu(a)
 
 
 @_lu_core.defjvp
@@ -327,11 +237,11 @@ def _pivots_to_permutation(pivots, m):
     batch = pivots.shape[:-1]
 
     def step(i, perm):
-        p = _entry(pivots, i)
+        p = kernels.entry(pivots, i)
         rows = anp.arange(m)
         swap = (rows == i).astype(perm.dtype) - (rows == p[..., None]).astype(perm.dtype)
         perm_p = anp.sum(anp.where(rows == p[..., None], perm, 0), axis=-1)
-        return perm + swap * (perm_p - _entry(perm, i))[..., None]
+        return perm + swap * (perm_p - kernels.entry(perm, i))[..., None]
 
     init = anp.broadcast_to(anp.arange(m, dtype=anp.int32), (*batch, m))
     return lax.fori_loop(0, pivots.shape[-1], step, init)
@@ -371,9 +281,9 @@ def _lu_solve_perm(lu, perm, b, trans, what):
 
 
 def _solve_lu(a, b):
-    lu, _, perm = _lu_loop(a)
-    x = _triangular_loop(lu, _permute_rows(b, perm), lower=True, unit=True)
-    return lu, perm, _triangular_loop(lu, x, lower=False, unit=False)
+    lu, _, perm = kernels.lu(a)
+    x = kernels.triangular(lu, _permute_rows(b, perm), lower=True, unit=True)
+    return lu, perm, kernels.triangular(lu, x, lower=False, unit=False)
 
 
 @custom_jvp
@@ -421,7 +331,7 @@ def inv(a):
 
 def _lu_sign_and_diag(a):
     """(lu, permutation, the permutation's sign, lu's diagonal)."""
-    lu, pivots, perm = _lu_loop(a)
+    lu, pivots, perm = kernels.lu(a)
     parity = anp.sum((pivots != anp.arange(a.shape[-1])).astype(anp.int32), axis=-1)
     return lu, perm, 1.0 - 2.0 * (parity % 2).astype(a.dtype), _diagonal(lu)
 
@@ -469,12 +379,12 @@ def _cofactor_solve(a, b):
     corner = (anp.arange(n) == n - 1)[:, None] & (anp.arange(n) == n - 1)[None, :]
     lu = anp.where(corner, (1.0 / partial[..., -2])[..., None, None], lu)
     ones = anp.ones((*a.shape[:-1], 1), a.dtype)
-    d = _triangular_loop(lu, ones, lower=False, unit=False)
+    d = kernels.triangular(lu, ones, lower=False, unit=False)
     singular = anp.any(~anp.isfinite(d[..., 0]), axis=-1)[..., None, None]
     x = anp.where(singular, 0.0, b)
-    x = _triangular_loop(lu, _permute_rows(x, perm), lower=True, unit=True)
+    x = kernels.triangular(lu, _permute_rows(x, perm), lower=True, unit=True)
     x = x * anp.where(anp.arange(n) < n - 1, partial[..., -1, None], 1.0)[..., :, None]
-    x = _triangular_loop(lu, x, lower=False, unit=False)
+    x = kernels.triangular(lu, x, lower=False, unit=False)
     return partial[..., -1], anp.where(singular, 0.0, x)
 
 
@@ -519,35 +429,10 @@ def det(a):
 # ---- QR (Householder) --------------------------------------------------------------------------
 
 
-def _qr_loop(a):
-    """Householder QR as LAPACK's geqrf + orgqr: per column, the reflector I - 2 v v^T / v^T v
-    maps the column below the diagonal to beta e_j with beta = -sign(alpha) |x| (no reflection
-    when the part below is already zero). Returns (Q (..., m, m), R (..., m, n))."""
-    m, n = a.shape[-2:]
-    rows = anp.arange(m)
-
-    def step(j, carry):
-        r, q = carry
-        x = anp.where(rows >= j, _column(r, j), 0.0)
-        alpha = _entry(x, j)
-        sigma = anp.sum(anp.where(rows > j, x * x, 0.0), axis=-1)
-        norm = anp.sqrt(alpha * alpha + sigma)
-        beta = anp.where(alpha >= 0, -norm, norm)
-        v = anp.where(rows == j, (alpha - beta)[..., None], x)
-        vtv = (alpha - beta) ** 2 + sigma
-        scale = anp.where(sigma == 0, 0.0, 2.0 / anp.where(sigma == 0, 1.0, vtv))[..., None]
-        r = r - _outer(scale * v, anp.matmul(v[..., None, :], r)[..., 0, :])
-        q = q - _outer(scale * anp.matmul(q, v[..., :, None])[..., 0], v)
-        return r, q
-
-    r, q = lax.fori_loop(0, min(m, n), step, (a, _eye_like(a, m)))
-    return q, anp.triu(r)
-
-
 @functools.cache
 def _qr_core(full: bool):
     def qr_fun(a):
-        q, r = _qr_loop(a)
+        q, r = kernels.qr(a)
         m, n = a.shape[-2:]
         if full or m <= n:
             return q, r

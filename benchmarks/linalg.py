@@ -1,0 +1,92 @@
+"""aotc.numpy.linalg (portable StableHLO compiled by IREE, aotc.jit) against jax.numpy.linalg
+(XLA calling LAPACK), interleaved in one process, medians of the rounds.
+
+    .venv/bin/python benchmarks/linalg.py [--sizes 16 32 64 128 256] [--rounds 15]
+        [--functions cholesky solve ...] [--device local-task] [--flags=--iree-opt-level=O3]
+
+Functions: cholesky, solve, inv, det, qr, lu_factor, and eigh, svd, norm when
+aotc.frontend.linalg.spectral has them. Prints one row per (function, n): aotc and JAX times
+per call in microseconds and their ratio (aotc / JAX; < 1: aotc is faster).
+"""
+
+import argparse
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+
+import aotc
+import aotc.numpy as anp
+import aotc.scipy.linalg as asl
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_times
+
+jax.config.update("jax_platforms", "cpu")
+
+
+def _spd(rng, n):
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    return (a @ a.T / n + np.eye(n, dtype=np.float32)).astype(np.float32)
+
+
+def _general(rng, n):
+    return (rng.standard_normal((n, n)) + n ** 0.5 * np.eye(n)).astype(np.float32)
+
+
+# name -> (aotc function, jax function, inputs from (rng, n))
+CASES = {
+    "cholesky": (anp.linalg.cholesky, jnp.linalg.cholesky, lambda r, n: (_spd(r, n),)),
+    "solve": (anp.linalg.solve, jnp.linalg.solve,
+              lambda r, n: (_general(r, n), r.standard_normal((n, 1)).astype(np.float32))),
+    "inv": (anp.linalg.inv, jnp.linalg.inv, lambda r, n: (_general(r, n),)),
+    "det": (anp.linalg.det, jnp.linalg.det, lambda r, n: (_general(r, n),)),
+    "qr": (anp.linalg.qr, jnp.linalg.qr, lambda r, n: (_general(r, n),)),
+    "lu_factor": (asl.lu_factor, jsl.lu_factor, lambda r, n: (_general(r, n),)),
+}
+for _name, _inputs in (("eigh", lambda r, n: (_spd(r, n),)), ("svd", lambda r, n: (_general(r, n),)),
+                       ("norm", lambda r, n: (_general(r, n),))):
+    if hasattr(anp.linalg, _name):  # spectral.py's functions, when present
+        CASES[_name] = (getattr(anp.linalg, _name), getattr(jnp.linalg, _name), _inputs)
+
+
+def measure(names, sizes, rounds, device, flags):
+    rows = []
+    for name in names:
+        ours, theirs, inputs = CASES[name]
+        for n in sizes:
+            args = inputs(np.random.default_rng(n), n)
+            fast = aotc.jit(ours, device=device, flags=flags)
+            reference = jax.jit(theirs)
+            jax_args = [jnp.asarray(x) for x in args]
+            fast(*args)
+            jax.block_until_ready(reference(*jax_args))
+            times = median_times({
+                "aotc": lambda: fast(*args),
+                "jax": lambda: jax.block_until_ready(reference(*jax_args))}, rounds)
+            rows.append((name, n, times["aotc"][0], times["jax"][0]))
+            print(f"{name:>10} n={n:<4} aotc {times['aotc'][0] * 1e6:9.1f} us   "
+                  f"jax {times['jax'][0] * 1e6:9.1f} us   ratio "
+                  f"{times['aotc'][0] / times['jax'][0]:6.2f}", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--functions", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--device", default=None, help="IREE driver, e.g. local-sync")
+    parser.add_argument("--flags", action="append", default=[], help="extra IREE flag")
+    args = parser.parse_args()
+    rows = measure(args.functions, args.sizes, args.rounds, args.device, args.flags)
+    print("\n| function | n | aotc (us) | JAX/LAPACK (us) | ratio |\n|---|---|---|---|---|")
+    for name, n, ours, theirs in rows:
+        print(f"| {name} | {n} | {ours * 1e6:.1f} | {theirs * 1e6:.1f} | {ours / theirs:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
