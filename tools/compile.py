@@ -8,6 +8,7 @@ from iree.compiler import CompilerToolError, compile_str
 
 from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import ir, new_context
+from aotc.frontend.ops.complex import legalize_for_backend
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.passes.bounds import legalize_bounds_text
 from aotc.tools import cache
@@ -50,6 +51,8 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if bounds:
         text = legalize_bounds_text(text)
     text = _lower_large_sorts_text(text)
+    if not replace:
+        text = _legalize_complex_text(text, target)
     try:
         vmfb = compile_str(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
@@ -67,6 +70,18 @@ def _lower_large_sorts_text(text: str) -> str:
     with new_context():
         module = ir.Module.parse(text)
         lower_large_sorts(module)
+        return module.operation.get_asm(enable_debug_info=True)
+
+
+def _legalize_complex_text(text: str, target: str) -> str:
+    """Complex values on backends that compile only some complex ops (vulkan) or none (vmvx):
+    see aotc.frontend.ops.complex.legalize_for_backend."""
+    backend = get_target(target).backend
+    if "complex<" not in text or backend not in ("vmvx", "vulkan", "vulkan-spirv"):
+        return text
+    with new_context():
+        module = ir.Module.parse(text)
+        legalize_for_backend(module, backend, target)
         return module.operation.get_asm(enable_debug_info=True)
 
 

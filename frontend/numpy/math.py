@@ -203,9 +203,10 @@ def power(x, y):
                 result = base if result is None else multiply(result, base)
             base, n = multiply(base, base), n >> 1
         return result if result is not None else _wrap(full_like_shape(1, x).value, x)
-    if not isinstance(y, (bool, int, float)):
+    if not isinstance(y, (bool, int, float, complex)):
         y = to_tracer(y)
-    strong_int_exponent = isinstance(y, Tracer) and not (y.weak_type or dtypes.is_float(y.dtype))
+    strong_int_exponent = isinstance(y, Tracer) and not (y.weak_type or
+                                                         dtypes.is_inexact(y.dtype))
     x, y = promote("power", x, y)
     # JAX raises a float base to an integer array without promoting it: the result is strong
     weak = x.weak_type and not (strong_int_exponent and dtypes.is_float(x.dtype))

@@ -15,9 +15,10 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.emit import emit1, with_element
-from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.errors import CompileError, TracingError
 from aotc.frontend.core.ir import ir
 from aotc.frontend.core.registry import defop, deftrait, register
+from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.rules import deflinear, defvectorized
@@ -121,3 +122,87 @@ def abs_jvp(x: ir.Value, x_dot: ir.Value, out: ir.Value) -> ir.Value:
     at_zero = ew.compare("EQ", out, values.zeros_like(out))
     safe = to_complex(ew.select(at_zero, values.full_like(out, 1), out))
     return real(ew.multiply(x_dot, ew.divide(conj(x), safe)))
+
+
+# ---- targets: what IREE 3.13 cannot compile on complex values ----------------------------------
+#
+# llvm-cpu compiles every op above. vulkan (SPIR-V) compiles them too, except that IREE's own
+# lowering of a select on complex values (`arith.select` of complex<f32>) does not legalize; that
+# select also sits inside IREE's expansions of complex `sign` and `power`. These three are
+# rewritten here into selects of real and imaginary parts. vmvx cannot load or store complex
+# elements at all ('util.buffer.load' of complex<f32>): a program with complex values is a
+# CompileError there, naming the first complex op and its source line.
+
+
+def _split_select(pred, on_true, on_false):
+    return complex(ew.select(pred, real(on_true), real(on_false)),
+                   ew.select(pred, imag(on_true), imag(on_false)))
+
+
+def _sign_by_parts(z):
+    # z / |z|, 0 at 0 (NaN stays NaN), with selects of real parts only
+    magnitude = ew.abs(z)
+    at_zero = ew.compare("EQ", magnitude, values.zeros_like(magnitude))
+    safe = ew.select(at_zero, values.full_like(magnitude, 1), magnitude)
+    zero = values.zeros_like(magnitude)
+    return complex(ew.select(at_zero, zero, ew.divide(real(z), safe)),
+                   ew.select(at_zero, zero, ew.divide(imag(z), safe)))
+
+
+def _power_by_parts(z, w):
+    # exp(w log z); at z = 0 as JAX on CPU: 1 for w = 0, 0 for a real w > 0, else NaN
+    zero, w_re = values.zeros_like(z), real(w)
+    z_zero = ew.compare("EQ", z, zero)
+    safe = _split_select(z_zero, values.full_like(z, 1), z)
+    general = ew.exponential(ew.multiply(w, ew.log(safe)))
+    positive_real = ew.and_(ew.compare("GT", w_re, values.zeros_like(w_re)),
+                            ew.compare("EQ", imag(w), values.zeros_like(w_re)))
+    at_zero = _split_select(ew.compare("EQ", w, zero), values.full_like(z, 1), _split_select(
+        positive_real, zero, values.full_like(z, complex_nan())))
+    return _split_select(z_zero, at_zero, general)
+
+
+def complex_nan():
+    return np.complex64(np.nan + 1j * np.nan)
+
+
+_BY_PARTS = {"stablehlo.select": _split_select, "stablehlo.sign": _sign_by_parts,
+             "stablehlo.power": _power_by_parts}
+
+
+def _complex_ops(module: ir.Module) -> list:
+    found = []
+
+    def collect(op):
+        op = op.operation
+        if any(isinstance(v.type, ir.RankedTensorType) and is_complex_type(v)
+               for v in [*op.operands, *op.results]):
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    return found
+
+
+def legalize_for_backend(module: ir.Module, backend: str, target: str) -> ir.Module:
+    """Make complex values compile on an IREE backend, in place: on vulkan-spirv, complex
+    select/sign/power become selects of real and imaginary parts; on vmvx a program with complex
+    values raises CompileError (naming the op, its source line and the target)."""
+    found = _complex_ops(module)
+    if not found or backend not in ("vmvx", "vulkan-spirv", "vulkan"):
+        return module
+    if backend == "vmvx":
+        op = found[0]
+        raise CompileError(f"{location_text(op.location)}: {op.name} on complex values does not "
+                           f"compile for target '{target}' (IREE 3.13's vmvx backend cannot load "
+                           "or store complex elements); compile for 'cpu' or 'vulkan', or keep "
+                           "real and imaginary parts as two float32 arrays")
+    for op in found:
+        rewrite = _BY_PARTS.get(op.name)
+        if rewrite is None or not is_complex_type(op.results[0]):
+            continue
+        with ir.InsertionPoint(op), op.location, at_location(op.location):
+            new = rewrite(*op.operands)
+        op.results[0].replace_all_uses_with(new)
+        op.erase()
+    return module

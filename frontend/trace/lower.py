@@ -92,7 +92,7 @@ def spec_of(leaf) -> ShapeSpec:
     """The ShapeSpec of an argument leaf: a ShapeSpec, an array, or a Python scalar."""
     if isinstance(leaf, ShapeSpec):
         return leaf
-    if isinstance(leaf, (bool, int, float)) and not isinstance(leaf, np.generic):
+    if isinstance(leaf, (bool, int, float, complex)) and not isinstance(leaf, np.generic):
         return ShapeSpec((), dtypes.python_scalar_dtype(leaf), weak_type=not isinstance(leaf, bool))
     if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
         try:

@@ -238,8 +238,8 @@ class _Where:
         return InputError(f"{self.function}(): argument {name} {problem}")
 
 
-_PYTHON_KINDS = {"b": "b", "i": "iuf", "u": "iuf", "f": "f"}
-_SCALARS = (bool, int, float)
+_PYTHON_KINDS = {"b": "b", "i": "iufc", "u": "iufc", "f": "fc", "c": "c"}
+_SCALARS = (bool, int, float, complex)
 
 
 def _is_literal(value) -> bool:
@@ -273,8 +273,10 @@ def _from_literal(value, spec: ArraySpec, where: _Where) -> np.ndarray:
         raise where.error(f"expects {spec}, got {what}")
     with np.errstate(all="ignore"):
         array = literal.astype(spec.dtype)
-        if spec.dtype.kind == "f" and kind == "f":  # rounding is fine, overflow is not
+        if spec.dtype.kind in "fc" and kind in "fc":  # rounding is fine, overflow is not
             bad = np.isfinite(literal) & ~np.isfinite(array)
+        elif spec.dtype.kind == "c":  # integers must convert exactly, into complex too
+            bad = array != literal
         else:  # integers must convert exactly, into integers and into floats
             bad = array.astype(literal.dtype) != literal
     if np.any(bad):

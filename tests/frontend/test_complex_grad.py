@@ -46,7 +46,7 @@ REAL_FUNCTIONS = {
 
 
 def _grads(m, transforms, z, x):
-    return {name: transforms.grad(lambda z, x: f(m, z, x), argnums=(0, 1))(z, x)
+    return {name: transforms.grad(lambda z, x, f=f: f(m, z, x), argnums=(0, 1))(z, x)
             for name, f in REAL_FUNCTIONS.items()}
 
 
