@@ -273,3 +273,26 @@ def test_vulkan_inputs_and_results():
     del m, f
     gc.collect()
     np.testing.assert_allclose(out, x[::2] * 2 + y, rtol=1e-6)
+
+
+def _weights_and_constant(w, x):
+    return w, x + 1.0, anp.asarray(np.full(LARGE, 3.0, np.float32))
+
+
+def test_results_never_alias_weights_or_constants(tmp_path):
+    """A result that is a weight (aotc.Param, from the .irpa) or a constant comes back as a
+    view of a buffer of its own: writing into it changes neither the weights nor the next
+    call's constant."""
+    weights = np.arange(LARGE, dtype=np.float32)
+    path = str(tmp_path / "weights.vmfb")
+    aotc.compile(_weights_and_constant, aotc.Param(weights, name="w"), aotc.ShapeSpec((4,)),
+                 path=path, name="get")
+    for device in DEVICES:
+        m = aotc_runtime.load(path, device=device)
+        (w, _, c), moved = counted(lambda m=m: m.get(np.ones(4, np.float32)))
+        assert moved["viewed"] == 2  # both large results are views, and writable
+        w[:] = -1.0
+        c[:] = -5.0
+        w_again, _, c_again = m.get(np.ones(4, np.float32))
+        np.testing.assert_array_equal(w_again, weights)
+        assert (c_again == 3.0).all()
