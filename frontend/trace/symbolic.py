@@ -214,6 +214,16 @@ class Dim:
     def __rmod__(self, other):
         return self._divmod(other, "%", swap=True)
 
+    def __truediv__(self, other):
+        raise ConcretizationError(
+            f"{caller_site()}: {self} / {other}: true division of a dynamic dim has no integer "
+            "size; use // for a size, or divide an array by the dim (x.sum() / b) for values")
+
+    def __rtruediv__(self, other):
+        raise ConcretizationError(
+            f"{caller_site()}: {other} / {self}: true division by a dynamic dim has no integer "
+            "size; divide an array by it instead (anp.asarray(1.0) / b)")
+
     def _exact_div(self, other: "Dim"):
         """self / other when other is one term that divides every term of self, else None."""
         if len(other.terms) != 1:

@@ -105,6 +105,7 @@ def test_grad_and_vmap_through_dim_arithmetic():
     (lambda x: x.shape[0] < 3, r"comparing it with < .* dynamic dim batch"),
     (lambda x: x * 2 if x.shape[1] else x, r"bool\(\) .* dynamic dim dim 1"),
     (lambda x: anp.arange(x.shape[0]), r"arange\(0, batch, 1\) with a dynamic size"),
+    (lambda x: x * (x.shape[0] / 2), r"batch / 2: true division of a dynamic dim"),
     (lambda x: x.reshape(x.shape[0] * 2, 2), r"cannot prove .* write -1"),
     (lambda x: x[:, :, :2].reshape(x.shape[0] * x.shape[1], 2), r"cannot prove"),
     (lambda x: anp.broadcast_to(x, (*x.shape[:2], 5)), r"cannot broadcast a dim of size 4"),
