@@ -5,12 +5,12 @@ process's first `aotc.jit` or `aotc.compile` of the same program skips IREE.
     AOTC_CACHE=0               (or off / false / no) no cache at all: every compile runs IREE
     AOTC_CACHE_MAX_BYTES=N     size cap (default 1 GiB); least recently used entries go first
 
-The key is the SHA-256 of everything the compiled bytes depend on: the module text, the whole
-IREE flag list (target preset included), whether bounds legalization runs, aotc's version and
-a fingerprint of the aotc code that rewrites the text before IREE sees it (so a source-tree
-edit never serves a stale program), the IREE compiler's version, and for `-cpu=host` targets
-this CPU's feature flags (a cache on a shared home folder then never hands a program to a CPU
-that lacks its features).
+The key is the SHA-256 of everything the compiled bytes depend on: the module text, the
+target and the whole IREE flag list (preset included), whether bounds legalization runs,
+aotc's version and a fingerprint of the aotc code that rewrites the text before IREE sees it
+(so a source-tree edit never serves a stale program), the IREE compiler's version, and for
+`-cpu=host` targets this CPU's feature flags (a cache on a shared home folder then never hands
+a program to a CPU that lacks its features).
 
 Entries are `<key>.vmfb` files: a header (magic, payload length, SHA-256 of the payload) and
 the .vmfb bytes. Writers fill a temporary file in the same folder, fsync it and rename it into
@@ -92,11 +92,12 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def key(text: str, flags, bounds: bool = True) -> str:
-    """The cache key of compiling text with this full IREE flag list."""
+def key(text: str, flags, bounds: bool = True, target: str = "") -> str:
+    """The cache key of compiling text for target with this full IREE flag list (aotc's
+    rewrites before IREE may depend on the target name as well as on the flags)."""
     digest = hashlib.sha256()
     parts = [f"aotc-cache {FORMAT}", VERSION, iree_version.VERSION, _code_fingerprint(),
-             f"bounds={bool(bounds)}", *flags]
+             f"bounds={bool(bounds)}", f"target={target}", *flags]
     if any(f.endswith("-cpu=host") for f in flags):
         parts.append(" ".join(sorted(host_flags() or ())))
     for part in parts:

@@ -45,7 +45,8 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
                            f"{flags!r}")
     if not replace:
         flags = [*target_flags(target, cpu, features), *flags]
-    entry = cache.key(text, flags, bounds) if use_cache and cache.enabled() else None
+    entry = (cache.key(text, flags, bounds, "" if replace else target)
+             if use_cache and cache.enabled() else None)
     if entry is not None and (hit := cache.get(entry)) is not None:
         return hit
     if bounds:

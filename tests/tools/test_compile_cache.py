@@ -93,6 +93,7 @@ def test_key_depends_on_everything_the_bytes_depend_on(monkeypatch):
     assert cache.key("module {}", [*flags, "--iree-opt-level=O3"]) != base
     assert cache.key("module {}", flags[::-1]) != base
     assert cache.key("module {}", flags, bounds=False) != base
+    assert cache.key("module {}", flags, target="vulkan") != base
     monkeypatch.setattr(cache, "VERSION", "0.0.0-other")
     assert cache.key("module {}", flags) != base
     monkeypatch.undo()
