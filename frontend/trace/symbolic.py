@@ -330,32 +330,54 @@ def remember(value: ir.Value, shape) -> ir.Value:
     return value
 
 
-def _source(value: ir.Value) -> ir.Value:
-    """The value whose dims value's are: back through elementwise ops (same shape as an
-    operand) to a recorded reshape or broadcast, an argument, or another op's result."""
+def _ints(op, name: str) -> list[int]:
+    return [int(v) for v in ir.DenseI64ArrayAttr(op.attributes[name])]
+
+
+def _operand_axis(value: ir.Value, axis: int):
+    """(operand, its axis) that dynamic `axis` of value is a copy of, or None: through
+    elementwise ops, transposes, broadcasts and reductions."""
+    if not isinstance(value, ir.OpResult):
+        return None
+    op = value.owner.operation
+    if registry.has_trait(op.name, "same_shape"):
+        same = [v for v in op.operands if shape_of(v) == shape_of(value)]
+        return (same[-1], axis) if same else None
+    if op.name == "stablehlo.transpose":
+        return op.operands[0], _ints(op, "permutation")[axis]
+    if op.name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim"):
+        dims = _ints(op, "broadcast_dimensions")
+        operand = op.operands[0]
+        if axis in dims and shape_of(operand)[dims.index(axis)] is None:
+            return operand, dims.index(axis)
+        return None
+    if op.name == "stablehlo.reduce" and len(op.operands) == 2:
+        reduced = set(_ints(op, "dimensions"))
+        kept = [k for k in range(len(shape_of(op.operands[0]))) if k not in reduced]
+        return op.operands[0], kept[axis]
+    return None
+
+
+def _dim_of(value: ir.Value, axis: int, text: str) -> Dim:
+    """The Dim of dynamic `axis` of value: a recorded reshape's or broadcast's Dim, or the size
+    of the array (argument, or other op's result) it is a copy of."""
     known = getattr(_NAMES, "known", None) or {}
-    shape = shape_of(value)
     for _ in range(1000):
-        if value in known or not isinstance(value, ir.OpResult):
-            return value
-        op = value.owner.operation
-        if not registry.has_trait(op.name, "same_shape"):
-            return value
-        same = [v for v in op.operands if shape_of(v) == shape]
-        if not same:
-            return value
-        value = same[-1]
-    return value
+        entry = known.get(value)
+        if entry is not None and isinstance(entry[axis], Dim):
+            return entry[axis]
+        source = _operand_axis(value, axis)
+        if source is None:
+            break
+        value, axis = source
+    return Dim.of(value, axis, text)
 
 
 def user_shape(value: ir.Value) -> tuple:
     """value's shape with each dynamic dim as a Dim."""
     shape = shape_of(value)
-    source = _source(value)
-    known = (getattr(_NAMES, "known", None) or {}).get(source)
     text = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-    return tuple(d if d is not None else known[i] if known and isinstance(known[i], Dim)
-                 else Dim.of(source, i, text) for i, d in enumerate(shape))
+    return tuple(d if d is not None else _dim_of(value, i, text) for i, d in enumerate(shape))
 
 
 def has_dims(shape) -> bool:

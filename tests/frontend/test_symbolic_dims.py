@@ -30,7 +30,12 @@ def shapes(x):
     steps = x.reshape(-1, t * d)
     counts = anp.ones((b,), anp.int32) * (t + 1) - (b * t) // t + b % 1
     floor = anp.ones((2,), anp.int32) * ((t - 2 * t) // 2) + (-t) % 3
-    return padded, twos, spread, mean, back, rows, steps, counts, floor
+    # Dims read from results of elementwise ops, transposes and reductions are x's own
+    swapped = anp.tanh(x).transpose(1, 0, 2)
+    t2, b2, _ = swapped.shape
+    summed = x.sum(axis=1) * 2
+    return (padded, twos, spread, mean, back, rows, steps, counts, floor,
+            swapped.reshape(t2 * b2, d), summed.reshape(summed.shape[0] * d))
 
 
 def expected(x):
@@ -38,7 +43,8 @@ def expected(x):
     merged = x.reshape(b * t, d)
     return (np.concatenate([merged, np.ones((b * t, 3), np.float32)], 1), 2 * x,
             np.broadcast_to(x.sum(1, keepdims=True), x.shape), x.mean(), x, x.reshape(b, -1),
-            x.reshape(-1, t * d), np.full(b, t + 1 - b), np.full(2, (t - 2 * t) // 2 + (-t) % 3))
+            x.reshape(-1, t * d), np.full(b, t + 1 - b), np.full(2, (t - 2 * t) // 2 + (-t) % 3),
+            np.tanh(x).transpose(1, 0, 2).reshape(t * b, d), (x.sum(1) * 2).reshape(b * d))
 
 
 @pytest.fixture(scope="module")
