@@ -97,7 +97,7 @@ def _trace(x):
 def _cholesky_core(a):
     low = kernels.cholesky(a)
     ok = anp.all(_diagonal(low) > 0, axis=-1)  # LAPACK's info == 0; JAX fills NaNs otherwise
-    return anp.where(ok[..., None, None], low, np.nan)
+    return anp.tril(anp.where(ok[..., None, None], low, np.nan))
 
 
 @_cholesky_core.defjvp
@@ -117,7 +117,8 @@ def cholesky(a, *, upper: bool = False, symmetrize_input: bool = True):
     lower L with a = L @ L.T (upper=True: U = L.T). Batched over leading dims; only the
     (symmetrized) lower triangle is read.
 
-    A matrix that is not positive definite (Cholesky breaks down) gives all-NaN, like JAX. In
+    A matrix that is not positive definite (Cholesky breaks down) gives NaN in the whole
+    lower triangle (zeros above), like JAX. In
     float32, matrices with condition number beyond ~1e7 (Hilbert n >= 8) may break down.
 
     Example:

@@ -8,6 +8,7 @@ from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.linalg import factor
 from aotc.frontend.linalg.factor import det, float_matrix, inv, lu_factor, lu_solve
+from aotc.frontend.trace.eager import eager
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu", "lu_factor",
            "lu_solve", "solve", "inv", "det", "qr"]
@@ -30,7 +31,12 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
     Example:
         >>> x = aotc.scipy.linalg.cho_solve(aotc.scipy.linalg.cho_factor(a), b)
     """
-    return cholesky(a, lower=lower), lower
+    return _eager_cholesky(a, lower=lower), lower
+
+
+# Outside a trace only the array part runs eagerly (the facade does not wrap this function), so
+# `lower` stays a Python bool that cho_solve can branch on.
+cho_factor.__module__ = "aotc.scipy.linalg"
 
 
 def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = True):
@@ -122,3 +128,4 @@ def qr(a, overwrite_a: bool = False, lwork=None, mode: str = "full", pivoting: b
 
 
 _REEXPORTED = (det, inv, lu_factor, lu_solve)  # same signature in scipy and in factor.py
+_eager_cholesky = eager(cholesky)
