@@ -223,6 +223,7 @@ OUTLIVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_results_outlive_module_and_devices(vmfbs, tmp_path):
     """Result arrays kept past the module, its context and aotc's devices stay valid, and the
     process exits cleanly (IREE_NOTES: a buffer that outlives its device crashed at exit)."""

@@ -171,6 +171,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_never_expose_torn_entries(cache_dir, monkeypatch):
     monkeypatch.setenv("AOTC_CACHE_MAX_BYTES", str(12 << 20))  # evictions race the writers too
     writers, rounds = 4, 15
@@ -274,6 +275,7 @@ SECOND_PROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_second_process_skips_iree(cache_dir):
     """aotc.jit in a fresh process finds what an earlier process compiled."""
     cold = subprocess.run([sys.executable, "-c", SECOND_PROCESS, "cold"], capture_output=True,
