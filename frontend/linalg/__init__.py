@@ -3,7 +3,11 @@
 Every function is built from loops, dot_general and elementwise ops (no custom calls), so it
 compiles for every IREE target. The modules:
 
-- factor: triangular factorizations and solves (cholesky, lu, qr, solve, inv, det, ...);
+- factor: triangular factorizations and solves (cholesky, lu, qr, solve, inv, det, ...), each a
+  custom_jvp with JAX's derivative rule;
+- kernels: their primal algorithms, blocked loops with unrolled panel steps and matmul updates;
+- scipy_api: jax.scipy.linalg's signatures of factor's functions (cholesky upper, lu (p, l, u),
+  cho_factor/cho_solve, solve(assume_a=...), ...);
 - spectral: eigen- and singular-value decompositions and what is built on them;
-- products: norms and products (norm, multi_dot, cross, kron, matrix_power, ...).
+- products: products (multi_dot, matrix_power, tensorsolve, tensorinv, cross, ...).
 """
