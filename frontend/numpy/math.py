@@ -13,6 +13,7 @@ from aotc.frontend.numpy.core import (
     promote,
     scalar_like,
 )
+from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
@@ -169,8 +170,11 @@ fix = trunc
 
 
 def round(x, decimals: int = 0):
-    """Round half to even, like numpy.round."""
+    """Round half to even, like numpy.round (complex: each part)."""
     x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        re, im = (round(part, decimals) for part in _parts(x))
+        return _wrap(cx.complex(re.value, im.value), x)
     if not dtypes.is_float(x.dtype):
         return x
     if decimals == 0:
@@ -379,6 +383,8 @@ def where(condition, x=None, y=None):
 def isnan(x):
     """True where x is NaN, as numpy.isnan (always False for integers and bools)."""
     x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        return logical_or(*[isnan(part) for part in _parts(x)])
     if not dtypes.is_float(x.dtype):
         return full_like_shape(False, astype(x, dtypes.bool_))
     return not_equal(x, x)
@@ -387,6 +393,8 @@ def isnan(x):
 def isinf(x):
     """True where x is +inf or -inf, as numpy.isinf."""
     x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        return logical_or(*[isinf(part) for part in _parts(x)])
     if not dtypes.is_float(x.dtype):
         return full_like_shape(False, astype(x, dtypes.bool_))
     return equal(abs(x), float("inf"))
@@ -395,6 +403,13 @@ def isinf(x):
 def isfinite(x):
     """True where x is neither infinite nor NaN, as numpy.isfinite."""
     x = to_tracer(x)
+    if dtypes.is_complex(x.dtype):
+        return logical_and(*[isfinite(part) for part in _parts(x)])
     if not dtypes.is_float(x.dtype):
         return full_like_shape(True, astype(x, dtypes.bool_))
     return Tracer(ew.is_finite(x.value), False)
+
+
+def _parts(z: Tracer) -> tuple[Tracer, Tracer]:
+    """The real and imaginary parts of a complex array."""
+    return Tracer(cx.real(z.value)), Tracer(cx.imag(z.value))

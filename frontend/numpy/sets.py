@@ -32,12 +32,14 @@ from aotc.frontend.numpy.reductions import sum as reduce_sum
 from aotc.frontend.numpy.searching import isin, nonzero, searchsorted
 from aotc.frontend.numpy.searching import unique as _unique_sorted_values
 from aotc.frontend.numpy.shape import concatenate, flip, moveaxis, ravel, reshape
+from aotc.frontend.ops import complex as cx
 from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.tracer import Tracer, constant, is_tracing, to_tracer
 
 __all__ = [
-    "argpartition", "intersect1d", "lexsort", "partition", "setdiff1d", "setxor1d", "trim_zeros",
-    "union1d", "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values",
+    "argpartition", "intersect1d", "lexsort", "partition", "setdiff1d", "setxor1d",
+    "sort_complex", "trim_zeros", "union1d", "unique", "unique_all", "unique_counts",
+    "unique_inverse", "unique_values",
 ]
 
 
@@ -336,6 +338,23 @@ def lexsort(keys, axis=-1):
         step = argsort(take_along_axis(key, order, axis), axis=axis)
         order = take_along_axis(order, step, axis)
     return order
+
+
+def sort_complex(a):
+    """a sorted along its last axis by real part, then imaginary part, as complex64 (numpy and
+    jnp.sort_complex).
+
+    Example:
+        >>> anp.sort_complex(anp.array([1 + 2j, 1 - 1j, -3 + 0j]))   # [-3+0j, 1-1j, 1+2j]
+    """
+    z = to_tracer(a)
+    if not dtypes.is_complex(z.dtype):
+        real = z if dtypes.is_float(z.dtype) else astype(z, dtypes.float32)
+        z = astype(real, dtypes.complex_dtype(real.dtype))
+    if z.ndim == 0:
+        return z
+    re, im = Tracer(cx.real(z.value)), Tracer(cx.imag(z.value))
+    return take_along_axis(z, lexsort([im, re], axis=-1), axis=-1)
 
 
 def _partition_axis(name: str, a, kth, axis):

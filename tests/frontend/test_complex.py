@@ -98,6 +98,9 @@ def _table(m, z, w, x):
         "gather": z[idx, 1], "scatter_set": z.at[idx, 0].set(w[:, 1]),
         "scatter_add": z.at[idx].add(w), "broadcast": m.broadcast_to(z[0], (2, 4)),
         "stack": m.stack([z, w]), "flip": m.flip(z, 0),
+        "sort_complex": m.sort_complex(m.round(z)), "isnan": m.isnan(lax.complex(x, m.log(x))),
+        "isinf": m.isinf(lax.complex(x, 1 / (x - x))),
+        "isfinite": m.isfinite(lax.complex(m.log(x), x)),
     }
 
 

@@ -49,7 +49,8 @@ def _table(m, x, y, unit, i, j, k):
         "fmin_scalar": m.fmin(x, 1.0),
         "isposinf": m.isposinf(x), "isneginf": m.isneginf(x), "isneginf_int": m.isneginf(i),
         "sinc": m.sinc(x), "sinc_int": m.sinc(i % 3),
-        # real inputs of the complex helpers
+        # the complex helpers (complex inputs: tests/frontend/test_complex.py)
+        "sort_complex": [m.sort_complex(x + 2j * y), m.sort_complex(i)],
         "real": m.real(x), "imag": m.imag(x), "imag_int": m.imag(i), "conj": m.conj(i),
         "conjugate": m.conjugate(x), "angle": m.angle(x), "angle_int": m.angle(i),
         "angle_deg": m.angle(row, deg=True), "isreal": m.isreal(x), "iscomplex": m.iscomplex(i),
