@@ -8,6 +8,7 @@ from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import asarray, astype, broadcast_to, promote, scalar_like
 from aotc.frontend.numpy.math import add, multiply, subtract, where
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace import symbolic
 from aotc.frontend.trace.symbolic import Dim, has_dims
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 
@@ -81,9 +82,7 @@ def arange(start, stop=None, step=1, dtype=None):
     if stop is None:
         start, stop = 0, start
     if any(isinstance(v, Dim) for v in (start, stop, step)):
-        raise TracingError(f"{caller_site()}: arange({start}, {stop}, {step}) with a dynamic "
-                           "size is not supported (its length would be known only at run "
-                           "time); give the dim a static size in the ShapeSpec")
+        return _dynamic_arange(start, stop, step, dtype)
     values = np.arange(start, stop, step)
     dt = (dtypes.requested(dtype, "arange") if dtype is not None
           else dtypes.canonical_default(values.dtype))
@@ -94,6 +93,24 @@ def arange(start, stop=None, step=1, dtype=None):
             return index
         return add(multiply(index, step), start) if step != 1 else add(index, start)
     return constant(values.astype(dt))
+
+
+def _dynamic_arange(start, stop, step, dtype):
+    """arange with a symbolic bound (`anp.arange(b)`, b = x.shape[0] dynamic): int32 values
+    of run-time length (stop - start) // step, from a dynamic_iota."""
+    if not all(isinstance(v, (int, np.integer, Dim)) for v in (start, stop)) or not (
+            isinstance(step, (int, np.integer)) and step > 0):
+        raise TracingError(f"{caller_site()}: arange({start}, {stop}, {step}) with a dynamic "
+                           "size needs int or dim bounds and a positive int step")
+    n = (stop - start + step - 1) // step
+    i32 = dtypes.to_mlir(dtypes.int32)
+    if isinstance(n, Dim):
+        index = Tracer(symbolic.remember(
+            shape_ops.dynamic_iota(symbolic.shape_tensor((n,)), (None,), 0, i32), (n,)))
+    else:
+        index = Tracer(shape_ops.iota((max(int(n), 0),), 0, i32))
+    out = add(multiply(index, int(step)), start) if step != 1 else add(index, start)
+    return astype(out, dtypes.requested(dtype, "arange")) if dtype is not None else out
 
 
 def linspace(start, stop, num=50, endpoint=True, dtype=None):

@@ -6,8 +6,10 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.emit import emit1, i64, i64_array
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, defzero, register
+from aotc.frontend.core.source import location_text
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.rules import deflinear
@@ -59,6 +61,21 @@ defop("stablehlo.iota", _explicit_type, _iota_impl)
 
 def iota(shape, dimension: int, element: ir.Type) -> ir.Value:
     return emit1("stablehlo.iota", [], {"iota_dimension": i64(dimension)},
+                 result_types=[tensor_type(shape, element)])
+
+
+def _dynamic_iota_impl(ctx, output_shape):
+    shape, dim = tuple(int(d) for d in output_shape), ctx.attrs.int("iota_dimension")
+    index = np.arange(shape[dim]).reshape([-1 if i == dim else 1 for i in range(len(shape))])
+    return np.broadcast_to(index, shape)
+
+
+defop("stablehlo.dynamic_iota", _explicit_type, _dynamic_iota_impl)
+
+
+def dynamic_iota(output_shape: ir.Value, shape, dimension: int, element: ir.Type) -> ir.Value:
+    """An iota whose dynamic sizes (None in `shape`) come from the 1-D tensor output_shape."""
+    return emit1("stablehlo.dynamic_iota", [output_shape], {"iota_dimension": i64(dimension)},
                  result_types=[tensor_type(shape, element)])
 
 
@@ -284,7 +301,8 @@ def reverse(x: ir.Value, dims) -> ir.Value:
 
 # Every op here is linear in its array operands (`deflinear`: the JVP is the op applied to the
 # tangents); its transpose follows. Start indices and shape operands are not linear.
-defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size")
+defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size",
+        "stablehlo.dynamic_iota")
 
 
 def _sum_to_shape(ct: ir.Value, shape, dims, like=None) -> ir.Value:
@@ -449,6 +467,12 @@ def _get_dimension_size_batch(ctx, operands, batched):
     return [get_dimension_size(operands[0], ctx.attrs.int("dimension") + 1)], [False]
 
 
+def _dynamic_iota_batch(ctx, operands, batched):
+    raise TracingError(f"{location_text(ctx.op.location)}: vmap of an iota whose size depends "
+                       "on the mapped axis: each lane would need its own length; compute the "
+                       "size from unmapped arguments")
+
+
 def _pad_batch(ctx, operands, batched):
     (x, value), size = operands, ctx.size
     lo, hi = ctx.attrs.ints("edge_padding_low"), ctx.attrs.ints("edge_padding_high")
@@ -501,6 +525,7 @@ register("batch", "stablehlo.slice", _slice_batch)
 register("batch", "stablehlo.reverse", _reverse_batch)
 register("batch", "stablehlo.concatenate", _concatenate_batch)
 register("batch", "stablehlo.get_dimension_size", _get_dimension_size_batch)
+register("batch", "stablehlo.dynamic_iota", _dynamic_iota_batch)
 register("batch", "stablehlo.pad", _pad_batch)
 register("batch", "stablehlo.dynamic_slice", _dynamic_slice_batch)
 register("batch", "stablehlo.dynamic_update_slice", _dynamic_update_slice_batch)
@@ -539,6 +564,12 @@ def _reshape_dims(ctx):
     return [ctx.info(shape, ctx.content(0))]
 
 
+def _dynamic_iota_dims(ctx):
+    typed = shape_of(ctx.op.results[0])
+    content = ctx.content(0) or [None] * len(typed)
+    return [[t if t is not None else c for t, c in zip(typed, content)]]
+
+
 def _slice_dims(ctx):
     start, strides = ctx.attrs.ints("start_indices"), ctx.attrs.ints("strides")
     typed = shape_of(ctx.op.results[0])
@@ -574,6 +605,7 @@ register("dims", "stablehlo.reshape", _reshape_dims)
 register("dims", "stablehlo.dynamic_reshape", _reshape_dims)
 register("dims", "stablehlo.transpose",
          lambda ctx: [[ctx.dims(0)[p] for p in ctx.attrs.ints("permutation")]])
+register("dims", "stablehlo.dynamic_iota", _dynamic_iota_dims)
 register("dims", "stablehlo.get_dimension_size",
          lambda ctx: [ctx.info((), [ctx.dims(0)[ctx.attrs.int("dimension")]])])
 register("dims", "stablehlo.slice", _slice_dims)

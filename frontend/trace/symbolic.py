@@ -342,7 +342,8 @@ def _operand_axis(value: ir.Value, axis: int):
     op = value.owner.operation
     if registry.has_trait(op.name, "same_shape"):
         same = [v for v in op.operands if shape_of(v) == shape_of(value)]
-        return (same[-1], axis) if same else None
+        same.sort(key=_is_broadcast)  # prefer an array over a broadcast scalar
+        return (same[0], axis) if same else None
     if op.name == "stablehlo.transpose":
         return op.operands[0], _ints(op, "permutation")[axis]
     if op.name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim"):
@@ -350,11 +351,39 @@ def _operand_axis(value: ir.Value, axis: int):
         operand = op.operands[0]
         if axis in dims and shape_of(operand)[dims.index(axis)] is None:
             return operand, dims.index(axis)
-        return None
+        return _size_source(op.operands[1], axis) if len(op.operands) > 1 else None
     if op.name == "stablehlo.reduce" and len(op.operands) == 2:
         reduced = set(_ints(op, "dimensions"))
         kept = [k for k in range(len(shape_of(op.operands[0]))) if k not in reduced]
         return op.operands[0], kept[axis]
+    return None
+
+
+def _is_broadcast(value: ir.Value) -> bool:
+    return isinstance(value, ir.OpResult) and value.owner.operation.name in (
+        "stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim")
+
+
+def _size_source(sizes: ir.Value, k: int):
+    """(array, axis) whose get_dimension_size is entry k of a 1-D shape tensor built as a
+    concatenate of reshaped sizes (core.shape_tensor, symbolic.shape_tensor), else None."""
+    if not isinstance(sizes, ir.OpResult):
+        return None
+    op = sizes.owner.operation
+    if op.name == "stablehlo.concatenate":
+        for part in op.operands:
+            n = shape_of(part)[0]
+            if n is None:
+                return None
+            if k < n:
+                return _size_source(part, k)
+            k -= n
+        return None
+    if op.name == "stablehlo.reshape":
+        inner = op.operands[0]
+        owner = inner.owner.operation if isinstance(inner, ir.OpResult) else None
+        if owner is not None and owner.name == "stablehlo.get_dimension_size":
+            return owner.operands[0], int(ir.IntegerAttr(owner.attributes["dimension"]).value)
     return None
 
 

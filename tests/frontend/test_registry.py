@@ -149,6 +149,10 @@ OP_EXAMPLES = {
         {"r": np.array([[1.5, 2], [3, -4]], f32)}),
     "stablehlo.iota": example("%r = stablehlo.iota dim = 1 : tensor<2x3xi32>", {},
                               {"r": np.tile(np.arange(3, dtype=i32), (2, 1))}),
+    "stablehlo.dynamic_iota": example(
+        "%r = stablehlo.dynamic_iota %s, dim = 1 : (tensor<2xi32>) -> tensor<2x?xi32>",
+        {"s": np.array([2, 3], i32)}, {"r": np.tile(np.arange(3, dtype=i32), (2, 1))},
+        ["tensor<2x?xi32>"]),
     "stablehlo.broadcast_in_dim": example(
         "%r = stablehlo.broadcast_in_dim %v, dims = [1] : (tensor<3xf32>) -> tensor<2x3xf32>",
         {"v": M[1]}, {"r": np.stack([M[1], M[1]])}),
