@@ -29,6 +29,7 @@ from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 
 UNROLL = 8
+GATHER_MAX = 32  # matrices up to this size move rows/columns by gathers, larger ones by slices
 MAX_SWEEPS = 20
 EIGH_TOL = 4 * float(np.finfo(np.float32).eps)
 SVD_TOL = 4 * float(np.finfo(np.float32).eps)
@@ -57,29 +58,41 @@ def rotation(app, aqq, apq):
     return c, t * c
 
 
-def _halves(x, axis: int, m: int):
-    if axis == -1:
-        return x[..., :m], x[..., m:]
-    return x[..., :m, :], x[..., m:, :]
+def tournament_order(m: int) -> np.ndarray:
+    """Round-robin with position 0 fixed: the new positions take the old [t0, b0, t1..t(m-2)]
+    (tops) and [b1..b(m-1), t(m-1)] (bottoms)."""
+    if m == 1:
+        return np.arange(2)
+    return np.array([0, m, *range(1, m - 1), *range(m + 1, 2 * m), m - 1])
 
 
 def _rotate(x, c, s, axis: int, m: int):
-    """Rotate the pairs (i, m+i) of x's `axis`: rows (-2, J^T x) or columns (-1, x J)."""
-    top, bottom = _halves(x, axis, m)
-    c, s = (c[..., None, :], s[..., None, :]) if axis == -1 else (c[..., :, None], s[..., :, None])
-    return anp.concatenate([c * top - s * bottom, s * top + c * bottom], axis=axis)
+    """Rotate the pairs (i, m+i) along x's `axis` (rows -2: J^T x; columns -1: x J) and move
+    them to their next tournament positions. Small matrices: one gather-and-combine (new
+    position j takes c x[o] -/+ s x[partner(o)], o = order[j]: few dispatches); larger ones:
+    slices and concatenations, which IREE runs faster than gathers there."""
+    if 2 * m > GATHER_MAX:
+        return _rotate_slices(x, c, s, axis, m)
+    order = tournament_order(m)
+    partner = (order + m) % (2 * m)
+    c_new = anp.take(anp.concatenate([c, c], axis=-1), order, axis=-1)
+    s_new = anp.take(anp.concatenate([-s, s], axis=-1), order, axis=-1)
+    if axis == -2:
+        c_new, s_new = c_new[..., :, None], s_new[..., :, None]
+    else:
+        c_new, s_new = c_new[..., None, :], s_new[..., None, :]
+    return c_new * anp.take(x, order, axis=axis) + s_new * anp.take(x, partner, axis=axis)
 
 
-def _tournament(x, axis: int, m: int):
-    """Next round of the round-robin with position 0 fixed: tops [t0, b0, t1..t(m-2)], bottoms
-    [b1..b(m-1), t(m-1)]."""
-    if m == 1:
-        return x
-
-    def part(lo, hi):
+def _rotate_slices(x, c, s, axis: int, m: int):
+    def part(x, lo, hi):
         return x[..., lo:hi] if axis == -1 else x[..., lo:hi, :]
 
-    pieces = [part(0, 1), part(m, m + 1), part(1, m - 1), part(m + 1, 2 * m), part(m - 1, m)]
+    top, bottom = part(x, 0, m), part(x, m, 2 * m)
+    c, s = (c[..., None, :], s[..., None, :]) if axis == -1 else (c[..., :, None], s[..., :, None])
+    top, bottom = c * top - s * bottom, s * top + c * bottom
+    pieces = [part(top, 0, 1), part(bottom, 0, 1), part(top, 1, m - 1), part(bottom, 1, m),
+              part(top, m - 1, m)] if m > 1 else [top, bottom]
     return anp.concatenate([p for p in pieces if p.shape[axis] > 0], axis=axis)
 
 
@@ -146,6 +159,8 @@ def eigh_jacobi(a):
     off_mask = 1 - np.eye(size, dtype=np.float32)
     pair_mask = np.ones((size, size), np.float32)  # zero the pivots a_pq exactly (Rutishauser)
     pair_mask[np.arange(m), np.arange(m) + m] = pair_mask[np.arange(m) + m, np.arange(m)] = 0
+    order = tournament_order(m)
+    pair_mask = pair_mask[np.ix_(order, order)]  # where the pivots are after the move
     fro = anp.sqrt(anp.sum(x * x, axis=(-2, -1)))
     limit = EIGH_TOL * anp.where(fro > 0, fro, 1.0)
     unroll, max_iterations = _iterations(size)
@@ -157,8 +172,7 @@ def eigh_jacobi(a):
             c, s = rotation(d[..., :m], d[..., m:], anp.diagonal(x[..., :m, m:], axis1=-2,
                                                                   axis2=-1))
             x = _rotate(_rotate(x, c, s, -2, m), c, s, -1, m) * pair_mask
-            x = _tournament(_tournament(x, -2, m), -1, m)
-            v = _tournament(_rotate(v, c, s, -1, m), -1, m)
+            v = _rotate(v, c, s, -1, m)
         off = anp.sqrt(anp.sum((x * off_mask) ** 2, axis=(-2, -1)))
         # `& active`: IREE 3.13 miscompiles a while carry that its body does not read
         return x, v, iteration + 1, anp.any(off > limit) & active
@@ -195,8 +209,7 @@ def _one_sided(x, v, null):
         live = ((anp.abs(gamma) > tol * anp.sqrt(alpha) * anp.sqrt(beta))
                 & (alpha > null) & (beta > null))
         c, s = anp.where(live, c, 1.0), anp.where(live, s, 0.0)
-        x = _tournament(_rotate(x, c, s, -1, m), -1, m)
-        v = _tournament(_rotate(v, c, s, -1, m), -1, m)
+        x, v = _rotate(x, c, s, -1, m), _rotate(v, c, s, -1, m)
         return x, v, anp.where(anp.any(live), 0, clean + 1).astype(np.int32)
 
     def body(state):

@@ -58,7 +58,7 @@ def _check_decomposition(out, a, b, tol):
         assert np.abs(vh @ np.swapaxes(vh, -1, -2) - np.eye(vh.shape[-2])).max() < 10 * tol
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 8, 33])
+@pytest.mark.parametrize("n", [1, 2, 3, 8, pytest.param(33, marks=pytest.mark.slow)])
 def test_accuracy_small(n):
     a, b = _sym(n, (2,)), RNG.normal(size=(2, n + 2, n)).astype(F32)
     _check_decomposition(aotc.jit(_decompose)(a, b), a, b, 1e-5)
@@ -169,6 +169,7 @@ def _table_args():
     return x, b, np.ascontiguousarray(b[:, 0])
 
 
+@pytest.mark.slow
 def test_table_against_jax():
     args = _table_args()
     expected = jax.tree.map(np.asarray, _table(jnp.linalg, *map(jnp.asarray, args)))
@@ -302,6 +303,7 @@ def test_full_matrices_grad_error():
 # ---- vmap ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_vmap_matches_loop():
     a = _sym(5, (3,))
     b = RNG.normal(size=(3, 4, 3)).astype(F32)
