@@ -45,8 +45,8 @@ __all__ = [
     "erf_inv",
     "erfc",
     "exp2",
-    "imag",
     "expm1",
+    "imag",
     "integer_pow",
     "is_finite",
     "lgamma",
@@ -450,7 +450,7 @@ def _complex_part(name: str, builder, summary: str):
                                f"{x.dtype} (aotc.numpy.{name} also takes real arrays)")
         return Tracer(builder(x.value), x.weak_type)
 
-    part.__name__ = name
+    part.__name__ = part.__qualname__ = name
     part.__doc__ = (f"lax.{name}: {summary} of a complex array (as jax.lax.{name}).\n\n"
                     f"    Example:\n        >>> lax.{name}(anp.array([1 + 2j]))\n    ")
     return part

@@ -328,8 +328,8 @@ def linear_transpose(fun: Callable, *primals):
     specs = [spec_of(leaf) for leaf in leaves]
     for spec in specs:
         if not dtypes.is_inexact(spec.dtype) or None in spec.shape:
-            raise TracingError(f"{caller_site()}: linear_transpose needs float or complex "
-                               "arguments of "
+            raise TracingError(f"{caller_site()}: linear_transpose needs float arguments "
+                               "(or complex ones) of "
                                f"static shape, got {spec}")
     out_shapes = eval_shape(fun, *tree.unflatten(structure, specs))
 

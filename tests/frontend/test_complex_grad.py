@@ -3,6 +3,8 @@ functions of complex inputs (JAX's conjugate convention), grad(holomorphic=True)
 complex cotangents, and vmap against a Python loop; through the interpreter and one IREE compile
 per check."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,3 +126,21 @@ def test_grad_errors_name_the_fix():
     with pytest.raises(aotc.TracingError, match="holomorphic=True needs a function returning a "
                                                 "complex scalar"):
         aotc.grad(lambda z: anp.sum(anp.abs(z)), holomorphic=True)(Z)
+
+
+def test_complex_loop_carry_value_and_grad_match_jax():
+    def iterate(m, lax, z):
+        return lax.fori_loop(0, 5, lambda i, c: c * c + z, z)
+
+    def loss(m, lax, z):
+        return m.sum(m.abs(iterate(m, lax, z)))
+
+    def program(m, lax, transforms, z):
+        return {"value": iterate(m, lax, z),
+                "grad": transforms.grad(lambda z: loss(m, lax, z))(z)}
+
+    z = Z * 0.3
+    expected = jax.tree.map(np.asarray, program(jnp, jax.lax, jax, z))
+    program = functools.partial(program, anp, alax, aotc)
+    assert_entries_close(program(z), expected, rtol=2e-5, atol=2e-6)
+    assert_entries_close(aotc.jit(program)(z), expected, rtol=2e-5, atol=2e-6, prefix="compiled ")
