@@ -325,8 +325,27 @@ rem = _exact_binary(ew.remainder, "rem")
 max, min, pow, neg = anp.maximum, anp.minimum, anp.power, anp.negative
 exp, log, tanh, sin, cos, sqrt = anp.exp, anp.log, anp.tanh, anp.sin, anp.cos, anp.sqrt
 abs, square, sign, floor, ceil = anp.abs, anp.square, anp.sign, anp.floor, anp.ceil
-eq, ne, lt, le, gt, ge = (anp.equal, anp.not_equal, anp.less, anp.less_equal, anp.greater,
-                          anp.greater_equal)
+
+
+def _real_order(fn, name: str):
+    """lax's order comparisons take real operands only (jnp's order complex values)."""
+
+    def compare(x, y):
+        x, y = promote(name, x, y, broadcast=False)
+        if dtypes.is_complex(x.dtype):
+            raise TracingError(f"{caller_site()}: lax.{name} does not accept complex operands "
+                               "(complex numbers have no order); compare the real and imaginary "
+                               "parts, or use aotc.numpy's lexicographic comparisons")
+        return fn(x, y)
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"lax.{name}: elementwise comparison of real operands, as jax.lax.{name}."
+    return compare
+
+
+eq, ne = anp.equal, anp.not_equal
+lt, le, gt, ge = (_real_order(anp.less, "lt"), _real_order(anp.less_equal, "le"),
+                  _real_order(anp.greater, "gt"), _real_order(anp.greater_equal, "ge"))
 transpose, concatenate, squeeze, expand_dims = (anp.transpose, anp.concatenate, anp.squeeze,
                                                 anp.expand_dims)
 convert_element_type = astype

@@ -287,10 +287,15 @@ def clip(x, min=None, max=None, a_min=None, a_max=None):
 def _compare(direction, name):
     def fn(x, y):
         x, y = promote(name, x, y)
+        if dtypes.is_complex(x.dtype) and direction not in ("EQ", "NE"):
+            # numpy and jnp order complex numbers by real part, then imaginary part
+            (x_re, x_im), (y_re, y_im) = _parts(x), _parts(y)
+            return where(equal(x_re, y_re), fn(x_im, y_im), fn(x_re, y_re))
         return Tracer(ew.compare(direction, x.value, y.value), False)
 
     fn.__name__ = name
-    fn.__doc__ = f"Elementwise `{name}` with broadcasting, as numpy.{name}; returns bool."
+    fn.__doc__ = (f"Elementwise `{name}` with broadcasting, as numpy.{name}; returns bool "
+                  "(complex values compare by real part, then imaginary part).")
     return fn
 
 
