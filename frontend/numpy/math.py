@@ -230,7 +230,7 @@ def floor_divide(x, y):
     x, y = promote("floor_divide", x, y)
     if dtypes.is_float(x.dtype):  # CPython's float divmod, as JAX: floor(x / y) can round up
         mod = _wrap(ew.remainder(x.value, y.value), x)
-        div = divide(subtract(x, mod), y)
+        div = divide(where(equal(y, 0), x, subtract(x, mod)), y)  # x // 0 is +-inf, as JAX
         adjust = logical_and(not_equal(mod, 0), not_equal(less(mod, 0), less(y, 0)))
         return _wrap(ew.round_nearest_afz(where(adjust, subtract(div, 1), div).value), x)
     if dtypes.is_unsigned(x.dtype):
@@ -266,7 +266,8 @@ def hypot(x, y):
     big, small = maximum(abs(x), abs(y)), minimum(abs(x), abs(y))
     safe = where(equal(big, 0), 1.0, big)
     ratio = divide(small, safe)
-    return where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
+    out = where(equal(big, 0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))
+    return where(logical_or(isinf(x), isinf(y)), np.inf, out)  # inf even beside a NaN, as JAX
 
 
 def clip(x, min=None, max=None, a_min=None, a_max=None):
