@@ -36,9 +36,6 @@ COLUMNS = [
 
 # Ops JAX emits that aotc has no rules for, and why.
 MISSING_REASONS = {
-    "stablehlo.fft": "aotc.numpy.fft builds its transforms from core ops (frontend/fft); an "
-    "imported stablehlo.fft has no type rule or interpreter yet, and its JVP "
-    "and transpose would be FFTs of the other kind",
     "stablehlo.reduce_precision": "only jax.lax.reduce_precision emits it; it needs a numpy "
     "reference that rounds exponent and mantissa bits (its JVP "
     "would be the same rounding of the tangent)",

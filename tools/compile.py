@@ -9,6 +9,7 @@ from iree.compiler import CompilerToolError, compile_str
 from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.ops.complex import legalize_for_backend
+from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.passes.bounds import legalize_bounds_text
 from aotc.tools import cache
@@ -52,6 +53,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if bounds:
         text = legalize_bounds_text(text)
     text = _lower_large_sorts_text(text)
+    text = _lower_ffts_text(text, None if replace else target)
     if not replace:
         text = _legalize_complex_text(text, target)
     try:
@@ -71,6 +73,18 @@ def _lower_large_sorts_text(text: str) -> str:
     with new_context():
         module = ir.Module.parse(text)
         lower_large_sorts(module)
+        return module.operation.get_asm(enable_debug_info=True)
+
+
+def _lower_ffts_text(text: str, target: str | None) -> str:
+    """FFTs IREE cannot compile for the target's backend (target None: flags given in full, so
+    all of them) become dot_generals, reshapes and complex elementwise ops: see
+    aotc.frontend.ops.fft.lower_ffts."""
+    if "stablehlo.fft" not in text:
+        return text
+    with new_context():
+        module = ir.Module.parse(text)
+        lower_ffts(module, None if target is None else get_target(target).backend)
         return module.operation.get_asm(enable_debug_info=True)
 
 

@@ -9,6 +9,7 @@ from aotc.frontend.ops import (
     conv,
     debug,
     elementwise,
+    fft,
     indexing,
     linalg,
     reduction,
@@ -19,5 +20,5 @@ from aotc.frontend.ops import (
 
 ew = elementwise
 
-__all__ = ["control", "conv", "debug", "elementwise", "ew", "indexing", "linalg", "reduction",
-           "shape", "sort", "special"]
+__all__ = ["control", "conv", "debug", "elementwise", "ew", "fft", "indexing", "linalg",
+           "reduction", "shape", "sort", "special"]
