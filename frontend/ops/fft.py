@@ -24,10 +24,10 @@ import math
 import numpy as np
 
 from aotc.frontend.core.emit import emit1, enum, i64_array
-from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.errors import CompileError, TracingError
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, register
-from aotc.frontend.core.source import at_location
+from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
@@ -228,7 +228,7 @@ def portable_fft(x: ir.Value, fft_type: str, lengths) -> ir.Value:
     rank, count = len(shape_of(x)), len(lengths)
     axes = list(range(rank - count, rank))
     if None in shape_of(x):
-        raise TracingError("the portable FFT needs static shapes")
+        raise TracingError(f"the portable FFT needs static shapes, got {shape_of(x)}")
     if fft_type == "FFT":
         return _over_axes(x, axes, inverse=False)
     if fft_type == "IFFT":
@@ -262,6 +262,11 @@ def lower_ffts(module: ir.Module, backend: str) -> ir.Module:
         lengths = [int(v) for v in ir.DenseI64ArrayAttr(op.attributes["fft_length"])]
         if backend is not None and native_fft(kind, lengths, backend):
             continue
+        if None in shape_of(op.operands[0]):
+            raise CompileError(f"{location_text(op.location)}: this {kind} has dynamic dims "
+                               f"{shape_of(op.operands[0])}, which the portable FFT (every "
+                               "target but llvm-cpu at power-of-two lengths) cannot take; give "
+                               "the array a static shape")
         with ir.InsertionPoint(op), op.location, at_location(op.location):
             new = portable_fft(op.operands[0], kind, lengths)
         op.results[0].replace_all_uses_with(new)

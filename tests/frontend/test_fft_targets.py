@@ -156,3 +156,10 @@ def test_jax_exports_differentiate_and_vectorize_like_jax():
     _close(interpreted, expected, 2e-5, "interpreted ")
     compiled = aotc_runtime.load_bytes(compile_stablehlo(str(module), "cpu"), require_aotc=False)
     _close(results(lambda name, *a: compiled[name](*a)), expected, 2e-5, "compiled ")
+
+
+def test_portable_fft_of_dynamic_dims_is_a_clear_error():
+    traced = aotc.lower(lambda z: anp.fft.fft(z), aotc.ShapeSpec((None, 12), "complex64"))
+    with pytest.raises(aotc.CompileError, match=r"test_fft_targets.py:\d+:\d+: this FFT has "
+                                                r"dynamic dims \(None, 12\).*static shape"):
+        compile_stablehlo(traced.text_with_locations(), "cpu")
