@@ -67,8 +67,25 @@ add = _binary(ew.add, "add", bool_builder=ew.or_)  # JAX and numpy: adding bools
 subtract = _binary(ew.subtract, "subtract")
 multiply = _binary(ew.multiply, "multiply")
 true_divide = divide = _binary(ew.divide, "divide", inexact=True)
-maximum = _binary(ew.maximum, "maximum")
-minimum = _binary(ew.minimum, "minimum")
+
+
+def _ordered_binary(builder, name, first_wins):
+    """maximum/minimum: complex values by real part, then imaginary part (as jnp; IREE 3.13's
+    complex max is not lexicographic)."""
+    real_fn = _binary(builder, name)
+
+    def fn(x, y):
+        x, y = promote(name, x, y)
+        if dtypes.is_complex(x.dtype):
+            return where(first_wins(x, y), x, y)
+        return real_fn(x, y)
+
+    fn.__name__, fn.__doc__ = name, real_fn.__doc__
+    return fn
+
+
+maximum = _ordered_binary(ew.maximum, "maximum", lambda x, y: greater_equal(x, y))
+minimum = _ordered_binary(ew.minimum, "minimum", lambda x, y: less_equal(x, y))
 
 
 def arctan2(x1, x2):

@@ -89,6 +89,7 @@ def _table(m, z, w, x):
         "attr_imag": z.imag, "angle": m.angle(z), "angle_deg": m.angle(z, deg=True),
         "eq": z == w, "ne": m.not_equal(z, z), "lt": m.round(z) < m.round(w),
         "ge": m.greater_equal(m.round(z), m.conj(m.round(w))),
+        "maximum": m.maximum(m.round(z), m.round(w)), "minimum": m.minimum(m.round(z), w),
         "iscomplex": m.iscomplex(m.real(z) + 0j),
         "isreal": m.isreal(z), "where": m.where(x > 0, z, w), "to_complex": x.astype(m.complex64),
         "lax_complex": lax.complex(x, 2 * x), "lax_real": lax.real(z), "lax_imag": lax.imag(z),
