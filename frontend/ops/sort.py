@@ -288,8 +288,14 @@ def _top_k_batch(ctx, operands, batched):  # the batch dim is first, top_k works
     return list(values.clone_with(ctx.op, operands, ctx.batched_types()).results), [True, True]
 
 
+def _top_k_dims(ctx):  # both results: the operand's dims, the last one k
+    dims = (*ctx.dims(0)[:-1], ctx.attrs.int("k"))
+    return [ctx.info(dims), ctx.info(dims)]
+
+
 register("jvp", "chlo.top_k", _top_k_jvp)
 register("batch", "chlo.top_k", _top_k_batch)
+register("dims", "chlo.top_k", _top_k_dims)
 
 
 # ---- dims (aotc.passes.dims): operands sorted together share their dims ----

@@ -9,9 +9,10 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.ir import ir
+from aotc.frontend.core.registry import register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.elementwise import _binary_family, _unary_family, _zeta
+from aotc.frontend.ops.elementwise import _binary_family, _elementwise_dims, _unary_family, _zeta
 
 # Cephes' Chebyshev coefficients of exp(-x) I0(x) on [0, 8] and of sqrt(x) exp(-x) I0(x) on
 # (8, inf) (JAX's _i0e_impl64).
@@ -165,3 +166,6 @@ def _zeta_jvp(ctx, primals, tangents):
 
 
 zeta = _binary_family("chlo.zeta", _zeta, jvp=_zeta_jvp)
+
+for _name in ("chlo.bessel_i1e", "chlo.next_after", "chlo.zeta"):
+    register("dims", _name, _elementwise_dims)  # elementwise: operands and result share dims
