@@ -37,7 +37,7 @@ def program(m, args):
         if n > 1:
             out[f"irfft{n}"] = m.fft.irfft(z, n=n)
     z2, x3 = args["z2"], args["x3"]
-    out.update(fft2=m.fft.fft2(z2), irfft2=m.fft.irfft2(z2, s=(6, 10)),
+    out.update(fft2d=m.fft.fft2(z2), irfft2d=m.fft.irfft2(z2, s=(6, 10)),
                rfftn=m.fft.rfftn(x3), ifftn=m.fft.ifftn(x3, axes=(0, 2), norm="forward"))
     return out
 
