@@ -41,6 +41,7 @@ from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.version import VERSION
 from aotc.frontend.trace.lower import ShapeSpec, check_dims, spec_of
 from aotc.frontend.trace.tracer import trace
+from aotc.tools import jax_bridge
 from aotc.tools import params as external
 from aotc.tools.params import Param
 from aotc_runtime import artifact
@@ -48,6 +49,7 @@ from aotc_runtime.module import RESERVED_NAMES
 from aotc_runtime.signature import ArraySpec, Node, Signature
 
 EMIT_KINDS = ("vmfb", "stablehlo")
+FRONTENDS = ("auto", "aotc", "jax")
 _SUFFIX = {"vmfb": ".vmfb", "stablehlo": ".mlir"}
 
 
@@ -69,17 +71,22 @@ class Export:
     arg_specs: tuple  # one pytree of ShapeSpecs / example arrays per traced argument
     static: dict  # parameters left to their Python defaults
     where: str  # file:line of the decorator
+    frontend: str = "auto"  # "aotc", "jax", or "auto" (aotc, then JAX when tracing hits JAX)
 
 
 _COLLECTING: list[list[Export]] = []
 
 
-def export(*specs, name: str | None = None, **named_specs) -> Callable:
+def export(*specs, name: str | None = None, frontend: str = "auto", **named_specs) -> Callable:
     """Mark a function for `aotc compile`: give every argument a spec, by position or name.
 
     A spec is a pytree (dict, list, tuple) of `aotc.ShapeSpec`s (None = dynamic dimension) or
     example arrays (only their shape and dtype count). Parameters with defaults may be left out
     and keep their Python values. The function itself is returned unchanged.
+
+    frontend="jax" lowers a function written with JAX (jax.numpy, Flax, Optax) with JAX
+    itself (`pip install aotc[jax]`); "aotc" traces with aotc only; "auto" (the default)
+    traces with aotc and turns to JAX when the trace runs into JAX code.
 
     Example:
         >>> @aotc.export(params=PARAMS_SPEC, x=aotc.ShapeSpec((None, 784), "float32"))
@@ -90,7 +97,7 @@ def export(*specs, name: str | None = None, **named_specs) -> Callable:
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
     def decorate(fn: Callable) -> Callable:
-        exp = _make_export(fn, specs, named_specs, name, where)
+        exp = _make_export(fn, specs, named_specs, name, where, frontend)
         if _COLLECTING:
             found = _COLLECTING[-1]
             if any(e.name == exp.name for e in found):
@@ -105,8 +112,11 @@ def export(*specs, name: str | None = None, **named_specs) -> Callable:
     return decorate
 
 
-def _make_export(fn, specs, named_specs, name, where) -> Export:
+def _make_export(fn, specs, named_specs, name, where, frontend: str = "auto") -> Export:
     fn_name = name or getattr(fn, "__name__", "")
+    if frontend not in FRONTENDS:
+        raise ModelError(f"{where}: unknown frontend={frontend!r}; choose one of "
+                         f"{', '.join(FRONTENDS)}")
     if not fn_name.isidentifier() or fn_name.startswith("_"):
         raise ModelError(f"{where}: cannot export '{fn_name}': exported names must be Python "
                          "identifiers not starting with '_'; pass name='...'")
@@ -127,8 +137,9 @@ def _make_export(fn, specs, named_specs, name, where) -> Export:
                 raise ModelError(f"{where}: @aotc.export for {fn_name}() has no spec for "
                                  f"argument '{param.name}'")
             static[param.name] = param.default
-    return Export(fn, fn_name, tuple(bound.arguments), tuple(bound.arguments.values()), static,
-                  where)
+    arg_specs = tuple(Param(jax_bridge.plain(s.value), s.name) if isinstance(s, Param)
+                      else jax_bridge.plain(s) for s in bound.arguments.values())
+    return Export(fn, fn_name, tuple(bound.arguments), arg_specs, static, where, frontend)
 
 
 # ---- importing a model file ----------------------------------------------------------------------
@@ -249,12 +260,12 @@ class ExportOutput:
 
     @classmethod
     def from_function(cls, fn: Callable, *specs, name: str | None = None,
-                      where: str | None = None) -> "ExportOutput":
+                      where: str | None = None, frontend: str = "auto") -> "ExportOutput":
         """Trace one function; specs give every argument, as for `aotc.export`."""
         if where is None:
             frame = sys._getframe(1)
             where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        exp = _make_export(fn, specs, {}, name or _function_name(fn), where)
+        exp = _make_export(fn, specs, {}, name or _function_name(fn), where, frontend)
         return cls([exp], exp.name)
 
     def text(self, target: str | None = None, debug_info: bool = False) -> str:
@@ -362,17 +373,22 @@ def _trace(exp: Export, module):
 
     impl = f"{exp.name}__aotc_impl" if keys else exp.name
     user_file = getattr(getattr(exp.fn, "__code__", None), "co_filename", exp.where)
-    try:
+    if exp.frontend == "jax":
         with user_code(user_file):
-            traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
-            check_dims(traced, specs, exp.arg_names)
-    except AotcError:
-        raise
-    except Exception as exc:  # noqa: BLE001 (any failure of the user's function)
-        line = _line_in(exc, exp.fn.__code__.co_filename) if hasattr(exp.fn, "__code__") else 0
-        where = f"{exp.fn.__code__.co_filename}:{line}" if line else exp.where
-        raise ModelError(f"{where}: {type(exc).__name__} while tracing {exp.name}(): {exc}") \
-            from None
+            traced = jax_bridge.trace(call, specs, in_tree, impl, module, private=bool(keys))
+    else:
+        try:
+            with user_code(user_file):
+                traced = trace(call, specs, in_tree, impl, module=module, private=bool(keys))
+                check_dims(traced, specs, exp.arg_names)
+        except Exception as exc:
+            if exp.frontend == "auto" and jax_bridge.hit_jax(exc, exp.fn):
+                traced = _trace_with_jax(exp, exc, call, specs, in_tree, impl, module, keys)
+            elif isinstance(exc, AotcError):
+                raise
+            else:
+                raise ModelError(f"{_where_in(exp, exc)}: {type(exc).__name__} while tracing "
+                                 f"{exp.name}(): {exc}") from None
     if keys:
         file, _, line = exp.where.rpartition(":")
         with traced.module.context:
@@ -380,6 +396,29 @@ def _trace(exp: Export, module):
         external.bind_globals(traced.module, impl, exp.name, keys, location)
         traced.name = exp.name
     return traced
+
+
+def _where_in(exp: Export, exc: BaseException) -> str:
+    line = _line_in(exc, exp.fn.__code__.co_filename) if hasattr(exp.fn, "__code__") else 0
+    return f"{exp.fn.__code__.co_filename}:{line}" if line else exp.where
+
+
+def _trace_with_jax(exp: Export, hit: BaseException, call, specs, in_tree, impl, module, keys):
+    """aotc's trace of exp ran into JAX code: drop its half-built function and lower exp with
+    JAX instead; if that fails too, say both."""
+    if module is not None:
+        for op in list(module.body.operations):
+            if ("sym_name" in op.attributes
+                    and ir.StringAttr(op.attributes["sym_name"]).value == impl):
+                op.operation.erase()
+    try:
+        with user_code(getattr(getattr(exp.fn, "__code__", None), "co_filename", exp.where)):
+            return jax_bridge.trace(call, specs, in_tree, impl, module, private=bool(keys))
+    except AotcError as exc:
+        raise ModelError(f"{_where_in(exp, hit)}: tracing {exp.name}() with aotc ran into JAX "
+                         f"code ({type(hit).__name__}), and lowering it with JAX failed too: "
+                         f"{exc}. Write it with aotc.numpy, or fix it for JAX and pass "
+                         "frontend='jax'") from None
 
 
 def _param_stub(spec):
@@ -565,10 +604,11 @@ def _remove(paths: list[str]) -> None:
 
 def compile_function(fn: Callable, *specs, target: str = "cpu", path: str | None = None,
                      name: str | None = None, flags=(), cpu: str | None = None,
-                     features: str | None = None) -> bytes:
+                     features: str | None = None, frontend: str = "auto") -> bytes:
     """`aotc.compile`: one function into a sealed artifact for target; returns the .vmfb bytes.
 
     specs give every argument, as for `aotc.export` (ShapeSpecs, example arrays, aotc.Param).
+    frontend="jax" lowers a function written with JAX with JAX itself (see `aotc.export`).
     flags are extra IREE flags. With path, also writes the artifact there (and its .irpa
     beside it for aotc.Param arguments, which need a path). Load the bytes with
     `aotc_runtime.load_bytes`; for more control use ExportOutput.from_function.
@@ -581,7 +621,7 @@ def compile_function(fn: Callable, *specs, target: str = "cpu", path: str | None
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
     if path is not None:
         check_writable(path)
-    exported = ExportOutput.from_function(fn, *specs, name=name, where=where)
+    exported = ExportOutput.from_function(fn, *specs, name=name, where=where, frontend=frontend)
     if exported.weights and path is None:
         raise OutputError(f"{where}: {exported.name}() has aotc.Param arguments; pass "
                           "path='...' so that the weights can be written beside the artifact")
