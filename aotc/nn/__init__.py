@@ -5,3 +5,5 @@ from aotc.frontend.nn import __getattr__
 from aotc.frontend.trace.eager import wrap_namespace as _wrap_namespace
 
 _wrap_namespace(globals())
+
+from aotc.nn import initializers  # noqa: E402 (aotc.nn.initializers, as jax.nn.initializers)

@@ -55,6 +55,10 @@ def uniform_bits(key: Tracer, shape: tuple, dtype, minval, maxval) -> Tracer:
     return anp.maximum(minval, anp.reshape(_affine(floats, maxval, minval, dtype), shape))
 
 
+def _convert(x: Tracer, dtype) -> Tracer:
+    return Tracer(ew.convert(x.value, dtypes.to_mlir(dtype)))
+
+
 def _affine(floats: Tracer, maxval: Tracer, minval: Tracer, dtype) -> Tracer:
     """floats * (maxval - minval) + minval rounded as XLA:CPU rounds it: float32 and float16 with
     one rounding of the sum (XLA contracts float32 to an fma and computes float16 in float32),
@@ -62,13 +66,16 @@ def _affine(floats: Tracer, maxval: Tracer, minval: Tracer, dtype) -> Tracer:
     one float width up, so computing there (float64 for float32: IREE demotes it back to float32
     and fuses to an fma too) gives the fma's bits everywhere."""
     span = anp.subtract(maxval, minval)
-    wide = {dtypes.float32: dtypes.float64, dtypes.float16: dtypes.float32}.get(np.dtype(dtype))
-    if wide is None:
-        return anp.add(anp.multiply(floats, span), minval)
-    floats, span, minval = (Tracer(ew.convert(t.value, dtypes.to_mlir(wide)))
-                            for t in (floats, span, minval))
-    out = anp.add(anp.multiply(floats, span), minval)
-    return Tracer(ew.convert(out.value, dtypes.to_mlir(dtype)))
+    if np.dtype(dtype) == dtypes.bfloat16:
+        # products of bfloat16s are exact in float32; rounding each op's result to bfloat16 by
+        # bit manipulation keeps IREE from fusing the two roundings away (it computes bfloat16
+        # in float32)
+        floats, span, minval = (_convert(t, dtypes.float32) for t in (floats, span, minval))
+        product = lax.reduce_precision(anp.multiply(floats, span), 8, 7)
+        return _convert(lax.reduce_precision(anp.add(product, minval), 8, 7), dtype)
+    wide = {dtypes.float32: dtypes.float64, dtypes.float16: dtypes.float32}[np.dtype(dtype)]
+    floats, span, minval = (_convert(t, wide) for t in (floats, span, minval))
+    return _convert(anp.add(anp.multiply(floats, span), minval), dtype)
 
 
 def uniform(key, shape=(), dtype=None, minval=0.0, maxval=1.0) -> Tracer:
@@ -91,10 +98,6 @@ _ERF_INV_SMALL = np.array([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39
 _ERF_INV_LARGE = np.array([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
                            0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
                            2.83297682], np.float32)
-
-
-def _convert(x: Tracer, dtype) -> Tracer:
-    return Tracer(ew.convert(x.value, dtypes.to_mlir(dtype)))
 
 
 def _fma(a: Tracer, b: Tracer, c: Tracer) -> Tracer:
@@ -237,7 +240,11 @@ def laplace(key, shape=(), dtype=None) -> Tracer:
     dtype = float_dtype("laplace", dtype)
     minval = np.array(-1.0 + float(finfo(dtype).epsneg), dtype)
     u = uniform_bits(key, shape_arg("laplace", shape), dtype, minval, 1.0)
-    return anp.multiply(anp.sign(u), anp.log1p(anp.negative(anp.abs(u))))
+    # sign(u) by selects (u is finite): IREE 3.13 cannot lower float16 sign (math.copysign)
+    # for Vulkan
+    sign = anp.where(anp.greater(u, 0), np.array(1, dtype), anp.where(anp.less(u, 0),
+                                                                      np.array(-1, dtype), u))
+    return anp.multiply(sign, anp.log1p(anp.negative(anp.abs(u))))
 
 
 def logistic(key, shape=(), dtype=None) -> Tracer:
@@ -291,9 +298,11 @@ def cholesky_lower(a: Tracer) -> Tracer:
     cols = lax.broadcasted_iota(dtypes.int32, (n, n), 1)
     a = anp.where(anp.greater_equal(rows, cols), a, anp.swapaxes(a, -1, -2))
     index = anp.arange(n)
+    one, zero = anp.ones((), a.dtype), anp.zeros((), a.dtype)
 
     def column(j, factor):
-        unit = anp.astype(anp.equal(index, j), a.dtype)                       # e_j
+        unit = anp.where(anp.equal(index, j), one, zero)                      # e_j (a select:
+        # IREE 3.13 fails on a bool-to-float convert fused into the matmul)
         row_j = anp.matmul(unit, factor)                                      # L[j, :]
         a_col = anp.matmul(a, unit)                                           # A[:, j]
         v = anp.subtract(a_col, anp.matmul(factor, row_j[..., None])[..., 0])
