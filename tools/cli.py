@@ -1,6 +1,7 @@
 """`aotc`: the command line. A thin argparse layer over aotc.tools.export and aotc_runtime.
 
     aotc compile models/mlp.py -o mlp.vmfb [--target cpu] [--cpu CPU] [--features F]
+    aotc compile model.mlir --function main --spec x=f32[?,784] -o model.vmfb
     aotc bundle models/mlp.py --target aarch64 -o dist/
     aotc inspect mlp.vmfb [--json]
     aotc run mlp.vmfb predict --input params=@params.npz --input x=@x.npy [--output out.npz]
@@ -54,7 +55,13 @@ def _cmd_compile(args) -> int:
     if output != "-":
         check_writable(output)
     flags(args.target, args.cpu, args.features)  # unknown target or misplaced --cpu: fail early
-    exported = ExportOutput.from_file(args.model)
+    if args.model.endswith(".mlir"):
+        exported = ExportOutput.from_mlir(args.model, args.function, args.spec)
+    elif args.spec or args.function != "main":
+        raise UserError("--function and --spec are for StableHLO (.mlir) input; a model.py "
+                        "names its exports with @aotc.export")
+    else:
+        exported = ExportOutput.from_file(args.model)
     if output == "-":
         sys.stdout.write(exported.text(args.target))
         return 0
@@ -256,9 +263,15 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("compile", help="compile a model.py into one .vmfb artifact",
                             description="Import MODEL, trace every @aotc.export function and "
                             "write one artifact holding all of them (atomically).")
-    p.add_argument("model", help="the model file (a .py file using @aotc.export)")
+    p.add_argument("model", help="the model file (a .py file using @aotc.export, or "
+                   "StableHLO text in a .mlir file, e.g. from jax.jit(f).lower(...).as_text())")
     p.add_argument("-o", "--output", help="output path (default: MODEL's name with .vmfb or "
                    ".mlir, in the current folder; '-' prints StableHLO to stdout)")
+    p.add_argument("--function", default="main",
+                   help="for a .mlir MODEL: the function to export (default: main)")
+    p.add_argument("--spec", action="append", default=[], metavar="NAME=DTYPE[DIMS]",
+                   help="for a .mlir MODEL: name and check each argument in order, e.g. "
+                   "--spec x=f32[?,784] (? or a name: a dynamic dim); default arg0, arg1, ...")
     p.add_argument("--target", default="cpu", choices=list(TARGETS),
                    help="what to compile for (default: cpu, this machine); see `aotc targets`")
     p.add_argument("--emit", default="vmfb", choices=EMIT_KINDS,

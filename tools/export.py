@@ -255,8 +255,24 @@ class ExportOutput:
 
     @classmethod
     def from_file(cls, path: str) -> "ExportOutput":
-        """Import the model file at path and trace its exports (module named after the file)."""
+        """Import the model file at path and trace its exports (module named after the file);
+        a .mlir file is StableHLO text whose @main is exported (see from_mlir)."""
+        if path.endswith(".mlir"):
+            return cls.from_mlir(path)
         return cls(load_model(path), module_name_for(path))
+
+    @classmethod
+    def from_mlir(cls, path: str, function: str = "main", specs=()) -> "ExportOutput":
+        """Export function of a StableHLO file (from JAX, torch-mlir, ...); specs such as
+        'x=f32[?,784]' name its arguments and are checked against its types."""
+        module, signature = jax_bridge.import_mlir(path, function, specs)
+        exported = cls.__new__(cls)
+        exported.name, exported.weights = module_name_for(path), {}
+        exported.signatures, exported.module = {function: signature}, module
+        with module.context:
+            module.operation.attributes["sym_name"] = ir.StringAttr.get(exported.name)
+        exported._stamp(None, None)
+        return exported
 
     @classmethod
     def from_function(cls, fn: Callable, *specs, name: str | None = None,

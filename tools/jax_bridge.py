@@ -25,6 +25,7 @@ from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import AotcError
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.trace.tracer import Traced
+from aotc_runtime.signature import ArraySpec, Node, Signature
 
 JAX_PACKAGES = ("jax", "jaxlib", "flax", "optax")
 INSTALL_HINT = "pip install aotc[jax]"
@@ -243,3 +244,98 @@ def _check_types(fn_type, leaf_specs, name: str) -> None:
         if np.dtype(dtype) != np.dtype(spec.dtype):
             raise JaxExportError(f"JAX lowered a {np.dtype(spec.dtype).name} argument of "
                                  f"{name}() as {np.dtype(dtype).name}")
+
+
+# ---- StableHLO text from anywhere: `aotc compile model.mlir --function main --spec ...` --------
+
+_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
+           "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64", "u8": "uint8",
+           "u16": "uint16", "u32": "uint32", "u64": "uint64", "i1": "bool", "c64": "complex64",
+           "c128": "complex128"}
+_SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(\w+)\s*\[(.*)\]\s*$")
+
+
+def parse_spec(text: str) -> tuple[str, ArraySpec]:
+    """'x=f32[?,784]' -> ('x', float32[?, 784]); a dim is an int, ? (a dynamic size of its own)
+    or a name (a dynamic size shared by every dim of that name)."""
+    match = _SPEC.match(text)
+    if match is None:
+        raise JaxExportError(f"cannot read the spec '{text}'; write NAME=DTYPE[DIMS] such as "
+                             "x=f32[?,784] or x=float32[batch,784] (? or a name: dynamic)")
+    name, dtype_text, dims_text = match.groups()
+    try:
+        dtype = np.dtype(dtypes.canonicalize(_DTYPES.get(dtype_text, dtype_text)))
+    except TypeError:
+        raise JaxExportError(f"spec '{text}': unknown dtype '{dtype_text}'; use f32, f16, bf16, "
+                             "i32, i64, i8, u8, i1 or a numpy name such as float32") from None
+    dims = []
+    for item in (d.strip() for d in dims_text.split(",") if dims_text.strip()):
+        if item == "?":
+            dims.append(None)
+        elif item.isdigit():
+            dims.append(int(item))
+        elif item.isidentifier():
+            dims.append(item)
+        else:
+            raise JaxExportError(f"spec '{text}': bad dim '{item}'; a dim is a size, ? or a "
+                                 "name")
+    return name, ArraySpec(tuple(dims), dtype)
+
+
+def import_mlir(path: str, function: str = "main", specs=()) -> tuple[ir.Module, Signature]:
+    """A StableHLO file's function, ready for aotc's export pipeline: the module (every other
+    function private) and the function's signature, its arguments named by specs
+    ('x=f32[?,784]', checked against the function's types) or arg0, arg1, ... without them."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JaxExportError(f"{path}: cannot read the StableHLO file ({exc})") from None
+    with new_context():
+        try:
+            module = ir.Module.parse(text)
+        except ir.MLIRError as exc:
+            raise JaxExportError(f"{path}: not valid MLIR text: {_first_line(exc)}") from None
+        found = _functions(module)
+        if function not in found:
+            public = [n for n, op in found.items() if "sym_visibility" not in op.attributes
+                      or ir.StringAttr(op.attributes["sym_visibility"]).value == "public"]
+            raise JaxExportError(f"{path}: has no function '{function}'; it has "
+                                 f"{', '.join(sorted(public)) or 'none'} (pass --function)")
+        for name, op in found.items():
+            if name != function:
+                op.attributes["sym_visibility"] = ir.StringAttr.get("private")
+        fn_type = ir.FunctionType(ir.TypeAttr(found[function].attributes["function_type"]).value)
+        types = [_array_spec(t) for t in fn_type.inputs]
+        named = [parse_spec(s) for s in specs]
+        if named and len(named) != len(types):
+            raise JaxExportError(f"{path}: @{function} takes {len(types)} arguments "
+                                 f"({', '.join(map(str, types))}); {len(named)} specs were given")
+        if not named:
+            named = [(f"arg{i}", t) for i, t in enumerate(types)]
+        for i, ((name, spec), actual) in enumerate(zip(named, types)):
+            _check_spec(path, function, i, name, spec, actual)
+        if len({n for n, _ in named}) != len(named):
+            raise JaxExportError(f"{path}: two specs name the same argument; give each a name")
+        results = [_array_spec(t) for t in fn_type.results]
+    args = [(name, Node("array", spec=spec)) for name, spec in named]
+    out = (Node("array", spec=results[0]) if len(results) == 1 else
+           Node("tuple", tuple(Node("array", spec=r) for r in results)))
+    return module, Signature.of(function, args, out)
+
+
+def _array_spec(t) -> ArraySpec:
+    shaped = ir.RankedTensorType(t)
+    dims = tuple(None if shaped.is_dynamic_dim(i) else shaped.get_dim_size(i)
+                 for i in range(shaped.rank))
+    return ArraySpec(dims, np.dtype(dtypes.from_mlir(shaped.element_type)))
+
+
+def _check_spec(path, function, index, name, spec: ArraySpec, actual: ArraySpec) -> None:
+    fits = (spec.dtype == actual.dtype and len(spec.shape) == len(actual.shape)
+            and all((a is None) == (not isinstance(s, int)) and (a is None or s == a)
+                    for s, a in zip(spec.shape, actual.shape)))
+    if not fits:
+        raise JaxExportError(f"{path}: the spec {name}={spec} does not fit argument {index} of "
+                             f"@{function}, which is {actual} (? = dynamic: write ? or a name "
+                             "there, and the sizes and dtype of the function)")

@@ -156,3 +156,56 @@ def test_jax_lowering_errors_name_the_function():
 def test_float64_specs_without_x64_are_refused():
     with pytest.raises(JaxExportError, match="jax_enable_x64"):
         aotc.compile(lambda x: jnp.sin(x), aotc.ShapeSpec((3,), "float64"), frontend="jax")
+
+
+@pytest.fixture(scope="module")
+def layer_mlir(tmp_path_factory):
+    """A StableHLO file as JAX prints it: @main(w, b, x) with a dynamic batch."""
+    (batch,) = jax.export.symbolic_shape("batch")
+    f = lambda w, b, x: jnp.tanh(x @ w + b)
+    structs = [jax.ShapeDtypeStruct((4, 3), np.float32), jax.ShapeDtypeStruct((3,), np.float32),
+               jax.ShapeDtypeStruct((batch, 4), np.float32)]
+    path = tmp_path_factory.mktemp("mlir") / "layer.mlir"
+    path.write_text(jax.export.export(jax.jit(f), platforms=["cpu"])(*structs).mlir_module())
+    return path
+
+
+def test_cli_compiles_stablehlo_text_with_named_specs(layer_mlir, tmp_path, capsys):
+    from aotc.tools.cli import main
+
+    out = tmp_path / "layer.vmfb"
+    assert main(["compile", str(layer_mlir), "--function", "main", "--spec", "w=f32[4,3]",
+                 "--spec", "b=f32[3]", "--spec", "x=f32[batch,4]", "-o", str(out)]) == 0
+    m = aotc_runtime.load(out)
+    assert m.signature("main").arg_names == ("w", "b", "x")
+    p = layer_params(1)
+    x = np.random.default_rng(6).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(m.main(w=p["w"], b=p["b"], x=x),
+                               np.tanh(x @ p["w"] + p["b"]), **TOL)
+    default = ExportOutput.from_mlir(str(layer_mlir))
+    assert default.signatures["main"].arg_names == ("arg0", "arg1", "arg2")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--function", "predict"], "has no function 'predict'; it has main"),
+    (["--spec", "w=f32[4,3]"], "@main takes 3 arguments"),
+    (["--spec", "w=f32[4,3]", "--spec", "b=f32[3]", "--spec", "x=f32[?,5]"],
+     r"the spec x=float32\[\?, 5\] does not fit argument 2 of @main, which is float32\[\?, 4\]"),
+    (["--spec", "w=f32[4,3]", "--spec", "b=i32[3]", "--spec", "x=f32[?,4]"],
+     "does not fit argument 1"),
+    (["--spec", "w=f32(4,3)", "--spec", "b=f32[3]", "--spec", "x=f32[?,4]"],
+     "cannot read the spec 'w=f32\\(4,3\\)'"),
+])
+def test_cli_stablehlo_errors(layer_mlir, tmp_path, capsys, argv, message):
+    from aotc.tools.cli import main
+
+    assert main(["compile", str(layer_mlir), *argv, "-o", str(tmp_path / "x.vmfb")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aotc: error: ") and re_search(message, err), err
+    assert not (tmp_path / "x.vmfb").exists()
+
+
+def re_search(pattern: str, text: str) -> bool:
+    import re
+
+    return re.search(pattern, text) is not None
