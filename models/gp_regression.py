@@ -2,9 +2,13 @@
 marginal likelihood, in aotc's model.py convention: randomness, linear algebra and complex
 numbers in one compiled program.
 
-    aotc compile models/gp_regression.py -o gp.vmfb            # predict, nll_and_grad, train_step, fit
-    aotc bundle models/gp_regression.py --target aarch64 -o dist/
-    python models/gp_regression.py gp.vmfb                     # trains and predicts with aotc_runtime
+    aotc compile models/gp_regression.py --target aarch64 -o gp.vmfb  # predict, nll_and_grad,
+    aotc bundle models/gp_regression.py --target aarch64 -o dist/     # train_step, fit
+    python models/gp_regression.py gp.vmfb    # (host artifact) trains and predicts with it
+
+For the host (cpu, x86_64 presets) IREE 3.13's data tiling rejects the gradient of a Cholesky
+larger than 8x8; compile with it off, e.g. `ExportOutput.from_file(path).write("gp.vmfb",
+"cpu", ["--iree-global-opt-data-tiling=false"])` (see tests/models/test_gp_regression.py).
 
 The RBF kernel k(x, x') = s^2 exp(-|x - x'|^2 / (2 l^2)) is approximated by FEATURES random
 frequencies w ~ N(0, I) / l drawn with aotc.random from a key (bit for bit jax.random's):
