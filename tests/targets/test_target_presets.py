@@ -141,3 +141,14 @@ def test_aotc_targets_lists_where_each_runs(capsys):
     assert rows["cpu"][1] == rows["vmvx"][1] == "yes"
     assert rows["riscv64"][1] == "no"
     assert "Raspberry Pi" in lines[1 + list(TARGETS).index("aarch64")]
+
+
+@pytest.mark.parametrize("target", ["cpu", "x86_64"])
+def test_a_matmul_with_a_column_slice_is_right_on_the_data_tiling_presets(target):
+    # IREE 3.13's mmt4d ukernels under --iree-global-opt-data-tiling read the wrong column here
+    # (1408 for 22); the presets turn ukernels off.
+    u = np.arange(1, 13, dtype=np.float32).reshape(4, 3)
+    b = np.tile(np.array([1, 100], np.float32), (4, 1))
+    fn = aotc.jit(lambda u, b: anp.matmul(u.T, b[:, :1]) + anp.matmul(u.T, b[:, 1:]),
+                  target=target)
+    np.testing.assert_allclose(fn(u, b), u.T @ b[:, :1] + u.T @ b[:, 1:], rtol=1e-6)
