@@ -209,3 +209,25 @@ def re_search(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, text) is not None
+
+
+def test_a_function_neither_aotc_nor_jax_can_trace_says_both():
+    import aotc.numpy as anp
+
+    def mixed(x):
+        return jnp.sin(anp.cos(x))
+
+    with pytest.raises(ModelError, match=r"tracing mixed\(\) with aotc ran into JAX code .*"
+                                         r"lowering it with JAX failed too"):
+        aotc.compile(mixed, aotc.ShapeSpec((3,)))
+
+
+def test_iree_errors_of_a_jax_export_point_at_the_users_line():
+    def first_column(x):
+        return x[:, 0] * 2  # a gather of a dynamic size: IREE 3.13 cannot compile it
+
+    line = first_column.__code__.co_firstlineno + 1
+    with pytest.raises(aotc.CompileError) as info:
+        aotc.compile(first_column, aotc.ShapeSpec((None, 4)), frontend="jax")
+    assert f"test_jax_export.py:{line}:" in str(info.value)
+    assert "pytest" not in str(info.value)  # only the user's frame, not the whole stack
