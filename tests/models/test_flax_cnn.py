@@ -63,6 +63,7 @@ def test_compiled_flax_cnn_predicts_jaxs_labels(trained, test_split, tmp_path, c
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bundled_for_aarch64_runs_under_qemu_with_jaxs_labels(trained, test_split, tmp_path,
                                                               capsys):
     x_test, _, want = test_split

@@ -2,6 +2,7 @@
 IREE, run by aotc_runtime, checked against JAX's own outputs."""
 
 import builtins
+import json
 import os
 import subprocess
 import sys
@@ -184,6 +185,11 @@ def test_cli_compiles_stablehlo_text_with_named_specs(layer_mlir, tmp_path, caps
                                np.tanh(x @ p["w"] + p["b"]), **TOL)
     default = ExportOutput.from_mlir(str(layer_mlir))
     assert default.signatures["main"].arg_names == ("arg0", "arg1", "arg2")
+    dist = tmp_path / "dist"
+    assert main(["bundle", str(layer_mlir), "--target", "cpu", "-o", str(dist)]) == 0
+    inputs = json.loads((dist / "layer.json").read_text())["functions"]["main"]["inputs"]
+    assert [(i["name"], i["shape"]) for i in inputs] == [("arg0", [4, 3]), ("arg1", [3]),
+                                                         ("arg2", [None, 4])]
 
 
 @pytest.mark.parametrize("argv, message", [
