@@ -56,6 +56,8 @@ def _cmd_compile(args) -> int:
         check_writable(output)
     flags(args.target, args.cpu, args.features)  # unknown target or misplaced --cpu: fail early
     if args.model.endswith(".mlir"):
+        if output != "-" and os.path.abspath(output) == os.path.abspath(args.model):
+            raise UserError(f"{output}: is the input file; give another -o path")
         exported = ExportOutput.from_mlir(args.model, args.function, args.spec)
     elif args.spec or args.function != "main":
         raise UserError("--function and --spec are for StableHLO (.mlir) input; a model.py "

@@ -211,6 +211,15 @@ def test_cli_stablehlo_errors(layer_mlir, tmp_path, capsys, argv, message):
     assert not (tmp_path / "x.vmfb").exists()
 
 
+def test_cli_refuses_to_overwrite_the_stablehlo_input(layer_mlir, capsys):
+    from aotc.tools.cli import main
+
+    before = layer_mlir.read_text()
+    assert main(["compile", str(layer_mlir), "--emit", "stablehlo", "-o", str(layer_mlir)]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert layer_mlir.read_text() == before
+
+
 def re_search(pattern: str, text: str) -> bool:
     import re
 
