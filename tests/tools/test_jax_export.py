@@ -99,6 +99,31 @@ def test_flax_apply_is_found_to_be_jax_without_being_told(small):
     _close(m.main(params, x), module.apply(params, x))
 
 
+def test_optax_train_step_with_its_optimizer_state():
+    optax = pytest.importorskip("optax")
+    optimizer = optax.adam(1e-2)
+
+    def loss(params, x, y):
+        return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+    def train_step(params, state, x, y):
+        value, grads = jax.value_and_grad(loss)(params, x, y)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, value
+
+    params = {"w": layer_params()["w"][:3, :2], "b": np.zeros(2, np.float32)}
+    state = jax.tree_util.tree_map(np.asarray, optimizer.init(params))
+    m = aotc_runtime.load_bytes(aotc.compile(train_step, params, state, aotc.ShapeSpec(("n", 3)),
+                                             aotc.ShapeSpec(("n", 2)), frontend="jax"))
+    rng = np.random.default_rng(7)
+    got, want = (params, state), (params, state)
+    for n in (8, 5):  # two steps, the state fed back
+        x, y = (rng.normal(size=(n, k)).astype(np.float32) for k in (3, 2))
+        *got, got_loss = m.train_step(*got, x, y)
+        *want, want_loss = train_step(*want, x, y)
+        _close((got, got_loss), (want, want_loss))
+
+
 def test_model_file_with_jax_and_aotc_exports(tmp_path):
     model = tmp_path / "mixed.py"
     model.write_text(
