@@ -184,16 +184,16 @@ def test_grad_and_jvp_match_jax_interpreted(keys):
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [4, kernels.BLOCK * 2 + 3])
 def test_grad_and_jvp_match_jax_iree(n):
-    """One IREE program holds every function's grad and jvp (n > BLOCK: the blocked loops)."""
+    """One IREE program holds every function's grad, one every jvp (n > BLOCK: the blocked
+    loops). Not one program for both: IREE 3.13 fails to compile cholesky's grad and jvp side by
+    side at n = 19 ("expected rank to be smaller or equal to the other rank"), each alone
+    compiles."""
     x, t = _point(n)
     ours, theirs = _scalar_cases(anp, asl, n), _scalar_cases(jnp, jsl, n)
-
-    def all_derivatives(x, t):
-        return {k: (aotc.grad(f)(x), aotc.jvp(f, (x,), (t,))[1]) for k, f in ours.items()}
-
-    got = aotc.jit(all_derivatives)(x, t)
+    grads = aotc.jit(lambda x: {k: aotc.grad(f)(x) for k, f in ours.items()})(x)
+    jvps = aotc.jit(lambda x, t: {k: aotc.jvp(f, (x,), (t,))[1] for k, f in ours.items()})(x, t)
     for key, f in theirs.items():
-        grad, tangent = got[key]
+        grad, tangent = grads[key], jvps[key]
         np.testing.assert_allclose(grad, jax.grad(f)(x), rtol=1e-4, atol=1e-4, err_msg=key)
         np.testing.assert_allclose(tangent, jax.jvp(f, (x,), (t,))[1], rtol=1e-4, atol=1e-4,
                                    err_msg=key)
