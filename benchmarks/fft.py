@@ -4,9 +4,9 @@ numpy.fft, interleaved in one process, medians of the rounds.
     .venv/bin/python benchmarks/fft.py [--sizes 64 100 1024 4096] [--batch 64] [--rounds 9]
 
 For each length n, a complex64 FFT (fft) and a real one (rfft) of a (batch, n) array, each in
-up to two aotc forms: `native` is what aotc.jit compiles (IREE's own linalg_ext.fft where IREE
-3.13 has one: power-of-two n), `portable` the portable lowering of aotc.frontend.ops.fft
-(DFT matmul, four-step, Bluestein) forced for every n. Prints microseconds per call and the
+up to two aotc forms: `portable` is what aotc.jit compiles (the lowering of
+aotc.frontend.ops.fft: DFT matmul, four-step, Bluestein), `native` keeps IREE's own
+linalg_ext.fft where IREE 3.13 has one (power-of-two n). Prints microseconds per call and the
 ratio portable / native.
 """
 
@@ -17,12 +17,13 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from iree.compiler import compile_str
 
 import aotc
 import aotc.numpy as anp
 import aotc_runtime
 from aotc.frontend.ops.fft import lower_ffts, native_fft
-from aotc.tools.compile import compile_stablehlo
+from aotc.tools.targets import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import median_times
@@ -30,14 +31,14 @@ from timing import median_times
 jax.config.update("jax_platforms", "cpu")
 
 
-def _portable(fn, x):
-    """fn compiled with every stablehlo.fft replaced by the portable lowering."""
+def _compiled(fn, x, native: bool):
+    """fn compiled for this CPU, its FFTs lowered portably (native: IREE's own where it has
+    one; compiled with the preset's flags directly, as compile_stablehlo lowers them all)."""
     traced = aotc.lower(fn, aotc.ShapeSpec(x.shape, str(x.dtype)))
     with traced.module.context:
-        lower_ffts(traced.module, None)
-    module = aotc_runtime.load_bytes(compile_stablehlo(str(traced.module), "cpu"),
-                                     require_aotc=False)
-    function = module[traced.name]
+        lower_ffts(traced.module, "llvm-cpu", native=native)
+    vmfb = compile_str(str(traced.module), input_type="stablehlo", extra_args=flags("cpu"))
+    function = aotc_runtime.load_bytes(vmfb, require_aotc=False)[traced.name]
     return lambda: function(x)
 
 
@@ -56,10 +57,9 @@ def main():
         for kind, a, afn, jfn, nfn in (("fft", z, anp.fft.fft, jnp.fft.fft, np.fft.fft),
                                        ("rfft", x, anp.fft.rfft, jnp.fft.rfft, np.fft.rfft)):
             native = native_fft(kind.upper(), [n], "llvm-cpu")
-            fns = {"portable": _portable(afn, a)}
+            fns = {"portable": _compiled(afn, a, native=False)}
             if native:
-                compiled = aotc.jit(afn)
-                fns["native"] = lambda compiled=compiled, a=a: compiled(a)
+                fns["native"] = _compiled(afn, a, native=True)
             jitted = jax.jit(jfn)
             fns["jax"] = lambda jitted=jitted, a=a: jitted(a).block_until_ready()
             fns["numpy"] = lambda nfn=nfn, a=a: nfn(a)

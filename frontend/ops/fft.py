@@ -10,7 +10,10 @@ with the doubled frequencies weighted 2, scaled by 1/N).
 
 IREE 3.13 compiles `stablehlo.fft` only on llvm-cpu and only for one transformed dim of a
 power-of-two length (through linalg_ext.fft); everything else fails to legalize (vulkan fails on
-every size). `lower_ffts` rewrites, before IREE, every fft that the target cannot compile:
+every size). Even those it compiles can fail inside larger programs: the gradient of
+sum(|rfft(x, n=16)|^2) for a 10-vector x ("'linalg.generic' op write affecting operations on
+global resources are restricted to workgroup distributed contexts"). So `lower_ffts` rewrites,
+before IREE, every fft on every target (native=True keeps those IREE lowers, for measuring):
 
 - length n <= 64: one dot_general with the DFT matrix (a constant);
 - other n with a divisor 1 < n1 <= 64: Cooley-Tukey four-step, n = n1 * n2: a DFT matmul of
@@ -246,9 +249,10 @@ def native_fft(fft_type: str, lengths, backend: str) -> bool:
     return backend == "llvm-cpu" and len(lengths) == 1 and n & (n - 1) == 0
 
 
-def lower_ffts(module: ir.Module, backend: str) -> ir.Module:
-    """Replace, in place, every `stablehlo.fft` that `backend` does not compile (see
-    native_fft; backend None: all of them) by `portable_fft`; returns the module."""
+def lower_ffts(module: ir.Module, backend: str | None = None, native: bool = False
+               ) -> ir.Module:
+    """Replace, in place, every `stablehlo.fft` by `portable_fft`; returns the module. With
+    native=True, those that IREE lowers itself on `backend` (native_fft) stay."""
     found = []
 
     def collect(op):
@@ -260,13 +264,13 @@ def lower_ffts(module: ir.Module, backend: str) -> ir.Module:
     for op in found:
         kind = str(op.attributes["fft_type"]).rstrip(">").split()[-1]
         lengths = [int(v) for v in ir.DenseI64ArrayAttr(op.attributes["fft_length"])]
-        if backend is not None and native_fft(kind, lengths, backend):
+        if native and native_fft(kind, lengths, backend):
             continue
         if None in shape_of(op.operands[0]):
             raise CompileError(f"{location_text(op.location)}: this {kind} has dynamic dims "
-                               f"{shape_of(op.operands[0])}, which the portable FFT (every "
-                               "target but llvm-cpu at power-of-two lengths) cannot take; give "
-                               "the array a static shape")
+                               f"{shape_of(op.operands[0])}, which the portable FFT (what "
+                               "every target compiles) cannot take; give the array a static "
+                               "shape")
         with ir.InsertionPoint(op), op.location, at_location(op.location):
             new = portable_fft(op.operands[0], kind, lengths)
         op.results[0].replace_all_uses_with(new)

@@ -1,8 +1,7 @@
 """aotc.numpy.fft compiled by IREE: one program of many transforms (sizes 1 ... 4096, 2-D and
-3-D) per target against numpy.fft: cpu (IREE's own FFT for power-of-two 1-D lengths, the
-portable lowering for the rest), vulkan (lavapipe; all portable), aarch64 under qemu; vmvx's
-CompileError; and JAX's own exports of stablehlo.fft through aotc.differentiate and
-aotc.vectorize, compiled."""
+3-D) per target against numpy.fft: cpu, vulkan (lavapipe), aarch64 under qemu, all through the
+portable lowering; vmvx's CompileError; a gradient whose IREE-lowered FFT fails to compile; and
+JAX's own exports of stablehlo.fft through aotc.differentiate and aotc.vectorize, compiled."""
 
 import jax
 import jax.numpy as jnp
@@ -62,7 +61,16 @@ def test_which_lowering_each_size_gets():
     assert not native_fft("FFT", [8, 8], "llvm-cpu")  # IREE 3.13 lowers one dim only
     assert not any(native_fft(k, [8], "vulkan-spirv") for k in ("FFT", "RFFT"))
     text = str(aotc.lower(lambda z: anp.fft.fft(z), aotc.ShapeSpec((2, 8), "complex64")).module)
-    assert "stablehlo.fft" in text  # kept for IREE on cpu: compiled below on cpu only
+    assert "stablehlo.fft" in text  # traced as JAX does; the compile pipeline lowers it
+
+
+def test_gradient_that_iree_own_fft_fails_on_compiles_and_matches_jax():
+    # with IREE's linalg_ext.fft kept (native=True), this gradient fails to compile on
+    # llvm-cpu ("write affecting operations on global resources ..."); portable, it runs
+    x = np.random.default_rng(2).standard_normal(10).astype(np.float32)
+    got = aotc.jit(aotc.grad(lambda x: anp.sum(anp.abs(anp.fft.rfft(x, n=16)) ** 2)))(x)
+    expected = jax.grad(lambda x: jnp.sum(jnp.abs(jnp.fft.rfft(x, n=16)) ** 2))(x)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
 
 
 @pytest.mark.slow
@@ -132,6 +140,7 @@ def _jax_loss(x, z):
             + jnp.sum(jnp.imag(jnp.fft.ifft2(jnp.outer(z, z))[1:3])))
 
 
+@pytest.mark.slow
 def test_jax_exports_differentiate_and_vectorize_like_jax():
     x = np.random.default_rng(1).standard_normal(10).astype(np.float32)
     z = _complex(8)
