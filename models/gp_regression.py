@@ -219,9 +219,9 @@ def main(argv: list[str]) -> int:
     mean, _, _ = exact_gp(params, x, y, x_test)
     rmse = float(np.sqrt(np.mean((out["mean"] - target_function(x_test)) ** 2)))
     gap = float(np.max(np.abs(out["mean"] - mean)))
-    hyper = {k: round(float(np.exp(v)), 3) for k, v in params.items()}
+    hyper = {k.removeprefix("log_"): round(float(np.exp(v)), 3) for k, v in params.items()}
     print(f"NLL {before:.3f} -> {float(after):.3f} after {int(opt_state['step'])} Adam steps; "
-          f"lengthscale, noise, signal = {hyper}")
+          f"{hyper}")
     print(f"test RMSE vs the true function {rmse:.3f}; max |RFF - exact GP| mean {gap:.3f}")
     return 0 if float(after) < before and rmse < 0.2 else 1
 
