@@ -15,8 +15,8 @@ A workload one side fails to compile is reported with the error, not fatal.
 
 aotc's compile cache is off here (AOTC_CACHE=0) so that its first call measures a real compile;
 --cache keeps it. --plot writes benchmarks/results/suite.png (ratios, log scale) and
-benchmarks/results/suite.md (the table). Timings on a loaded machine are noisy: the load average
-is printed with the table.
+benchmarks/results/suite.md (the table); --name other writes other.png and other.md instead.
+Timings on a loaded machine are noisy: the load average is printed with the table.
 """
 
 import argparse
@@ -423,6 +423,7 @@ def plot(rows: list, path: str, title: str) -> None:
     colors = ["tab:green" if q <= 1 else "tab:red" for q in ratios]
     ax.barh(names, ratios, color=colors)
     ax.set_xscale("log")
+    ax.set_xlim(min(0.5, min(ratios) / 1.5), max(2.0, max(ratios) * 3))
     ax.axvline(1.0, color="black", linewidth=1)
     ax.invert_yaxis()
     for y, q in enumerate(ratios):
@@ -444,6 +445,8 @@ def main(argv=None) -> None:
     parser.add_argument("--plot", action="store_true",
                         help="write benchmarks/results/suite.png and suite.md")
     parser.add_argument("--cache", action="store_true", help="keep aotc's compile cache on")
+    parser.add_argument("--name", default="suite",
+                        help="file name of --plot's outputs in benchmarks/results (default suite)")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -475,13 +478,13 @@ def main(argv=None) -> None:
     if args.plot:
         os.makedirs(RESULTS, exist_ok=True)
         command = " ".join(["benchmarks/suite.py", *(argv if argv is not None else sys.argv[1:])])
-        with open(os.path.join(RESULTS, "suite.md"), "w") as out:
+        with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as out:
             out.write(f"# aotc.jit against jax.jit\n\n`.venv/bin/python {command}`\n\n"
                       f"{about}\n\n{text}\n\n"
                       f"Descriptions:\n\n" + "".join(f"- `{n}`: {WORKLOADS[n][0]}\n"
                                                      for n in names))
         measured = [r["ratio"] for r in rows if "ratio" in r]
-        plot(rows, os.path.join(RESULTS, "suite.png"),
+        plot(rows, os.path.join(RESULTS, f"{args.name}.png"),
              f"aotc.jit / jax.jit, geomean {geomean(measured):.2f} "
              f"(load avg {min(loads):.0f}-{max(loads):.0f}, {os.cpu_count()} cores)")
 
