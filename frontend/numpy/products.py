@@ -55,6 +55,8 @@ def matmul(x, y, *, precision=None, preferred_element_type=None):
         raise TracingError(f"{caller_site()}: matmul: operands must not be scalars, got "
                            f"{shape_text(x.shape)} @ {shape_text(y.shape)}")
     x_vec, y_vec = x.ndim == 1, y.ndim == 1
+    if x_vec or y_vec:  # contract the vector directly: no reshapes of dynamic dims
+        return _vector_matmul(x, y)
     if x_vec:
         x = reshape(x, (1, x.shape[0]))
     if y_vec:
@@ -79,6 +81,22 @@ def matmul(x, y, *, precision=None, preferred_element_type=None):
     if y_vec:
         out = squeeze(out, out.ndim - 1)
     return out
+
+
+def _vector_matmul(x, y):
+    """matmul with a 1-D operand as one dot_general: the vector's axis is contracted."""
+    kx, ky = (0 if x.ndim == 1 else x.ndim - 1), (0 if y.ndim == 1 else y.ndim - 2)
+    if x.shape[kx] is not None and y.shape[ky] is not None and x.shape[kx] != y.shape[ky]:
+        raise TracingError(f"{caller_site()}: matmul: shapes {shape_text(x.shape)} and "
+                           f"{shape_text(y.shape)} do not align ({x.shape[kx]} != "
+                           f"{y.shape[ky]})")
+    if None in x.shape[:kx] + y.shape[:ky] + y.shape[ky + 1:]:
+        # IREE 3.13 fails on a dot_general of a dynamic-dim matrix and a vector (it reshapes the
+        # result to a dynamic ?x1): a product and a sum, which a matrix-vector product is anyway.
+        if y.ndim == 1:
+            return reduce_sum(multiply(x, y), axis=-1)
+        return reduce_sum(multiply(reshape(x, (x.shape[0], 1)), y), axis=-2)
+    return _dot(x, y, ((kx,), (ky,)))
 
 
 def dot(x, y, *, precision=None, preferred_element_type=None):
