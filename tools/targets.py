@@ -26,7 +26,9 @@ _NO_MULTI_REDUCTION_FUSION = "--iree-dispatch-creation-element-wise-fuse-multi-r
 # operand is a column slice of a wider matrix (`u.T @ b[:, :1]` gave 1408 for 22); data tiling
 # without ukernels is correct and, on matmuls and the MLP, as fast within noise.
 _NO_UKERNELS = "--iree-llvmcpu-enable-ukernels=none"
-_CPU_TUNING = ("--iree-global-opt-data-tiling", _NO_UKERNELS, _NO_MULTI_REDUCTION_FUSION)
+# A speed choice: tools.compile retries without it where IREE fails to compile a program with it.
+DATA_TILING = "--iree-global-opt-data-tiling"
+_CPU_TUNING = (DATA_TILING, _NO_UKERNELS, _NO_MULTI_REDUCTION_FUSION)
 
 # ELF e_machine of the code each CPU architecture embeds in a .vmfb.
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183, "riscv64": 243}
