@@ -63,6 +63,7 @@ def test_orthogonal_matches_jax(name, args, shape):
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_initializers_compiled_once():
     def init_all(key):
         return [ai.glorot_uniform()(key, (8, 4)), ai.he_normal()(key, (3, 3, 2, 4)),
