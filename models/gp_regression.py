@@ -7,8 +7,7 @@ numbers in one compiled program.
     python models/gp_regression.py gp.vmfb    # (host artifact) trains and predicts with it
 
 For the host (cpu, x86_64 presets) IREE 3.13's data tiling rejects the gradient of a Cholesky
-larger than 8x8; compile with it off, e.g. `ExportOutput.from_file(path).write("gp.vmfb",
-"cpu", ["--iree-global-opt-data-tiling=false"])` (see tests/models/test_gp_regression.py).
+larger than 8x8; aotc then compiles the module without data tiling (aotc.tools.compile).
 
 The RBF kernel k(x, x') = s^2 exp(-|x - x'|^2 / (2 l^2)) is approximated by FEATURES random
 frequencies w ~ N(0, I) / l drawn with aotc.random from a key (bit for bit jax.random's):

@@ -27,10 +27,6 @@ KEY = np.array([0, 42], np.uint32)
 ORACLE = {"rtol": 1e-4, "atol": 1e-5}  # aotc (float32) vs JAX (float32)
 TRAINED = {"rtol": 1e-3, "atol": 1e-4}
 ARM_VS_HOST = {"rtol": 1e-4, "atol": 1e-6}
-# IREE 3.13 with --iree-global-opt-data-tiling (in the cpu and x86_64 presets) fails on the
-# gradient of a Cholesky larger than one 8x8 block ("expected 4 offset values, got 2" at a
-# stablehlo.dynamic_slice); the aarch64 preset does not tile, so only the host needs this.
-HOST_FLAGS = ["--iree-global-opt-data-tiling=false"]
 
 
 def _import_model():
@@ -148,7 +144,7 @@ def test_many_features_approach_the_exact_gp(data):
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("gp-host") / "gp_regression.vmfb")
-    ExportOutput.from_file(MODEL).write(path, "cpu", HOST_FLAGS)
+    ExportOutput.from_file(MODEL).write(path, "cpu")
     return aotc_runtime.load(path)
 
 
