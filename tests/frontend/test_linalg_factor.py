@@ -16,7 +16,7 @@ import aotc
 import aotc.lax as lax
 import aotc.numpy as anp
 import aotc.scipy.linalg as asl
-from aotc.frontend.core.errors import CompileError, TracingError
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.linalg import kernels
 
 jax.config.update("jax_platforms", "cpu")
@@ -195,7 +195,6 @@ def test_grad_and_jvp_match_jax_iree(n):
         jvps = aotc.jit(lambda x, t: {k: aotc.jvp(f, (x,), (t,))[1]
                                       for k, f in ours.items()})(x, t)
     else:
-        del ours["cho_solve"], theirs["cho_solve"]  # see the xfail test below
         grads = {k: aotc.jit(aotc.grad(f))(x) for k, f in ours.items()}
         jvps = {k: aotc.jit(lambda x, t, f=f: aotc.jvp(f, (x,), (t,))[1])(x, t)
                 for k, f in ours.items()}
@@ -204,19 +203,6 @@ def test_grad_and_jvp_match_jax_iree(n):
         np.testing.assert_allclose(grad, jax.grad(f)(x), rtol=1e-4, atol=1e-4, err_msg=key)
         np.testing.assert_allclose(tangent, jax.jvp(f, (x,), (t,))[1], rtol=1e-4, atol=1e-4,
                                    err_msg=key)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(raises=CompileError, strict=True,
-                   reason="IREE 3.13: 'expected rank to be smaller or equal to the other rank' "
-                          "on several blocked-loop derivatives in one module")
-def test_cho_solve_grad_compiles_at_blocked_sizes():
-    n = kernels.BLOCK * 2 + 3
-    x, _ = _point(n)
-    f = _scalar_cases(anp, asl, n)["cho_solve"]
-    np.testing.assert_allclose(aotc.jit(aotc.grad(f))(x),
-                               jax.grad(_scalar_cases(jnp, jsl, n)["cho_solve"])(x), rtol=1e-4,
-                               atol=1e-4)
 
 
 @pytest.mark.slow
