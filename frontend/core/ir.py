@@ -4,7 +4,10 @@ Everything else imports `ir`, `func` and the small helpers from here.
 """
 
 from iree.compiler import ir
+from iree.compiler._mlir_libs import _mlir
 from iree.compiler.dialects import func
+
+_mlir.globals.append_dialect_search_prefix("aotc.frontend.core.dialects")
 
 __all__ = [
     "DYNAMIC",
