@@ -4,6 +4,7 @@ aotc.differentiate and aotc.vectorize; the written file holds the original funct
 new one.
 
     aotc grad model.mlir -o model_grad.mlir [--function main] [--argnums 0,1] [--mode forward]
+              [--max-steps N [--checkpoint sqrt]]
     aotc vmap model.mlir -o model_vmap.mlir --in-axes 0,none --axis-size 32 [--out-axes 0]
 
 Exit status as for every aotc command: 0 on success, 1 on an error in the file or the options'
@@ -36,6 +37,12 @@ def register(commands) -> None:
                    help="the arguments to differentiate, by position (default: 0)")
     p.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
                    help="reverse: a VJP (gradients; default); forward: a JVP")
+    p.add_argument("--max-steps", type=_positive, default=None, metavar="N",
+                   help="bound every uncounted while loop (JAX's while_loop) to N steps so "
+                   "reverse mode can go through it; a loop needing more stops after N")
+    p.add_argument("--checkpoint", choices=("all", "sqrt"), default="all",
+                   help="with --max-steps: keep every step's carry (all) or one per "
+                   "sqrt(N) steps, recomputing the rest (sqrt)")
     p.set_defaults(handler=_cmd_grad)
 
     p = commands.add_parser(
@@ -177,7 +184,8 @@ def _write(module, added: str, args, command: str) -> int:
 
 def _cmd_grad(args) -> int:
     module, added = _transform(args.input, args.function, lambda m: differentiate(
-        m, function=args.function, argnums=args.argnums, mode=args.mode))
+        m, function=args.function, argnums=args.argnums, mode=args.mode,
+        max_steps=args.max_steps, checkpoint=args.checkpoint))
     return _write(module, added, args, "grad")
 
 

@@ -10,18 +10,23 @@ then moved (`_adopt`) into the real op: every user function is traced once (twic
 weakly typed carry is promoted, as JAX also retraces).
 """
 
+import math
+
 import numpy as np
 
 from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
-from aotc.frontend.core.ir import ir, tensor_type
-from aotc.frontend.core.source import caller_site
+from aotc.frontend.core.ir import clone_remapped, ir, tensor_type
+from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, add_custom_rule
+from aotc.frontend.core.source import at_location, caller_site
 from aotc.frontend.numpy.core import astype, shape_text
 from aotc.frontend.ops import control
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
+from aotc.passes import functions as util
+from aotc.passes.autodiff import free_values
 
 __all__ = ["cond", "fori_loop", "map", "scan", "switch", "while_loop"]
 
@@ -245,14 +250,28 @@ def _while(what, cond_fun, body_fun, init: list[Tracer], paths):
                 for k, t in enumerate(init)]
 
 
-def while_loop(cond_fun, body_fun, init_val):
+def while_loop(cond_fun, body_fun, init_val, *, max_steps: int | None = None,
+               checkpoint: str = "all"):
     """Repeat `val = body_fun(val)` while cond_fun(val); val is a pytree (`stablehlo.while`).
 
     Python scalars in init_val are weakly typed; the body must keep each leaf's shape and dtype.
 
+    Reverse mode (grad, vjp) needs `max_steps=N`: the loop then becomes a counted loop of N
+    steps whose step runs body_fun only while cond_fun holds (finished steps skip the body), so
+    it differentiates like fori_loop. Its value equals the plain loop's whenever that ends
+    within N steps; a loop that would need more stops after N applications of body_fun,
+    without an error (make N a safe bound). It always takes N (cheap, skipped) steps.
+    checkpoint="all" keeps every step's carry for the backward pass (memory O(N));
+    checkpoint="sqrt" keeps one carry per chunk of ceil(sqrt(N)) steps and recomputes the
+    chunk in the backward pass (memory O(sqrt(N)), about one more forward pass of time).
+
     Example:
         >>> lax.while_loop(lambda c: c[0] < 10, lambda c: (c[0] + 1, c[1] * 2.0), (0, x))
+        >>> aotc.grad(lambda x: lax.while_loop(lambda v: v < 1e3, lambda v: v * x, 1.0,
+        ...                                    max_steps=100))(2.0)
     """
+    if max_steps is not None:
+        _check_bound(max_steps, checkpoint)
     init, treedef = flatten_traced(init_val)
 
     def body(carry):
@@ -261,9 +280,146 @@ def while_loop(cond_fun, body_fun, init_val):
         return new
 
     paths = [f"carry{p}" for p in tree.leaf_paths(treedef)]
-    results, _ = _while("while_loop", lambda c: cond_fun(tree.unflatten(treedef, c)), body,
-                        init, paths)
+    results, op = _while("while_loop", lambda c: cond_fun(tree.unflatten(treedef, c)), body,
+                         init, paths)
+    if max_steps is not None and op is not None:
+        results = with_weak(bound_while(op, max_steps, checkpoint), results)
     return tree.unflatten(treedef, results)
+
+
+# ---- bounded while loops: reverse mode through a counted loop that stops early ------------------
+
+CHECKPOINTS = ("all", "sqrt")
+
+
+def _check_bound(max_steps, checkpoint) -> None:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) \
+            or max_steps < 0:
+        raise TracingError(f"{caller_site()}: while_loop: max_steps must be a Python int >= 0, "
+                           f"got {max_steps!r}")
+    if checkpoint not in CHECKPOINTS:
+        raise TracingError(f"{caller_site()}: while_loop: checkpoint must be one of "
+                           f"{', '.join(repr(c) for c in CHECKPOINTS)}, got {checkpoint!r}")
+
+
+class _Recompute:
+    """The custom rule of a checkpointed chunk function (what aotc.checkpoint attaches): its
+    VJP recomputes the chunk's steps instead of keeping their carries."""
+
+    kind = "checkpoint"
+
+
+def _inline(block: ir.Block, args, env: dict) -> list[ir.Value]:
+    """Clone block's ops here, its arguments bound to args and outer values mapped through env;
+    returns its terminator's operands."""
+    env = dict(env) | dict(zip(block.arguments, args))
+    *body, terminator = list(block.operations)
+    for op in body:
+        new = clone_remapped(op.operation, env)
+        env.update(zip(op.results, new.results))
+    return [env.get(v, v) for v in terminator.operands]
+
+
+def _counted(steps: int, state, step) -> list[ir.Value]:
+    """`for k in range(steps): state = step(state)` as a counted stablehlo.while."""
+    i32 = ir.IntegerType.get_signless(32)
+    out = control.while_([_scalar(0, i32), *state],
+                         lambda k, *s: ew.compare("LT", k, _scalar(steps, i32)),
+                         lambda k, *s: [ew.add(k, _scalar(1, i32)), *step(list(s))])
+    return out[1:]
+
+
+def _scalar(value, elem) -> ir.Value:
+    return shape_ops.constant(np.asarray(value, dtypes.from_mlir(elem)))
+
+
+def _guarded_step(while_op, max_steps: int, env: dict):
+    """One step of the bounded loop on state (steps taken, active, carry...): runs the body when
+    the loop is still active and under max_steps, then re-evaluates cond on the new carry."""
+    cond_block, body_block = (region.blocks[0] for region in while_op.regions)
+    i32 = ir.IntegerType.get_signless(32)
+
+    def step(state):
+        taken, active, carry = state[0], state[1], state[2:]
+        run = ew.and_(active, ew.compare("LT", taken, _scalar(max_steps, i32)))
+        new = control.if_(run, [c.type for c in carry], lambda: _inline(body_block, carry, env),
+                          lambda: list(carry))
+        active = ew.and_(run, _inline(cond_block, new, env)[0])
+        return [ew.add(taken, _scalar(1, i32)), active, *new]
+
+    return step
+
+
+def _module_of(op: ir.Operation) -> ir.Operation:
+    parent = op.parent
+    while parent.name != "builtin.module":
+        parent = parent.parent
+    return parent
+
+
+def _chunk_function(while_op, captures, state_types, chunk: int, max_steps: int) -> str:
+    """A private function (captures..., state...) -> state running `chunk` guarded steps, marked
+    for recomputation in reverse mode (like aotc.checkpoint)."""
+    module = _module_of(while_op)
+    name = util.fresh_name(module, "while_chunk")
+    fn, entry = util.new_function(module, name, [c.type for c in captures] + state_types, True,
+                                  while_op.location)
+    with ir.InsertionPoint(entry):
+        args = list(entry.arguments)
+        env = dict(zip(captures, args[:len(captures)]))
+        out = _counted(chunk, args[len(captures):], _guarded_step(while_op, max_steps, env))
+        util.finish_function(fn, out)
+    fn.attributes[CUSTOM_ATTRIBUTE] = ir.StringAttr.get(name)
+    add_custom_rule(module, name, _Recompute())
+    return name
+
+
+def bound_while(while_op, max_steps: int, checkpoint: str = "all") -> list[ir.Value]:
+    """Replace a stablehlo.while (emitted or imported) by its bounded form, a counted loop of
+    max_steps guarded steps that reverse mode can differentiate; returns the new results.
+
+    checkpoint="sqrt" nests chunks of ceil(sqrt(max_steps)) steps, each a checkpointed call,
+    in an outer counted loop, so reverse mode keeps only one carry per chunk.
+    """
+    while_op = while_op.operation
+    cond_block = while_op.regions[0].blocks[0]
+    captures = free_values(while_op)
+    with ir.InsertionPoint(while_op), at_location(while_op.location), while_op.location:
+        init = list(while_op.operands)
+        i32 = ir.IntegerType.get_signless(32)
+        state = [_scalar(0, i32), _inline(cond_block, init, {})[0], *init]
+        if checkpoint == "sqrt" and max_steps > 1:
+            chunk = math.isqrt(max_steps - 1) + 1  # ceil(sqrt(max_steps))
+            name = _chunk_function(while_op, captures, [v.type for v in state], chunk, max_steps)
+            types = [v.type for v in state]
+            out = _counted(-(-max_steps // chunk), state,
+                           lambda s: control.call(name, [*captures, *s], types))
+        else:
+            out = _counted(max_steps, state, _guarded_step(while_op, max_steps, {}))
+    results = out[2:]
+    for old, new in zip(while_op.results, results):
+        old.replace_all_uses_with(new)
+    while_op.erase()
+    return results
+
+
+def bound_while_loops(module, max_steps: int, checkpoint: str = "all") -> int:
+    """Rewrite every while loop of `module` that is not a counted loop into its bounded form
+    (see bound_while); returns how many were rewritten. Inner loops go first."""
+    found = []
+
+    def visit(op):
+        if op.operation.name == "stablehlo.while":
+            found.append(op.operation)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)  # post-order: inner loops before the loops holding them
+    rewritten = 0
+    for op in found:
+        if control.counted_loop(op) is None:
+            bound_while(op, max_steps, checkpoint)
+            rewritten += 1
+    return rewritten
 
 
 def _counted_paths(treedef) -> list[str]:

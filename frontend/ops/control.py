@@ -262,7 +262,9 @@ def _while_vjp(ctx, result_cts, wrt):
     if counted is None:
         raise TracingError(
             f"{ctx.location}: reverse-mode differentiation of a while_loop needs a counted loop "
-            "with static bounds; use aotc.lax.fori_loop with Python int bounds or aotc.lax.scan")
+            "with static bounds; pass max_steps=N to aotc.lax.while_loop (or to "
+            "aotc.differentiate / `aotc grad --max-steps N` for imported StableHLO), or use "
+            "aotc.lax.fori_loop with Python int bounds or aotc.lax.scan")
     _, start, stop = counted
     trip = max(stop - start, 0)
     body_block = src.regions[1].blocks[0]

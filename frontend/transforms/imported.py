@@ -4,18 +4,26 @@ vectorize."""
 
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
+from aotc.frontend.lax.control import CHECKPOINTS, bound_while_loops
 from aotc.frontend.trace.staging import parse_module
 from aotc.passes import autodiff, batching
 from aotc.passes import functions as util
 
 
 def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
-                  mode: str = "reverse") -> ir.Module:
+                  mode: str = "reverse", max_steps: int | None = None,
+                  checkpoint: str = "all") -> ir.Module:
     """Add the derivative of `function` of a StableHLO module (from aotc, JAX, torch-mlir, ...).
 
     mode="reverse" adds `@<function>_vjp(args..., output cotangents...) -> (outputs...,
     cotangents of args[argnums]...)`; mode="forward" adds `@<function>_jvp(args..., tangents of
     args[argnums]...) -> (outputs..., output tangents...)`. Returns the module.
+
+    Reverse mode through an uncounted `while` (JAX's while_loop) needs `max_steps=N`: every
+    such loop of the module (the original function's too) first becomes a counted loop of N
+    steps that skips the body once the loop's condition fails (aotc.lax.while_loop's
+    max_steps; a loop needing more than N steps stops after N). checkpoint="sqrt" keeps
+    O(sqrt(N)) carries instead of N and recomputes the rest.
 
     Example:
         >>> text = jax.jit(loss).lower(params, x).as_text()
@@ -24,6 +32,14 @@ def differentiate(mlir_text_or_module, function: str = "main", argnums=(0,),
     module = (parse_module(mlir_text_or_module) if isinstance(mlir_text_or_module, str)
               else mlir_text_or_module)
     argnums = [argnums] if isinstance(argnums, int) else list(argnums)
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+            raise TracingError(f"differentiate: max_steps must be an int >= 0, got {max_steps!r}")
+        if checkpoint not in CHECKPOINTS:
+            raise TracingError(f"differentiate: checkpoint must be one of {CHECKPOINTS}, got "
+                               f"{checkpoint!r}")
+        with module.context, ir.Location.unknown():
+            bound_while_loops(module, max_steps, checkpoint)
     if mode == "reverse":
         autodiff.vjp(module, function, argnums, name=util.unique_name(module, f"{function}_vjp"))
     elif mode == "forward":
