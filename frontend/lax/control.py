@@ -17,7 +17,7 @@ import numpy as np
 from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
-from aotc.frontend.core.ir import clone_remapped, ir, tensor_type
+from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type
 from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, add_custom_rule
 from aotc.frontend.core.source import at_location, caller_site
 from aotc.frontend.numpy.core import astype, shape_text
@@ -257,10 +257,11 @@ def while_loop(cond_fun, body_fun, init_val, *, max_steps: int | None = None,
     Python scalars in init_val are weakly typed; the body must keep each leaf's shape and dtype.
 
     Reverse mode (grad, vjp) needs `max_steps=N`: the loop then becomes a counted loop of N
-    steps whose step runs body_fun only while cond_fun holds (finished steps skip the body), so
-    it differentiates like fori_loop. Its value equals the plain loop's whenever that ends
+    steps whose step keeps body_fun's result only while cond_fun holds, so it differentiates
+    like fori_loop (body_fun also runs, discarded, on finished steps: like jnp.where, its
+    derivative there must be finite). Its value equals the plain loop's whenever that ends
     within N steps; a loop that would need more stops after N applications of body_fun,
-    without an error (make N a safe bound). It always takes N (cheap, skipped) steps.
+    without an error (make N a safe bound). It always takes N steps.
     checkpoint="all" keeps every step's carry for the backward pass (memory O(N));
     checkpoint="sqrt" keeps one carry per chunk of ceil(sqrt(N)) steps and recomputes the
     chunk in the backward pass (memory O(sqrt(N)), about one more forward pass of time).
@@ -342,8 +343,13 @@ def _guarded_step(while_op, max_steps: int, env: dict):
     def step(state):
         taken, active, carry = state[0], state[1], state[2:]
         run = ew.and_(active, ew.compare("LT", taken, _scalar(max_steps, i32)))
-        new = control.if_(run, [c.type for c in carry], lambda: _inline(body_block, carry, env),
-                          lambda: list(carry))
+        # select, not stablehlo.if: IREE 3.13 fails at run time on the reverse-mode program
+        # of an if inside this loop. The body also runs on finished steps (its result is
+        # dropped); its derivative there must be finite, as for jnp.where.
+        stepped = _inline(body_block, carry, env)
+        new = [ew.select(run if not shape_of(c) else
+                         shape_ops.broadcast_in_dim(run, shape_of(c), []), c_new, c)
+               for c_new, c in zip(stepped, carry)]
         active = ew.and_(run, _inline(cond_block, new, env)[0])
         return [ew.add(taken, _scalar(1, i32)), active, *new]
 

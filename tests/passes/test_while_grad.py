@@ -173,7 +173,8 @@ def test_vmap_grad_interpreted():
     got = interpreted(_lane_grads(), [aotc.ShapeSpec((5,), F32)])(LANES)
     one = interpreted(aotc.grad(lambda c: newton_cbrt(c, 40)[0]), [aotc.ShapeSpec((), F32)])
     np.testing.assert_allclose(got, [float(one(c)) for c in LANES], rtol=1e-12)
-    np.testing.assert_allclose(got, 1 / (3 * np.cbrt(LANES.astype(np.float64)) ** 2), rtol=1e-4)
+    # the tolerance |x^3 - c| <= 1e-6 leaves the root of c = 1e-3 0.1% off: the grad 0.2%
+    np.testing.assert_allclose(got, 1 / (3 * np.cbrt(LANES.astype(np.float64)) ** 2), rtol=5e-3)
 
 
 def test_vmap_grad_compiled():
