@@ -1,8 +1,8 @@
 """Sorts past IREE's limits: rows of >= NETWORK_MIN_SIZE entries compile to a bitonic network
 (aotc.frontend.ops.sort.lower_large_sorts). IREE 3.13's own CPU sort is quadratic and fails to
 compile at 65,536 entries; these tests run the IREE-compiled programs at and around that size
-and at 2**20 and 2**24, against numpy's stable sort and JAX (ties, NaN and -0.0 as JAX orders
-them), plus grad and vmap of a large sort once."""
+and at 2**20 and 2**22 (2**24 in benchmarks/sort.py), against numpy's stable sort and JAX
+(ties, NaN and -0.0 as JAX orders them), plus grad and vmap of a large sort once."""
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +123,8 @@ def test_two_to_the_20_sort_top_k_unique():
 
 
 @pytest.mark.slow
-def test_two_to_the_24_sort():
-    x = _edgy_keys(1 << 24, 9)
+def test_two_to_the_22_sort():
+    # 2**24 takes minutes per sort on 2 cores (the network does O(n log^2 n) work);
+    # benchmarks/sort.py sorts 2**24 and checks it equal to numpy's.
+    x = _edgy_keys(1 << 22, 9)
     _same_floats(aotc.jit(anp.sort)(x), np.sort(x, kind="stable"))
