@@ -99,9 +99,9 @@ NUMPY_ROWS = [
     ("astype", lambda m, a: m.astype(a, np.float16), ("x",), UNARY_EMPTY),  # huge -> inf
     ("ldexp", lambda m, a, i: m.ldexp(a[:2], m.clip(i, -200, 200)), ("x", "i"),
      (("e0", "e0i"),)),
-    # integers: wrapping, shifts past the width, gcd/lcm of extremes
+    # integers: wrapping, shifts past the width (gcd/lcm: see EXEMPT)
     *_binary(["bitwise_and", "bitwise_or", "bitwise_xor", "add", "subtract", "multiply",
-              "maximum", "gcd", "lcm"], ("i", "j"), (("e0i", "e0i"),)),
+              "maximum"], ("i", "j"), (("e0i", "e0i"),)),
     *_binary(["left_shift", "right_shift", "bitwise_left_shift", "bitwise_right_shift"],
              ("i", "j"), (("e0i", "e0i"),)),
     *[(n, lambda m, i, n=n: getattr(m, n)(i), ("i",), (("e0i",),))
@@ -160,7 +160,7 @@ NUMPY_ROWS = [
     ("interp", lambda m, a: m.interp(a, np.array([-1.0, 0.0, 2.0], np.float32),
                                      np.array([5.0, -1.0, 3.0], np.float32)), ("mod",),
      UNARY_EMPTY),
-    ("extract", lambda m, a: m.extract(a > 0, a, size=30), ("x",), (("e0",),)),
+    ("extract", lambda m, a: m.extract(a > 0, a, size=20), ("x",), (("e0",),)),
     ("compress", lambda m, a: m.compress(a[:, 0] > 0, a, axis=0, size=4), ("x",),
      (("e03",),)),
 ]
@@ -184,8 +184,39 @@ def _jax_accepts(facade: str, row: int, variant: int) -> bool:
 
 # Names whose edge rows differ from JAX, left out of the tables (so they count as having no
 # edge row) with what differs; each is listed in the report of issue 14.
+_EMPTY_SETS = ("of an empty array: aotc raises a TracingError where JAX returns an empty (or "
+               "fill_value-padded) result")
 DIFFERS_FROM_JAX = {
-    "numpy": {},
+    "numpy": {
+        "cbrt": "IREE's cbrt(+-inf) is NaN (JAX: +-inf)",
+        "power": "IREE's stablehlo.power: pow(x, +-0.0) is NaN for x = -0.0, +-inf, NaN (JAX: 1)",
+        "arctan2": "IREE's atan2(+-inf, +-inf) is NaN (JAX: +-pi/4, +-3pi/4)",
+        "pow": "IREE's stablehlo.power, as numpy's power",
+        "float_power": "IREE's stablehlo.power, as numpy's power",
+        "atan2": "IREE's atan2, as numpy's arctan2",
+        **dict.fromkeys(("argmax", "argmin", "nanargmax", "nanargmin"),
+                        "an empty (0, 3) input along axis 1: aotc's interpreter fails to reshape "
+                        "a size-0 array (JAX returns an empty result)"),
+        **dict.fromkeys(("median", "nanmedian", "argpartition"),
+                        "an empty input: aotc builds a gather with a slice past the empty axis "
+                        "(invalid IR)"),
+        "trace": "trace with an inf and a -inf on the diagonal's edge rows: aotc NaN, JAX -inf "
+                 "(summation order)",
+        **dict.fromkeys(("cumsum", "cumulative_sum", "nancumsum"),
+                        "one element differs by a subnormal (1.2e-38): aotc's scan adds in a "
+                        "different order"),
+        **dict.fromkeys(("cumprod", "cumulative_prod", "nancumprod"),
+                        "0 * inf order: aotc's scan multiplies in a different order, NaN where "
+                        "JAX gets 0"),
+        "trapezoid": "with inf/nan edge inputs one entry is -1.0 where JAX gives -0.75 "
+                     "(untriaged)",
+        **dict.fromkeys(("unique", "unique_values", "unique_counts", "unique_inverse",
+                         "unique_all", "union1d", "intersect1d", "setdiff1d", "setxor1d"),
+                        _EMPTY_SETS),
+        **dict.fromkeys(("nonzero", "flatnonzero", "argwhere"),
+                        "an empty input: aotc divides by the empty axis's size "
+                        "(ZeroDivisionError) where JAX returns empty indices"),
+    },
     "lax": {
         "zeta": "zeta(-0.0, 0.0): JAX gives inf, aotc NaN (aotc's zeta is NaN for s <= 1)",
         "polygamma": "polygamma(1, x) at x = 0, -0.0, negative integers and -inf: JAX gives inf "
@@ -205,12 +236,12 @@ DIFFERS_FROM_JAX = {
 }
 
 
-def _table_of(facade: str):
+def _table_of(facade: str, rows: range | None = None):
     def table(m, *args):
         arrays = dict(zip(ARG_NAMES, args))
         out = {}
         for k, (name, call, edge, empties) in enumerate(ROWS[facade]):
-            if name in DIFFERS_FROM_JAX[facade]:
+            if name in DIFFERS_FROM_JAX[facade] or (rows is not None and k not in rows):
                 continue
             out[f"{k}:{name}"] = call(m, *[arrays[a] for a in edge])
             for v, names in enumerate(empties):
@@ -293,16 +324,17 @@ ROWS = {"numpy": NUMPY_ROWS, "lax": LAX_ROWS, "nn": NN_ROWS}
 # ---- the checks: values against JAX (interpreter and one IREE compile per table) ------------
 
 
-def test_numpy_edge_rows():
-    check_table(_table_of("numpy"), jnp, anp, _args())
+# One IREE compile per CHUNK rows: IREE's compile time grows faster than the program, and the
+# whole numpy table in one program took over 7 minutes.
+CHUNK = 40
+NAMESPACES = {"numpy": anp, "lax": alax, "nn": ann}
 
 
-def test_lax_edge_rows():
-    check_table(_table_of("lax"), jax.lax, alax, _args())
-
-
-def test_nn_edge_rows():
-    check_table(_table_of("nn"), jax.nn, ann, _args())
+@pytest.mark.parametrize("facade, start", [(f, start) for f in ("numpy", "lax", "nn")
+                                           for start in range(0, len(ROWS[f]), CHUNK)])
+def test_edge_rows(facade, start):
+    check_table(_table_of(facade, range(start, start + CHUNK)), ORACLES[facade],
+                NAMESPACES[facade], _args())
 
 
 # ---- which names have rows ---------------------------------------------------------------------
@@ -351,6 +383,9 @@ def _exempt(reason: str, names: str) -> dict:
 
 EXEMPT = {
     "numpy": {
+        **_exempt("jnp.gcd/lcm never return on INT_MIN (JAX's Euclid loop; |INT_MIN| "
+                  "overflows), so JAX cannot be the oracle at integer extremes; their values are "
+                  "checked in the numpy spec tables", "gcd lcm"),
         **_exempt(_CREATION, "arange array asarray empty empty_like eye full full_like geomspace "
                   "identity linspace logspace ones ones_like tri zeros zeros_like fromfunction "
                   "vander"),
