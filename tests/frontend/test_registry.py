@@ -29,7 +29,8 @@ class Example:
 
 
 def _type(array) -> str:
-    dtype = {np.dtype(f32): "f32", np.dtype(i32): "i32", np.dtype(bool): "i1"}[array.dtype]
+    dtype = {np.dtype(f32): "f32", np.dtype(i32): "i32", np.dtype(bool): "i1",
+             np.dtype(np.complex64): "complex<f32>"}[array.dtype]
     return f"tensor<{''.join(f'{d}x' for d in array.shape)}{dtype}>"
 
 
@@ -370,6 +371,18 @@ OP_EXAMPLES["chlo.top_k"] = example(  # ties (the two 1s, the two -1s) keep the 
     "%v, %i = chlo.top_k(%w, k = 3) : tensor<2x4xf32> -> (tensor<2x3xf32>, tensor<2x3xi32>)",
     {"w": W}, {"v": -np.sort(-W, 1)[:, :3],
                "i": np.argsort(-W, 1, kind="stable")[:, :3].astype(i32)})
+Z = (X + 1j * G).astype(np.complex64)
+OP_EXAMPLES["stablehlo.complex"] = example(
+    '%r = "stablehlo.complex"(%x, %y) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xcomplex<f32>>',
+    {"x": X, "y": G}, {"r": Z})
+OP_EXAMPLES["stablehlo.real"] = example(
+    '%r = "stablehlo.real"(%z) : (tensor<4xcomplex<f32>>) -> tensor<4xf32>', {"z": Z}, {"r": X})
+OP_EXAMPLES["stablehlo.imag"] = example(
+    '%r = "stablehlo.imag"(%z) : (tensor<4xcomplex<f32>>) -> tensor<4xf32>', {"z": Z}, {"r": G})
+OP_EXAMPLES["stablehlo.fft"] = example(
+    "%r = stablehlo.fft %z, type = FFT, length = [4] : "
+    "(tensor<4xcomplex<f32>>) -> tensor<4xcomplex<f32>>",
+    {"z": Z}, {"r": np.fft.fft(Z).astype(np.complex64)})
 OP_EXAMPLES["stablehlo.custom_call"] = example(  # aotc.debug.print's op: prints, no results
     'stablehlo.custom_call @aotc.debug_print(%x) {backend_config = "{\\"aotc.debug.print\\": '
     '\\"x = {}\\", \\"names\\": []}", has_side_effect = true} : (tensor<4xf32>) -> ()\n'
