@@ -43,6 +43,12 @@ _NAMES = threading.local()
 _MAX_NAMED = 4096  # argument values remembered per thread (names only matter while tracing)
 
 
+def forget() -> None:
+    """Drop the remembered names and Dims: called when a trace starts in a new context, because
+    ir.Values of freed modules hash like the new values that reuse their addresses."""
+    _NAMES.table, _NAMES.known = {}, {}
+
+
 def name_arguments(arguments, specs) -> None:
     """Remember the dim names of traced arguments' ShapeSpecs (called by trace())."""
     names = getattr(_NAMES, "table", None)

@@ -198,6 +198,8 @@ def trace(fn: Callable, leaf_specs, in_tree: tree.TreeDef, name: str = "main",
     leaf_specs are objects with .shape (None = dynamic) and .dtype. Adds `func.func @name` to
     `module` (an ir.Module or a builtin.module operation; a new module in a new context when None).
     """
+    if module is None:
+        symbolic.forget()
     context = module.context if module is not None else new_context()
     float64 = any(np.dtype(s.dtype) == dtypes.float64 for s in leaf_specs)
     with context, ir.Location.unknown(), tracing(), dtypes.float64_inputs(float64):
