@@ -81,23 +81,13 @@ def _compile_without_data_tiling(text: str, flags: list, first: CompilerToolErro
 def _lower_large_sorts_text(text: str) -> str:
     """Long sorts become sorting networks (IREE's CPU sort is quadratic and fails to compile
     past 65,535 entries): see aotc.frontend.ops.sort.lower_large_sorts."""
-    if "stablehlo.sort" not in text:
-        return text
-    with new_context():
-        module = ir.Module.parse(text)
-        lower_large_sorts(module)
-        return module.operation.get_asm(enable_debug_info=True)
+    return _rewritten(text, lower_large_sorts) if "stablehlo.sort" in text else text
 
 
 def _lower_ffts_text(text: str) -> str:
     """FFTs become dot_generals, reshapes and complex elementwise ops on every target (IREE 3.13
     lowers few, and fails on some of those): see aotc.frontend.ops.fft.lower_ffts."""
-    if "stablehlo.fft" not in text:
-        return text
-    with new_context():
-        module = ir.Module.parse(text)
-        lower_ffts(module)
-        return module.operation.get_asm(enable_debug_info=True)
+    return _rewritten(text, lower_ffts) if "stablehlo.fft" in text else text
 
 
 def _legalize_complex_text(text: str, target: str) -> str:
@@ -106,9 +96,14 @@ def _legalize_complex_text(text: str, target: str) -> str:
     backend = get_target(target).backend
     if "complex<" not in text or backend not in ("vmvx", "vulkan", "vulkan-spirv"):
         return text
+    return _rewritten(text, lambda module: legalize_for_backend(module, backend, target))
+
+
+def _rewritten(text: str, rewrite) -> str:
+    """text parsed into a fresh context, rewritten in place by rewrite(module), printed back."""
     with new_context():
         module = ir.Module.parse(text)
-        legalize_for_backend(module, backend, target)
+        rewrite(module)
         return module.operation.get_asm(enable_debug_info=True)
 
 
