@@ -84,3 +84,15 @@ def edgy(shape, seed=0) -> np.ndarray:
     flat = x.reshape(-1)
     flat[[1, 6]], flat[2], flat[3], flat[4] = np.nan, np.inf, -np.inf, -0.0
     return x.astype(np.float32)
+
+
+class Recorder:
+    """A namespace that forwards to `target` and notes every attribute read in `seen`: run a table
+    against it to learn which public names the table exercises."""
+
+    def __init__(self, target, seen: set):
+        self._target, self._seen = target, seen
+
+    def __getattr__(self, name):
+        self._seen.add(name)
+        return getattr(self._target, name)

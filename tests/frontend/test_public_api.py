@@ -20,6 +20,7 @@ import test_lax
 import test_nn
 import test_numpy_more
 import test_numpy_spec
+from helpers import Recorder
 
 import aotc.lax
 import aotc.nn
@@ -62,29 +63,18 @@ EXCLUDED = {
 }
 
 
-class _Recorder:
-    """A namespace that forwards to `target` and notes every attribute read in `seen`."""
-
-    def __init__(self, target, seen: set):
-        self._target, self._seen = target, seen
-
-    def __getattr__(self, name):
-        self._seen.add(name)
-        return getattr(self._target, name)
-
-
 def _numpy_spec_rows(seen: set) -> None:
     for (family, name), case in test_numpy_spec.CASES.items():
         dt = case.dtypes[0]
         for key, args in test_numpy_spec._inputs(family, name, dt).items():
             variant = int(key.rsplit(".", 1)[1])
             with np.errstate(all="ignore"):
-                case.call(_Recorder(np, seen), *args, **case.kwargs(variant, dt))
+                case.call(Recorder(np, seen), *args, **case.kwargs(variant, dt))
 
 
 def _extra_rows(seen: set) -> None:
     x = test_extra._data((4, 6), np.float32)  # a float array reaches every sub-table
-    test_extra._table(_Recorder(test_extra.JNP, seen), jnp.asarray(x))
+    test_extra._table(Recorder(test_extra.JNP, seen), jnp.asarray(x))
 
 
 # More tables by convention: a module tests/frontend/test_<facade>_<topic>.py that defines
@@ -107,7 +97,7 @@ def _convention_rows(facade: str):
     def rows(seen: set) -> None:
         for module in _convention_tables(facade):
             args = [jnp.asarray(a) for a in module._args()]
-            module._table(_Recorder(ORACLES[facade], seen), *args)
+            module._table(Recorder(ORACLES[facade], seen), *args)
 
     return rows
 
@@ -135,12 +125,12 @@ NN_TABLES = {
 
 def _lax_rows(seen: set) -> None:
     for name, args in LAX_PROGRAMS.items():
-        getattr(test_lax, name)(_Recorder(jax.lax, seen), jnp, *args)
+        getattr(test_lax, name)(Recorder(jax.lax, seen), jnp, *args)
 
 
 def _nn_rows(seen: set) -> None:
     for name, x in NN_TABLES.items():
-        getattr(test_nn, name)(_Recorder(jax.nn, seen), jnp.asarray(x))
+        getattr(test_nn, name)(Recorder(jax.nn, seen), jnp.asarray(x))
 
 
 SPEC_TABLES = {

@@ -10,6 +10,7 @@ import jax.nn.initializers as ji
 import jax.random as jr
 import test_initializers
 import test_random
+from helpers import Recorder
 
 import aotc.nn as ann
 import aotc.random as ar
@@ -56,17 +57,6 @@ LEFT_OUT_RANDOM = {
 LEFT_OUT_INITIALIZERS = {"Initializer": "a typing Protocol, not a function"}
 
 
-class _Recorder:
-    """A namespace forwarding to `target` and noting the names read."""
-
-    def __init__(self, target, seen: set):
-        self._target, self._seen = target, seen
-
-    def __getattr__(self, name):
-        self._seen.add(name)
-        return getattr(self._target, name)
-
-
 def _public(facade) -> set:
     """The public names of a facade: its frontend package's __all__."""
     source = {ar: frontend_random, ann.initializers: frontend_initializers}[facade]
@@ -75,7 +65,7 @@ def _public(facade) -> set:
 
 def test_every_random_name_has_a_docstring_and_a_jax_compared_test():
     seen = set()
-    jax.eval_shape(lambda k: test_random.draws(_Recorder(jr, seen), k), test_random.KEYS[0])
+    jax.eval_shape(lambda k: test_random.draws(Recorder(jr, seen), k), test_random.KEYS[0])
     for name in sorted(_public(ar)):
         assert inspect.getdoc(getattr(ar, name)), f"aotc.random.{name} has no docstring"
         assert name in seen or name in TESTED_ELSEWHERE, f"aotc.random.{name} has no test"
