@@ -27,6 +27,7 @@ DIMS: dict[str, Callable] = {}  # which dims must be equal; see aotc.passes.dims
 TABLES = {"type": TYPE_RULE, "interpret": IMPL, "jvp": JVP, "transpose": TRANSPOSE, "batch": BATCH,
           "vjp": VJP, "dims": DIMS}
 TABLES["bounds"] = {}  # index legalization (clamp reads, drop updates); aotc.passes.bounds
+TABLES["shard"] = {}  # SPMD partitioning (operand shardings -> local ops); aotc.passes.sharding
 
 
 def register(table: str, op_name: str, rule: Callable) -> Callable:
