@@ -18,7 +18,7 @@ one binary op) into an operand of dynamic shape.
 import aotc.frontend.ops  # noqa: F401  (registers every op's bounds rule)
 from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import functions, ir, new_context
-from aotc.frontend.core.registry import TABLES
+from aotc.frontend.core.registry import TABLES, rule_key
 from aotc.passes.functions import verify_after
 from aotc.passes.walker import TERMINATORS, RuleContext, Walker, entry_block
 
@@ -46,7 +46,7 @@ class BoundsLegalizer(Walker):
         for region in op.regions:
             for block in region.blocks:
                 self._walk_nested(block)
-        if op.name not in TABLES[self.table]:
+        if rule_key(op) not in TABLES[self.table]:
             return list(op.results)
         with ir.InsertionPoint(op), op.location:
             outs = self.apply(self.rule(op), op, RuleContext(op, self), list(op.operands))
@@ -64,7 +64,7 @@ class BoundsLegalizer(Walker):
             return
         for op in ops:  # a region of another dialect (its own terminator): visit each op
             op = op.operation
-            if op.regions or op.name in TABLES[self.table]:
+            if op.regions or rule_key(op) in TABLES[self.table]:
                 self.visit(op)
 
     def run(self) -> None:

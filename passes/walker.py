@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from aotc.frontend.core.emit import Attrs
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import find_function, ir, module_body
-from aotc.frontend.core.registry import lookup
+from aotc.frontend.core.registry import lookup, rule_key
 from aotc.frontend.core.source import at_location, location_text
 
 TERMINATORS = frozenset({"func.return", "stablehlo.return"})
@@ -151,7 +151,7 @@ class Walker:
     def rule(self, op: ir.Operation, table: str | None = None) -> Callable:
         """The op's rule in `table` (default: the pass's own); MissingRuleError names the op's
         source location."""
-        return lookup(table or self.table, op.name, location_text(op.location))
+        return lookup(table or self.table, rule_key(op), location_text(op.location))
 
     def apply(self, rule: Callable, op: ir.Operation, *args):
         """Call a rule that emits IR, with the op's own location on everything it emits."""

@@ -56,6 +56,22 @@ def rule(table: str, *op_names: str):
     return decorate
 
 
+CUSTOM_CALL = "stablehlo.custom_call"
+
+
+def custom_call_key(target: str) -> str:
+    """The rule key of `stablehlo.custom_call @target`: each call target has rules of its own."""
+    return f"{CUSTOM_CALL} @{target}"
+
+
+def rule_key(op: ir.Operation) -> str:
+    """The key an op's rules are registered under: its name, or for a custom_call its name and
+    call target ("stablehlo.custom_call @aotc.transfer")."""
+    if op.name == CUSTOM_CALL:
+        return custom_call_key(ir.StringAttr(op.attributes["call_target_name"]).value)
+    return op.name
+
+
 def lookup(table: str, op_name: str, where: str = "") -> Callable:
     rules = TABLES[table]
     if op_name not in rules:

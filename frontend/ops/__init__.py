@@ -16,9 +16,10 @@ from aotc.frontend.ops import (
     shape,
     sort,
     special,
+    spmd,
 )
 
 ew = elementwise
 
 __all__ = ["control", "conv", "debug", "elementwise", "ew", "fft", "indexing", "linalg",
-           "reduction", "shape", "sort", "special"]
+           "reduction", "shape", "sort", "special", "spmd"]

@@ -11,12 +11,12 @@ import json
 import numpy as np
 
 from aotc.frontend.core.emit import emit
-from aotc.frontend.core.errors import MissingRuleError
 from aotc.frontend.core.ir import ir, shape_of
-from aotc.frontend.core.registry import defzero, register
+from aotc.frontend.core.registry import CUSTOM_CALL, custom_call_key, defzero, register
 
 TARGET = "aotc.debug_print"
-_OP = "stablehlo.custom_call"
+_OP = CUSTOM_CALL
+_KEY = custom_call_key(TARGET)  # the rules of this call target
 
 
 def format_values(key: str, values) -> str:
@@ -48,14 +48,7 @@ def _fmt(op: ir.Operation) -> str:
     return ir.StringAttr(op.attributes["backend_config"]).value
 
 
-def _check(ctx, transform: str) -> None:
-    if not is_debug_print(ctx.op):
-        target = ir.StringAttr(ctx.op.attributes["call_target_name"]).value
-        raise MissingRuleError(transform, f"stablehlo.custom_call @{target}", ctx.location)
-
-
 def _impl(ctx, *values):
-    _check(ctx, "interpret")
     print(format_values(_fmt(ctx.op), values), flush=True)
     return []
 
@@ -65,15 +58,12 @@ def _type_rule(types, attrs):
 
 
 def _batch(ctx, operands, batched):
-    _check(ctx, "batch")
     debug_print(_fmt(ctx.op), operands)  # a batched value prints with its batch dim
     return [], []
 
 
 def _to_flow_trace(ctx, operands):
     """IREE's spelling: flow.tensor.trace "fmt" = [values], with each dynamic dim's size."""
-    if not is_debug_print(ctx.op):
-        return None  # another custom_call: left for IREE, which reports what it can't compile
     index = ir.IndexType.get()
     loc = ctx.op.location
     dims = []
@@ -91,8 +81,8 @@ def _to_flow_trace(ctx, operands):
     return []
 
 
-register("type", _OP, _type_rule)
-register("interpret", _OP, _impl)
-defzero(_OP)  # no results; the JVP walker keeps the print on the primal values
-register("batch", _OP, _batch)
-register("bounds", _OP, _to_flow_trace)
+register("type", _KEY, _type_rule)
+register("interpret", _KEY, _impl)
+defzero(_KEY)  # no results; the JVP walker keeps the print on the primal values
+register("batch", _KEY, _batch)
+register("bounds", _KEY, _to_flow_trace)

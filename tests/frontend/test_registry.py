@@ -383,10 +383,19 @@ OP_EXAMPLES["stablehlo.fft"] = example(
     "%r = stablehlo.fft %z, type = FFT, length = [4] : "
     "(tensor<4xcomplex<f32>>) -> tensor<4xcomplex<f32>>",
     {"z": Z}, {"r": np.fft.fft(Z).astype(np.complex64)})
-OP_EXAMPLES["stablehlo.custom_call"] = example(  # aotc.debug.print's op: prints, no results
+OP_EXAMPLES["stablehlo.custom_call @aotc.debug_print"] = example(  # prints, no results
     'stablehlo.custom_call @aotc.debug_print(%x) {backend_config = "{\\"aotc.debug.print\\": '
     '\\"x = {}\\", \\"names\\": []}", has_side_effect = true} : (tensor<4xf32>) -> ()\n'
     "%r = stablehlo.add %x, %x : tensor<4xf32>", {"x": X}, {"r": X + X})
+OP_EXAMPLES["stablehlo.custom_call @aotc.transfer"] = example(  # a device move: the identity
+    '%r = stablehlo.custom_call @aotc.transfer(%x) {backend_config = "0->1"} : '
+    "(tensor<4xf32>) -> tensor<4xf32>", {"x": X}, {"r": X})
+# A collective resolves only inside a mapped body; interpreted alone it names the problem.
+OP_EXAMPLES["stablehlo.custom_call @aotc.collective"] = example(
+    '%r = stablehlo.custom_call @aotc.collective(%x) {backend_config = "{\\"axes\\": '
+    '[\\"i\\"], \\"dim\\": 0, \\"kind\\": \\"all_gather\\", \\"size\\": 2}"} : '
+    "(tensor<4xf32>) -> tensor<8xf32>", {"x": X}, {"r": np.concatenate([X, X])})
+RAISES = {"stablehlo.custom_call @aotc.collective": "outside a mapped context"}
 
 
 # ---- tests ---------------------------------------------------------------------------------------
@@ -412,7 +421,7 @@ def _ops_named(module: ir.Module, name: str) -> list:
     found = []
 
     def visit(op):
-        if op.name == name:
+        if registry.rule_key(op.operation) == name:
             found.append(op)
         return ir.WalkResult.ADVANCE
 
@@ -438,6 +447,10 @@ def test_op_example_type_rule_and_interpretation(op_name):
                 assert "given by" in str(exc), f"{op_name}: type rule failed: {exc}"
                 continue
             assert inferred == stated, f"{op_name}: type rule gives {inferred}, IR has {stated}"
+        if op_name in RAISES:
+            with pytest.raises(aotc.TracingError, match=RAISES[op_name]):
+                aotc.interpret(module, "main", *ex.inputs)
+            return
         outs = aotc.interpret(module, "main", *ex.inputs)
     assert len(outs) == len(ex.expected)
     for out, want in zip(outs, ex.expected, strict=True):

@@ -310,9 +310,9 @@ def _ops_in(case: Case) -> set[str]:
     names = set()
 
     def visit(op):
-        names.add(op.operation.name)
         from aotc.frontend.core.ir import ir
 
+        names.add(registry.rule_key(op.operation))
         return ir.WalkResult.ADVANCE
 
     traced.module.operation.walk(visit)
@@ -333,7 +333,10 @@ NOT_IN_TABLE = {
     "stablehlo.round_nearest_afz": "piecewise constant: zero JVP (anp.round emits round_even)",
     "stablehlo.popcnt": "integer only: zero JVP", "stablehlo.count_leading_zeros": "integer only",
     "stablehlo.bitcast_convert": "reinterprets bits: zero JVP (tests/frontend/test_lax_more.py)",
-    "stablehlo.custom_call": "only aotc.debug.print's, which has no results",
+    "stablehlo.custom_call @aotc.debug_print": "no results: nothing to differentiate",
+    "stablehlo.custom_call @aotc.transfer": "device moves: tests/frontend/test_shard_map.py",
+    "stablehlo.custom_call @aotc.collective": "mapped bodies: grads in "
+                                               "tests/frontend/test_collectives.py",
     **{f"chlo.{name}": "special function: grads vs jax.grad in tests/frontend/test_lax_more.py"
        for name in ("lgamma", "digamma", "erf_inv", "polygamma", "zeta", "bessel_i1e")},
     **{f"chlo.{name}": "on JAX's exports vs jax.grad/jvp: tests/passes/test_jax_export_rules.py"
