@@ -105,6 +105,11 @@ def collective_config(op_or_attrs) -> dict:
     return json.loads(text)
 
 
+def is_while(op: ir.Operation) -> bool:
+    """Whether op is a stablehlo.while (the one region op the unroller merges across devices)."""
+    return op.name == "stablehlo.while"
+
+
 def is_collective(op: ir.Operation) -> bool:
     return (op.name == CUSTOM_CALL
             and ir.StringAttr(op.attributes["call_target_name"]).value == COLLECTIVE)
