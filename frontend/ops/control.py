@@ -504,3 +504,63 @@ register("dims", "stablehlo.if", _branches_dims)
 register("dims", "stablehlo.case", _branches_dims)
 register("dims", "stablehlo.optimization_barrier",
          lambda ctx: [ctx.walker.read(v) for v in ctx.op.operands])
+
+
+# ---- SPMD partitioning (aotc.passes.sharding) ----
+
+
+def _regroup(ctx, specs, values_) -> list:
+    """N blocks per global value, in order, back into the partitioner's sharded values."""
+    n = ctx.n
+    return [ctx.sharded(s, values_[i * n:(i + 1) * n]) for i, s in enumerate(specs)]
+
+
+def _while_shard(ctx, operands):
+    """One loop over every device's blocks: carries keep their init's layout (body outputs are
+    resharded to it); the condition, a scalar, is read on device 0."""
+    specs = [x.spec for x in operands]
+    init = [b for x in operands for b in x.blocks]
+    types = [b.type for b in init]
+    op = emit("stablehlo.while", init, result_types=types, regions=2)
+    cond_block, body_block = (r.blocks[0] for r in ctx.op.regions)
+
+    def cond(*state):
+        (pred,) = ctx.walker.run_block(cond_block, _regroup(ctx, specs, state))
+        return [ctx.replicate(pred).blocks[0]]
+
+    def body(*state):
+        outs = ctx.walker.run_block(body_block, _regroup(ctx, specs, state))
+        return [b for x, s in zip(outs, specs) for b in ctx.reshard(x, s).blocks]
+
+    build_region(op.regions[0], types, cond)
+    build_region(op.regions[1], types, body)
+    return _regroup(ctx, specs, list(op.results))
+
+
+def _branches_shard(ctx, operands):
+    """if / case on a replicated selector read on device 0; every branch's outputs take the
+    first branch's layouts."""
+    selector = ctx.replicate(operands[0]).blocks[0]
+    results = list(ctx.op.results)
+    op = emit(ctx.op.name, [selector], result_types=[r.type for r in results for _ in
+                                                     range(ctx.n)], regions=len(ctx.op.regions))
+    specs: list = []
+
+    def branch(block):
+        def body():
+            outs = ctx.walker.run_block(block, [])
+            specs[:] = specs or [x.spec for x in outs]
+            return [b for x, s in zip(outs, specs) for b in ctx.reshard(x, s).blocks]
+        return body
+
+    for source, region in zip(ctx.op.regions, op.regions):
+        build_region(region, [], branch(source.blocks[0]))
+    for value, t in zip(op.results, [ctx.block_type(r.type, s) for r, s in zip(results, specs)
+                                     for _ in range(ctx.n)]):
+        value.set_type(t)
+    return _regroup(ctx, specs, list(op.results))
+
+
+register("shard", "stablehlo.while", _while_shard)
+register("shard", "stablehlo.if", _branches_shard)
+register("shard", "stablehlo.case", _branches_shard)

@@ -18,7 +18,7 @@ from aotc.frontend.core.registry import defop, deftrait, defzero, register, zero
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.ops import complex as cx
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.rules import defbilinear, deflinear, defvectorized
+from aotc.frontend.ops.rules import defbilinear, defelementwise_shard, deflinear, defvectorized
 
 _UNARY_OPS: list[str] = []
 _BINARY_OPS: list[str] = []
@@ -600,6 +600,8 @@ def _elementwise_dims(ctx):
 for _name in [*_UNARY_OPS, *_BINARY_OPS, "stablehlo.compare", "stablehlo.select",
               "stablehlo.clamp", "stablehlo.convert"]:
     register("dims", _name, _elementwise_dims)
+defelementwise_shard(*_UNARY_OPS, *_BINARY_OPS, "stablehlo.compare", "stablehlo.select",
+                     "stablehlo.clamp", "stablehlo.convert")
 
 __all__ = [name for name, v in list(globals().items())
            if callable(v) and not name.startswith("_") and getattr(v, "__module__", "") == __name__]

@@ -161,3 +161,38 @@ def _dot_general_dims(ctx):
 
 
 register("dims", "stablehlo.dot_general", _dot_general_dims)
+
+
+# ---- SPMD partitioning (aotc.passes.sharding) ----
+
+
+def _dot_general_shard(ctx, operands):
+    """Batch and contracting dims are split alike on both sides (the lhs's split wins, a
+    replicated side is sliced for free), free dims keep theirs where no mesh axis is taken twice.
+    A split contraction leaves partial sums: a local dot, then an all-reduce over its axes
+    (Megatron's row-parallel matmul; the weight gradient of data parallelism)."""
+    lhs, rhs = operands
+    dims = dot_dimensions(ctx.attrs.text("dot_dimension_numbers"))
+    lb, rb, lc, rc = (dims[k] for k in _DIMS)
+    lshape, rshape = shape_of(ctx.op.operands[0]), shape_of(ctx.op.operands[1])
+    lspec, rspec, used = list(lhs.spec), list(rhs.spec), set()
+
+    def claim(axes, *sizes):
+        if not axes or used.intersection(axes) or any(n % ctx.axes_size(axes) for n in sizes):
+            return ()
+        used.update(axes)
+        return axes
+
+    for left, right in zip(lb + lc, rb + rc):
+        lspec[left] = rspec[right] = claim(lspec[left] or rspec[right], lshape[left])
+    for d in _free(len(lshape), lb, lc):
+        lspec[d] = claim(lspec[d], lshape[d])
+    for d in _free(len(rshape), rb, rc):
+        rspec[d] = claim(rspec[d], rshape[d])
+    out = ([lspec[d] for d in lb] + [lspec[d] for d in _free(len(lshape), lb, lc)]
+           + [rspec[d] for d in _free(len(rshape), rb, rc)])
+    (result,) = ctx.local([ctx.reshard(lhs, lspec), ctx.reshard(rhs, rspec)], [out])
+    return [ctx.all_reduce(result, [a for d in lc for a in lspec[d]], "sum")]
+
+
+register("shard", "stablehlo.dot_general", _dot_general_shard)

@@ -283,3 +283,54 @@ def _reduce_dims(ctx):
 
 
 register("dims", "stablehlo.reduce", _reduce_dims)
+
+
+# ---- SPMD partitioning (aotc.passes.sharding) ----
+
+_COMBINE = {np.add: "sum", np.maximum: "max", np.minimum: "min"}
+
+
+def _identity_of(kind: str, dtype: np.dtype):
+    if kind == "sum":
+        return 0
+    if dtype.kind == "f":
+        return -np.inf if kind == "max" else np.inf
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    if info is None:
+        return None
+    return info.min if kind == "max" else info.max
+
+
+def _starts_at_identity(init: ir.Value, kind: str) -> bool:
+    """Whether a reduction's init is a constant equal to its combiner's identity (so that each
+    device may start from it and the partial results combine exactly)."""
+    owner = init.owner
+    if not isinstance(owner, ir.Operation) and hasattr(owner, "operation"):
+        owner = owner.operation
+    if not isinstance(owner, ir.Operation) or owner.name != "stablehlo.constant":
+        return False
+    value = np.array(ir.DenseElementsAttr(owner.attributes["value"]))
+    identity = _identity_of(kind, value.dtype)
+    return identity is not None and bool(np.all(value == identity))
+
+
+def _reduce_shard(ctx, operands):
+    """Kept dims keep their split. Reduced split dims: a sum, max or min from its identity
+    reduces each block, then all-reduces over their axes; any other reduction gathers them."""
+    n = len(ctx.op.results)
+    xs, inits = operands[:n], operands[n:]
+    reduced = ctx.attrs.ints("dimensions")
+    kind = _COMBINE.get(body_ufunc(ctx.op.regions[0])) if n == 1 else None
+    spec = list(xs[0].spec)
+    split = [a for d in reduced for a in spec[d]]
+    if split and (kind is None or not _starts_at_identity(ctx.op.operands[1], kind)):
+        spec = [() if d in reduced else axes for d, axes in enumerate(spec)]
+        split = []
+    xs = [ctx.reshard(x, spec) for x in xs]
+    inits = [ctx.replicate(x) for x in inits]
+    kept = [axes for d, axes in enumerate(spec) if d not in reduced]
+    outs = ctx.local(xs + inits, [kept] * n)
+    return [ctx.all_reduce(out, split, kind) for out in outs] if split else outs
+
+
+register("shard", "stablehlo.reduce", _reduce_shard)

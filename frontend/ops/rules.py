@@ -84,3 +84,20 @@ def defvectorized(*op_names: str) -> None:
     """Elementwise ops map lane by lane: `vectorized_batch` is their BATCH rule."""
     for name in op_names:
         register("batch", name, vectorized_batch)
+
+
+def elementwise_shard(ctx, operands):
+    """SHARD rule of an elementwise op: the full-rank operands are laid out like the most split
+    one (a scalar operand, clamp's bound or select's predicate, is replicated), then each device
+    runs the op on its blocks."""
+    rank = len(shape_of(ctx.op.results[0]))
+    full = [x for x in operands if x.rank == rank]
+    spec = ctx.widest(full) if full else ()
+    aligned = [ctx.reshard(x, spec if x.rank == rank else ((),) * x.rank) for x in operands]
+    return ctx.local(aligned, [spec] * len(ctx.op.results))
+
+
+def defelementwise_shard(*op_names: str) -> None:
+    """Elementwise ops partition block by block: `elementwise_shard` is their SHARD rule."""
+    for name in op_names:
+        register("shard", name, elementwise_shard)

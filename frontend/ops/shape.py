@@ -731,3 +731,87 @@ def i64_array_attr(values) -> ir.Attribute:
 
 
 register("bounds", "stablehlo.dynamic_reshape", _dynamic_reshape_bounds)
+
+
+# ---- SPMD partitioning (aotc.passes.sharding) ----
+
+
+def _everywhere_shard(ctx, operands):
+    return ctx.everywhere()  # replicated; a consumer that wants blocks slices them locally
+
+
+def _broadcast_shard(ctx, operands):
+    """Operand dims keep their split in the result; an expanded size-1 dim and the new dims are
+    replicated (each device broadcasts its block)."""
+    (x,) = operands
+    dims = ctx.attrs.ints("broadcast_dimensions")
+    shape, out_shape = shape_of(ctx.op.operands[0]), shape_of(ctx.op.results[0])
+    spec, out = list(x.spec), [()] * len(out_shape)
+    for i, d in enumerate(dims):
+        if shape[i] != out_shape[d]:
+            spec[i] = ()
+        out[d] = spec[i]
+    return ctx.local([ctx.reshard(x, spec)], [out])
+
+
+def _reshape_target(shape, out_shape, spec, axes_size) -> tuple[list, list]:
+    """(operand spec, result spec) of a local reshape: a split dim keeps its split when it maps
+    onto one result dim whole (same prefix size; merged with minor dims or split into minor
+    dims, the result dim divisible); other splits are dropped (gathered first)."""
+    def prefix(dims):  # prefix[i]: the product of dims before i (len(dims) + 1 entries)
+        out = [1]
+        for d in dims:
+            out.append(out[-1] * d)
+        return out
+
+    pre_in, pre_out = prefix(shape), prefix(out_shape)
+    keep, out = list(spec), [()] * len(out_shape)
+    for i, axes in enumerate(spec):
+        if not axes:
+            continue
+        j = next((j for j in range(len(out_shape))
+                  if pre_out[j] == pre_in[i] and out_shape[j] > 1), None)
+        whole = j is not None and out[j] == () and (
+            pre_in[i + 1] in pre_out[j + 1:] or pre_out[j + 1] in pre_in[i + 1:])
+        if whole and out_shape[j] % axes_size(axes) == 0:
+            out[j] = axes
+        else:
+            keep[i] = ()
+    return keep, out
+
+
+def _reshape_shard(ctx, operands):
+    (x,) = operands
+    keep, out = _reshape_target(shape_of(ctx.op.operands[0]), shape_of(ctx.op.results[0]),
+                                x.spec, ctx.axes_size)
+    return ctx.local([ctx.reshard(x, keep)], [out])
+
+
+def _transpose_shard(ctx, operands):
+    (x,) = operands
+    return ctx.local([x], [[x.spec[d] for d in ctx.attrs.ints("permutation")]])
+
+
+def _slice_shard(ctx, operands):
+    """Dims taken whole keep their split (each device slices its blocks); sliced dims are
+    replicated first."""
+    (x,) = operands
+    shape = shape_of(ctx.op.operands[0])
+    start, limit = ctx.attrs.ints("start_indices"), ctx.attrs.ints("limit_indices")
+    strides = ctx.attrs.ints("strides") or [1] * len(shape)
+    whole = [s == 0 and e == n and k == 1 for s, e, k, n in zip(start, limit, strides, shape)]
+    x = ctx.reshard(x, [axes if w else () for axes, w in zip(x.spec, whole)])
+    blocks = []
+    for b in x.blocks:
+        local = shape_of(b)
+        blocks.append(slice(b, start, [n if w else e for n, e, w in zip(local, limit, whole)],
+                            strides))
+    return [ctx.sharded(x.spec, blocks)]
+
+
+register("shard", "stablehlo.constant", _everywhere_shard)
+register("shard", "stablehlo.iota", _everywhere_shard)
+register("shard", "stablehlo.broadcast_in_dim", _broadcast_shard)
+register("shard", "stablehlo.reshape", _reshape_shard)
+register("shard", "stablehlo.transpose", _transpose_shard)
+register("shard", "stablehlo.slice", _slice_shard)
