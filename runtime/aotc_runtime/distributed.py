@@ -33,7 +33,9 @@ import numpy as np
 from aotc_runtime.errors import AotcError, InputError
 
 BUCKET_BYTES = 4 << 20  # one Allreduce per 4 MiB of small arrays of one dtype
-OPS = ("sum", "mean", "max", "min")
+# Each op and the dtype kinds it reduces: 'mean' divides in place, MPI has no complex max.
+OP_KINDS = {"sum": "fiuc", "mean": "fc", "max": "fiu", "min": "fiu"}
+_KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "c": "complex"}
 INSTALL_HINT = "pip install aotc-runtime[mpi]  (mpi4py and Open MPI's mpiexec)"
 _REDUCIBLE_KINDS = "fiuc"  # floats, signed and unsigned integers, complex
 # What makes IREE's device creation start its own MPI channel provider (see _mpi).
@@ -281,16 +283,20 @@ class World:
     def allreduce_(self, tree, op: str = "sum"):
         """Reduce every array of tree over all ranks, in place, and return tree.
 
-        op: 'sum', 'mean' (sum / size; float and complex arrays only), 'max' or 'min'.
+        op: 'sum', 'mean' (sum / size; float and complex arrays only), 'max' or 'min' (not
+        complex). Every op runs through the same buckets; mean divides each bucket once.
         """
-        if op not in OPS:
-            raise InputError(f"allreduce_: unknown op {op!r}; choose one of {', '.join(OPS)}")
+        if op not in OP_KINDS:
+            raise InputError(f"allreduce_: unknown op {op!r}; choose one of "
+                             f"{', '.join(OP_KINDS)}")
         leaves = _checked_leaves(tree, "allreduce_")
-        if op == "mean":
-            for path, leaf in leaves:
-                if leaf.dtype.kind not in "fc":
-                    raise InputError(f"allreduce_: op='mean' needs float or complex arrays, but "
-                                     f"array{path} is {leaf.dtype}; use op='sum'")
+        for path, leaf in leaves:
+            if leaf.dtype.kind not in OP_KINDS[op]:
+                *others, last = [_KIND_NAMES[k] for k in OP_KINDS[op]]
+                kinds = f"{', '.join(others)} or {last}"
+                raise InputError(f"allreduce_: op={op!r} reduces {kinds} arrays, but "
+                                 f"array{path} is {leaf.dtype}; pass it in a separate call "
+                                 "with another op (e.g. 'sum')")
         arrays = [leaf for _, leaf in leaves]
         for bucket in self._plan_for("allreduce_", leaves).buckets:
             buffer = _pack(bucket, arrays)
