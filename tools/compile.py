@@ -13,8 +13,9 @@ from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.passes.bounds import legalize_bounds_text
 from aotc.tools import cache
-from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target
+from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
+from aotc_runtime import artifact
 from aotc_runtime.files import write_atomic
 
 __all__ = ["TARGETS", "Target", "compile_stablehlo", "get_target", "write_atomic"]
@@ -46,6 +47,8 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
                            f"{flags!r}")
     if not replace:
         flags = [*target_flags(target, cpu, features), *flags]
+    text, devices = _lower_devices_text(text, target)
+    flags = mesh_device_flags(flags, devices)
     entry = (cache.key(text, flags, bounds, "" if replace else target)
              if use_cache and cache.enabled() else None)
     if entry is not None and (hit := cache.get(entry)) is not None:
@@ -65,6 +68,142 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if entry is not None:
         cache.put(entry, vmfb)
     return vmfb
+
+
+# ---- programs on several devices (aotc.sharding; see aotc.passes.spmd) ----
+TRANSFER_TARGET = "aotc.transfer"
+DEVICE_ATTR = "aotc.device"
+AFFINITY_ATTR = "iree.abi.affinity"
+
+
+def _lower_devices_text(text: str, target: str) -> tuple[str, int]:
+    """(text for IREE, N): a program on N > 1 devices in IREE's multi-device form.
+
+    aotc's traced form marks where values live with two things only: transfers
+    `stablehlo.custom_call @aotc.transfer(%x) {backend_config = "<from>-><to>"}` and
+    `aotc.device = <p> : i64` on function arguments and results (none: device 0). N is 1 +
+    the largest device index. For N > 1 every transfer becomes `flow.tensor.transfer %x : T to
+    #hal.device.promise<@d<to>>`, every aotc.device an `iree.abi.affinity` (public functions'
+    unmarked arguments and results: @d0), and each public function's iree.reflection records N
+    under 'aotc.devices' (read by aotc_runtime to create the devices). compile_stablehlo then
+    names N devices in the flags (aotc.tools.targets.mesh_device_flags). Programs that mention
+    neither come back unchanged, without a parse; N = 1 drops the markers.
+    """
+    if TRANSFER_TARGET not in text and DEVICE_ATTR not in text:
+        return text, 1
+    with new_context():
+        module = ir.Module.parse(text)
+        transfers = _transfers(module)
+        functions = [op.operation for op in module.body.operations
+                     if op.operation.name == "func.func"]
+        marked = [int(ir.IntegerAttr(attrs[DEVICE_ATTR]).value)
+                  for fn in functions for attrs in _value_attrs(fn) if DEVICE_ATTR in attrs]
+        devices = 1 + max([*marked, *(dst for _, _, dst in transfers),
+                           *(src for _, src, _ in transfers)], default=0)
+        if devices > 1:
+            _check_static(transfers, functions, devices, target)
+        for op, _, dst in transfers:
+            _replace_transfer(op, dst, devices)
+        for fn in functions:
+            _place_values(fn, devices)
+        return module.operation.get_asm(enable_debug_info=True), devices
+
+
+def _transfers(module: ir.Module) -> list[tuple[ir.Operation, int, int]]:
+    """(op, from, to) of every @aotc.transfer custom_call; CompileError for a malformed one."""
+    found = []
+
+    def visit(op):
+        if (op.name == "stablehlo.custom_call"
+                and ir.StringAttr(op.attributes["call_target_name"]).value == TRANSFER_TARGET):
+            config = (ir.StringAttr(op.attributes["backend_config"]).value
+                      if "backend_config" in op.attributes else "")
+            ends = re.fullmatch(r"(\d+)->(\d+)", config)
+            if ends is None or len(op.operands) != 1 or len(op.results) != 1:
+                raise CompileError(f"{_site(op)}: malformed aotc.transfer (backend_config "
+                                   f"{config!r}, {len(op.operands)} operand(s)); expected one "
+                                   "operand and backend_config = \"<from>-><to>\"")
+            found.append((op, int(ends.group(1)), int(ends.group(2))))
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
+
+
+def _value_attrs(fn: ir.Operation) -> list[ir.DictAttr]:
+    """The arg_attrs and res_attrs dictionaries of a func.func (missing ones left out)."""
+    return [ir.DictAttr(d) for key in ("arg_attrs", "res_attrs") if key in fn.attributes
+            for d in ir.ArrayAttr(fn.attributes[key])]
+
+
+def _check_static(transfers: list, functions: list, devices: int, target: str) -> None:
+    """CompileError for a dynamic shape in a multi-device program (transfers and placed
+    arguments need sizes: aotc partitions into static per-device blocks)."""
+    for op, src, dst in transfers:
+        if not ir.RankedTensorType(op.operands[0].type).has_static_shape:
+            raise CompileError(f"{_site(op)}: a transfer from device {src} to {dst} moves "
+                               f"{op.operands[0].type}, which has a dynamic shape; programs on "
+                               f"several devices ({devices} here, target '{target}') need "
+                               "static shapes: give every dimension a size")
+    for fn in functions:
+        fn_type = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+        for kind, types in (("argument", fn_type.inputs), ("result", fn_type.results)):
+            for i, t in enumerate(types):
+                if (t.typeid == ir.RankedTensorType.static_typeid
+                        and not ir.RankedTensorType(t).has_static_shape):
+                    name = ir.StringAttr(fn.attributes["sym_name"]).value
+                    raise CompileError(
+                        f"{_site(fn)}: {kind} {i} of @{name} is {t}, a dynamic shape; programs "
+                        f"on several devices ({devices} here) need static shapes: export it "
+                        "with sizes for every dimension")
+
+
+def _promise(device: int) -> ir.Attribute:
+    return ir.Attribute.parse(f"#hal.device.promise<@d{device}>")
+
+
+def _replace_transfer(op: ir.Operation, dst: int, devices: int) -> None:
+    """op's result from a flow.tensor.transfer to device dst (on one device: its operand)."""
+    value = op.operands[0]
+    if devices > 1:
+        with ir.InsertionPoint(op), op.location:
+            value = ir.Operation.create("flow.tensor.transfer", results=[value.type],
+                                        operands=[value],
+                                        attributes={"target": _promise(dst)}).result
+    op.results[0].replace_all_uses_with(value)
+    op.erase()
+
+
+def _place_values(fn: ir.Operation, devices: int) -> None:
+    """aotc.device markers of fn's arguments and results as IREE affinities (public functions:
+    unmarked ones on device 0), and the device count in a public fn's iree.reflection."""
+    public = "sym_visibility" not in fn.attributes or ir.StringAttr(
+        fn.attributes["sym_visibility"]).value == "public"
+    fn_type = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+    for key, count in (("arg_attrs", len(fn_type.inputs)), ("res_attrs", len(fn_type.results))):
+        old = (list(ir.ArrayAttr(fn.attributes[key])) if key in fn.attributes
+               else [ir.DictAttr.get({})] * count)
+        new = []
+        for attrs in map(ir.DictAttr, old):
+            entries = {a.name: a.attr for a in attrs if a.name != DEVICE_ATTR}
+            if devices > 1 and (public or DEVICE_ATTR in attrs):
+                device = ir.IntegerAttr(attrs[DEVICE_ATTR]).value if DEVICE_ATTR in attrs else 0
+                entries[AFFINITY_ATTR] = _promise(device)
+            new.append(ir.DictAttr.get(entries))
+        if count:
+            fn.attributes[key] = ir.ArrayAttr.get(new)
+    if devices > 1 and public:
+        reflection = ({a.name: a.attr for a in ir.DictAttr(fn.attributes["iree.reflection"])}
+                      if "iree.reflection" in fn.attributes else {})
+        reflection[artifact.KEY_DEVICES] = ir.StringAttr.get(str(devices))
+        fn.attributes["iree.reflection"] = ir.DictAttr.get(reflection)
+
+
+def _site(op: ir.Operation) -> str:
+    """'file:line' of op's location, or its location as MLIR prints it."""
+    text = str(op.location)
+    found = re.search(r'"([^"]+)":(\d+)', text)
+    return f"{found.group(1)}:{found.group(2)}" if found else text
 
 
 def _compile_without_data_tiling(text: str, flags: list, first: CompilerToolError) -> bytes:

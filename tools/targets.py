@@ -134,6 +134,35 @@ def flags(name: str, cpu: str | None = None, features: str | None = None) -> lis
     return out
 
 
+_DEVICE_FLAG = "--iree-hal-target-device="
+
+
+def mesh_device_flags(flag_list: list[str], n: int) -> list[str]:
+    """flag_list with its one `--iree-hal-target-device=<device>` flag replaced by n named
+    devices `d<p>=<device>[<p>]` (p = 0..n-1): the IREE devices `#hal.device.promise<@d<p>>`
+    of a program on a mesh of n devices. n = 1 returns flag_list unchanged; so does a list
+    that already names its devices (`d0=local[0]`).
+
+    Example:
+        >>> mesh_device_flags(["--iree-hal-target-device=vulkan"], 2)
+        ['--iree-hal-target-device=d0=vulkan[0]', '--iree-hal-target-device=d1=vulkan[1]']
+    """
+    devices = [f for f in flag_list if f.startswith(_DEVICE_FLAG)]
+    if n == 1 or any("=" in f[len(_DEVICE_FLAG):] for f in devices):
+        return list(flag_list)
+    if len(set(devices)) != 1:
+        found = ", ".join(devices) or "none"
+        raise CompileError(f"a program on a mesh of {n} devices needs exactly one "
+                           f"{_DEVICE_FLAG}<device> flag to replicate over the mesh (found "
+                           f"{found}); compile it for a target preset, or name every device "
+                           f"yourself ({_DEVICE_FLAG}d0=local[0] ... d{n - 1}=local[{n - 1}])")
+    device = devices[0][len(_DEVICE_FLAG):]
+    named = [f"{_DEVICE_FLAG}d{p}={device}[{p}]" for p in range(n)]
+    at = flag_list.index(devices[0])
+    rest = [f for f in flag_list if f not in devices]
+    return [*rest[:at], *named, *rest[at:]]
+
+
 def runs_here(target: Target) -> tuple[str, str]:
     """('yes' | 'qemu' | 'no', detail): whether target's artifacts run on this machine."""
     if target.arch and target.arch != host_arch():

@@ -43,6 +43,9 @@ METADATA_KEYS = (KEY_FORMAT, KEY_VERSION, KEY_TARGET, KEY_DRIVER, KEY_SIGNATURE)
 KEY_ARCH = "aotc.arch"
 KEY_WEIGHTS = "aotc.weights"
 KEY_WEIGHTS_DIGEST = "aotc.weights_digest"
+# How many IREE devices a program compiled for a mesh runs on ("4"; absent: 1). The compiler's
+# multi-device lowering (aotc.tools.compile) writes it on every public function, aotc's or not.
+KEY_DEVICES = "aotc.devices"
 # The scope of `#flow.parameter.named<"model"::"key">`: iree-run-module --parameters=model=F.irpa
 WEIGHTS_SCOPE = "model"
 
@@ -90,6 +93,15 @@ def check(data: bytes, source: str, unsealed_hint: str = "recompile it with `aot
     if hashlib.sha256(body).hexdigest().encode("ascii") != digest:
         raise ArtifactError(f"{source}: corrupt artifact (SHA-256 does not match its seal: the "
                             "file was truncated or modified); recompile or copy it again")
+
+
+def device_count(reflection: dict, function: str, source: str) -> int:
+    """How many devices a function's program needs: its KEY_DEVICES entry (1 if absent)."""
+    text = reflection.get(KEY_DEVICES, "1")
+    if not (isinstance(text, str) and re.fullmatch(r"[0-9]{1,4}", text) and int(text) >= 1):
+        raise ArtifactError(f"{source}: function '{function}' has a malformed {KEY_DEVICES} "
+                            f"({text[:80]!r}; expected a device count such as '4')")
+    return int(text)
 
 
 def read_metadata(reflection: dict, function: str, source: str) -> dict:

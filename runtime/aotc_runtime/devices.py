@@ -89,16 +89,95 @@ def config(device, target: str | None = None, source: str = "") -> rt.Config:
         return _CONFIGS[device]
 
 
-def _open(device: str, target: str | None, source: str) -> rt.HalDevice:
-    driver = device.split(":")[0]
+class _MeshConfig(rt.Config):
+    """Several devices in one HAL module: the compiled program's `@d<p>` is devices[p]."""
+
+    def __init__(self, devices: list):
+        self.device = devices[0]
+        self.devices = list(devices)
+        self.vm_instance = INSTANCE
+        self.default_vm_modules = (rt.create_hal_module(INSTANCE, devices=self.devices,
+                                                        debug_sink=SINK),)
+
+
+def mesh_config(request, count: int, target: str | None = None, source: str = "") -> rt.Config:
+    """The Config of a program on count devices (`config.devices`, in IREE's order d0, d1, ...).
+
+    request is a driver name ('local-task', 'vulkan'; a URI's driver part counts): count new
+    devices of it, shared by every module that asks for that driver and count (a driver with
+    fewer physical devices than count gets several logical devices on them, round-robin), or a
+    list of count device URIs / iree.runtime.HalDevices, opened or used in that order.
+    """
+    if isinstance(request, (list, tuple)):
+        opened = [d if isinstance(d, rt.HalDevice) else _open_new(d, target, source)
+                  for d in request]
+        return _mesh_config(opened)
+    driver = request.split(":")[0]
+    key = f"{driver} x{count}"
+    with _CONFIGS_LOCK:
+        if key not in _CONFIGS:
+            _CONFIGS[key] = _mesh_config(_open_many(driver, count, target, source))
+        return _CONFIGS[key]
+
+
+def _mesh_config(opened: list) -> rt.Config:
+    try:
+        return _MeshConfig(opened)
+    except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
+        raise ArtifactError(f"cannot use IREE devices {opened!r} together "
+                            f"({failure_reason(exc)})") from None
+
+
+def _open_many(driver: str, count: int, target: str | None, source: str) -> list:
+    """count new devices of driver, round-robin over its physical devices."""
+    hal_driver = _driver(driver, target, source)
+    try:
+        found = hal_driver.query_available_devices()
+        if not found:
+            raise RuntimeError(f"the {driver} driver finds no device")
+        return [hal_driver.create_device(found[p % len(found)]) for p in range(count)]
+    except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
+        _unavailable(driver, failure_reason(exc), target, source)
+
+
+def _open_new(uri, target: str | None, source: str) -> rt.HalDevice:
+    """A new device for a URI ('local-task', 'cuda://1'), not the shared one of that name."""
+    if not isinstance(uri, str):
+        raise ArtifactError(f"devices= takes IREE device names ('local-task', 'cuda://0') or "
+                            f"iree.runtime.HalDevices, not {type(uri).__name__}")
+    hal_driver = _driver(uri.split(":")[0], target, source)
+    try:
+        return hal_driver.create_device_by_uri(uri)
+    except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
+        _unavailable(uri, failure_reason(exc), target, source)
+
+
+def _driver(driver: str, target: str | None, source: str):
+    _require_driver(driver)
+    try:
+        return rt.get_driver(driver)
+    except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
+        _unavailable(driver, failure_reason(exc), target, source)
+
+
+def _require_driver(driver: str) -> None:
     available = rt.query_available_drivers()
     if driver not in available:
         raise ArtifactError(f"IREE driver '{driver}' is not in this aotc_runtime "
                             f"(available: {', '.join(sorted(available))})")
+
+
+def _open(device: str, target: str | None, source: str) -> rt.HalDevice:
+    _require_driver(device.split(":")[0])
     try:
         return rt.get_device(device)
     except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
-        reason = failure_reason(exc)
+        _unavailable(device, failure_reason(exc), target, source)
+
+
+def _unavailable(device: str, reason: str, target: str | None, source: str):
+    """Raise the ArtifactError for a device that cannot open here: what it needs."""
+    driver = device.split(":")[0]
     needs = DRIVER_NEEDS.get(driver, f"a working '{driver}' device")
     if target is None:
         raise ArtifactError(f"cannot open IREE device '{device}' ({reason}); it needs {needs}")
@@ -216,10 +295,14 @@ class Transfer:
                 if view is not None:
                     value = self.to_numpy(view, imported)
             outs.append(value)
-        self._spare = {}
-        for raw in staged:  # free again: results inside them were copied
-            self._spare.setdefault(raw.nbytes, []).append(raw)
+        self.recycle(staged)
         return outs  # keep goes now: results that alias an imported input were copied
+
+    def recycle(self, staged: list) -> None:
+        """Keep a call's aligned copies for the next call (results inside them were copied)."""
+        self._spare = {}
+        for raw in staged:
+            self._spare.setdefault(raw.nbytes, []).append(raw)
 
     def to_device(self, array: np.ndarray, imported: list, keep: list, name: str = "call",
                   staged: list | None = None):
@@ -326,6 +409,63 @@ class Transfer:
                                wait_semaphores=rt.HalFence.create_at(semaphore, 0),
                                signal_semaphores=rt.HalFence.create_at(semaphore, 1))
         rt.HalFence.create_at(semaphore, 1).wait()
+
+
+class MeshTransfer:
+    """Calls of one VM context on several devices (a program compiled for a mesh): each input
+    goes to the device its compiled argument lives on (`iree.abi.affinity` in the function's
+    `iree.abi.declaration`) and each result is read from its device, with Transfer's rules per
+    array."""
+
+    def __init__(self, devices: list):
+        self.transfers = [Transfer(d) for d in devices]
+        self.device = devices[0]
+        self._placements: dict = {}  # function name -> (argument devices, result devices)
+
+    def call(self, context: rt.VmContext, function, arrays, name: str) -> list:
+        """Invoke function (its name for errors) on the flat input arrays; numpy results."""
+        if name not in self._placements:
+            self._placements[name] = declared_devices(function.reflection)
+        args_on, results_on = self._placements[name]
+        args = rt.VmVariantList(len(arrays))
+        imported: list = []  # every device's imported host ranges: results must not alias them
+        keep: list = []
+        staged: list[list] = [[] for _ in self.transfers]
+        for i, array in enumerate(arrays):
+            p = args_on[i] if i < len(args_on) else 0
+            args.push_ref(self.transfers[p].to_device(array, imported, keep, name, staged[p]))
+        results = rt.VmVariantList(1)
+        context.invoke(function, args, results)
+        outs = []
+        for i in range(len(results)):
+            value = results.get_variant(i)
+            if isinstance(value, rt.VmRef):
+                view = value.deref(rt.HalBufferView, True)
+                if view is not None:
+                    p = results_on[i] if i < len(results_on) else 0
+                    value = self.transfers[p].to_numpy(view, imported)
+            outs.append(value)
+        for transfer, copies in zip(self.transfers, staged):
+            transfer.recycle(copies)
+        return outs
+
+
+_VALUE = re.compile(r"%(input|output)\d+:")
+_PROMISE = re.compile(r"#hal\.device\.promise<@d(\d+)>")
+
+
+def declared_devices(reflection: dict) -> tuple[list[int], list[int]]:
+    """The device index of every argument and result of a compiled function, read from its
+    `iree.abi.declaration` (`%input1: tensor<4xf32> {iree.abi.affinity =
+    #hal.device.promise<@d1>}`); a value without an affinity is on device 0."""
+    text = reflection.get("iree.abi.declaration", "")
+    marks = list(_VALUE.finditer(text))
+    placed: dict[str, list[int]] = {"input": [], "output": []}
+    for k, mark in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+        device = _PROMISE.search(text, mark.end(), end)
+        placed[mark.group(1)].append(int(device.group(1)) if device else 0)
+    return placed["input"], placed["output"]
 
 
 def release() -> None:

@@ -70,9 +70,17 @@ class Function:
 class ExportedFunction:
     """An exported function of an aotc artifact: pytrees of numpy arrays in and out.
 
+    A sharded function (see `m.signature(name).mesh`) takes each sharded argument as a global
+    array, which the runtime splits into per-device blocks, or as a list of those blocks, and
+    returns global arrays; `m.<name>.shards(...)` returns each sharded result as its list of
+    per-device blocks instead (device 0 first).
+
     Example:
         >>> m = aotc_runtime.load("mlp.vmfb")
         >>> m.predict(params, x)          # or m.predict(params=params, x=x)
+        >>> m = aotc_runtime.load("dp.vmfb")          # a mesh of 4 CPU devices
+        >>> m.step(params, x_global)                  # x split into 4 blocks
+        >>> blocks = m.step.shards(params, [x0, x1, x2, x3])
     """
 
     def __init__(self, module: "Module", signature: Signature):
@@ -82,17 +90,25 @@ class ExportedFunction:
         described = module._described.get(self.name)  # `m.predict(...)` makes one per call
         if described is None:
             described = module._described[self.name] = (
-                len(signature.result_leaves()),
+                sum(signature.device_counts()[1]),
                 f"{signature}\n\nExported from {module.source} (target {module.target}).")
         self._n_results, self.__doc__ = described
 
     def __call__(self, *args, **kwargs):
+        return self.signature.unflatten_results(self._run(args, kwargs))
+
+    def shards(self, *args, **kwargs):
+        """Call it, returning each sharded result as its list of per-device blocks (device
+        0 first) instead of the assembled global array; other results as __call__ does."""
+        return self.signature.unflatten_results(self._run(args, kwargs), shards=True)
+
+    def _run(self, args: tuple, kwargs: dict) -> list:
         flat = self.signature.bind(args, kwargs)
         outs = self.module._invoke(self.name, flat)
         if len(outs) != self._n_results:
             raise ArtifactError(f"{self.module.source}: {self.name}() returned {len(outs)} "
                                 f"arrays, but its signature metadata has {self._n_results}")
-        return self.signature.results.unflatten(iter(outs))
+        return outs
 
     def __repr__(self) -> str:
         return f"<aotc_runtime function {self.signature}>"
@@ -103,8 +119,10 @@ class ArtifactInfo:
 
     Attributes: source, size, name (the module), metadata (per function), functions, target,
     driver, arch (CPU architecture of its code, or None), weights (key -> ArraySpec of the
-    external weights it binds), weights_path (where load() looks for them by default) and
-    weights_digest (the SHA-256 the artifact records for that file, or None).
+    external weights it binds), weights_path (where load() looks for them by default),
+    weights_digest (the SHA-256 the artifact records for that file, or None) and device_count
+    (how many devices its programs run on: more than 1 for a sharded artifact, whose
+    signatures name their mesh).
     """
 
     def __init__(self, data: bytes, source: str = "<bytes>", require_aotc: bool = True,
@@ -128,6 +146,7 @@ class ArtifactInfo:
                 meta = artifact.read_metadata(reflection, fn, source)
                 self.metadata[fn] = meta
                 self._signatures[fn] = self._parse_signature(meta["signature"], fn)
+        self.device_count: int = self._device_count(reflections)
         self.target, self.driver, self.arch = self._target()
         self.functions: list[str] = sorted(self._signatures) or names
         self.weights: dict = weight_files.needed(self.metadata, source)
@@ -144,6 +163,27 @@ class ArtifactInfo:
         except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
             raise ArtifactError(f"{self.source}: function '{fn}' has malformed signature "
                                 f"metadata ({type(exc).__name__}: {exc})") from None
+
+    def _device_count(self, reflections: dict) -> int:
+        """The devices the functions need (the compiler's count, the meshes of the
+        signatures, the devices of arguments and results), after checking that each sharded
+        signature places its blocks where the compiled function takes them."""
+        count = 1
+        for fn, reflection in reflections.items():
+            args_on, results_on = devices.declared_devices(reflection)
+            count = max(count, artifact.device_count(reflection, fn, self.source),
+                        1 + max([*args_on, *results_on], default=0))
+            signature = self._signatures.get(fn)
+            if signature is None or signature.mesh is None:
+                continue
+            count = max(count, signature.mesh.size)
+            expected = signature.placement()
+            if expected != (args_on, results_on):
+                raise ArtifactError(
+                    f"{self.source}: function '{fn}' is sharded over the {signature.mesh}, but "
+                    f"its compiled arguments/results live on devices {args_on}/{results_on}, "
+                    f"not {expected[0]}/{expected[1]} as its signature says; recompile it")
+        return count
 
     def _target(self) -> tuple[str, str, str | None]:
         found = {(m["target"], m["driver"], m["arch"]) for m in self.metadata.values()}
@@ -177,14 +217,17 @@ class Module(ArtifactInfo):
 
     `m.functions` names the exported functions, `m.signature(name)` describes one, and
     `m.<name>(*args)` or `m[name](*args)` calls it. Calls are thread-safe (serialized per module).
-    `m.device` is the IREE device it runs on and `m.driver` that device's name. A module loaded
-    before `os.fork()` also works in the child: its first call there opens a fresh device.
+    `m.device` is the IREE device it runs on and `m.driver` that device's name; `m.devices`
+    lists the devices of a sharded artifact (device p runs mesh position p; `[m.device]`
+    otherwise). A module loaded before `os.fork()` also works in the child: its first call
+    there opens a fresh device.
     """
 
     def __init__(self, data: bytes, device=None, source: str = "<bytes>",
                  require_aotc: bool = True, weights=None, weights_digest: str | None = None,
-                 unsealed_hint: str | None = None):
+                 unsealed_hint: str | None = None, mesh=None):
         super().__init__(data, source, require_aotc, unsealed_hint)
+        device = self._choose_devices(device, mesh)
         self._lock = threading.Lock()
         self._index = None
         self._context = self._bound = self._transfer = None
@@ -202,9 +245,45 @@ class Module(ArtifactInfo):
         self._attach()
         _LIVE.add(self)
 
+    def _choose_devices(self, device, mesh):
+        """The device request of a load with device= and devices=: for an artifact on N > 1
+        devices, a driver name or a list of N devices (ArtifactError when fewer are given);
+        otherwise the one device."""
+        n = self.device_count
+        if mesh is None:
+            if n > 1 and device is not None and not isinstance(device, str):
+                raise ArtifactError(f"{self.source}: this artifact runs on a mesh of {n} "
+                                    f"devices; pass devices=[...] ({n} iree.runtime.HalDevices "
+                                    "or device names) or a driver name as device=, not one "
+                                    f"{type(device).__name__}")
+            return device
+        if device is not None:
+            raise ArtifactError(f"{self.source}: pass device= (one device, or a driver name) or "
+                                "devices= (a count or a list), not both")
+        if type(mesh) is int:
+            given = mesh
+        elif isinstance(mesh, (list, tuple)):
+            given = len(mesh)
+        else:
+            raise ArtifactError(f"{self.source}: devices= takes a device count or a list of "
+                                f"devices, not {type(mesh).__name__}")
+        if given < n:
+            raise ArtifactError(
+                f"{self.source}: this artifact runs on a mesh of {n} devices but only {given} "
+                f"{'was' if given == 1 else 'were'} given; pass devices={n} (or leave devices= "
+                f"out) to create {n} '{self.driver}' devices, or recompile it for a mesh of "
+                f"at most {given} devices")
+        if isinstance(mesh, int):
+            return None
+        return list(mesh[:n]) if n > 1 else mesh[0]
+
     def _attach(self) -> None:
         """Make the IREE context on the (shared) device: at load, and in a forked child."""
-        config = devices.config(self._device_request, self._target_for_errors, self.source)
+        if self.device_count > 1:
+            config = devices.mesh_config(self._device_request, self.device_count,
+                                         self._target_for_errors, self.source)
+        else:
+            config = devices.config(self._device_request, self._target_for_errors, self.source)
         try:
             context = rt.SystemContext(vm_modules=[*self._modules, self._vm_module],
                                        config=config)
@@ -214,8 +293,10 @@ class Module(ArtifactInfo):
                                 f"'{self.driver}' (target '{self.target}'): "
                                 f"{_first_line(exc)}") from None
         self.device = config.device
+        self.devices = getattr(config, "devices", [config.device])
         self._context, self._bound = context, bound
-        self._transfer = devices.Transfer(config.device)
+        self._transfer = (devices.MeshTransfer(self.devices) if self.device_count > 1
+                          else devices.Transfer(config.device))
         self._generation = devices.fork_generation()
 
     def _reattach_after_fork(self) -> None:
@@ -223,7 +304,9 @@ class Module(ArtifactInfo):
         make a new one on a fresh device."""
         devices.keep_forever(self._context, self._bound)
         self._context = self._bound = None
-        if isinstance(self._device_request, rt.HalDevice):
+        request = self._device_request
+        if isinstance(request, rt.HalDevice) or (
+                isinstance(request, list) and any(isinstance(d, rt.HalDevice) for d in request)):
             raise ArtifactError(
                 f"{self.source}: loaded on an iree.runtime.HalDevice before os.fork(), and IREE "
                 "devices do not survive fork; load it again in this process, or load it with a "
@@ -302,16 +385,22 @@ class Module(ArtifactInfo):
 RESERVED_NAMES = frozenset(
     {n for n in dir(Module) if not n.startswith("_")}
     | {"functions", "name", "size", "source", "target", "device", "driver", "arch", "metadata",
-       "weights", "weights_path", "weights_digest"})
+       "weights", "weights_path", "weights_digest", "device_count", "devices"})
 
 
-def load(path, device=None, weights=None, *, weights_digest: str | None = None) -> Module:
+def load(path, device=None, weights=None, *, weights_digest: str | None = None,
+         devices=None) -> Module:
     """Load an aotc artifact (.vmfb written by `aotc compile`), after checking its seal, its
     target against this machine (driver, architecture, CPU features) and its weights.
 
     device: None picks the driver of the artifact's target ('local-task' for CPU targets,
     'vulkan', 'cuda'); or an IREE device name ('local-sync', 'cuda://0') or an
-    `iree.runtime.HalDevice`. weights: the .irpa of an artifact with external weights
+    `iree.runtime.HalDevice`. A sharded artifact runs on a mesh of N devices
+    (`inspect(path).device_count`): devices=None creates N devices of its driver (or of the
+    driver named by device=), shared with other modules on N such devices; devices=K checks
+    that K >= N devices may be used; devices=[...] gives them (N or more device names or
+    HalDevices; device p runs mesh position p). Fewer than N raises ArtifactError.
+    weights: the .irpa of an artifact with external weights
     (default: the file beside it with the same name, 'mlp.irpa' for 'mlp.vmfb', checked
     against the SHA-256 the artifact records, if any). weights_digest: the SHA-256 the weights
     file must have (see `save_weights(..., digest=True)`), also for weights=PATH.
@@ -327,7 +416,7 @@ def load(path, device=None, weights=None, *, weights_digest: str | None = None) 
     except TypeError:
         raise ArtifactError(f"load() needs a path, got {type(path).__name__}") from None
     return Module(_read(path), device, source=path, weights=weights,
-                  weights_digest=weights_digest)
+                  weights_digest=weights_digest, mesh=devices)
 
 
 def inspect(path) -> ArtifactInfo:
@@ -353,8 +442,9 @@ def _read(path: str) -> bytes:
 
 
 def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = True, weights=None,
-               weights_digest: str | None = None) -> Module:
-    """Load the bytes of an aotc artifact, checked like `load` checks a file.
+               weights_digest: str | None = None, devices=None) -> Module:
+    """Load the bytes of an aotc artifact, checked like `load` checks a file (device= and
+    devices= as for `load`).
 
     require_aotc=False also loads plain IREE modules without aotc's seal and metadata (what
     `aotc.jit` compiles; flat calls only). Only pass it for bytes you just compiled or trust:
@@ -372,7 +462,7 @@ def load_bytes(vmfb: bytes, device=None, *, require_aotc: bool = True, weights=N
     hint = ("to load a plain IREE module that you compiled yourself and trust, pass "
             "require_aotc=False")
     return Module(data, device, source="<bytes>", require_aotc=require_aotc, weights=weights,
-                  weights_digest=weights_digest, unsealed_hint=hint)
+                  weights_digest=weights_digest, unsealed_hint=hint, mesh=devices)
 
 
 def _after_fork_in_child() -> None:

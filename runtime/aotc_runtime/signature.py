@@ -10,6 +10,14 @@ This module owns that format: the compiler builds a `Signature` from `Node`s and
 Tree nodes are `array` (a leaf), `tuple`, `list`, `dict` (with `keys`), `namedtuple` (with
 `name` and `fields`) and `none`. Here the runtime flattens a call's arguments against that
 structure, checking every leaf, and rebuilds results in it.
+
+Sharded functions (aotc.sharding) add a top-level `"mesh": {"axes": ["x", "y"], "shape": [2, 2]}`
+and, on each sharded array leaf, `"sharding": [["x"], []]` (one list of mesh axes per dim;
+"shape" stays the global shape). The compiled function takes and returns such a leaf as N
+per-device blocks (devices 0..N-1, N = mesh size; see aotc_runtime.mesh for which block each
+device holds); every other leaf is one array on device 0. A call takes a sharded leaf as a
+global array, which is split into blocks, or as a list of the N blocks; results come back
+assembled into global arrays, or as block lists from `function.shards(...)`.
 """
 
 import collections
@@ -20,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aotc_runtime import mesh as meshes
 from aotc_runtime.errors import ArtifactError, InputError
+from aotc_runtime.mesh import MeshSpec
 
 _CONTAINERS = ("tuple", "list", "dict", "namedtuple")
 
@@ -28,18 +38,25 @@ _CONTAINERS = ("tuple", "list", "dict", "namedtuple")
 @dataclass(frozen=True)
 class ArraySpec:
     """The shape and dtype of one exported array. A dynamic dim is a name (all dims of one
-    name have one size in a call: `float32[batch, 784]`) or None (a size of its own, `?`)."""
+    name have one size in a call: `float32[batch, 784]`) or None (a size of its own, `?`).
+    sharding, for a leaf of a sharded function, names the mesh axes that split each dim
+    (`(("x",), ())` is JAX's P('x', None)); None: one array on device 0."""
 
     shape: tuple
     dtype: np.dtype
+    sharding: tuple | None = None
 
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.dtype.name}[{dims}]"
+        text = f"{self.dtype.name}[{dims}]"
+        return text if self.sharding is None else f"{text} sharded {meshes.spec_text(self.sharding)}"
 
     def to_json(self) -> dict:
         """The `array` node of this spec (see the module docstring)."""
-        return {"kind": "array", "shape": list(self.shape), "dtype": self.dtype.name}
+        obj = {"kind": "array", "shape": list(self.shape), "dtype": self.dtype.name}
+        if self.sharding is not None:
+            obj["sharding"] = [list(axes) for axes in self.sharding]
+        return obj
 
 
 def _shape(dims) -> tuple:
@@ -86,7 +103,10 @@ class Node:
     def from_json(cls, obj) -> "Node":
         kind = obj["kind"]
         if kind == "array":
-            return cls(kind, spec=ArraySpec(_shape(obj["shape"]), _dtype(obj["dtype"])))
+            shape = _shape(obj["shape"])
+            sharding = (meshes.parse_sharding(obj["sharding"], len(shape))
+                        if obj.get("sharding") is not None else None)
+            return cls(kind, spec=ArraySpec(shape, _dtype(obj["dtype"]), sharding))
         if kind == "none":
             return cls(kind)
         if kind not in _CONTAINERS:
@@ -158,7 +178,10 @@ class Node:
     def flatten(self, value, where: "_Where", out: list) -> None:
         """Check value against this node and append its leaves (numpy arrays) to out."""
         if self.kind == "array":
-            out.append(_check_leaf(value, self.spec, where))
+            if self.spec.sharding is not None and _is_block_list(value):
+                out.append(_Blocks(value, where))  # checked by Signature, which knows the mesh
+            else:
+                out.append(_check_leaf(value, self.spec, where))
         elif self.kind == "none":
             if value is not None:
                 raise where.error(f"expects None, got {_describe(value)}")
@@ -236,6 +259,20 @@ class _Where:
     def error(self, problem: str) -> InputError:
         name = self.argument + "".join(f"[{k!r}]" for k in self.path)
         return InputError(f"{self.function}(): argument {name} {problem}")
+
+
+class _Blocks(list):
+    """A sharded leaf given as its per-device blocks, with where it was found (for errors)."""
+
+    def __init__(self, blocks, where: _Where):
+        super().__init__(blocks)
+        self.where = where
+
+
+def _is_block_list(value) -> bool:
+    """A list or tuple of arrays: the per-device blocks of a sharded leaf. (Nested Python
+    numbers are a global value; stacked blocks would have one dim more than the leaf.)"""
+    return isinstance(value, (list, tuple)) and len(value) > 0 and not _is_literal(value)
 
 
 _PYTHON_KINDS = {"b": "b", "i": "iufc", "u": "iufc", "f": "fc", "c": "c"}
@@ -319,22 +356,45 @@ class Signature:
         self.arg_names: tuple = tuple(a["name"] for a in obj["args"])
         self.args: tuple = tuple(Node.from_json(a["tree"]) for a in obj["args"])
         self.results: Node = Node.from_json(obj["results"])
+        self.mesh: MeshSpec | None = (MeshSpec.from_json(obj["mesh"])
+                                      if obj.get("mesh") is not None else None)
+        self._check_shardings()
 
     @classmethod
-    def of(cls, name: str, args: list[tuple[str, Node]], results: Node) -> "Signature":
-        """The signature of function name: (argument name, tree) pairs and the result tree.
+    def of(cls, name: str, args: list[tuple[str, Node]], results: Node,
+           mesh: MeshSpec | None = None) -> "Signature":
+        """The signature of function name: (argument name, tree) pairs and the result tree;
+        mesh for a sharded function (its leaves' ArraySpecs carry their shardings).
 
         Built through the JSON form, so whatever the compiler writes is known to read back.
         """
-        return cls({"name": name, "args": [{"name": n, "tree": t.to_json()} for n, t in args],
-                    "results": results.to_json()})
+        obj = {"name": name, "args": [{"name": n, "tree": t.to_json()} for n, t in args],
+               "results": results.to_json()}
+        if mesh is not None:
+            obj["mesh"] = mesh.to_json()
+        return cls(obj)
 
     def to_json(self) -> dict:
         """The JSON object that Signature(obj) reads."""
-        return {"name": self.name,
-                "args": [{"name": n, "tree": a.to_json()}
-                         for n, a in zip(self.arg_names, self.args)],
-                "results": self.results.to_json()}
+        obj = {"name": self.name,
+               "args": [{"name": n, "tree": a.to_json()}
+                        for n, a in zip(self.arg_names, self.args)],
+               "results": self.results.to_json()}
+        if self.mesh is not None:
+            obj["mesh"] = self.mesh.to_json()
+        return obj
+
+    def _check_shardings(self) -> None:
+        """ArtifactError unless every sharded leaf fits the mesh (and there is one)."""
+        for kind, leaves in (("argument", self.arg_leaves()), ("result", self.result_leaves())):
+            for leaf, spec in leaves:
+                if spec.sharding is None:
+                    continue
+                what = f"{self.name}() {kind} {leaf}"
+                if self.mesh is None:
+                    raise ArtifactError(f"{what} has a sharding but the signature no mesh; "
+                                        "recompile the model")
+                meshes.check_sharding(spec.sharding, spec.shape, self.mesh, what)
 
     def encode(self) -> str:
         """Compact JSON: the artifact's `aotc.signature` metadata string."""
@@ -342,7 +402,8 @@ class Signature:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{n}: {a}" for n, a in zip(self.arg_names, self.args))
-        return f"{self.name}({args}) -> {self.results}"
+        on = "" if self.mesh is None else f" on {self.mesh}"
+        return f"{self.name}({args}) -> {self.results}{on}"
 
     def arg_leaves(self) -> list[tuple[str, ArraySpec]]:
         """('x' or "params['w1']", spec) for every flat input, in call order."""
@@ -375,8 +436,66 @@ class Signature:
         flat: list = []
         for name, node in zip(self.arg_names, self.args):
             node.flatten(values[name], _Where(self.name, name), flat)
-        self.check_dims(flat)
-        return flat
+        if self.mesh is None:
+            self.check_dims(flat)
+            return flat
+        return self._device_arrays(flat)
+
+    # ---- sharded functions: per-device blocks ----
+    def _device_arrays(self, flat: list) -> list[np.ndarray]:
+        """The compiled function's inputs: each sharded leaf as its N blocks (split from a
+        global array, or given as blocks and checked), every other leaf as it is."""
+        out: list = []
+        for (leaf, spec), value in zip(self.arg_leaves(), flat):
+            if spec.sharding is None:
+                out.append(value)
+            elif isinstance(value, _Blocks):
+                out.extend(self._check_blocks(value, spec))
+            else:
+                out.extend(meshes.split(value, spec.sharding, self.mesh))
+        return out
+
+    def _check_blocks(self, blocks: _Blocks, spec: ArraySpec) -> list[np.ndarray]:
+        n = self.mesh.size
+        if len(blocks) != n:
+            raise blocks.where.error(f"is sharded {meshes.spec_text(spec.sharding)} over the "
+                                     f"{self.mesh}: pass one global {spec.dtype.name}"
+                                     f"{list(spec.shape)} array or a list of {n} per-device "
+                                     f"blocks, not a list of {len(blocks)}")
+        block = ArraySpec(meshes.block_shape(spec.shape, spec.sharding, self.mesh), spec.dtype)
+        return [_check_leaf(b, block, blocks.where.child(f"block {p}"))
+                for p, b in enumerate(blocks)]
+
+    def device_counts(self) -> tuple[list[int], list[int]]:
+        """How many compiled-function values each flat argument and result leaf is: N for a
+        sharded leaf of a function on N devices, else 1."""
+        def count(spec):
+            return 1 if spec.sharding is None else self.mesh.size
+        return ([count(s) for _, s in self.arg_leaves()],
+                [count(s) for _, s in self.result_leaves()])
+
+    def placement(self) -> tuple[list[int], list[int]]:
+        """The device of each compiled-function argument and result, in order: 0..N-1 for
+        the blocks of a sharded leaf, 0 for any other leaf."""
+        args, results = self.device_counts()
+        return ([p for n in args for p in range(n)], [p for n in results for p in range(n)])
+
+    def unflatten_results(self, outs: list, shards: bool = False):
+        """The result pytree of the compiled function's flat outputs: sharded leaves
+        assembled into global arrays, or (shards=True) left as lists of N blocks."""
+        if self.mesh is None:
+            return self.results.unflatten(iter(outs))
+        leaves, at = [], 0
+        for _, spec in self.result_leaves():
+            if spec.sharding is None:
+                leaves.append(outs[at])
+                at += 1
+                continue
+            blocks = outs[at:at + self.mesh.size]
+            at += self.mesh.size
+            leaves.append(list(blocks) if shards else
+                          meshes.assemble(blocks, spec.sharding, spec.shape, self.mesh))
+        return self.results.unflatten(iter(leaves))
 
     def check_dims(self, arrays: list) -> None:
         """InputError unless every named dynamic dim has one size over the flat inputs (IREE
