@@ -66,6 +66,7 @@ class Partitioned:
     `in_specs[i]` and N block arguments; per result `out_specs[k]` and N block results."""
 
     name: str
+    source: str  # the global function's name
     mesh: Mesh
     in_specs: list
     out_specs: list
@@ -387,7 +388,7 @@ def partition(module, fn_name: str, mesh: Mesh, in_specs, out_specs=None, *,
             raise
     util.verify_after(new_fn, "SPMD partitioning")
     live = _live_values([b for x in final for b in x.blocks])
-    return Partitioned(name, mesh, [tuple(s) for s in in_specs], [x.spec for x in final],
+    return Partitioned(name, fn_name, mesh, [tuple(s) for s in in_specs], [x.spec for x in final],
                        [c for c, blocks in walker.collectives if live.intersection(blocks)])
 
 
