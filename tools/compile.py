@@ -111,22 +111,25 @@ def _lower_devices_text(text: str, target: str) -> tuple[str, int]:
 
 def _transfers(module: ir.Module) -> list[tuple[ir.Operation, int, int]]:
     """(op, from, to) of every @aotc.transfer custom_call; CompileError for a malformed one."""
-    found = []
+    ops = []
 
     def visit(op):
         if (op.name == "stablehlo.custom_call"
                 and ir.StringAttr(op.attributes["call_target_name"]).value == TRANSFER_TARGET):
-            config = (ir.StringAttr(op.attributes["backend_config"]).value
-                      if "backend_config" in op.attributes else "")
-            ends = re.fullmatch(r"(\d+)->(\d+)", config)
-            if ends is None or len(op.operands) != 1 or len(op.results) != 1:
-                raise CompileError(f"{_site(op)}: malformed aotc.transfer (backend_config "
-                                   f"{config!r}, {len(op.operands)} operand(s)); expected one "
-                                   "operand and backend_config = \"<from>-><to>\"")
-            found.append((op, int(ends.group(1)), int(ends.group(2))))
+            ops.append(op)
         return ir.WalkResult.ADVANCE
 
-    module.operation.walk(visit)
+    module.operation.walk(visit)  # (an exception inside the walk would become a RuntimeError)
+    found = []
+    for op in ops:
+        config = (ir.StringAttr(op.attributes["backend_config"]).value
+                  if "backend_config" in op.attributes else "")
+        ends = re.fullmatch(r"(\d+)->(\d+)", config)
+        if ends is None or len(op.operands) != 1 or len(op.results) != 1:
+            raise CompileError(f"{_site(op)}: malformed aotc.transfer (backend_config "
+                               f"{config!r}, {len(op.operands)} operand(s)); expected one "
+                               "operand and backend_config = \"<from>-><to>\"")
+        found.append((op, int(ends.group(1)), int(ends.group(2))))
     return found
 
 

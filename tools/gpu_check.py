@@ -1,5 +1,7 @@
 """GPU check: compile the MLP, the CNN and the attention block for a GPU target, run them
-against the cpu artifacts, and print compile and call times. Takes about a minute.
+against the cpu artifacts, and print compile and call times; then (cuda, or --mesh N) a
+data-parallel program on a mesh of N devices (one GPU serves several), checked against numpy.
+Takes about a minute.
 
 On a machine with an NVIDIA GPU and only the Python wheels installed (from a checkout:
 `python3 -m venv v && v/bin/pip install ./runtime .`; no JAX, no system packages):
@@ -14,7 +16,9 @@ target's device is missing here (the reason is printed).
 import argparse
 import importlib.util
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +58,90 @@ def median_ms(fn, args: tuple, calls: int) -> float:
     return statistics.median(times) * 1000
 
 
-def check(target: str, folder: str, batch: int, calls: int) -> int:
+def data_parallel_text(n: int, rows: int = 4, cols: int = 3) -> str:
+    """StableHLO of a data-parallel step on n devices, in aotc's traced multi-device form:
+    main(x0..x{n-1}: f32[rows, cols] on devices 0..n-1, w: f32[cols] on device 0) ->
+    (y_p = 2 x_p + w on device p, for each p; s = column sums of every x_p, on device 0).
+    w reaches each device and the partial sums reach device 0 through @aotc.transfer."""
+    block, vec = f"tensor<{rows}x{cols}xf32>", f"tensor<{cols}xf32>"
+    lines, results = [], []
+    for p in range(n):
+        w = "%w"
+        if p:
+            w = f"%w{p}"
+            lines.append(f"{w} = stablehlo.custom_call @aotc.transfer(%w) "
+                         f'{{backend_config = "0->{p}"}} : ({vec}) -> {vec}')
+        lines += [
+            f"%wb{p} = stablehlo.broadcast_in_dim {w}, dims = [1] : ({vec}) -> {block}",
+            f"%two{p} = stablehlo.constant dense<2.0> : {block}",
+            f"%xx{p} = stablehlo.multiply %x{p}, %two{p} : {block}",
+            f"%y{p} = stablehlo.add %xx{p}, %wb{p} : {block}",
+            f"%zero{p} = stablehlo.constant dense<0.0> : tensor<f32>",
+            f"%s{p} = stablehlo.reduce(%x{p} init: %zero{p}) applies stablehlo.add across "
+            f"dimensions = [0] : ({block}, tensor<f32>) -> {vec}",
+        ]
+        results.append(f"%y{p}")
+    total = "%s0"
+    for p in range(1, n):
+        lines.append(f"%t{p} = stablehlo.custom_call @aotc.transfer(%s{p}) "
+                     f'{{backend_config = "{p}->0"}} : ({vec}) -> {vec}')
+        lines.append(f"%acc{p} = stablehlo.add {total}, %t{p} : {vec}")
+        total = f"%acc{p}"
+    args = ", ".join(f"%x{p}: {block} {{aotc.device = {p} : i64}}" for p in range(n))
+    outs = ", ".join(f"{block} {{aotc.device = {p} : i64}}" for p in range(n))
+    body = "\n    ".join(lines)
+    return (f"module @data_parallel_{n} {{\n"
+            f"  func.func public @main({args}, %w: {vec}) -> ({outs}, {vec}) {{\n"
+            f"    {body}\n"
+            f"    return {', '.join(results)}, {total} : {', '.join([block] * n + [vec])}\n"
+            "  }\n}\n")
+
+
+def data_parallel_reference(xs: list, w: np.ndarray) -> list:
+    """numpy's results of data_parallel_text's main."""
+    return [2 * x + w for x in xs] + [np.concatenate(xs).sum(0)]
+
+
+def mesh_check(target: str, n: int, folder: str) -> tuple[str, bool]:
+    """Compile data_parallel_text(n) for target on n devices and run it: through
+    aotc_runtime, or through iree-run-module where IREE's Python runtime cannot group the
+    target's devices (Vulkan in iree-base-runtime 3.13). Returns (how it ran, matched)."""
+    import aotc_runtime
+    from aotc.tools.compile import compile_stablehlo
+    from aotc.tools.targets import get_target
+
+    vmfb = compile_stablehlo(data_parallel_text(n, 256, 64), target)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((256, 64), np.float32) for _ in range(n)]
+    w = rng.standard_normal(64, np.float32)
+    try:
+        module = aotc_runtime.load_bytes(vmfb, get_target(target).driver, require_aotc=False)
+        got, how = module["main"](*xs, w), "aotc_runtime"
+    except aotc_runtime.ArtifactError:
+        got, how = _run_module(vmfb, get_target(target).driver, n, [*xs, w], folder), \
+            "iree-run-module"
+    want = data_parallel_reference(xs, w)
+    return how, all(np.allclose(g, r, **TOLERANCE) for g, r in zip(got, want))
+
+
+def _run_module(vmfb: bytes, driver: str, n: int, inputs: list, folder: str) -> list:
+    """main's results from IREE's iree-run-module with n --device flags (.npy in and out)."""
+    runner = shutil.which("iree-run-module") or os.path.join(
+        os.path.dirname(sys.executable), "iree-run-module")
+    path = os.path.join(folder, "mesh.vmfb")
+    with open(path, "wb") as f:
+        f.write(vmfb)
+    argv = [runner, f"--module={path}", "--function=main", *[f"--device={driver}"] * n]
+    for i, array in enumerate(inputs):
+        np.save(os.path.join(folder, f"in{i}.npy"), array)
+        argv.append(f"--input=@{os.path.join(folder, f'in{i}.npy')}")
+    outs = [os.path.join(folder, f"out{i}.npy") for i in range(n + 1)]
+    argv += [f"--output=@{o}" for o in outs]
+    subprocess.run(argv, check=True, capture_output=True)
+    return [np.load(o) for o in outs]
+
+
+def check(target: str, folder: str, batch: int, calls: int, mesh: int = 2) -> int:
     """Run every case; print one row each; returns the exit status."""
     import aotc_runtime
     from aotc.tools.export import ExportOutput
@@ -84,6 +171,11 @@ def check(target: str, folder: str, batch: int, calls: int) -> int:
             times = [median_ms(modules[t][fn], args, calls) for t in ("cpu", target)]
             print(f"{name:<10}{seconds:>10.2f}{times[0]:>10.3f}{times[1]:>11.3f}{diff:>12.1e}  "
                   f"{'ok' if ok else 'MISMATCH'}")
+        if mesh > 1:
+            how, ok = mesh_check(target, mesh, tmp)
+            failures += not ok
+            print(f"mesh of {mesh} {target} devices (data-parallel step, through {how}): "
+                  f"{'ok' if ok else 'MISMATCH'}")
     return 1 if failures else 0
 
 
@@ -94,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
                         "attention.py (default: this checkout's models/)")
     parser.add_argument("--batch", type=int, default=256, help="MLP batch (CNN: batch / 8)")
     parser.add_argument("--calls", type=int, default=50, help="timed calls per artifact")
+    parser.add_argument("--mesh", type=int, default=None, help="devices of the multi-device "
+                        "check (default: 2 on cuda, none elsewhere; 1 skips it)")
     args = parser.parse_args(argv)
-    return check(args.target, args.models, args.batch, args.calls)
+    mesh = args.mesh if args.mesh is not None else 2 if args.target == "cuda" else 1
+    return check(args.target, args.models, args.batch, args.calls, mesh)
 
 
 if __name__ == "__main__":

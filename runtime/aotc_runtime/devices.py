@@ -124,8 +124,14 @@ def _mesh_config(opened: list) -> rt.Config:
     try:
         return _MeshConfig(opened)
     except Exception as exc:  # noqa: BLE001 (IREE's errors, as ArtifactError)
-        raise ArtifactError(f"cannot use IREE devices {opened!r} together "
-                            f"({failure_reason(exc)})") from None
+        reason = failure_reason(exc)
+    hint = ""
+    if "frontier already assigned" in reason:  # Vulkan, in iree-base-runtime 3.13
+        hint = ("; IREE's Python runtime puts each device it creates in a group of its own, "
+                "and this driver's devices cannot join another group: run the artifact with "
+                "iree-run-module and one --device flag per mesh device (`aotc bundle` writes "
+                "them into run.sh), or compile it for the cpu target")
+    raise ArtifactError(f"cannot use IREE devices {opened!r} together ({reason}){hint}")
 
 
 def _open_many(driver: str, count: int, target: str | None, source: str) -> list:

@@ -49,7 +49,9 @@ class ArraySpec:
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
         text = f"{self.dtype.name}[{dims}]"
-        return text if self.sharding is None else f"{text} sharded {meshes.spec_text(self.sharding)}"
+        if self.sharding is None:
+            return text
+        return f"{text} sharded {meshes.spec_text(self.sharding)}"
 
     def to_json(self) -> dict:
         """The `array` node of this spec (see the module docstring)."""
@@ -446,7 +448,7 @@ class Signature:
         """The compiled function's inputs: each sharded leaf as its N blocks (split from a
         global array, or given as blocks and checked), every other leaf as it is."""
         out: list = []
-        for (leaf, spec), value in zip(self.arg_leaves(), flat):
+        for (_, spec), value in zip(self.arg_leaves(), flat):
             if spec.sharding is None:
                 out.append(value)
             elif isinstance(value, _Blocks):
