@@ -143,12 +143,13 @@ class ShardContext(RuleContext):
         return self.walker.all_reduce(x, tuple(axes), kind, self.location)
 
     def everywhere(self) -> list[Sharded]:
-        """An op without operands (constant, iota): emitted once, its results transferred from
-        device 0 to every device (replicated)."""
-        new = self.op.clone()
-        return [Sharded(replicated(len(shape_of(r))),
-                        [spmd.transfer(r, 0, p) for p in range(self.n)])
-                for r in new.operation.results]
+        """An op without operands (constant, iota): one copy per device, replicated. (Not one
+        copy transferred to each device: IREE 3.13's constant evaluation crashes on transfers
+        of constants, and a constant needs no transfer: IREE materializes it where it is
+        used.)"""
+        copies = [list(self.op.clone().operation.results) for _ in range(self.n)]
+        return [Sharded(replicated(len(shape_of(r))), [c[k] for c in copies])
+                for k, r in enumerate(self.op.results)]
 
     def run_replicated(self, operands: list[Sharded]) -> list[Sharded]:
         return self.walker.run_replicated(self.op, operands)

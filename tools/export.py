@@ -41,10 +41,11 @@ from aotc.frontend.core.ir import ir, shape_of
 from aotc.frontend.core.version import VERSION
 from aotc.frontend.trace.lower import ShapeSpec, check_dims, spec_of
 from aotc.frontend.trace.tracer import trace
-from aotc.tools import jax_bridge
+from aotc.tools import jax_bridge, sharded
 from aotc.tools import params as external
 from aotc.tools.params import Param
 from aotc_runtime import artifact
+from aotc_runtime.mesh import MeshSpec
 from aotc_runtime.module import RESERVED_NAMES
 from aotc_runtime.signature import ArraySpec, Node, Signature
 
@@ -72,12 +73,15 @@ class Export:
     static: dict  # parameters left to their Python defaults
     where: str  # file:line of the decorator
     frontend: str = "auto"  # "aotc", "jax", or "auto" (aotc, then JAX when tracing hits JAX)
+    in_shardings: object = None  # sharded exports (aotc.tools.sharded): NamedShardings
+    out_shardings: object = None
 
 
 _COLLECTING: list[list[Export]] = []
 
 
-def export(*specs, name: str | None = None, frontend: str = "auto", **named_specs) -> Callable:
+def export(*specs, name: str | None = None, frontend: str = "auto", in_shardings=None,
+           out_shardings=None, **named_specs) -> Callable:
     """Mark a function for `aotc compile`: give every argument a spec, by position or name.
 
     A spec is a pytree (dict, list, tuple) of `aotc.ShapeSpec`s (None = dynamic dimension) or
@@ -88,6 +92,11 @@ def export(*specs, name: str | None = None, frontend: str = "auto", **named_spec
     itself (`pip install aotc[jax]`); "aotc" traces with aotc only; "auto" (the default)
     traces with aotc and turns to JAX when the trace runs into JAX code.
 
+    in_shardings / out_shardings (as for `aotc.jit`; in_shardings may also be a dict by
+    argument name) export a sharded function: it is partitioned for their mesh, the artifact
+    records the mesh and every leaf's sharding, and its compiled function takes and returns each
+    leaf as one block per device. An `aotc.jit(f, in_shardings=...)` exports the same way.
+
     Example:
         >>> @aotc.export(params=PARAMS_SPEC, x=aotc.ShapeSpec((None, 784), "float32"))
         ... def predict(params, x):
@@ -97,7 +106,8 @@ def export(*specs, name: str | None = None, frontend: str = "auto", **named_spec
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
     def decorate(fn: Callable) -> Callable:
-        exp = _make_export(fn, specs, named_specs, name, where, frontend)
+        exp = _make_export(fn, specs, named_specs, name, where, frontend,
+                           (in_shardings, out_shardings))
         if _COLLECTING:
             found = _COLLECTING[-1]
             if any(e.name == exp.name for e in found):
@@ -112,7 +122,12 @@ def export(*specs, name: str | None = None, frontend: str = "auto", **named_spec
     return decorate
 
 
-def _make_export(fn, specs, named_specs, name, where, frontend: str = "auto") -> Export:
+def _make_export(fn, specs, named_specs, name, where, frontend: str = "auto",
+                 shardings=(None, None)) -> Export:
+    jitted = sharded.sharded_arguments(fn)
+    if jitted is not None:  # an aotc.jit with shardings: export its function with them
+        fn, *given = jitted
+        shardings = tuple(s if s is not None else g for s, g in zip(shardings, given))
     fn_name = name or getattr(fn, "__name__", "")
     if frontend not in FRONTENDS:
         raise ModelError(f"{where}: unknown frontend={frontend!r}; choose one of "
@@ -139,7 +154,21 @@ def _make_export(fn, specs, named_specs, name, where, frontend: str = "auto") ->
             static[param.name] = param.default
     arg_specs = tuple(Param(jax_bridge.plain(s.value), s.name) if isinstance(s, Param)
                       else jax_bridge.plain(s) for s in bound.arguments.values())
-    return Export(fn, fn_name, tuple(bound.arguments), arg_specs, static, where, frontend)
+    exp = Export(fn, fn_name, tuple(bound.arguments), arg_specs, static, where, frontend,
+                 *shardings)
+    if exp.in_shardings is not None or exp.out_shardings is not None:
+        _check_shardable(exp)
+    return exp
+
+
+def _check_shardable(exp: Export) -> None:
+    """ModelError for what a sharded export does not support."""
+    if any(isinstance(s, Param) for s in exp.arg_specs):
+        raise ModelError(f"{exp.where}: {exp.name}() is sharded and has aotc.Param arguments; "
+                         "pass the weights as arrays (sharded weights files are not supported)")
+    if exp.frontend == "jax":
+        raise ModelError(f"{exp.where}: {exp.name}() is sharded; aotc partitions programs it "
+                         "traces itself, so use frontend='aotc' (or 'auto')")
 
 
 # ---- importing a model file ----------------------------------------------------------------------
@@ -405,6 +434,8 @@ def _trace(exp: Export, module):
             else:
                 raise ModelError(f"{_where_in(exp, exc)}: {type(exc).__name__} while tracing "
                                  f"{exp.name}(): {exc}") from None
+    if exp.in_shardings is not None or exp.out_shardings is not None:
+        traced.partitioned = _partition(exp, traced, specs)
     if keys:
         file, _, line = exp.where.rpartition(":")
         with traced.module.context:
@@ -412,6 +443,32 @@ def _trace(exp: Export, module):
         external.bind_globals(traced.module, impl, exp.name, keys, location)
         traced.name = exp.name
     return traced
+
+
+def _partition(exp: Export, traced, specs):
+    """Partition a sharded export's traced function for its mesh (aotc.tools.sharded)."""
+    what = f"{exp.where}: export {exp.name}()"
+    in_shardings = exp.in_shardings
+    if isinstance(in_shardings, dict) and set(in_shardings) <= set(exp.arg_names):
+        in_shardings = tuple(in_shardings.get(n) for n in exp.arg_names)
+    given = sharded.per_leaf(in_shardings, tuple(exp.arg_specs), f"{what} in_shardings")
+    out_template = tree.unflatten(traced.out_tree, [0] * traced.out_tree.num_leaves)
+    outs = sharded.per_leaf(exp.out_shardings, out_template, f"{what} out_shardings")
+    mesh = sharded.mesh_of(given + outs, what)
+    names = sharded.leaf_names(traced.in_tree, exp.arg_names)
+    in_specs = sharded.specs_of(given, [s.shape for s in specs], mesh,
+                                [f"{what}: argument {n}" for n in names])
+    results = _function_type(traced.module, exp.name).results
+    out_specs = sharded.specs_of(outs, [shape_of(t) for t in results], mesh,
+                                 [f"{what}: output {k}" for k in range(len(outs))])
+    return sharded.partition_traced(traced, mesh, in_specs, out_specs)
+
+
+def _function_type(module, name: str) -> ir.FunctionType:
+    fn_op = next(op for op in module.body.operations
+                 if "sym_name" in op.attributes
+                 and ir.StringAttr(op.attributes["sym_name"]).value == name)
+    return ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
 
 
 def _where_in(exp: Export, exc: BaseException) -> str:
@@ -442,15 +499,17 @@ def _param_stub(spec):
     return spec.value if isinstance(spec, Param) else spec
 
 
-def _tree_node(treedef: tree.TreeDef, leaf_specs, where: str) -> Node:
-    """The aotc_runtime.signature Node of a pytree, consuming leaf_specs in order."""
+def _tree_node(treedef: tree.TreeDef, leaf_specs, where: str, shardings=None) -> Node:
+    """The aotc_runtime.signature Node of a pytree, consuming leaf_specs (and, for a sharded
+    function, the leaves' normalized shardings) in order."""
     kind = treedef.kind
     if kind is None:
         spec = next(leaf_specs)
-        return Node("array", spec=ArraySpec(tuple(spec.dims), np.dtype(spec.dtype)))
+        sharding = next(shardings) if shardings is not None else None
+        return Node("array", spec=ArraySpec(tuple(spec.dims), np.dtype(spec.dtype), sharding))
     if kind is type(None):
         return Node("none")
-    children = tuple(_tree_node(c, leaf_specs, where) for c in treedef.children)
+    children = tuple(_tree_node(c, leaf_specs, where, shardings) for c in treedef.children)
     if kind is dict:
         for key in treedef.aux:
             _check_key(key, where)
@@ -474,19 +533,26 @@ def _check_key(key, where: str) -> None:
 
 
 def _signature(exp: Export, traced) -> Signature:
+    part = getattr(traced, "partitioned", None)
+    in_shardings = iter(part.in_specs) if part is not None else None
     args = []
     for name, value in zip(exp.arg_names, exp.arg_specs):
         if isinstance(value, Param):
             continue  # bound from the weights file, not an argument of the exported function
         specs = iter([_leaf_spec(leaf) for leaf in tree.flatten(value)[0]])
-        args.append((name, _tree_node(tree.structure(value), specs, exp.where)))
-    fn_op = next(op for op in traced.module.body.operations
-                 if "sym_name" in op.attributes
-                 and ir.StringAttr(op.attributes["sym_name"]).value == exp.name)
-    fn_type = ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
+        args.append((name, _tree_node(tree.structure(value), specs, exp.where, in_shardings)))
+    if part is None:
+        types = _function_type(traced.module, exp.name).results
+        results = iter([ShapeSpec(shape_of(t),
+                                  dtypes.from_mlir(ir.RankedTensorType(t).element_type))
+                        for t in types])
+        return Signature.of(exp.name, args, _tree_node(traced.out_tree, results, exp.where))
+    global_fn = _function_type(traced.module, part.source).results  # global result types
     results = iter([ShapeSpec(shape_of(t), dtypes.from_mlir(ir.RankedTensorType(t).element_type))
-                    for t in fn_type.results])
-    return Signature.of(exp.name, args, _tree_node(traced.out_tree, results, exp.where))
+                    for t in global_fn])
+    mesh = MeshSpec(part.mesh.axis_names, part.mesh.axis_sizes)
+    out = _tree_node(traced.out_tree, results, exp.where, iter(part.out_specs))
+    return Signature.of(exp.name, args, out, mesh=mesh)
 
 
 # ---- artifacts and files ------------------------------------------------------------------------

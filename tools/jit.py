@@ -9,24 +9,68 @@ import numpy as np
 
 from aotc.frontend.core import tree
 from aotc.frontend.core.errors import InputError
+from aotc.frontend.core.ir import shape_of
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.trace.eager import as_arrays
 from aotc.frontend.trace.lower import ShapeSpec, lower, spec_of
 from aotc.frontend.trace.tracer import Traced, Tracer
+from aotc.passes import functions
+from aotc.tools import sharded
 
 
 class _Compiled:
-    __slots__ = ("dtypes", "function", "module", "traced")
+    __slots__ = ("call", "dtypes", "module", "traced")
 
-    def __init__(self, traced: Traced, target: str, specs, device=None, flags=()):
+    def __init__(self, traced: Traced, target: str, specs, device=None, flags=(),
+                 shardings=None):
         from aotc.tools.compile import compile_stablehlo
         from aotc_runtime import load_bytes
 
         self.traced = traced
+        self.dtypes = [s.dtype for s in specs]
+        if shardings is not None:  # partition first: the module then holds the mesh program
+            part = shardings.partition(traced, specs)
+            vmfb = compile_stablehlo(traced.text_with_locations(), target, flags)
+            self.call = sharded.ShardedCall(part, vmfb, traced.name, device)
+            self.module = self.call.module
+            return
         self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target, flags),
                                  device=device, require_aotc=False)
-        self.function = self.module[traced.name]
-        self.dtypes = [s.dtype for s in specs]
+        self.call = self.module[traced.name]
+
+
+class _Shardings:
+    """jit's in_shardings / out_shardings, resolved per call signature against the arguments'
+    and results' trees (see aotc.tools.sharded)."""
+
+    def __init__(self, in_shardings, out_shardings, name: str, n_positional=None):
+        self.in_shardings = in_shardings
+        self.out_shardings = out_shardings
+        self.name = name
+        self.n_positional = n_positional  # of the traced arguments (None: all; then kwargs)
+
+    def at(self, n_positional) -> "_Shardings":
+        return _Shardings(self.in_shardings, self.out_shardings, self.name, n_positional)
+
+    def partition(self, traced: Traced, specs):
+        names = sharded.leaf_names(traced.in_tree)
+        what = f"aotc.jit({self.name}) in_shardings"
+        positional = tree.unflatten(traced.in_tree, names)
+        positional, n_kw = (positional, 0) if self.n_positional is None else (
+            positional[:self.n_positional], len(tree.leaves(positional[self.n_positional:])))
+        given = sharded.per_leaf(self.in_shardings, tuple(positional), what) + [None] * n_kw
+        out_template = tree.unflatten(traced.out_tree, [0] * traced.out_tree.num_leaves)
+        outs = sharded.per_leaf(self.out_shardings, out_template,
+                                f"aotc.jit({self.name}) out_shardings")
+        mesh = sharded.mesh_of(given + outs, f"aotc.jit({self.name})")
+        in_specs = sharded.specs_of(given, [s.shape for s in specs], mesh,
+                                    [f"{what}: {n}" for n in names])
+        out_types = functions.function_type(functions.find_function(
+            traced.module, traced.name)).results
+        out_specs = sharded.specs_of(outs, [shape_of(t) for t in out_types], mesh,
+                                     [f"aotc.jit({self.name}) output {k}"
+                                      for k in range(len(outs))])
+        return sharded.partition_traced(traced, mesh, in_specs, out_specs)
 
 
 def _leaf_key(leaf):
@@ -141,7 +185,7 @@ def _check_leaves(leaves) -> None:
 def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), donate_argnums: int | Sequence[int] = (),
         donate_argnames: str | Sequence[str] = (), target: str = "cpu", device=None,
-        flags=()) -> Callable:
+        flags=(), in_shardings=None, out_shardings=None) -> Callable:
     """Compile fn with IREE for this CPU; compiled once per argument shapes/dtypes/structure
     and per value of the static arguments.
 
@@ -151,6 +195,12 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
     Keyword arguments are bound by fn's signature, as in jax.jit; non-static ones are traced.
     donate_argnums / donate_argnames are accepted for JAX compatibility and do nothing: inputs
     are host numpy arrays and are never modified.
+
+    in_shardings / out_shardings (JAX's): NamedShardings of one aotc.sharding.Mesh, one for
+    every argument (result) leaf or a tree prefix of the positional arguments (results), None
+    leaves meaning replicated (results: the layout propagation gives). With them, fn is
+    partitioned for the mesh by aotc's SPMD pass (aotc.passes.sharding) and runs on one device
+    per mesh position; calls still take and return global numpy arrays.
 
     device: an IREE driver name or device for the runtime (default: the target's driver,
     'local-task'); 'local-sync' runs on the calling thread, faster for small programs on few
@@ -163,11 +213,16 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
         >>> act = aotc.jit(layer, static_argnames="activation")
         >>> out = act(x, activation="relu")
         >>> small = aotc.jit(step, flags=["--iree-opt-level=O3"])
+        >>> mesh = aotc.sharding.Mesh((4,), ("data",))
+        >>> dp = aotc.jit(step, in_shardings=(NamedSharding(mesh, P()),
+        ...                                   NamedSharding(mesh, P("data"))))
     """
     flags = (flags,) if isinstance(flags, str) else tuple(flags)
     _as_tuple(donate_argnums, int, "donate_argnums")
     _as_tuple(donate_argnames, str, "donate_argnames")
     binder = _Binder(fn, static_argnums, static_argnames)
+    shardings = (None if in_shardings is None and out_shardings is None else
+                 _Shardings(in_shardings, out_shardings, getattr(fn, "__name__", "function")))
     cache: dict = {}
 
     @functools.wraps(fn)
@@ -190,10 +245,14 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
         compiled = cache.get(key)
         if compiled is None:
             specs = [spec_of(leaf) for leaf in leaves]
+            layout = None if shardings is None else shardings.at(
+                None if staged is fn else len(dynamic) - 1)
             compiled = cache[key] = _Compiled(lower(staged, *dynamic), target, specs,
-                                              device, flags)
+                                              device, flags, layout)
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
-        outs = compiled.function(*arrays)
+        if shardings is not None:
+            return tree.unflatten(compiled.traced.out_tree, as_arrays(compiled.call(arrays)))
+        outs = compiled.call(*arrays)
         return _results(compiled.traced.out_tree, outs)
 
     def lower_fn(*args, **kwargs) -> Traced:
@@ -203,6 +262,8 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
         return lower(binder.staged(statics, len(dyn_args)), *dyn_args, dyn_kwargs)
 
     call.lower = lower_fn
+    if shardings is not None:
+        call._aotc_shardings = (in_shardings, out_shardings)  # read by sharded exports
     return call
 
 
