@@ -21,7 +21,7 @@ from aotc.frontend.core.registry import defop, deftrait, register
 from aotc.frontend.core.source import at_location, location_text
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
-from aotc.frontend.ops.rules import deflinear, defvectorized
+from aotc.frontend.ops.rules import defelementwise_shard, deflinear, defvectorized
 
 
 def is_complex_type(v: ir.Value | ir.Type) -> bool:
@@ -112,6 +112,7 @@ deflinear("stablehlo.real", _real_transpose)
 deflinear("stablehlo.imag", _imag_transpose)
 defvectorized("stablehlo.complex", "stablehlo.real", "stablehlo.imag")
 deftrait("same_shape", "stablehlo.complex", "stablehlo.real", "stablehlo.imag")
+defelementwise_shard("stablehlo.complex", "stablehlo.real", "stablehlo.imag")
 for _name in ("stablehlo.complex", "stablehlo.real", "stablehlo.imag"):
     register("dims", _name, lambda ctx: [ctx.info(ctx.same_shape(), None)])
 

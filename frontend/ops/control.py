@@ -561,6 +561,11 @@ def _branches_shard(ctx, operands):
     return _regroup(ctx, specs, list(op.results))
 
 
+def _barrier_shard(ctx, operands):
+    return ctx.local(operands, [x.spec for x in operands])  # each device's blocks, as they are
+
+
+register("shard", "stablehlo.optimization_barrier", _barrier_shard)
 register("shard", "stablehlo.while", _while_shard)
 register("shard", "stablehlo.if", _branches_shard)
 register("shard", "stablehlo.case", _branches_shard)

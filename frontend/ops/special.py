@@ -13,6 +13,7 @@ from aotc.frontend.core.registry import register
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.elementwise import _binary_family, _elementwise_dims, _unary_family, _zeta
+from aotc.frontend.ops.rules import defelementwise_shard
 
 # Cephes' Chebyshev coefficients of exp(-x) I0(x) on [0, 8] and of sqrt(x) exp(-x) I0(x) on
 # (8, inf) (JAX's _i0e_impl64).
@@ -169,3 +170,4 @@ zeta = _binary_family("chlo.zeta", _zeta, jvp=_zeta_jvp)
 
 for _name in ("chlo.bessel_i1e", "chlo.next_after", "chlo.zeta"):
     register("dims", _name, _elementwise_dims)  # elementwise: operands and result share dims
+defelementwise_shard("chlo.bessel_i1e", "chlo.next_after", "chlo.zeta")

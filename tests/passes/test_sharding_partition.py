@@ -16,7 +16,7 @@ import aotc
 import aotc.lax as lax
 import aotc.numpy as anp
 from aotc.frontend.core.mesh import Mesh, P, ShardingError, normalize_spec
-from aotc.frontend.core.registry import TABLES
+from aotc.frontend.core.registry import TABLES, TRAITS
 from aotc.frontend.ops.shape import _reshape_target
 from aotc.passes.sharding import partition
 from aotc_runtime import mesh as runtime_mesh
@@ -270,6 +270,27 @@ def test_cond_branches_take_the_first_branch_layout():
     got, _, _ = run_partitioned(f, [np.array(0, np.int32), x], [P(), P("d")],
                                 Mesh((2,), ("d",)))
     np.testing.assert_allclose(got[0], x * 2.0)
+
+
+def test_every_elementwise_op_partitions_block_by_block():
+    """Derived from the registry: ops with the "same_shape" trait have the elementwise SHARD
+    rule, except bitcast_convert (a bitcast between widths changes the shape)."""
+    elementwise = TABLES["shard"]["stablehlo.add"]
+    missing = sorted(n for n in TRAITS["same_shape"] if TABLES["shard"].get(n) is not elementwise)
+    assert missing == ["stablehlo.bitcast_convert"]
+
+
+def test_optimization_barrier_keeps_its_layouts():
+    x, w = RNG.normal(size=(8, 6)), RNG.normal(size=(6, 4))
+
+    def f(w, x):
+        h, v = lax.optimization_barrier((x @ w, w))
+        return anp.sum(h, axis=0) + v[0]
+
+    got, part, traced = run_partitioned(f, [w, x], [P(), P("d")], Mesh((2,), ("d",)))
+    assert "stablehlo.optimization_barrier" in str(traced.module)
+    assert kinds(part) == ["all_reduce:sum"]  # the sum over the batch only
+    np.testing.assert_allclose(got[0], (x @ w).sum(0) + w[0])
 
 
 def test_op_without_a_rule_runs_replicated():
