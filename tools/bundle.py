@@ -8,6 +8,9 @@ function's inputs and outputs in call order: names, shapes with null for dynamic
 dtypes, output files) and run.sh, a POSIX shell script that calls `iree-run-module` with one
 .npy file per input and writes one .npy file per output. With `--runtime` the bundle also
 carries an iree-run-module binary for the target (from IREE's runtime wheel for that CPU).
+A sharded artifact runs on a mesh of N devices: run.sh passes one --device flag per device,
+and each sharded argument or result is N files, the blocks of devices 0..N-1 (NAME.json names
+each block's device, index and global array).
 """
 
 import json
@@ -24,6 +27,7 @@ from aotc.tools.export import Artifact, ExportOutput, OutputError, weights_path
 from aotc.tools.targets import ELF_MACHINE, Target, get_target
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
+from aotc_runtime import mesh as meshes
 from aotc_runtime.devices import INSTANCE
 from aotc_runtime.signature import Signature
 
@@ -86,22 +90,28 @@ def describe(built: Artifact, name: str, preset: Target) -> dict:
     """The JSON description of a bundle: module, target, weights and every function's I/O."""
 
     functions = {}
-    for fn, meta in sorted(read_metadata(built.vmfb).items()):
+    metadata = read_metadata(built.vmfb)
+    for fn, meta in sorted(metadata.items()):
         sig = Signature(meta["signature"])
-        inputs = [_leaf(arg, path, spec) for arg, node in zip(sig.arg_names, sig.args)
-                  for path, spec in node.leaves()]
-        outputs = [_leaf("", path, spec) for path, spec in sig.results.leaves()]
+        inputs = [leaf for arg, node in zip(sig.arg_names, sig.args)
+                  for path, spec in node.leaves() for leaf in _leaves(arg, path, spec, sig.mesh)]
+        outputs = [leaf for path, spec in sig.results.leaves()
+                   for leaf in _leaves("", path, spec, sig.mesh)]
         for out in outputs:
             out["file"] = f"{fn}.{_file_part(out['name'])}.npy"
         functions[fn] = {"inputs": inputs, "outputs": outputs}
+        if sig.mesh is not None:
+            functions[fn]["mesh"] = sig.mesh.to_json()
     weights = None
     if built.weights:
         weights = {"file": os.path.basename(weights_path(f"{name}.vmfb")),
                    "scope": artifact.WEIGHTS_SCOPE,
                    "entries": {k: {"shape": list(v.shape), "dtype": v.dtype.name}
                                for k, v in built.weights.items()}}
+    devices = max([m["devices"] for m in metadata.values()], default=1)
     return {"module": name, "vmfb": f"{name}.vmfb", "target": preset.name,
-            "device": preset.driver, "arch": preset.arch, "aotc_version": VERSION,
+            "device": preset.driver, "devices": devices, "arch": preset.arch,
+            "aotc_version": VERSION,
             "weights": weights, "functions": functions,
             "usage": "./run.sh FUNCTION INPUT.npy... (inputs in the order listed; outputs go "
                      "to $OUT_DIR, default ./out)"}
@@ -121,9 +131,19 @@ def read_metadata(vmfb: bytes) -> dict:
             for fn in module.function_names if not fn.startswith("__")}
 
 
-def _leaf(arg: str, path: tuple, spec) -> dict:
+def _leaves(arg: str, path: tuple, spec, mesh) -> list[dict]:
+    """The iree-run-module inputs or outputs of one leaf: the array, or for a sharded leaf the
+    block of each device in order (name 'x.block<p>', the block's shape and its index)."""
     name = "/".join([arg, *map(str, path)] if arg else map(str, path)) or "result"
-    return {"name": name, "shape": list(spec.shape), "dtype": spec.dtype.name}
+    if spec.sharding is None:
+        leaf = {"name": name, "shape": list(spec.shape), "dtype": spec.dtype.name}
+        return [leaf if mesh is None else {**leaf, "device": 0}]
+    block = list(meshes.block_shape(spec.shape, spec.sharding, mesh))
+    return [{"name": f"{name}.block{p}", "shape": block, "dtype": spec.dtype.name, "device": p,
+             "block": list(meshes.block_index(p, spec.sharding, mesh)),
+             "of": {"name": name, "shape": list(spec.shape),
+                    "sharding": meshes.spec_text(spec.sharding)}}
+            for p in range(mesh.size)]
 
 
 def _file_part(name: str) -> str:
@@ -155,6 +175,7 @@ def run_script(description: dict) -> str:
     and escaped in comments, so no name in a model can inject a command.
     """
     module, device = description["module"], description["device"]
+    devices = description.get("devices", 1)
     docs, cases = [], []
     for fn, io in description["functions"].items():
         ins = " ".join(_spec_text(leaf) for leaf in io["inputs"]) or "(no inputs)"
@@ -173,7 +194,8 @@ def run_script(description: dict) -> str:
                           docs="\n".join(docs), cases="\n".join(cases),
                           names=shlex.quote(f"functions: {names}"),
                           vmfb=vmfb, vmfb_text=shlex.quote(f"{module}.vmfb;"),
-                          device=shlex.quote(device), parameters=parameters, runner=RUNNER)
+                          devices=" ".join([f"--device={shlex.quote(device)}"] * devices),
+                          parameters=parameters, runner=RUNNER)
 
 
 _RUN_SH = """#!/bin/sh
@@ -227,7 +249,7 @@ if [ -z "$bin" ]; then
   fi
 fi
 # shellcheck disable=SC2086  # IREE_RUNNER is a command prefix: split it into words
-exec ${{IREE_RUNNER:-}} "$bin" --module="$here/{vmfb}" --device={device}{parameters} \\
+exec ${{IREE_RUNNER:-}} "$bin" --module="$here/{vmfb}" {devices}{parameters} \\
   --function="$fn" "$@"
 """
 

@@ -104,7 +104,7 @@ def _cmd_inspect(args) -> int:
     m = aotc_runtime.inspect(args.artifact)
     if args.json:
         info = {"path": args.artifact, "size": m.size, "module": m.name, "format": m.format_version,
-                "aotc_version": m.aotc_version, "target": m.target,
+                "aotc_version": m.aotc_version, "target": m.target, "devices": m.device_count,
                 "weights": {k: str(v) for k, v in m.weights.items()},
                 "functions": {f: m.signature(f).to_json() for f in m.functions}}
         print(json.dumps(info, indent=2))
@@ -115,6 +115,11 @@ def _cmd_inspect(args) -> int:
     print(f"  module   {m.name}")
     print(f"  target   {m.target} (IREE driver {driver})")
     print(f"  size     {_size(m.size)}, SHA-256 seal intact")
+    if m.device_count > 1:
+        meshes = sorted({str(m.signature(f).mesh) for f in m.functions
+                         if m.signature(f).mesh is not None})
+        print(f"  devices  {m.device_count} ({', '.join(meshes) or 'no mesh'}; device p runs "
+              "mesh position p, row-major)")
     if m.weights:
         print(f"  weights  {m.weights_path} (external): "
               + ", ".join(f"{k} {v}" for k, v in m.weights.items()))

@@ -134,4 +134,5 @@ def read_metadata(reflection: dict, function: str, source: str) -> dict:
         "weights": weights,
         "weights_digest": digest,
         "signature": signature,
+        "devices": device_count(reflection, function, source),
     }
