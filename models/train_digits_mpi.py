@@ -8,10 +8,11 @@ This file is also a model file: it exports `grad(params, x, y) -> (loss, grads)`
 shard of the batch, `update(params, opt_state, grads) -> (params, opt_state)` (SGD) and
 `logits(params, x)`. Rank 0 compiles it for shards of batch/ranks examples
 (`AOTC_MPI_SHARD_BATCH=32 aotc compile models/train_digits_mpi.py`, skipped when the artifact
-exists); every rank loads the artifact, rank 0's initial parameters (models/mlp.py's
-init_params) are broadcast, and each step every rank computes the gradient of its shard, the
-ranks average the gradients in place (bucketed MPI Allreduce), and every rank applies the same
-update. All ranks read the same digits split and draw the same global batches.
+exists) and sends the artifact's bytes to every rank, which loads them; rank 0's initial
+parameters (models/mlp.py's init_params) are broadcast, and each step every rank computes the
+gradient of its shard, the ranks average the gradients in place (bucketed MPI Allreduce), and
+every rank applies the same update. All ranks read the same digits split and draw the same
+global batches.
 
 --save PATH writes the final parameters (rank 0, .npz); --check recomputes the run in one
 process on the whole batch with models/mlp.py's train_step (batch 64) and fails unless every
@@ -99,28 +100,40 @@ def global_batches(x: np.ndarray, y: np.ndarray, batch: int, steps: int, seed: i
         yield x[picked], y[picked]
 
 
-def compile_on_rank0(world, path: str, shard: int) -> None:
-    """Rank 0 compiles this file for shards of `shard` examples unless path exists; every
-    rank then learns whether it worked (no rank waits forever on a failed compile)."""
-    failure = None
-    if world.rank == 0 and not os.path.exists(path):
-        from aotc.tools.export import ExportOutput
-
-        print(f"compiling {__file__} for shards of {shard} examples -> {path}", flush=True)
-        old = os.environ.get("AOTC_MPI_SHARD_BATCH")
-        os.environ["AOTC_MPI_SHARD_BATCH"] = str(shard)
+def artifact_from_rank0(world, path: str, shard: int, target: str) -> bytes:
+    """The artifact's bytes on every rank: rank 0 reads path, compiling this file for shards
+    of `shard` examples first when path is missing, and broadcasts them, so other machines
+    need no shared filesystem (and no rank waits forever on a failed compile)."""
+    data = failure = None
+    if world.rank == 0:
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            ExportOutput.from_file(os.path.abspath(__file__)).write(path)
-        except aotc.AotcError as exc:
+            if not os.path.exists(path):
+                _compile(path, shard, target)
+            with open(path, "rb") as f:
+                data = f.read()
+        except (aotc.AotcError, OSError) as exc:
             failure = str(exc)
-        finally:
-            os.environ.pop("AOTC_MPI_SHARD_BATCH")
-            if old is not None:
-                os.environ["AOTC_MPI_SHARD_BATCH"] = old
-    failure = world.comm.bcast(failure, root=0)
+    data, failure = world.comm.bcast((data, failure), root=0)
     if failure:
-        raise SystemExit(f"train_digits_mpi: rank {world.rank}: compile failed: {failure}")
+        raise SystemExit(f"train_digits_mpi: rank {world.rank}: no artifact: {failure}")
+    return data
+
+
+def _compile(path: str, shard: int, target: str) -> None:
+    """`AOTC_MPI_SHARD_BATCH=shard aotc compile models/train_digits_mpi.py --target ... -o path`"""
+    from aotc.tools.export import ExportOutput
+
+    print(f"compiling {__file__} for shards of {shard} examples ({target}) -> {path}",
+          flush=True)
+    old = os.environ.get("AOTC_MPI_SHARD_BATCH")
+    os.environ["AOTC_MPI_SHARD_BATCH"] = str(shard)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        ExportOutput.from_file(os.path.abspath(__file__)).write(path, target)
+    finally:
+        os.environ.pop("AOTC_MPI_SHARD_BATCH")
+        if old is not None:
+            os.environ["AOTC_MPI_SHARD_BATCH"] = old
 
 
 def reference_run(data, params: dict, steps: int, learning_rate: float, seed: int,
@@ -156,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="the global batch, all ranks")
     parser.add_argument("--learning-rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--artifact", help="default: build/digits_mpi_b<shard>.vmfb")
+    parser.add_argument("--artifact", help="read (or compiled) by rank 0, sent to all ranks; "
+                        "default: build/digits_mpi_b<shard>.vmfb")
+    parser.add_argument("--target", default="cpu",
+                        help="compile target when the artifact is missing: 'cpu' is rank 0's "
+                        "own CPU; 'x86_64' runs on any x86-64-v3 machine of a cluster")
     parser.add_argument("--save", help="rank 0 writes the final parameters to this .npz")
     parser.add_argument("--check", action="store_true",
                         help=f"compare with one process on the whole batch ({CHECK_TOLERANCE})")
@@ -176,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
               f"whose batch is {REFERENCE_BATCH}; pass --batch {REFERENCE_BATCH}", file=sys.stderr)
         return 2
     path = args.artifact or os.path.join("build", f"digits_mpi_b{shard}.vmfb")
-    compile_on_rank0(world, path, shard)
-    module = aotc_runtime.load(path)
+    module = aotc_runtime.load_bytes(artifact_from_rank0(world, path, shard, args.target))
+    compiled_shard = dict(module.signature("grad").arg_leaves())["x"].shape[0]
+    if compiled_shard != shard:
+        if world.rank == 0:
+            print(f"train_digits_mpi: error: {path} computes gradients on {compiled_shard} "
+                  f"examples, but {world.size} ranks sharing a batch of {args.batch} take "
+                  f"{shard} each; pass another --artifact (or delete {path})", file=sys.stderr)
+        return 2
 
     train_digits = _train_digits()
     data = train_digits.load_data(args.seed)

@@ -26,7 +26,6 @@ import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -105,93 +104,104 @@ def mpiexec_command(n: int, argv: list[str], *, hostfile: str | None = None,
 
 
 # ---- pytrees of numpy arrays ----
-def _leaves(tree, path: str = "") -> list[tuple[str, Any]]:
-    """(path, leaf) pairs of a pytree of dicts (sorted keys), lists and tuples, in order."""
+def _leaves(tree, out: list | None = None) -> list:
+    """The leaves of a pytree of dicts (sorted keys), lists and tuples, in order."""
+    out = [] if out is None else out
     if isinstance(tree, Mapping):
-        return [leaf for key in sorted(tree) for leaf in _leaves(tree[key], f"{path}[{key!r}]")]
+        for key in sorted(tree):
+            _leaves(tree[key], out)
+    elif isinstance(tree, (list, tuple)):
+        for item in tree:
+            _leaves(item, out)
+    else:
+        out.append(tree)
+    return out
+
+
+def _paths(tree, path: str = "") -> list[str]:
+    """Each leaf's path ("['w1']", "[0][2]"), in _leaves order: for error messages."""
+    if isinstance(tree, Mapping):
+        return [p for key in sorted(tree) for p in _paths(tree[key], f"{path}[{key!r}]")]
     if isinstance(tree, (list, tuple)):
-        return [leaf for i, item in enumerate(tree) for leaf in _leaves(item, f"{path}[{i}]")]
-    return [(path, tree)]
+        return [p for i, item in enumerate(tree) for p in _paths(item, f"{path}[{i}]")]
+    return [path]
 
 
-def _checked_leaves(tree, what: str, writable: bool = True) -> list[tuple[str, np.ndarray]]:
-    """The tree's leaves, each a numpy array of a reducible dtype (writable if asked)."""
+def _where(tree, index: int, what: str) -> str:
+    path = _paths(tree)[index]
+    return f"{what}: array{path}" if path else f"{what}: the array"
+
+
+def _checked_leaves(tree, what: str) -> list[np.ndarray]:
+    """The tree's leaves, each a writable numpy array of a reducible dtype."""
     leaves = _leaves(tree)
-    for path, leaf in leaves:
-        where = f"{what}: array{path}" if path else f"{what}: the array"
+    for i, leaf in enumerate(leaves):
         if not isinstance(leaf, np.ndarray):
-            raise InputError(f"{where} is a {type(leaf).__name__}, not a numpy array; MPI "
-                             "works in place on numpy buffers: pass np.asarray(value)")
+            raise InputError(f"{_where(tree, i, what)} is a {type(leaf).__name__}, not a numpy "
+                             "array; MPI works in place on numpy buffers: pass np.asarray(value)")
         if leaf.dtype.kind not in _REDUCIBLE_KINDS:
-            raise InputError(f"{where} has dtype {leaf.dtype}, which MPI cannot reduce; use "
-                             "a float, integer or complex dtype")
-        if writable and not leaf.flags.writeable:
-            raise InputError(f"{where} is read-only, but {what} updates arrays in place; "
-                             "pass a writable copy (np.array(value))")
+            raise InputError(f"{_where(tree, i, what)} has dtype {leaf.dtype}, which MPI cannot "
+                             "reduce; use a float, integer or complex dtype")
+        if not leaf.flags.writeable:
+            raise InputError(f"{_where(tree, i, what)} is read-only, but {what} updates arrays "
+                             "in place; pass a writable copy (np.array(value))")
     return leaves
 
 
 # ---- bucketing ----
 @dataclass
 class _Bucket:
-    """Leaves of one dtype reduced by one MPI call: packed into `buffer`, or one large
-    contiguous leaf reduced where it lies (buffer None)."""
+    """Leaves of one dtype reduced by one MPI call: packed into `buffer` (`views` are its
+    slices, shaped like the leaves), or one contiguous leaf (large, or alone of its dtype)
+    reduced where it lies (buffer None)."""
 
     indices: list[int]
-    buffer: np.ndarray | None
+    buffer: np.ndarray | None = None
+    views: list[np.ndarray] = field(default_factory=list)
 
 
-@dataclass
-class _Plan:
-    """How the leaves of one tree structure (shapes, dtypes) travel: a list of buckets."""
+def _bucket(indices: list[int], leaves: list[np.ndarray]) -> _Bucket:
+    first = leaves[indices[0]]
+    if len(indices) == 1 and first.flags.c_contiguous:  # nothing to pack
+        return _Bucket(indices)
+    buffer = np.empty(sum(leaves[i].size for i in indices), first.dtype)
+    views, offset = [], 0
+    for i in indices:
+        views.append(buffer[offset:offset + leaves[i].size].reshape(leaves[i].shape))
+        offset += leaves[i].size
+    return _Bucket(indices, buffer, views)
 
-    buckets: list[_Bucket] = field(default_factory=list)
 
-
-def _plan(leaves: list[np.ndarray], bucket_bytes: int) -> _Plan:
+def _plan(leaves: list[np.ndarray], bucket_bytes: int) -> list[_Bucket]:
     """Group leaves by dtype, in order, into buckets of at most bucket_bytes each."""
-    plan = _Plan()
+    buckets: list[_Bucket] = []
     open_buckets: dict[np.dtype, tuple[list[int], int]] = {}
-
-    def close(dtype):
-        indices, nbytes = open_buckets.pop(dtype)
-        plan.buckets.append(_Bucket(indices, np.empty(nbytes // dtype.itemsize, dtype)))
-
     for i, leaf in enumerate(leaves):
         if leaf.nbytes >= bucket_bytes and leaf.flags.c_contiguous:
-            plan.buckets.append(_Bucket([i], None))
+            buckets.append(_Bucket([i]))
             continue
         indices, nbytes = open_buckets.get(leaf.dtype, ([], 0))
         if indices and nbytes + leaf.nbytes > bucket_bytes:
-            close(leaf.dtype)
+            buckets.append(_bucket(indices, leaves))
             indices, nbytes = [], 0
-        open_buckets[leaf.dtype] = ([*indices, i], nbytes + leaf.nbytes)
-    for dtype in list(open_buckets):
-        close(dtype)
-    return plan
+        indices.append(i)
+        open_buckets[leaf.dtype] = (indices, nbytes + leaf.nbytes)
+    buckets.extend(_bucket(indices, leaves) for indices, _ in open_buckets.values())
+    return buckets
 
 
 def _pack(bucket: _Bucket, leaves: list[np.ndarray]) -> np.ndarray:
-    """The bucket's buffer filled with its leaves (or the one large leaf, flat, in place)."""
+    """The bucket's buffer filled with its leaves (or the one leaf, flat, in place)."""
     if bucket.buffer is None:
         return leaves[bucket.indices[0]].reshape(-1)
-    offset = 0
-    for i in bucket.indices:
-        size = leaves[i].size
-        bucket.buffer[offset:offset + size] = leaves[i].reshape(-1)
-        offset += size
+    np.concatenate([leaves[i].reshape(-1) for i in bucket.indices], out=bucket.buffer)
     return bucket.buffer
 
 
 def _unpack(bucket: _Bucket, leaves: list[np.ndarray]) -> None:
     """Copy the bucket's buffer back into its leaves (nothing to do for an in-place leaf)."""
-    if bucket.buffer is None:
-        return
-    offset = 0
-    for i in bucket.indices:
-        leaf = leaves[i]
-        leaf[...] = bucket.buffer[offset:offset + leaf.size].reshape(leaf.shape)
-        offset += leaf.size
+    for i, view in zip(bucket.indices, bucket.views):
+        np.copyto(leaves[i], view)
 
 
 # ---- the world of ranks ----
@@ -214,9 +224,8 @@ def shard_batch(batch, rank: int, size: int):
     if not 0 <= rank < size:
         raise InputError(f"shard_batch: rank {rank} is outside 0..{size - 1} "
                          f"for {size} MPI ranks")
-    leaves = _leaves(batch)
     sizes = {}
-    for path, leaf in leaves:
+    for path, leaf in zip(_paths(batch), _leaves(batch)):
         if np.ndim(leaf) == 0:
             raise InputError(f"shard_batch: batch{path} is a scalar; every batch array "
                              "needs a leading batch dimension")
@@ -259,25 +268,25 @@ class World:
         self.bucket_bytes = bucket_bytes
         self._ops = {"sum": mpi.SUM, "mean": mpi.SUM, "max": mpi.MAX, "min": mpi.MIN}
         self._in_place = mpi.IN_PLACE
-        self._plans: dict[tuple, _Plan] = {}
+        self._plans: dict[tuple, list[_Bucket]] = {}
 
     def __repr__(self) -> str:
         return f"<aotc_runtime.distributed.World rank {self.rank} of {self.size}>"
 
-    def _plan_for(self, what: str, leaves: list[tuple[str, np.ndarray]]) -> _Plan:
-        """The cached bucket plan of this structure; a new structure is first compared across
-        ranks, so a rank whose arrays differ gets an error instead of a hang or wrong sums."""
-        key = tuple((path, leaf.shape, leaf.dtype.str) for path, leaf in leaves)
+    def _plan_for(self, what: str, tree, leaves: list[np.ndarray]) -> list[_Bucket]:
+        """The cached bucket plan of these shapes and dtypes; new ones are first compared
+        across ranks, so a rank whose arrays differ gets an error instead of a hang or wrong
+        sums."""
+        key = tuple((leaf.shape, leaf.dtype.str) for leaf in leaves)
         plan = self._plans.get(key)
         if plan is None:
-            keys = self.comm.allgather(key)
-            for other, other_key in enumerate(keys):
+            for other, other_key in enumerate(self.comm.allgather(key)):
                 if other_key != key:
                     raise InputError(f"{what}: rank {self.rank} and rank {other} pass "
-                                     f"different arrays ({_first_difference(key, other_key)}); "
+                                     f"different arrays ({_difference(tree, key, other_key)}); "
                                      "every rank must pass the same structure, shapes and "
                                      "dtypes")
-            plan = self._plans[key] = _plan([leaf for _, leaf in leaves], self.bucket_bytes)
+            plan = self._plans[key] = _plan(leaves, self.bucket_bytes)
         return plan
 
     def allreduce_(self, tree, op: str = "sum"):
@@ -290,20 +299,18 @@ class World:
             raise InputError(f"allreduce_: unknown op {op!r}; choose one of "
                              f"{', '.join(OP_KINDS)}")
         leaves = _checked_leaves(tree, "allreduce_")
-        for path, leaf in leaves:
+        for i, leaf in enumerate(leaves):
             if leaf.dtype.kind not in OP_KINDS[op]:
                 *others, last = [_KIND_NAMES[k] for k in OP_KINDS[op]]
-                kinds = f"{', '.join(others)} or {last}"
-                raise InputError(f"allreduce_: op={op!r} reduces {kinds} arrays, but "
-                                 f"array{path} is {leaf.dtype}; pass it in a separate call "
-                                 "with another op (e.g. 'sum')")
-        arrays = [leaf for _, leaf in leaves]
-        for bucket in self._plan_for("allreduce_", leaves).buckets:
-            buffer = _pack(bucket, arrays)
+                raise InputError(f"{_where(tree, i, 'allreduce_')}: op={op!r} reduces "
+                                 f"{', '.join(others)} or {last} arrays, not {leaf.dtype}; "
+                                 "pass it in a separate call with another op (e.g. 'sum')")
+        for bucket in self._plan_for("allreduce_", tree, leaves):
+            buffer = _pack(bucket, leaves)
             self.comm.Allreduce(self._in_place, buffer, op=self._ops[op])
             if op == "mean":
                 buffer /= self.size
-            _unpack(bucket, arrays)
+            _unpack(bucket, leaves)
         return tree
 
     def broadcast_(self, tree, root: int = 0):
@@ -312,12 +319,11 @@ class World:
         if not 0 <= root < self.size:
             raise InputError(f"broadcast_: root {root} is outside 0..{self.size - 1}")
         leaves = _checked_leaves(tree, "broadcast_")
-        arrays = [leaf for _, leaf in leaves]
-        for bucket in self._plan_for("broadcast_", leaves).buckets:
+        for bucket in self._plan_for("broadcast_", tree, leaves):
             sends = self.rank == root or bucket.buffer is None  # in place: pack is a view
-            self.comm.Bcast(_pack(bucket, arrays) if sends else bucket.buffer, root=root)
+            self.comm.Bcast(_pack(bucket, leaves) if sends else bucket.buffer, root=root)
             if self.rank != root:
-                _unpack(bucket, arrays)
+                _unpack(bucket, leaves)
         return tree
 
     def shard_batch(self, batch):
@@ -328,14 +334,15 @@ class World:
         self.comm.Barrier()
 
 
-def _first_difference(mine: tuple, other: tuple) -> str:
+def _difference(tree, mine: tuple, other: tuple) -> str:
+    """The first leaf whose shape or dtype differs between this rank's key and another's."""
     if len(mine) != len(other):
         return f"{len(mine)} arrays against {len(other)}"
-    for (path, shape, dtype), (_, other_shape, other_dtype) in zip(mine, other):
+    for i, ((shape, dtype), (other_shape, other_dtype)) in enumerate(zip(mine, other)):
         if (shape, dtype) != (other_shape, other_dtype):
-            return (f"array{path}: shape {shape} dtype {np.dtype(dtype)} against shape "
-                    f"{other_shape} dtype {np.dtype(other_dtype)}")
-    return "the arrays have different paths"
+            return (f"array{_paths(tree)[i]}: shape {shape} dtype {np.dtype(dtype)} against "
+                    f"shape {other_shape} dtype {np.dtype(other_dtype)}")
+    return "different arrays"
 
 
 _WORLD: World | None = None

@@ -167,7 +167,7 @@ def test_broadcast_overwrites_every_rank_with_the_roots_arrays(collectives):
 @needs_mpi
 @pytest.mark.parametrize("case, words", [
     ("mismatch", ["pass different arrays", "shape (3,)", "shape (4,)"]),
-    ("mean_of_ints", ["op='mean'", "int64"]),
+    ("mean_of_ints", ["array['n']", "op='mean'", "int64"]),
     ("read_only", ["read-only", "np.array(value)"]),
     ("not_array", ["is a float", "np.asarray"]),
     ("bool", ["dtype bool"]),
