@@ -336,19 +336,89 @@ class RegionVjpContext(RuleContext):
         return block_vjp(self.module, block, list(captures),
                          list(capture_values) + list(arg_values), wrt, out_cts)
 
+    def staged_vjp(self, block: ir.Block, captures, wrt) -> "StagedVjp":
+        """The VJP of `block` in two halves to emit at two places (see StagedVjp); free values
+        and wrt as in block_vjp. The caller closes it."""
+        return StagedVjp(self.module, block, list(captures), wrt)
+
+    def replace_primal(self, old: list[ir.Value], new: list[ir.Value]) -> None:
+        """Values emitted here that stand in for old ones from now on (a loop's VJP that also
+        computes the primal loop's results replaces that loop by itself): every use and every
+        value of the source program mapped to old[i] move to new[i]."""
+        mapping = dict(zip(old, new))
+        for o, n in mapping.items():
+            o.replace_all_uses_with(n)
+        env = self.walker.env
+        for source, value in env.items():
+            if value in mapping:
+                env[source] = mapping[value]
+
 
 def block_vjp(module, block: ir.Block, captures, free_values_now, wrt, out_cts):
     """VJP of a block at the current insertion point; see RegionVjpContext.block_vjp."""
-    n_free = len(captures) + len(block.arguments)
     point = ir.InsertionPoint.current
-    lin, jvp_walker = _linearization(module, block, captures, wrt,
-                                     util.fresh_name(module, "aotc_lin"), True, linearize=True)
+    staged = StagedVjp(module, block, captures, wrt)
     try:
         with point:
-            return _emit_transposed(module, lin, jvp_walker, n_free, free_values_now, wrt,
-                                    out_cts)
+            staged.forward(free_values_now)
+            cts = staged.backward(out_cts)
+            return staged.outputs(), cts
     finally:
-        for fn in [lin, *jvp_walker.rules]:
+        staged.close()
+
+
+class StagedVjp:
+    """A block's VJP in two halves that may be emitted at two places: `forward` re-emits the
+    primal part of the block's linearization (its outputs and every value the transposition
+    reads), `backward` the transposed linear part. A loop's VJP runs the first in a forward loop
+    and the second in a reverse loop, and carries the forward values that the backward half
+    uses (its residuals) from one to the other, as JAX's scan does; `block_vjp` emits both
+    halves at one place. Call `close` when done: it erases the scratch linearization."""
+
+    def __init__(self, module, block: ir.Block, captures, wrt):
+        self.module = module
+        self.wrt = list(wrt)
+        self.n_free = len(captures) + len(block.arguments)
+        self.n_outs = len(list(block.operations)[-1].operands)
+        self.lin, self.jvp = _linearization(module, block, captures, self.wrt,
+                                            util.fresh_name(module, "aotc_lin"), True,
+                                            linearize=True)
+        self.transposer: Transposer | None = None
+        self.free_now: list = []
+
+    def _block(self) -> ir.Block:
+        return util.entry_block(self.lin)
+
+    def forward(self, free_now) -> list[ir.Value]:
+        """Emit the primal part here, free values bound to free_now; returns the block's
+        outputs."""
+        block = self._block()
+        tangent_args = list(block.arguments)[self.n_free:]
+        linear: set = set(tangent_args)
+        _mark_linear(block, linear)
+        self.transposer = Transposer(self.module, self.jvp, linear)
+        self.free_now = list(free_now)
+        returned = self.transposer.run_block(block, self.free_now + [None] * len(tangent_args))
+        return returned[:self.n_outs]
+
+    def outputs(self) -> list[ir.Value]:
+        """The block's outputs as `forward` emitted them, read again: a loop VJP in `backward`
+        may have replaced the primal loop that computed some of them (replace_primal)."""
+        terminator = list(self._block().operations)[-1]
+        return [self.transposer.read(v) for v in terminator.operands[:self.n_outs]]
+
+    def backward(self, out_cts) -> list:
+        """Emit the transposition here (after `forward`), seeded with out_cts (one per float
+        output); returns the cotangents of free[wrt], each a value or a Zero."""
+        block, transposer = self._block(), self.transposer
+        tangent_args = list(block.arguments)[self.n_free:]
+        transposer.like = _shape_sources(self.jvp, transposer.env, transposer.linear)
+        transposer.run_block_backward(block, [None] * self.n_outs + list(out_cts))
+        return [transposer.ct[t] if t in transposer.ct else values.Zero.of(self.free_now[i])
+                for t, i in zip(tangent_args, self.wrt)]
+
+    def close(self) -> None:
+        for fn in [self.lin, *self.jvp.rules]:
             fn.operation.erase()
 
 
@@ -415,22 +485,6 @@ class Transposer(Walker):
         for i, c in zip(float_results, cts):
             result_cts[i] = c
         return self.apply(rule, source, RegionVjpContext(source, self), result_cts, wrt)
-
-
-def _emit_transposed(module, lin, jvp: JvpWalker, n_free: int, free_now, wrt, out_cts):
-    """Re-emit lin's primal part, then transpose its linear part; returns (outs, input cts)."""
-    block = util.entry_block(lin)
-    args = list(block.arguments)
-    tangent_args = args[n_free:]
-    linear: set = set(tangent_args)
-    _mark_linear(block, linear)
-    transposer = Transposer(module, jvp, linear)
-    returned = transposer.run_block(block, list(free_now) + [None] * len(tangent_args))
-    outs = returned[:len(returned) - len(out_cts)]
-    transposer.like = _shape_sources(jvp, transposer.env, linear)
-    transposer.run_block_backward(block, [None] * len(outs) + list(out_cts))
-    return outs, [transposer.ct[t] if t in transposer.ct else values.Zero.of(free_now[i])
-                  for t, i in zip(tangent_args, wrt)]
 
 
 def _shape_sources(jvp: JvpWalker, fwd: dict, linear: set):

@@ -6,8 +6,8 @@ enclosing function, since StableHLO regions see the values defined above them.
 
 Branch outputs and scan outputs are only known after tracing, while an op needs its result
 types when it is created. So a body is first traced into a throwaway op, checked, and its ops are
-then moved (`_adopt`) into the real op: every user function is traced once (twice only when a
-weakly typed carry is promoted, as JAX also retraces).
+then moved (`control.move_block`) into the real op: every user function is traced once (twice
+only when a weakly typed carry is promoted, as JAX also retraces).
 """
 
 import math
@@ -44,22 +44,6 @@ def _aval(t: Tracer) -> str:
 
 def with_weak(values, like) -> list[Tracer]:
     return [Tracer(v, t.weak_type) for v, t in zip(values, like)]
-
-
-def _adopt(block: ir.Block, args=()) -> list[ir.Value]:
-    """Move a scratch block's ops to the insertion point, its arguments replaced by `args`.
-
-    Returns the operands of its terminator. Used to trace a body once into a throwaway op (to
-    learn its result types) and then move it into the real op.
-    """
-    for old, new in zip(block.arguments, args):
-        old.replace_all_uses_with(new)
-    *body, terminator = list(block.operations)
-    point = ir.InsertionPoint.current
-    for op in body:
-        op.operation.detach_from_parent()
-        point.insert(op.operation)
-    return list(terminator.operands)
 
 
 def _remap(block: ir.Block, args, value: ir.Value) -> ir.Value:
@@ -117,7 +101,7 @@ def _branches(what, labels, fns, operands, build):
 
     def real_body(block):
         def body():
-            values = _adopt(block)
+            values = control.move_block(block)
             return [ew.convert(v, dtypes.to_mlir(dt)) for v, (_, dt, _) in zip(values, joined)]
 
         return body
@@ -524,10 +508,10 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     state = len(results)
 
     def loop_cond(*args):
-        return _adopt(cond_block, args[:state])[0]
+        return control.move_block(cond_block, args[:state])[0]
 
     def loop_body(*args):
-        returned = _adopt(body_block, args[:state])
+        returned = control.move_block(body_block, args[:state])
         idx = _remap(body_block, args[:state], seen["idx"].value)
         zero = constant(np.int32(0)).value
         updated = []

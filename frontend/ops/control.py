@@ -246,7 +246,7 @@ def _stack_shape(v: ir.Value, trip: int, where: str) -> tuple:
     if None in shape:
         raise TracingError(f"{where}: reverse-mode through a loop whose carry has a dynamic "
                            "shape is not supported")
-    return (trip, *shape)
+    return (max(trip, 1), *shape)  # one row at least: a zero-step loop still slices a row
 
 
 def _index_tuple(j: ir.Value, rank: int) -> list[ir.Value]:
@@ -254,9 +254,163 @@ def _index_tuple(j: ir.Value, rank: int) -> list[ir.Value]:
     return [j] + [zero] * rank
 
 
+def move_block(block: ir.Block, args=()) -> list[ir.Value]:
+    """Move a block's ops (all but its terminator) to the insertion point, its arguments
+    replaced by `args`; returns the operands of its terminator. Ops keep their identity, so
+    values of the block stay valid where they are used."""
+    for old, new in zip(block.arguments, args):
+        old.replace_all_uses_with(new)
+    *body, terminator = list(block.operations)
+    point = ir.InsertionPoint.current
+    for op in body:
+        op.operation.detach_from_parent()
+        point.insert(op.operation)
+    return list(terminator.operands)
+
+
+def _counted_while(trip: int, init, body) -> ir.Operation:
+    """`for j in range(trip): state = body(j, *state)` as a counted stablehlo.while whose state
+    starts with j; returns the op."""
+    i32 = ir.IntegerType.get_signless(32)
+    results = while_([values.scalar(0, i32), *init],
+                      lambda j, *s: ew.compare("LT", j, values.scalar(trip, i32)),
+                      lambda j, *s: [ew.add(j, values.scalar(1, i32)), *body(j, *s)])
+    return results[0].owner.operation
+
+
+def _primal_loop_here(ctx) -> ir.Operation | None:
+    """The primal clone of the source loop when it sits in the block being emitted into (the
+    loop's VJP then computes its results too, and replaces it), else None."""
+    results = [ctx.primal(r) for r in ctx.op.results]
+    owner = results[0].owner if isinstance(results[0], ir.OpResult) else None
+    if owner is None or owner.operation.name != "stablehlo.while":
+        return None
+    owner = owner.operation
+    if list(owner.results) != results or owner.block != ir.InsertionPoint.current.block:
+        return None
+    return owner
+
+
+def _block_values(block: ir.Block) -> set:
+    return set(block.arguments) | {r for op in block.operations for r in op.operation.results}
+
+
+def _escaping_uses(op: ir.Operation, defined: set) -> list:
+    """(user, operand index, value) for each operand, anywhere inside op, of a value in
+    `defined`."""
+    uses = []
+
+    def visit(inner):
+        inner = inner.operation
+        for i, v in enumerate(inner.operands):
+            if v in defined:
+                uses.append((inner, i, v))
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    return uses
+
+
+def _invariant_ops(v: ir.Value, block: ir.Block, defined: set) -> list | None:
+    """The ops of `block` computing v, in program order, when v depends on no block argument
+    and none of them has regions (a constant, a broadcast of a loop-invariant value), else
+    None: such a value is recomputed where it is used, not carried."""
+    if not isinstance(v, ir.OpResult):
+        return None
+    needed, pending = {}, [v.owner.operation]
+    while pending:
+        op = pending.pop()
+        if op in needed.values():
+            continue
+        if len(op.regions):
+            return None
+        for w in op.operands:
+            if w in defined:
+                if not isinstance(w, ir.OpResult):
+                    return None
+                pending.append(w.owner.operation)
+        needed[len(needed)] = op
+    order = [op.operation for op in block.operations]
+    return sorted(needed.values(), key=lambda op: order.index(op))
+
+
+def _carry_residuals(scratch: ir.Operation, backward: ir.Operation, trip: int, where: str):
+    """Rebuild the forward loop `scratch` so that it also stacks, row j at step j, each of its
+    body's values that the reverse loop `backward` uses, and make the reverse loop read row
+    trip-1-k of those stacks at its step k (loop-invariant values are recomputed there
+    instead). Returns the new forward loop's results."""
+    cond_block, body = (region.blocks[0] for region in scratch.regions)
+    defined = _block_values(body)
+    uses = _escaping_uses(backward, defined)
+    escaping = list(dict.fromkeys(v for _, _, v in uses))
+    invariant = {v: _invariant_ops(v, body, defined) for v in escaping}
+    stacked = [v for v in escaping if invariant[v] is None]
+    m = len(scratch.operands)
+    with ir.InsertionPoint(scratch):
+        inits = [values.zeros_like(tensor_type(_stack_shape(v, trip, where), values.element(v)))
+                 for v in stacked]
+
+        def forward_body(*state):
+            renamed = dict(zip(body.arguments, state[:m]))
+            outs = move_block(body, state[:m])
+            rows = [renamed.get(v, v) for v in stacked]
+            return [*outs, *[shape_ops.dynamic_update_slice(
+                stack, shape_ops.reshape(row, (1, *shape_of(row))),
+                _index_tuple(state[0], len(shape_of(row))))
+                for stack, row in zip(state[m:], rows)]]
+
+        forward = while_([*scratch.operands, *inits],
+                         lambda *s: move_block(cond_block, s[:m])[0], forward_body)
+    now = _read_rows(backward, trip, stacked, forward[m:], invariant)
+    for user, i, v in uses:
+        user.operands[i] = now[v]
+    for old, new in zip(scratch.results, forward):
+        old.replace_all_uses_with(new)
+    scratch.erase()  # last: the stacked values may be its (now unused) block arguments
+    for loop in (forward[0].owner.operation, backward):
+        _erase_unused(loop.regions[1].blocks[0])
+    return forward
+
+
+_KEEP = frozenset({"stablehlo.custom_call", "func.call", "stablehlo.composite"})
+
+
+def _erase_unused(block: ir.Block) -> None:
+    """Erase the block's region-free ops whose results are all unused (what a rule emitted that
+    nothing read, such as the zeros a cotangent was not added into), last to first."""
+    for op in reversed([op.operation for op in block.operations]):
+        if (op.results and not len(op.regions) and op.name not in _KEEP
+                and all(next(iter(r.uses), None) is None for r in op.results)):
+            op.erase()
+
+
+def _read_rows(backward: ir.Operation, trip: int, stacked, stacks, invariant) -> dict:
+    """At the start of the reverse loop's body (step k): row trip-1-k of each stack, and each
+    loop-invariant value recomputed; returns {forward value: its value here}."""
+    block = backward.regions[1].blocks[0]
+    k = block.arguments[0]
+    now = {}
+    with ir.InsertionPoint.at_block_begin(block):
+        j = ew.subtract(values.scalar(trip - 1, values.element(k)), k)
+        for v, stack in zip(stacked, stacks):
+            shape = shape_of(v)
+            row = shape_ops.dynamic_slice(stack, _index_tuple(j, len(shape)), (1, *shape))
+            now[v] = shape_ops.reshape(row, shape)
+        for ops in invariant.values():
+            for op in ops or ():
+                if op.results[0] not in now:
+                    clone = clone_remapped(op, now)
+                    now.update(zip(op.results, clone.results))
+    return now
+
+
 def _while_vjp(ctx, result_cts, wrt):
-    """Reverse mode through a counted loop: a forward loop keeps every iteration's carry, then a
-    loop from the last iteration to the first runs the body's VJP on the kept carry."""
+    """Reverse mode through a counted loop, as JAX's scan: a forward loop runs the body's
+    primal part and stacks, per step, the values its transposition reads (residuals); a loop
+    from the last step to the first runs the transposition on them. Work and memory are linear
+    in the number of steps and in the residuals' size (never in the carry's, so a scan's
+    stacked outputs are not copied per step). The forward loop also yields the loop's results,
+    so it replaces the primal loop when that loop is in the same block."""
     src = ctx.op
     counted = counted_loop(src)
     if counted is None:
@@ -272,52 +426,35 @@ def _while_vjp(ctx, result_cts, wrt):
     n = len(init)
     captures = ctx.free_values(1)
     captures_now = [ctx.primal(c) for c in captures]
-    i32 = ir.IntegerType.get_signless(32)
-
-    stacks0 = [values.zeros_like(tensor_type(_stack_shape(v, trip, ctx.location),
-                                             values.element(v))) for v in init]
-
-    def forward_body(j, *state):
-        carry, stacks = list(state[:n]), list(state[n:])
-        stacks = [shape_ops.dynamic_update_slice(
-            s, shape_ops.reshape(c, (1, *shape_of(c))), _index_tuple(j, len(shape_of(c))))
-            for s, c in zip(stacks, carry)]
-        env = dict(zip(body_block.arguments, carry)) | dict(zip(captures, captures_now))
-        ops = list(body_block.operations)
-        for op in ops[:-1]:
-            new = clone_remapped(op.operation, env)
-            env.update(zip(op.results, new.results))
-        carry = [env.get(v, v) for v in ops[-1].operands]
-        return [ew.add(j, values.scalar(1, i32)), *carry, *stacks]
-
-    forward = while_([values.scalar(0, i32), *init, *stacks0],
-                     lambda j, *s: ew.compare("LT", j, values.scalar(trip, i32)), forward_body)
-    stacks = forward[1 + n:]
-
     float_idx = _float_positions(init)
     capture_wrt = [c for c in captures if c in wrt]
-    cts0 = [values.instantiate(result_cts[i]) for i in float_idx]
-    accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]
     picked = [captures.index(c) for c in capture_wrt] + [len(captures) + i for i in float_idx]
+    primal_loop = _primal_loop_here(ctx)
+    staged = ctx.staged_vjp(body_block, captures, picked)
+    try:
+        with ir.InsertionPoint(primal_loop) if primal_loop else ir.InsertionPoint.current:
+            scratch = _counted_while(trip, init,
+                                     lambda j, *carry: staged.forward(captures_now + list(carry)))
 
-    def backward_body(k, *state):  # counts up (a counted loop again, for higher orders)
-        j = ew.subtract(values.scalar(trip - 1, i32), k)
-        cts, accs = list(state[:len(float_idx)]), list(state[len(float_idx):])
-        carry = []
-        for stack, v in zip(stacks, init):
-            shape = shape_of(v)
-            row = shape_ops.dynamic_slice(stack, _index_tuple(j, len(shape)), (1, *shape))
-            carry.append(shape_ops.reshape(row, shape))
-        _, grads = ctx.block_vjp(body_block, captures, captures_now, carry, picked, cts)
-        capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
-        new_cts = [values.instantiate(g) for g in carry_grads]
-        accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
-        return [ew.add(k, values.scalar(1, i32)), *new_cts, *accs]
+        def backward_body(k, *state):  # counts up (a counted loop again, for higher orders)
+            cts, accs = list(state[:len(float_idx)]), list(state[len(float_idx):])
+            grads = staged.backward(cts)
+            capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
+            new_cts = [values.instantiate(g) for g in carry_grads]
+            accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
+            return [*new_cts, *accs]
 
-    backward = while_([values.scalar(0, i32), *cts0, *accs0],
-                      lambda k, *s: ew.compare("LT", k, values.scalar(trip, i32)), backward_body)
-    init_cts = backward[1:1 + len(float_idx)]
-    capture_cts = backward[1 + len(float_idx):]
+        cts0 = [values.instantiate(result_cts[i]) for i in float_idx]
+        accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]
+        backward = _counted_while(trip, [*cts0, *accs0], backward_body)
+        forward = _carry_residuals(scratch, backward, trip, ctx.location)
+    finally:
+        staged.close()
+    if primal_loop is not None:
+        ctx.replace_primal(list(primal_loop.results), forward[1:1 + n])
+        primal_loop.erase()
+    init_cts = list(backward.results)[1:1 + len(float_idx)]
+    capture_cts = list(backward.results)[1 + len(float_idx):]
     grads = []
     for v in wrt:
         total = values.Zero(v.type)

@@ -83,12 +83,52 @@ def is_zero(v) -> bool:
 
 
 def add_any(a, b):
-    """Sum of two tangents or cotangents, either of which may be a symbolic zero."""
+    """Sum of two tangents or cotangents, either of which may be a symbolic zero.
+
+    A term that is a slice placed into zeros (what the transpose of dynamic_slice makes) is
+    added into the other term's slice in place, `dynamic_update_slice(a, a[idx] + u, idx)`:
+    work of the slice's size, not the whole array's. A loop that accumulates one row per
+    iteration (the gradient of scan's xs) then stays linear in its number of steps."""
     if is_zero(a):
         return b
     if is_zero(b):
         return a
+    for total, term in ((a, b), (b, a)):
+        placed = _slice_into_zeros(term)
+        if placed is not None:
+            update, starts = placed
+            old = shape_ops.dynamic_slice(total, starts, shape_of(update))
+            return shape_ops.dynamic_update_slice(total, ew.add(old, update), starts)
     return ew.add(a, b)
+
+
+def _slice_into_zeros(v: ir.Value):
+    """(update, starts) when v is `dynamic_update_slice(zeros, update, starts)` with a static
+    update shape, else None."""
+    if not isinstance(v, ir.OpResult):
+        return None
+    op = v.owner.operation
+    if op.name != "stablehlo.dynamic_update_slice" or not is_zero_constant(op.operands[0]):
+        return None
+    update = op.operands[1]
+    if None in shape_of(update):
+        return None
+    return update, list(op.operands[2:])
+
+
+def is_zero_constant(v: ir.Value) -> bool:
+    """Whether v is a float constant of zeros, or a broadcast of one (what zeros_like emits)."""
+    while isinstance(v, ir.OpResult):
+        op = v.owner.operation
+        if op.name in ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim"):
+            v = op.operands[0]
+            continue
+        if op.name != "stablehlo.constant":
+            return False
+        attr = ir.DenseElementsAttr(op.attributes["value"])
+        splat = attr.get_splat_value() if attr.is_splat else None
+        return isinstance(splat, ir.FloatAttr) and splat.value == 0.0
+    return False
 
 
 def instantiate(v, like: ir.Value | ir.Type | None = None) -> ir.Value:
