@@ -130,7 +130,8 @@ def main() -> int:
     world = distributed.init()
     tables = [one_array(world, args.rounds), many_arrays(world, args.rounds)]
     if world.rank == 0:
-        print(f"{world.size} ranks, {MPI.Get_library_version().splitlines()[0]}; "
+        library = MPI.Get_library_version().rstrip("\0").split(",")[0]  # "Open MPI v5.0.11"
+        print(f"{world.size} ranks, {library}; "
               f"median of {args.rounds} rounds, the slowest rank's time per call")
         for table in tables:
             print()
