@@ -5,7 +5,7 @@
     print(aotc.lower(lambda x: anp.tanh(x) * 2, aotc.ShapeSpec((None, 4))))
 """
 
-from aotc import debug, lax, nn, numpy, ops, random, tree, tree_util
+from aotc import debug, lax, nn, numpy, ops, random, sharding, tree, tree_util
 from aotc.frontend.core.errors import (
     AotcError,
     ArtifactError,
@@ -17,6 +17,7 @@ from aotc.frontend.core.errors import (
 )
 from aotc.frontend.core.version import VERSION
 from aotc.frontend.numpy import methods as _tracer_methods  # installs Tracer operators
+from aotc.frontend.sharding import pmap, shard_map
 from aotc.frontend.trace.eager import Array
 from aotc.frontend.trace.lower import ShapeDtypeStruct, ShapeSpec, eval_shape, lower
 from aotc.frontend.trace.staging import stop_gradient
@@ -52,5 +53,5 @@ __all__ = [
     "jacfwd", "jacrev", "jit", "jvp", "lax", "lower", "nn", "numpy", "ops", "random", "tree",
     "value_and_grad", "vectorize", "vjp", "vmap",
     "ShapeDtypeStruct", "block_until_ready", "eval_shape", "jacobian", "linear_transpose",
-    "linearize",
+    "linearize", "pmap", "shard_map", "sharding",
 ]

@@ -9,6 +9,7 @@ Walker's. Ops without a rule raise MissingRuleError; nothing falls back to a Pyt
 
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type, uses_any
+from aotc.frontend.ops import spmd as spmd_ops
 from aotc.frontend.ops import tensors as values
 from aotc.passes import functions as util
 from aotc.passes.walker import RuleContext, Walker
@@ -34,9 +35,10 @@ class BatchWalker(Walker):
 
     table = "batch"
 
-    def __init__(self, module, size: int):
+    def __init__(self, module, size: int, axis_name: str | None = None):
         super().__init__(module)
         self.size = size
+        self.axis_name = axis_name  # the collectives over this name run across the batch lanes
         self.batched: set = set()
 
     def bind(self, source: ir.Value, value) -> None:
@@ -60,8 +62,14 @@ class BatchWalker(Walker):
         outs = self.run_block(block, list(zip(args, flags)))
         return [v for v, _ in outs], [f for _, f in outs]
 
+    def _over_batch_axis(self, op: ir.Operation) -> bool:
+        """A collective over this vmap's axis_name depends on the lanes even when its operand
+        does not (axis_index, psum of an unbatched value)."""
+        return (self.axis_name is not None and spmd_ops.is_collective(op)
+                and self.axis_name in spmd_ops.collective_config(op)["axes"])
+
     def visit(self, op: ir.Operation) -> list:
-        if not uses_any(op, self.batched):
+        if not uses_any(op, self.batched) and not self._over_batch_axis(op):
             return [(r, False) for r in clone_remapped(op, self.env).results]
         operands = [self.read(v) for v in op.operands]
         outs, flags = self.apply(self.rule(op), op, BatchContext(op, self),
@@ -93,12 +101,15 @@ def _place_output(v: ir.Value, batched: bool, axis, size: int, what: str) -> ir.
 
 
 def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
-         name: str | None = None, private: bool = False, out_names=None) -> str:
+         name: str | None = None, private: bool = False, out_names=None,
+         axis_name: str | None = None) -> str:
     """Add the batched form of `fn_name`; returns the new function's name.
 
     in_axes: one int or None per argument (negative ints count from the end of the batched
     argument). out_axes: an int or None for all outputs, or one per output. out_names: how
-    error messages call the outputs (default: "output 0 of 'f'", ...).
+    error messages call the outputs (default: "output 0 of 'f'", ...). axis_name: the name the
+    collectives of the function (`@aotc.collective`, e.g. aotc.lax.psum(x, axis_name)) use for
+    the batch axis; they then run across the batch lanes.
     """
     fn = util.find_function(module, fn_name)
     ftype = util.function_type(fn)
@@ -130,7 +141,7 @@ def vmap(module, fn_name: str, in_axes, axis_size: int, out_axes=0, *,
             with ir.InsertionPoint(entry):
                 args = [a if axis in (None, 0) else values.move_axis(a, axis, 0)
                         for a, axis in zip(entry.arguments, axes)]
-                walker = BatchWalker(module, axis_size)
+                walker = BatchWalker(module, axis_size, axis_name)
                 outs, flags = walker.batch_block(util.entry_block(fn), args,
                                                  [a is not None for a in axes])
                 names = out_names or [f"output {k} of '{fn_name}'" for k in range(len(outs))]

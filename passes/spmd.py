@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from aotc.frontend.core import mesh as meshes
 from aotc.frontend.core.errors import TracingError
-from aotc.frontend.core.ir import clone_remapped, find_function, ir, shape_of
+from aotc.frontend.core.ir import clone_remapped, find_function, ir, module_body, shape_of
 from aotc.frontend.core.mesh import Mesh, ShardingError, Spec
 from aotc.frontend.core.source import location_text
 from aotc.frontend.ops import control
@@ -293,3 +293,41 @@ def unroll(module, fn_name: str, mesh: Mesh, arg_blocks, schedule: str = SCHEDUL
             raise TracingError(f"unroll: argument {i} has {len(blocks)} blocks for a mesh of "
                                f"{mesh.size} devices")
     return Unroller(module, mesh, schedule).run_function(fn_name, [list(b) for b in arg_blocks])
+
+
+def _collective_functions(module) -> set[str]:
+    """Names of the functions that hold a collective, directly or through the calls they make."""
+    fns = {ir.StringAttr(op.attributes["sym_name"]).value: op
+           for op in module_body(module).operations if op.operation.name == "func.func"}
+    calls = {name: set() for name in fns}
+    holding = set()
+    for name, fn in fns.items():
+        for inner in _nested_ops(fn.operation):
+            if spmd_ops.is_collective(inner):
+                holding.add(name)
+            callee = callee_of(inner)
+            if callee is not None:
+                calls[name].add(callee)
+    changed = True
+    while changed:
+        grown = {name for name, callees in calls.items() if callees & holding} - holding
+        holding |= grown
+        changed = bool(grown)
+    return holding
+
+
+def drop_dead_collective_functions(module) -> None:
+    """Erase the private functions that hold collectives and that nothing calls any more (a
+    mapped body once unrolled or batched, and the functions only it called), so that no
+    collective reaches IREE."""
+    while True:
+        fns = {ir.StringAttr(op.attributes["sym_name"]).value: op
+               for op in module_body(module).operations if op.operation.name == "func.func"}
+        called = {callee_of(inner) for fn in fns.values() for inner in _nested_ops(fn.operation)}
+        dead = [fns[name] for name in _collective_functions(module) - called
+                if "sym_visibility" in fns[name].attributes
+                and ir.StringAttr(fns[name].attributes["sym_visibility"]).value == "private"]
+        if not dead:
+            return
+        for fn in dead:
+            fn.operation.erase()

@@ -235,10 +235,10 @@ def reduce_ring(blocks: list, group: list[int], combine, move: Move) -> list:
     reduce-scatter steps then n-1 all-gather steps pass one chunk each to the next member:
     2(n-1) moves of size/n per member."""
     n = len(group)
-    if n == 1:
-        return [blocks[group[0]]]
     shape = shape_of(blocks[group[0]])
     total = int(np.prod(shape, dtype=np.int64))
+    if total < n:  # fewer elements than members: nothing to chunk
+        return reduce_tree(blocks, group, combine, move)
     chunk = -(-total // n)
     chunks = {p: _chunks(blocks[p], total, chunk, n) for p in group}
     for step in range(n - 1):  # member i sends chunk (i - step) to member i + 1
@@ -255,7 +255,7 @@ def reduce_ring(blocks: list, group: list[int], combine, move: Move) -> list:
 
 
 def _chunks(x: ir.Value, total: int, chunk: int, n: int) -> list:
-    flat = shape_ops.reshape(x, (total,))
+    flat = x if len(shape_of(x)) == 1 else shape_ops.reshape(x, (total,))
     if chunk * n != total:
         zero = values.scalar(0, values.element(x))
         flat = shape_ops.pad(flat, zero, [0], [chunk * n - total])
@@ -266,7 +266,7 @@ def _unchunk(parts: list, total: int, shape) -> ir.Value:
     flat = shape_ops.concatenate(parts, 0)
     if shape_of(flat)[0] != total:
         flat = shape_ops.slice(flat, [0], [total])
-    return shape_ops.reshape(flat, shape)
+    return flat if len(shape) == 1 else shape_ops.reshape(flat, shape)
 
 
 SCHEDULES = {"tree": reduce_tree, "ring": reduce_ring}

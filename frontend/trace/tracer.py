@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core import dtypes, placement, tree
 from aotc.frontend.core.errors import ConcretizationError, TracingError
 from aotc.frontend.core.ir import func, ir, new_context, shape_of, tensor_type
 from aotc.frontend.core.source import caller_site, user_location
@@ -200,6 +200,7 @@ def trace(fn: Callable, leaf_specs, in_tree: tree.TreeDef, name: str = "main",
     """
     if module is None:
         symbolic.forget()
+        placement.forget()
     context = module.context if module is not None else new_context()
     float64 = any(np.dtype(s.dtype) == dtypes.float64 for s in leaf_specs)
     with context, ir.Location.unknown(), tracing(), dtypes.float64_inputs(float64):

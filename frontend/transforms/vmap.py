@@ -8,10 +8,11 @@ from aotc.frontend.core import tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import tensor_type
 from aotc.frontend.core.source import caller_site
+from aotc.frontend.sharding.context import mapped
 from aotc.frontend.trace.eager import eager
 from aotc.frontend.trace.staging import call_function, function_name, stage
 from aotc.frontend.trace.tracer import to_tracer
-from aotc.passes import batching
+from aotc.passes import batching, spmd
 
 
 def _batch_size(tracers, axes, paths, axis_size) -> int:
@@ -41,11 +42,14 @@ def _batch_size(tracers, axes, paths, axis_size) -> int:
     return next(iter(sizes.values()))
 
 
-def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
+def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None,
+         axis_name: str | None = None):
     """Vectorize fun over a mapped axis of its arguments, like jax.vmap.
 
     in_axes: an int, None, or a tree prefix of the arguments (per-argument ints or None);
     out_axes likewise for the outputs. Batching happens on StableHLO (passes/batching.py).
+    axis_name: a name for the mapped axis, over which fun may call the collectives
+    (aotc.lax.psum(x, axis_name), all_gather, axis_index, ...), as in jax.vmap.
 
     Example:
         >>> per_example_grads = aotc.vmap(aotc.grad(loss), in_axes=(None, 0, 0))(params, xs, ys)
@@ -65,7 +69,9 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
         axes = [None if a is None else a % t.ndim for a, t in zip(axes, tracers)]
         example_types = [t.mlir_type if a is None else tensor_type(
             t.shape[:a] + t.shape[a + 1:], t.mlir_type.element_type) for t, a in zip(tracers, axes)]
-        module, traced, tracers, captures = stage(fun, args, function_name(fun), example_types)
+        with mapped({} if axis_name is None else {axis_name: size}):
+            module, traced, tracers, captures = stage(fun, args, function_name(fun),
+                                                      example_types)
         axes = axes + [None] * len(captures)  # values the function closes over are not mapped
         try:
             out_leaves_axes = tree.broadcast_prefix(out_axes, tree.unflatten(
@@ -73,7 +79,7 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
             batched_name = batching.vmap(
                 module, traced.name, axes, size, out_leaves_axes, private=True,
                 out_names=[f"output{p or ''} of '{function_name(fun)}'"
-                           for p in tree.leaf_paths(traced.out_tree)])
+                           for p in tree.leaf_paths(traced.out_tree)], axis_name=axis_name)
         except ValueError as exc:
             raise TracingError(f"{caller_site()}: vmap out_axes: {exc}") from None
         except TracingError as exc:
@@ -81,6 +87,8 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
                 raise TracingError(f"{caller_site()}: {exc}") from None
             raise
         outs = call_function(batched_name, module, tracers + captures)
+        if axis_name is not None:  # the unbatched body still holds the collectives: drop it
+            spmd.drop_dead_collective_functions(module)
         return tree.unflatten(traced.out_tree, outs)
 
     return eager(batched, like=fun)

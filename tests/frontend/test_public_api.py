@@ -56,6 +56,10 @@ EXCLUDED = {
     "aotc.lax": {
         "max_pool": "no jax.lax counterpart; test_pooling_helpers checks it against reduce_window",
         "avg_pool": "no jax.lax counterpart; test_pooling_helpers checks it against reduce_window",
+        **{name: "a collective: only inside a mapped body; tests/frontend/test_collectives.py "
+                 "checks it against numpy and jax.vmap/shard_map"
+           for name in ("all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin",
+                        "ppermute", "psum", "psum_scatter")},
     },
     "aotc.nn": {
         "normalize": "alias of standardize (which has rows); jax.nn no longer has normalize",
