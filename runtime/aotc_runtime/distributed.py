@@ -16,7 +16,8 @@ the whole batch (the mean of equal-size shards' mean gradients is the batch's me
     params, opt_state, loss = step(params, opt_state, x, y)   # x, y: the global batch
 
 Many small gradients are packed into flat per-dtype buckets (BUCKET_BYTES each), so one
-Allreduce moves many arrays; an array of a bucket's size or more is reduced in place alone.
+Allreduce moves many arrays; a contiguous array of a bucket's size or more is reduced in place,
+alone.
 mpi4py is imported on first use, so `import aotc_runtime` never needs it; `shard_batch` and
 `mpiexec_command` work without it too.
 """
@@ -152,8 +153,9 @@ def _checked_leaves(tree, what: str) -> list[np.ndarray]:
 @dataclass
 class _Bucket:
     """Leaves of one dtype reduced by one MPI call: packed into `buffer` (`views` are its
-    slices, shaped like the leaves), or one contiguous leaf (large, or alone of its dtype)
-    reduced where it lies (buffer None)."""
+    slices, shaped like the leaves), or one leaf alone (large, or alone of its dtype; buffer
+    None), reduced where it lies when it is contiguous. A plan depends only on shapes and
+    dtypes, so every rank makes the same calls whatever its arrays' memory layout."""
 
     indices: list[int]
     buffer: np.ndarray | None = None
@@ -161,10 +163,9 @@ class _Bucket:
 
 
 def _bucket(indices: list[int], leaves: list[np.ndarray]) -> _Bucket:
-    first = leaves[indices[0]]
-    if len(indices) == 1 and first.flags.c_contiguous:  # nothing to pack
+    if len(indices) == 1:
         return _Bucket(indices)
-    buffer = np.empty(sum(leaves[i].size for i in indices), first.dtype)
+    buffer = np.empty(sum(leaves[i].size for i in indices), leaves[indices[0]].dtype)
     views, offset = [], 0
     for i in indices:
         views.append(buffer[offset:offset + leaves[i].size].reshape(leaves[i].shape))
@@ -177,7 +178,7 @@ def _plan(leaves: list[np.ndarray], bucket_bytes: int) -> list[_Bucket]:
     buckets: list[_Bucket] = []
     open_buckets: dict[np.dtype, tuple[list[int], int]] = {}
     for i, leaf in enumerate(leaves):
-        if leaf.nbytes >= bucket_bytes and leaf.flags.c_contiguous:
+        if leaf.nbytes >= bucket_bytes:
             buckets.append(_Bucket([i]))
             continue
         indices, nbytes = open_buckets.get(leaf.dtype, ([], 0))
@@ -191,15 +192,21 @@ def _plan(leaves: list[np.ndarray], bucket_bytes: int) -> list[_Bucket]:
 
 
 def _pack(bucket: _Bucket, leaves: list[np.ndarray]) -> np.ndarray:
-    """The bucket's buffer filled with its leaves (or the one leaf, flat, in place)."""
+    """The flat buffer MPI works on: the bucket's, filled with its leaves, or a lone leaf
+    itself (a contiguous copy of it when it is strided)."""
     if bucket.buffer is None:
-        return leaves[bucket.indices[0]].reshape(-1)
+        return np.ascontiguousarray(leaves[bucket.indices[0]]).reshape(-1)
     np.concatenate([leaves[i].reshape(-1) for i in bucket.indices], out=bucket.buffer)
     return bucket.buffer
 
 
-def _unpack(bucket: _Bucket, leaves: list[np.ndarray]) -> None:
-    """Copy the bucket's buffer back into its leaves (nothing to do for an in-place leaf)."""
+def _unpack(bucket: _Bucket, leaves: list[np.ndarray], buffer: np.ndarray) -> None:
+    """Copy buffer back into the bucket's leaves (unless it is the lone leaf's own memory)."""
+    if bucket.buffer is None:
+        leaf = leaves[bucket.indices[0]]
+        if not leaf.flags.c_contiguous:
+            np.copyto(leaf, buffer.reshape(leaf.shape))
+        return
     for i, view in zip(bucket.indices, bucket.views):
         np.copyto(leaves[i], view)
 
@@ -310,7 +317,7 @@ class World:
             self.comm.Allreduce(self._in_place, buffer, op=self._ops[op])
             if op == "mean":
                 buffer /= self.size
-            _unpack(bucket, leaves)
+            _unpack(bucket, leaves, buffer)
         return tree
 
     def broadcast_(self, tree, root: int = 0):
@@ -320,10 +327,11 @@ class World:
             raise InputError(f"broadcast_: root {root} is outside 0..{self.size - 1}")
         leaves = _checked_leaves(tree, "broadcast_")
         for bucket in self._plan_for("broadcast_", tree, leaves):
-            sends = self.rank == root or bucket.buffer is None  # in place: pack is a view
-            self.comm.Bcast(_pack(bucket, leaves) if sends else bucket.buffer, root=root)
+            sends = self.rank == root or bucket.buffer is None  # a lone leaf: pack is no copy
+            buffer = _pack(bucket, leaves) if sends else bucket.buffer
+            self.comm.Bcast(buffer, root=root)
             if self.rank != root:
-                _unpack(bucket, leaves)
+                _unpack(bucket, leaves, buffer)
         return tree
 
     def shard_batch(self, batch):

@@ -19,9 +19,9 @@ MIXED_DTYPES = ("float32", "float64", "int32", "int64", "float16", "complex64", 
 
 
 def rank_arrays(rank: int, complex_arrays: bool = True) -> dict:
-    """This rank's inputs: a pytree of many small arrays of mixed dtypes (bucketed), one
-    array larger than a bucket (reduced in place alone) and a non-contiguous view; complex
-    arrays become float32 ones without complex_arrays."""
+    """This rank's inputs: a pytree of many small arrays of mixed dtypes (bucketed), two
+    arrays larger than a bucket (one contiguous, reduced in place; one strided) and a small
+    strided view; complex arrays become float32 ones without complex_arrays."""
     shapes = np.random.default_rng(0)  # the same shapes on every rank, values per rank
     rng = np.random.default_rng(100 + rank)
     small = []
@@ -39,7 +39,8 @@ def rank_arrays(rank: int, complex_arrays: bool = True) -> dict:
         small.append(np.asarray(value).astype(dtype))
     large = rng.normal(size=(64, 100)).astype(np.float32)  # 25,600 bytes > SMALL_BUCKET
     strided = rng.normal(size=(6, 8))[:, ::2]  # not contiguous: packed into a bucket
-    return {"small": small, "large": large, "strided": strided,
+    large_strided = rng.normal(size=(64, 200))[:, ::2]  # alone, through a contiguous copy
+    return {"small": small, "large": large, "strided": strided, "large_strided": large_strided,
             "scalar": np.full((), rank + 0.5)}
 
 
