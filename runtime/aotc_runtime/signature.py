@@ -258,9 +258,16 @@ class _Where:
     def child(self, key) -> "_Where":
         return _Where(self.function, self.argument, (*self.path, key))
 
+    def block(self, p: int) -> "_Where":
+        """The block of device p of this (sharded) leaf."""
+        return _Where(self.function, f"{self.name} block {p}")
+
+    @property
+    def name(self) -> str:
+        return self.argument + "".join(f"[{k!r}]" for k in self.path)
+
     def error(self, problem: str) -> InputError:
-        name = self.argument + "".join(f"[{k!r}]" for k in self.path)
-        return InputError(f"{self.function}(): argument {name} {problem}")
+        return InputError(f"{self.function}(): argument {self.name} {problem}")
 
 
 class _Blocks(list):
@@ -465,8 +472,7 @@ class Signature:
                                      f"{list(spec.shape)} array or a list of {n} per-device "
                                      f"blocks, not a list of {len(blocks)}")
         block = ArraySpec(meshes.block_shape(spec.shape, spec.sharding, self.mesh), spec.dtype)
-        return [_check_leaf(b, block, blocks.where.child(f"block {p}"))
-                for p, b in enumerate(blocks)]
+        return [_check_leaf(b, block, blocks.where.block(p)) for p, b in enumerate(blocks)]
 
     def device_counts(self) -> tuple[list[int], list[int]]:
         """How many compiled-function values each flat argument and result leaf is: N for a

@@ -149,11 +149,11 @@ def test_block_lists_are_checked(artifacts):
                        r"the mesh\(x=4\): pass one global float32\[16, 3\] array or a list of 4 "
                        r"per-device blocks, not a list of 3"):
         m.main(blocks[:3], w)
-    with pytest.raises(InputError, match=r"argument x\['block 2'\] expects float32\[4, 3\], got "
-                       r"float32\[3, 3\]"):
+    with pytest.raises(InputError, match=r"main\(\): argument x block 2 expects float32\[4, 3\], "
+                       r"got float32\[3, 3\]"):
         m.main([*blocks[:2], blocks[2][:3], blocks[3]], w)
-    with pytest.raises(InputError, match=r"argument x\['block 0'\] expects float32\[4, 3\], got "
-                       r"float64\[4, 3\]"):
+    with pytest.raises(InputError, match=r"argument x block 0 expects float32\[4, 3\], got "
+                       r"float64\[4, 3\] \(convert with \.astype\(np\.float32\)\)"):
         m.main([blocks[0].astype(np.float64), *blocks[1:]], w)
     with pytest.raises(InputError, match=r"argument x expects float32\[16, 3\] sharded "
                        r"P\('x', None\), got float32\[12, 3\]"):
