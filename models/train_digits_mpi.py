@@ -160,10 +160,7 @@ def max_violation(params: dict, reference: dict) -> float:
                for k in reference)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import aotc_runtime
-    from aotc_runtime import distributed
-
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64, help="the global batch, all ranks")
@@ -177,34 +174,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", help="rank 0 writes the final parameters to this .npz")
     parser.add_argument("--check", action="store_true",
                         help=f"compare with one process on the whole batch ({CHECK_TOLERANCE})")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    world = distributed.init()
+
+def _load(world, args):
+    """(the artifact loaded on this rank, None) or (None, why this run cannot train)."""
+    import aotc_runtime
+
     try:
         shard = len(world.shard_batch(np.arange(args.batch)))
     except aotc_runtime.InputError as exc:
-        if world.rank == 0:
-            print(f"train_digits_mpi: error: {exc}", file=sys.stderr)
-        return 2
+        return None, str(exc)
     if args.check and args.batch != REFERENCE_BATCH:
-        if world.rank:
-            return 2
-        print(f"train_digits_mpi: error: --check compares with models/mlp.py's train_step, "
-              f"whose batch is {REFERENCE_BATCH}; pass --batch {REFERENCE_BATCH}", file=sys.stderr)
-        return 2
-    path = args.artifact or os.path.join("build", f"digits_mpi_b{shard}.vmfb")
-    module = aotc_runtime.load_bytes(artifact_from_rank0(world, path, shard, args.target))
-    compiled_shard = dict(module.signature("grad").arg_leaves())["x"].shape[0]
-    if compiled_shard != shard:
-        if world.rank == 0:
-            print(f"train_digits_mpi: error: {path} computes gradients on {compiled_shard} "
-                  f"examples, but {world.size} ranks sharing a batch of {args.batch} take "
-                  f"{shard} each; pass another --artifact (or delete {path})", file=sys.stderr)
-        return 2
+        return None, (f"--check compares with models/mlp.py's train_step, whose batch is "
+                      f"{REFERENCE_BATCH}; pass --batch {REFERENCE_BATCH}")
+    args.artifact = args.artifact or os.path.join("build", f"digits_mpi_b{shard}.vmfb")
+    data = artifact_from_rank0(world, args.artifact, shard, args.target)
+    module = aotc_runtime.load_bytes(data)
+    compiled = dict(module.signature("grad").arg_leaves())["x"].shape[0]
+    if compiled != shard:
+        return None, (f"{args.artifact} computes gradients on {compiled} examples, but "
+                      f"{world.size} ranks sharing a batch of {args.batch} take {shard} each; "
+                      "pass another --artifact (or delete that one)")
+    return module, None
+
+
+def train(world, module, data, args) -> tuple[dict, dict, list[float]]:
+    """(initial params, final params, losses): rank 0's initial weights broadcast, then
+    args.steps data-parallel steps on the global batches."""
+    from aotc_runtime import distributed
 
     train_digits = _train_digits()
-    data = train_digits.load_data(args.seed)
-    x_train, x_test, y_train, y_test = data
     mlp = train_digits.load_mlp()
     start = mlp.init_params(args.seed, SIZES)
     params = world.broadcast_({k: v.copy() if world.rank == 0 else np.zeros_like(v)
@@ -212,26 +212,52 @@ def main(argv: list[str] | None = None) -> int:
     opt_state = mlp.init_opt_state(args.learning_rate)
     step = distributed.DataParallel(module, world)
     losses = []
+    x_train, _, y_train, _ = data
     for xb, yb in global_batches(x_train, y_train, args.batch, args.steps, args.seed):
         params, opt_state, loss = step(params, opt_state, xb, yb)
         losses.append(float(loss))
-    if world.rank != 0:
-        return 0
+    return start, params, losses
 
-    accuracy = float(np.mean(np.argmax(module.logits(params, x_test), axis=-1) == y_test))
-    print(f"{world.size} ranks x {shard} examples, {args.steps} steps: loss {losses[0]:.4f} -> "
-          f"{losses[-1]:.4f}, test accuracy {accuracy:.2%}")
-    if args.save:
-        np.savez(args.save, **params)
+
+def check(world, params: dict, start: dict, data, args, artifact_folder: str) -> bool:
+    """Rank 0: do all ranks hold the same parameters, and are they one process's?"""
+    everyone = world.comm.gather(params, root=0)
+    if world.rank != 0:
+        return True
+    spread = max(float(np.max(np.abs(p[k] - params[k]))) for p in everyone for k in params)
+    reference = reference_run(data, start, args.steps, args.learning_rate, args.seed,
+                              os.path.join(artifact_folder, "digits.vmfb"))
+    worst = max_violation(params, reference)
+    error = max(float(np.max(np.abs(params[k] - reference[k]))) for k in reference)
+    print(f"ranks agree within {spread:.1e}; against one process on the whole batch: max "
+          f"|difference| {error:.2e}, allclose(rtol=atol={CHECK_TOLERANCE}) "
+          f"{'holds' if worst <= 1 else 'FAILS'}")
+    return spread == 0 and worst <= 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aotc_runtime import distributed
+
+    args = _arguments(argv)
+    world = distributed.init()  # first: see "Call distributed.init() before" in the README
+    module, problem = _load(world, args)
+    if problem:
+        if world.rank == 0:
+            print(f"train_digits_mpi: error: {problem}", file=sys.stderr)
+        return 2
+
+    data = _train_digits().load_data(args.seed)
+    start, params, losses = train(world, module, data, args)
+    if world.rank == 0:
+        _, x_test, _, y_test = data
+        accuracy = float(np.mean(np.argmax(module.logits(params, x_test), axis=-1) == y_test))
+        print(f"{world.size} ranks x {args.batch // world.size} examples, {args.steps} steps: loss "
+              f"{losses[0]:.4f} -> {losses[-1]:.4f}, test accuracy {accuracy:.2%}")
+        if args.save:
+            np.savez(args.save, **params)
     if args.check:
-        reference_artifact = os.path.join(os.path.dirname(os.path.abspath(path)), "digits.vmfb")
-        reference = reference_run(data, start, args.steps, args.learning_rate, args.seed,
-                                  reference_artifact)
-        worst = max_violation(params, reference)
-        error = max(float(np.max(np.abs(params[k] - reference[k]))) for k in reference)
-        print(f"check against one process on the whole batch: max |difference| {error:.2e}, "
-              f"allclose(rtol=atol={CHECK_TOLERANCE}) {'holds' if worst <= 1 else 'FAILS'}")
-        return 0 if worst <= 1 else 1
+        folder = os.path.dirname(os.path.abspath(args.artifact))
+        return 0 if check(world, params, start, data, args, folder) else 1
     return 0
 
 
