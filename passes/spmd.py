@@ -316,18 +316,27 @@ def _collective_functions(module) -> set[str]:
     return holding
 
 
-def drop_dead_collective_functions(module) -> None:
-    """Erase the private functions that hold collectives and that nothing calls any more (a
-    mapped body once unrolled or batched, and the functions only it called), so that no
-    collective reaches IREE."""
-    while True:
+def _callees(fn) -> set[str]:
+    return {callee_of(inner) for inner in _nested_ops(fn.operation)} - {None}
+
+
+def drop_mapped_body(module, name: str) -> None:
+    """Erase function `name`, a mapped body already unrolled or batched (nothing calls it), and
+    then each private function holding collectives that only the erased ones called, so that no
+    collective reaches IREE. Functions being traced elsewhere are never among them."""
+    holding = _collective_functions(module)
+    worklist = [name]
+    while worklist:
         fns = {ir.StringAttr(op.attributes["sym_name"]).value: op
                for op in module_body(module).operations if op.operation.name == "func.func"}
-        called = {callee_of(inner) for fn in fns.values() for inner in _nested_ops(fn.operation)}
-        dead = [fns[name] for name in _collective_functions(module) - called
-                if "sym_visibility" in fns[name].attributes
-                and ir.StringAttr(fns[name].attributes["sym_visibility"]).value == "private"]
-        if not dead:
-            return
-        for fn in dead:
-            fn.operation.erase()
+        fn = fns.get(worklist.pop())
+        if fn is None:
+            continue
+        own = ir.StringAttr(fn.attributes["sym_name"]).value
+        if any(own in _callees(other) for key, other in fns.items() if key != own):
+            continue  # still called
+        callees = _callees(fn)
+        fn.operation.erase()
+        worklist.extend(c for c in callees if c in holding and c in fns
+                        and "sym_visibility" in fns[c].attributes
+                        and ir.StringAttr(fns[c].attributes["sym_visibility"]).value == "private")

@@ -135,7 +135,7 @@ def shard_map(f: Callable, mesh: Mesh | None = None, in_specs=None, out_specs=No
         arg_blocks = [split_value(t.value, s, mesh) for t, s in zip(tracers, specs)]
         arg_blocks += [split_value(c.value, replicated * c.ndim, mesh) for c in captures]
         out_blocks = spmd.unroll(module, traced.name, mesh, arg_blocks, schedule)
-        spmd.drop_dead_collective_functions(module)
+        spmd.drop_mapped_body(module, traced.name)
         outs = []
         for blocks, spec, weak in zip(out_blocks, out_leaf_specs, traced.out_weak):
             value = spmd.assemble(blocks, spec, mesh)

@@ -88,7 +88,7 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None,
             raise
         outs = call_function(batched_name, module, tracers + captures)
         if axis_name is not None:  # the unbatched body still holds the collectives: drop it
-            spmd.drop_dead_collective_functions(module)
+            spmd.drop_mapped_body(module, traced.name)
         return tree.unflatten(traced.out_tree, outs)
 
     return eager(batched, like=fun)
