@@ -117,6 +117,7 @@ def main(out_dir: str) -> int:
     default = distributed.allreduce_({"a": np.full(3, rank + 1.0)}, "sum")
     results["default/a"] = default["a"]
     results["world_size"] = np.int64(distributed.init().size)
+    results["library"] = np.array(MPI.Get_library_version().rstrip("\0"))
 
     mismatched = {"x": np.zeros(3 + rank, np.float32)}  # rank 1 passes a longer array
     errors = {

@@ -139,6 +139,7 @@ def test_allreduce_mean_and_the_default_world(collectives):
             np.testing.assert_allclose(results[f"mean/{key}"], want, rtol=1e-6)
         np.testing.assert_array_equal(results["default/a"], [3.0, 3.0, 3.0])
         assert int(results["world_size"]) == 2
+        assert str(results["library"]).startswith("Open MPI")  # mpi4py found Open MPI
 
 
 @needs_mpi
