@@ -249,11 +249,11 @@ class Unroller(Walker):
         if op.regions and self.has_collectives(op):
             if spmd_ops.is_while(op):
                 return self._merged_while(op)
+            if spmd_ops.is_branch(op):
+                return self._merged_branches(op)
             where = location_text(op.location) or "<unknown location>"
-            raise ShardingError(
-                f"{where}: {op.name} holds a collective; inside shard_map "
-                "only while loops (lax.while_loop, fori_loop, scan) may hold collectives; "
-                "move the collective out of the branch")
+            raise ShardingError(f"{where}: {op.name} holds a collective; inside shard_map only "
+                                "while loops and conditionals may hold collectives")
         return self._cloned(op)
 
     def _collective(self, op: ir.Operation) -> list:
@@ -281,6 +281,25 @@ class Unroller(Walker):
                               lambda *s: [v for p in range(n) for v in
                                           [o[p] for o in run(1, s)]])
         return regroup(outs)
+
+
+    def _merged_branches(self, op: ir.Operation) -> list:
+        """One stablehlo.if / case over every device's results; device 0's predicate or index
+        picks the branch (a branch with collectives is taken by all devices together)."""
+        n, k = self.mesh.size, len(op.results)
+        types = [r.type for _ in range(n) for r in op.results]
+
+        def branch(region: int):
+            outs = self.run_block(op.regions[region].blocks[0], [])
+            return [outs[j][p] for p in range(n) for j in range(k)]
+
+        selector = self.env[op.operands[0]][0]
+        bodies = [lambda r=r: branch(r) for r in range(len(op.regions))]
+        if len(op.regions) == 2 and spmd_ops.is_if(op):
+            flat = control.if_(selector, types, bodies[0], bodies[1])
+        else:
+            flat = control.case(selector, types, bodies)
+        return [[flat[p * k + j] for p in range(n)] for j in range(k)]
 
 
 def unroll(module, fn_name: str, mesh: Mesh, arg_blocks, schedule: str = SCHEDULE) -> list:

@@ -110,6 +110,15 @@ def is_while(op: ir.Operation) -> bool:
     return op.name == "stablehlo.while"
 
 
+def is_if(op: ir.Operation) -> bool:
+    return op.name == "stablehlo.if"
+
+
+def is_branch(op: ir.Operation) -> bool:
+    """Whether op is a stablehlo.if or stablehlo.case (the unroller merges them too)."""
+    return op.name in ("stablehlo.if", "stablehlo.case")
+
+
 def is_collective(op: ir.Operation) -> bool:
     return (op.name == CUSTOM_CALL
             and ir.StringAttr(op.attributes["call_target_name"]).value == COLLECTIVE)

@@ -267,6 +267,27 @@ def test_a_collective_in_a_fori_loop_runs_in_lockstep():
     np.testing.assert_allclose(got, np.concatenate(blocks), rtol=1e-6, atol=1e-6)
 
 
+def test_collectives_in_cond_and_switch_branches():
+    """One merged conditional for all devices; device 0's predicate picks the branch."""
+    mesh = Mesh((4,), ("i",))
+    x = RNG.standard_normal((8,)).astype(np.float32)
+    blocks = np.split(x, 4)
+
+    def with_cond(b):
+        return aotc.lax.cond(b.sum() > -1e9, lambda v: aotc.lax.psum(v, "i"),
+                             lambda v: v * 0.0, b)
+
+    def with_switch(b):
+        return aotc.lax.switch(aotc.lax.axis_index("i") * 0 + 1,
+                               [lambda v: v, lambda v: aotc.lax.pmax(v, "i")], b)
+
+    for fn, want in [(with_cond, np.tile(sum(blocks), 4)),
+                     (with_switch, np.tile(np.max(blocks, 0), 4))]:
+        f = _sm(fn, mesh, P("i"), P("i"))
+        np.testing.assert_allclose(f(x), want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(aotc.jit(f)(x), want, rtol=1e-6, atol=1e-6)
+
+
 # ---- vmap(axis_name=) against jax.vmap, values and gradients ------------------------------------
 
 VMAP_CASES = {
