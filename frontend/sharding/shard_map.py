@@ -99,6 +99,13 @@ def shard_map(f: Callable, mesh: Mesh | None = None, in_specs=None, out_specs=No
     all-reduce schedule ("ring" or "tree"). check_rep / check_vma are accepted for JAX
     compatibility; aotc does not check replication.
 
+    Differentiating inside f follows pmap's per-device view (JAX's check_vma=False): the loss
+    is the sum of every device's output, so psum transposes to psum. A loss that each device
+    of an axis computes identically (after a psum over it) counts once per device there;
+    divide it by the axis size and psum the gradients of parameters replicated over that axis
+    (what JAX's replication checks insert by themselves). Gradients *of* a shard_map'd function
+    (aotc.grad(shard_map(f, ...))) are exact whatever f does.
+
     Example:
         >>> mesh = aotc.sharding.Mesh((2,), ("data",))
         >>> total = aotc.shard_map(lambda x: aotc.lax.psum(x, "data"), mesh=mesh,
