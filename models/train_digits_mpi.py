@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     from aotc_runtime import distributed
 
     args = _arguments(argv)
-    world = distributed.init()  # first: see "Call distributed.init() before" in the README
+    world = distributed.init()
     module, problem = _load(world, args)
     if problem:
         if world.rank == 0:

@@ -18,6 +18,7 @@ a new context on them at their next call (see Module._invoke). The VM instance h
 threads and stays.
 """
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -141,7 +142,8 @@ def _open_many(driver: str, count: int, target: str | None, source: str) -> list
         found = hal_driver.query_available_devices()
         if not found:
             raise RuntimeError(f"the {driver} driver finds no device")
-        return [hal_driver.create_device(found[p % len(found)]) for p in range(count)]
+        with _launcher_hidden():
+            return [hal_driver.create_device(found[p % len(found)]) for p in range(count)]
     except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
         _unavailable(driver, failure_reason(exc), target, source)
 
@@ -153,9 +155,30 @@ def _open_new(uri, target: str | None, source: str) -> rt.HalDevice:
                             f"iree.runtime.HalDevices, not {type(uri).__name__}")
     hal_driver = _driver(uri.split(":")[0], target, source)
     try:
-        return hal_driver.create_device_by_uri(uri)
+        with _launcher_hidden():
+            return hal_driver.create_device_by_uri(uri)
     except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
         _unavailable(uri, failure_reason(exc), target, source)
+
+
+# What makes IREE's device creation install its own MPI channel provider (it would call
+# MPI_Init again, or fail to find libmpi, in a process started by mpiexec). aotc artifacts
+# never use IREE's collectives: aotc_runtime.distributed does the MPI.
+MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPIEXEC_HOSTNAME")
+_ENVIRONMENT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _launcher_hidden():
+    """os.environ without the MPI launcher's variables while IREE creates a device, so any
+    process started by mpiexec can load artifacts, before or after distributed.init()."""
+    with _ENVIRONMENT_LOCK:
+        saved = {name: os.environ.pop(name) for name in MPI_LAUNCHER_VARIABLES
+                 if name in os.environ}
+        try:
+            yield
+        finally:
+            os.environ.update(saved)
 
 
 def _driver(driver: str, target: str | None, source: str):
@@ -176,7 +199,8 @@ def _require_driver(driver: str) -> None:
 def _open(device: str, target: str | None, source: str) -> rt.HalDevice:
     _require_driver(device.split(":")[0])
     try:
-        return rt.get_device(device)
+        with _launcher_hidden():
+            return rt.get_device(device)
     except Exception as exc:  # noqa: BLE001 (IREE raises RuntimeError, ValueError, TypeError)
         _unavailable(device, failure_reason(exc), target, source)
 

@@ -38,8 +38,6 @@ OP_KINDS = {"sum": "fiuc", "mean": "fc", "max": "fiu", "min": "fiu"}
 _KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "c": "complex"}
 INSTALL_HINT = "pip install aotc-runtime[mpi]  (mpi4py and Open MPI's mpiexec)"
 _REDUCIBLE_KINDS = "fiuc"  # floats, signed and unsigned integers, complex
-# What makes IREE's device creation start its own MPI channel provider (see _mpi).
-IREE_MPI_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPIEXEC_HOSTNAME")
 
 
 class MPIUnavailableError(AotcError, ImportError):
@@ -49,11 +47,8 @@ class MPIUnavailableError(AotcError, ImportError):
 def _mpi():
     """The mpi4py.MPI module (importing it initializes MPI), or a clear install hint.
 
-    Once MPI is up, the launcher's variables that IREE reads are removed from the
-    environment: an IREE device created while OMPI_COMM_WORLD_SIZE, PMI_SIZE or
-    MPIEXEC_HOSTNAME is set installs IREE's own MPI channel provider, which calls MPI_Init
-    again (failing, or failing to find libmpi.so) and MPI_Finalize when the device goes, under
-    mpi4py's feet. aotc artifacts never use IREE's collectives; this module does the MPI.
+    (IREE would start an MPI of its own when it creates a device under mpiexec;
+    aotc_runtime.devices hides the launcher's variables from it, see _launcher_hidden.)
     """
     try:
         from mpi4py import MPI
@@ -61,8 +56,6 @@ def _mpi():
         raise MPIUnavailableError(
             f"aotc_runtime.distributed needs mpi4py and an MPI library ({exc}); install them "
             f"with: {INSTALL_HINT}") from None
-    for name in IREE_MPI_VARIABLES:
-        os.environ.pop(name, None)
     return MPI
 
 

@@ -240,3 +240,18 @@ def test_data_parallel_names_the_missing_functions(digits):
     module = aotc_runtime.load(str(digits[0] / "digits_mpi.vmfb"))
     with pytest.raises(InputError, match=r"does not export \['gradient'\]"):
         distributed.DataParallel(module, world=object(), grad="gradient")
+
+
+@needs_mpi
+def test_a_rank_loads_artifacts_before_starting_mpi(digits):
+    """IREE starts an MPI of its own when it creates a device under mpiexec; the runtime hides
+    the launcher's variables from it, so loading before distributed.init() works too."""
+    program = ("import sys, aotc_runtime\n"
+               "from aotc_runtime import distributed\n"
+               "m = aotc_runtime.load(sys.argv[1])\n"
+               "world = distributed.init()\n"
+               "print('rank', world.rank, 'of', world.size, sorted(m.functions))\n")
+    run = _mpiexec(2, [sys.executable, "-c", program, str(digits[0] / "digits_mpi.vmfb")])
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.stdout.split("\n")[:2]) == [
+        "rank 0 of 2 ['grad', 'logits', 'update']", "rank 1 of 2 ['grad', 'logits', 'update']"]
