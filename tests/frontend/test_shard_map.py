@@ -89,6 +89,24 @@ def test_mesh_larger_than_the_available_devices(monkeypatch):
     assert Mesh(devices, ("x", "y")).shape == {"x": 2, "y": 2}
 
 
+def test_dynamic_shapes_are_refused_at_trace_time():
+    mesh = Mesh((2,), ("data",))
+    f = aotc.shard_map(lambda x: x * 2.0, mesh=mesh, in_specs=(P("data"),), out_specs=P("data"))
+    with pytest.raises(ShardingError, match=r"argument x of 'fn' has a dynamic shape "
+                                            r"\(None, 3\); shard_map needs static"):
+        aotc.lower(f, aotc.ShapeSpec((None, 3)))
+
+
+def test_a_mesh_of_explicit_devices_is_checked():
+    devices = aotc.sharding.devices()
+    with pytest.raises(ShardingError, match="must be distinct"):
+        Mesh(np.array([devices[0], devices[0]]), ("x",))
+    with pytest.raises(ShardingError, match="tuple of axis sizes or an array"):
+        Mesh(np.array([0, 1]), ("x",))
+    with pytest.raises(ShardingError, match="distinct strings"):
+        Mesh((2, 2), ("x", "x"))
+
+
 # ---- the unrolled program -----------------------------------------------------------------------
 
 
