@@ -407,11 +407,16 @@ class StagedVjp:
         terminator = list(self._block().operations)[-1]
         return [self.transposer.read(v) for v in terminator.operands[:self.n_outs]]
 
-    def backward(self, out_cts) -> list:
+    def backward(self, out_cts, initial=None) -> list:
         """Emit the transposition here (after `forward`), seeded with out_cts (one per float
-        output); returns the cotangents of free[wrt], each a value or a Zero."""
+        output); returns the cotangents of free[wrt], each a value or a Zero. initial (one value
+        or None per wrt) starts those cotangents from given values, e.g. a loop's accumulators,
+        so that each contribution is added into them (slices in place, see tensors.add_any)."""
         block, transposer = self._block(), self.transposer
         tangent_args = list(block.arguments)[self.n_free:]
+        for t, start in zip(tangent_args, initial or ()):
+            if start is not None:
+                transposer.ct[t] = start
         transposer.like = _shape_sources(self.jvp, transposer.env, transposer.linear)
         transposer.run_block_backward(block, [None] * self.n_outs + list(out_cts))
         return [transposer.ct[t] if t in transposer.ct else values.Zero.of(self.free_now[i])

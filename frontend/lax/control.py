@@ -17,9 +17,10 @@ import numpy as np
 from aotc.frontend import numpy as anp
 from aotc.frontend.core import dtypes, tree
 from aotc.frontend.core.errors import TracingError
-from aotc.frontend.core.ir import clone_remapped, ir, shape_of, tensor_type
+from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, add_custom_rule
 from aotc.frontend.core.source import at_location, caller_site
+from aotc.frontend.lax import unroll as unrolling
 from aotc.frontend.numpy.core import astype, shape_text
 from aotc.frontend.ops import control
 from aotc.frontend.ops import elementwise as ew
@@ -294,17 +295,6 @@ class _Recompute:
     kind = "checkpoint"
 
 
-def _inline(block: ir.Block, args, env: dict) -> list[ir.Value]:
-    """Clone block's ops here, its arguments bound to args and outer values mapped through env;
-    returns its terminator's operands."""
-    env = dict(env) | dict(zip(block.arguments, args))
-    *body, terminator = list(block.operations)
-    for op in body:
-        new = clone_remapped(op.operation, env)
-        env.update(zip(op.results, new.results))
-    return [env.get(v, v) for v in terminator.operands]
-
-
 def _counted(steps: int, state, step) -> list[ir.Value]:
     """`for k in range(steps): state = step(state)` as a counted stablehlo.while."""
     i32 = ir.IntegerType.get_signless(32)
@@ -330,11 +320,11 @@ def _guarded_step(while_op, max_steps: int, env: dict):
         # select, not stablehlo.if: IREE 3.13 fails at run time on the reverse-mode program
         # of an if inside this loop. The body also runs on finished steps (its result is
         # dropped); its derivative there must be finite, as for jnp.where.
-        stepped = _inline(body_block, carry, env)
+        stepped = control.inline_block(body_block, carry, env)
         new = [ew.select(run if not shape_of(c) else
                          shape_ops.broadcast_in_dim(run, shape_of(c), []), c_new, c)
                for c_new, c in zip(stepped, carry)]
-        active = ew.and_(run, _inline(cond_block, new, env)[0])
+        active = ew.and_(run, control.inline_block(cond_block, new, env)[0])
         return [ew.add(taken, _scalar(1, i32)), active, *new]
 
     return step
@@ -377,7 +367,7 @@ def bound_while(while_op, max_steps: int, checkpoint: str = "all") -> list[ir.Va
     with ir.InsertionPoint(while_op), at_location(while_op.location), while_op.location:
         init = list(while_op.operands)
         i32 = ir.IntegerType.get_signless(32)
-        state = [_scalar(0, i32), _inline(cond_block, init, {})[0], *init]
+        state = [_scalar(0, i32), control.inline_block(cond_block, init, {})[0], *init]
         if checkpoint == "sqrt" and max_steps > 1:
             chunk = math.isqrt(max_steps - 1) + 1  # ceil(sqrt(max_steps))
             name = _chunk_function(while_op, captures, [v.type for v in state], chunk, max_steps)
@@ -416,11 +406,14 @@ def _counted_paths(treedef) -> list[str]:
     return ["the loop index", *[f"carry{p}" for p in tree.leaf_paths(treedef)]]
 
 
-def fori_loop(lower, upper, body_fun, init_val):
+def fori_loop(lower, upper, body_fun, init_val, *, unroll=None):
     """`for i in range(lower, upper): val = body_fun(i, val)`, with i an int32 scalar.
 
     Emitted as a stablehlo.while whose state starts with the counter: the cond region compares
     it LT against the bound and the body adds one to it (a counted loop). Bounds may be traced.
+    With Python int bounds, each iteration runs several steps (frontend/lax/unroll.py): unroll=None
+    chooses how many by body size, an int asks for (a divisor of the trip count up to) that many,
+    True for all, 1 or False for one. Results never depend on it.
 
     Example:
         >>> lax.fori_loop(0, n, lambda i, x: x + i, 0.0)
@@ -438,8 +431,10 @@ def fori_loop(lower, upper, body_fun, init_val):
         _check_structure("fori_loop", treedef, new_def)
         return [anp.add(state[0], 1), *new]
 
-    results, _ = _while("fori_loop", lambda s: anp.less(s[0], upper), body, [i0, *init],
-                        _counted_paths(treedef))
+    results, op = _while("fori_loop", lambda s: anp.less(s[0], upper), body, [i0, *init],
+                         _counted_paths(treedef))
+    if op is not None:
+        results = with_weak(unrolling.unroll(op, unroll), results)
     return tree.unflatten(treedef, results[1:])
 
 
@@ -466,16 +461,16 @@ def _index_leading(x: Tracer, i: Tracer) -> Tracer:
     return Tracer(shape_ops.reshape(piece, x.shape[1:]), x.weak_type)
 
 
-def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+def scan(f, init, xs=None, length=None, reverse=False, unroll=None):
     """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys).
 
     Emitted as a stablehlo.while that dynamic_slices xs[i] and dynamic_update_slices ys.
     xs and the ys are pytrees; xs=None with `length` runs f(carry, None) length times.
+    unroll: steps per loop iteration, as in fori_loop (None: chosen by body size).
 
     Example:
         >>> total, partial_sums = lax.scan(lambda c, x: (c + x, c + x), 0.0, xs)
     """
-    del unroll  # IREE decides unrolling
     carry, carry_def = flatten_traced(init)
     x_leaves, x_def = flatten_traced(xs)
     if not x_leaves and length is None:
@@ -501,6 +496,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
                                  _counted_paths(carry_def))
     ys, y_def = seen["ys"], seen["y_def"]
     if not ys:
+        results = with_weak(unrolling.unroll(scratch_op, unroll), results)
         return tree.unflatten(carry_def, results[1:]), tree.unflatten(y_def, [])
     # The loop must also carry the ys buffers: move the traced body into a loop that does.
     cond_block, body_block = (region.blocks[0] for region in scratch_op.regions)
@@ -527,6 +523,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     values = control.while_([*scratch_op.operands, *[b.value for b in buffers]], loop_cond,
                             loop_body)
     scratch_op.erase()
+    values = unrolling.unroll(values[0].owner.operation, unroll)
     final = with_weak(values[1:state], results[1:])
     return (tree.unflatten(carry_def, final),
             tree.unflatten(y_def, with_weak(values[state:], ys)))

@@ -268,6 +268,17 @@ def move_block(block: ir.Block, args=()) -> list[ir.Value]:
     return list(terminator.operands)
 
 
+def inline_block(block: ir.Block, args, env: dict) -> list[ir.Value]:
+    """Clone block's ops here, its arguments bound to args and outer values mapped through env;
+    returns its terminator's operands."""
+    env = dict(env) | dict(zip(block.arguments, args))
+    *body, terminator = list(block.operations)
+    for op in body:
+        new = clone_remapped(op.operation, env)
+        env.update(zip(op.results, new.results))
+    return [env.get(v, v) for v in terminator.operands]
+
+
 def _counted_while(trip: int, init, body) -> ir.Operation:
     """`for j in range(trip): state = body(j, *state)` as a counted stablehlo.while whose state
     starts with j; returns the op."""
@@ -438,11 +449,9 @@ def _while_vjp(ctx, result_cts, wrt):
 
         def backward_body(k, *state):  # counts up (a counted loop again, for higher orders)
             cts, accs = list(state[:len(float_idx)]), list(state[len(float_idx):])
-            grads = staged.backward(cts)
+            grads = staged.backward(cts, initial=accs)  # captures' cotangents add into accs
             capture_grads, carry_grads = grads[:len(capture_wrt)], grads[len(capture_wrt):]
-            new_cts = [values.instantiate(g) for g in carry_grads]
-            accs = [values.add_any(a, g) for a, g in zip(accs, capture_grads)]
-            return [*new_cts, *accs]
+            return [values.instantiate(g) for g in [*carry_grads, *capture_grads]]
 
         cts0 = [values.instantiate(result_cts[i]) for i in float_idx]
         accs0 = [values.zeros_like(ctx.primal(c)) for c in capture_wrt]

@@ -656,7 +656,10 @@ def clamp_start(x: ir.Value, dim: int, start: ir.Value, size) -> ir.Value:
         return start
     if isinstance(high, int):
         high = values.scalar(high, element)
-    return ew.clamp(values.scalar(0, element), start, high)
+    # minimum(maximum(...)), not stablehlo.clamp: IREE 3.13 computes 0-d integer max/min on the
+    # host but runs a clamp as a device dispatch whose result the host then reads back, one
+    # device round-trip per step of a loop that slices at its counter.
+    return ew.minimum(ew.maximum(start, values.scalar(0, element)), high)
 
 
 def window_size(update: ir.Value, dim: int):

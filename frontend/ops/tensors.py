@@ -85,35 +85,38 @@ def is_zero(v) -> bool:
 def add_any(a, b):
     """Sum of two tangents or cotangents, either of which may be a symbolic zero.
 
-    A term that is a slice placed into zeros (what the transpose of dynamic_slice makes) is
-    added into the other term's slice in place, `dynamic_update_slice(a, a[idx] + u, idx)`:
-    work of the slice's size, not the whole array's. A loop that accumulates one row per
-    iteration (the gradient of scan's xs) then stays linear in its number of steps."""
+    A term that is slices placed into zeros (what the transpose of dynamic_slice makes, or a
+    chain of them) is added slice by slice into the other term:
+    `a + dynamic_update_slice(base, u, idx)` is `dynamic_update_slice(a + base, a[idx] + u, idx)`,
+    work of the slices' size, not the whole array's. A loop that accumulates one row per step
+    (the gradient of scan's xs) then stays linear in its number of steps."""
     if is_zero(a):
         return b
     if is_zero(b):
         return a
     for total, term in ((a, b), (b, a)):
-        placed = _slice_into_zeros(term)
+        placed = _slices_into_zeros(term)
         if placed is not None:
-            update, starts = placed
-            old = shape_ops.dynamic_slice(total, starts, shape_of(update))
-            return shape_ops.dynamic_update_slice(total, ew.add(old, update), starts)
+            result = total
+            for update, starts in reversed(placed):
+                old = shape_ops.dynamic_slice(total, starts, shape_of(update))
+                result = shape_ops.dynamic_update_slice(result, ew.add(old, update), starts)
+            return result
     return ew.add(a, b)
 
 
-def _slice_into_zeros(v: ir.Value):
-    """(update, starts) when v is `dynamic_update_slice(zeros, update, starts)` with a static
-    update shape, else None."""
-    if not isinstance(v, ir.OpResult):
-        return None
-    op = v.owner.operation
-    if op.name != "stablehlo.dynamic_update_slice" or not is_zero_constant(op.operands[0]):
-        return None
-    update = op.operands[1]
-    if None in shape_of(update):
-        return None
-    return update, list(op.operands[2:])
+def _slices_into_zeros(v: ir.Value):
+    """[(update, starts), ...], outermost first, when v is a chain of dynamic_update_slices with
+    static update shapes over a constant of zeros, else None."""
+    placed = []
+    while isinstance(v, ir.OpResult) and v.owner.operation.name == \
+            "stablehlo.dynamic_update_slice":
+        op = v.owner.operation
+        if None in shape_of(op.operands[1]):
+            return None
+        placed.append((op.operands[1], list(op.operands[2:])))
+        v = op.operands[0]
+    return placed if placed and is_zero_constant(v) else None
 
 
 def is_zero_constant(v: ir.Value) -> bool:

@@ -23,13 +23,14 @@ F32 = np.float32
 STEPS, BATCH, FEATURES, HIDDEN = 6, 3, 2, 5
 
 
-def rnn_loss(m, params, xs, reverse=False):
+def rnn_loss(m, params, xs, reverse=False, unroll=1):
     """An RNN over xs (STEPS, BATCH, FEATURES); the loss reads every step's output."""
     def cell(h, x):
         h = m.tanh(x @ params["wx"] + h @ params["wh"] + params["b"])
         return h, h
 
-    _, hs = m_lax(m).scan(cell, m.zeros((BATCH, HIDDEN), xs.dtype), xs, reverse=reverse)
+    _, hs = m_lax(m).scan(cell, m.zeros((BATCH, HIDDEN), xs.dtype), xs, reverse=reverse,
+                          unroll=unroll)
     return m.mean(hs ** 2) + m.sum(m.sin(hs[1]))
 
 
@@ -46,9 +47,9 @@ def _inputs(seed=0):
     return params, xs
 
 
-def _grad_fn(m, reverse=False):
+def _grad_fn(m, reverse=False, unroll=1):
     grad = aotc.grad if m is anp else jax.grad
-    return grad(lambda p, xs: rnn_loss(m, p, xs, reverse), argnums=(0, 1))
+    return grad(lambda p, xs: rnn_loss(m, p, xs, reverse, unroll), argnums=(0, 1))
 
 
 def _ops(op: ir.Operation):
@@ -67,21 +68,25 @@ def _ops(op: ir.Operation):
     return found
 
 
-@pytest.fixture(scope="module")
-def vjp_ops():
+@pytest.fixture(scope="module", params=[1, 3])
+def vjp_ops(request):
+    """The ops of the gradient's vjp function, the scan run one step per iteration and (unrolled)
+    three."""
     params, xs = _inputs()
-    traced = aotc.lower(_grad_fn(anp), params, xs)
+    traced = aotc.lower(_grad_fn(anp, unroll=request.param), params, xs)
     with traced.module.context:
         vjps = [fn for name, fn in util.functions(traced.module).items() if "_vjp" in name]
         assert len(vjps) == 1
         ops = _ops(vjps[0].operation)
-        yield [(op.name, [shape_of(r) for r in op.results], depth) for op, depth in ops]
+        yield request.param, [(op.name, [shape_of(r) for r in op.results], depth)
+                              for op, depth in ops]
 
 
 def test_loop_bodies_do_no_work_of_the_stacked_size(vjp_ops):
     """Inside a loop, an array of a stacked shape (the scan's ys or xs) is only written a row
     at a time (dynamic_update_slice) or read a row at a time: no add, broadcast or constant of
     that size per step (the xs cotangent is accumulated row by row, not as zeros + row)."""
+    _, vjp_ops = vjp_ops
     stacked = {(STEPS, BATCH, HIDDEN), (STEPS, BATCH, FEATURES)}
     in_loops = [(name, shapes) for name, shapes, depth in vjp_ops if depth > 0]
     assert any(name == "stablehlo.dot_general" for name, _ in in_loops)
@@ -93,6 +98,7 @@ def test_loop_bodies_do_no_work_of_the_stacked_size(vjp_ops):
 def test_no_stack_of_stacked_arrays(vjp_ops):
     """The forward loop stacks residuals of one step, never a carry that is itself a stack
     (the scan's ys buffer), which would cost O(steps) per step."""
+    _, vjp_ops = vjp_ops
     shapes = [s for _, result_shapes, _ in vjp_ops for s in result_shapes]
     assert (STEPS, BATCH, HIDDEN) in shapes
     assert not any(len(s) > 3 and s[:2] == (STEPS, STEPS) for s in shapes)
@@ -100,11 +106,13 @@ def test_no_stack_of_stacked_arrays(vjp_ops):
 
 def test_primal_loop_runs_once(vjp_ops):
     """The forward loop that stacks residuals also yields the loop's value: two loops in all
-    (forward and reverse), each with the body's matmuls once."""
+    (forward and reverse), each with the body's matmuls once per step it runs."""
+    steps_per_iteration, vjp_ops = vjp_ops
     loops = [name for name, _, depth in vjp_ops if name == "stablehlo.while" and depth == 0]
     assert len(loops) == 2
     dots = [depth for name, _, depth in vjp_ops if name == "stablehlo.dot_general"]
-    assert len(dots) == 2 + 4  # forward: x@wx, h@wh; reverse: d wx, d wh, d h, d x
+    # forward: x@wx, h@wh; reverse: d wx, d wh, d h, d x
+    assert len(dots) == (2 + 4) * steps_per_iteration
 
 
 @pytest.mark.parametrize("reverse", [False, True])
