@@ -39,6 +39,10 @@ MISSING_REASONS = {
     "stablehlo.reduce_precision": "only jax.lax.reduce_precision emits it; it needs a numpy "
     "reference that rounds exponent and mantissa bits (its JVP "
     "would be the same rounding of the tangent)",
+    **{f"stablehlo.custom_call @lapack_{name}_ffi": "a LAPACK call of JAX's CPU lowering; aotc "
+       "writes linear algebra in plain StableHLO (frontend/linalg), which every IREE target "
+       "compiles" for name in ("sgeqrf", "sgesdd", "sgetrf", "sorgqr", "spotrf", "ssyevd",
+                               "strsm")},
     "stablehlo.rng_bit_generator": "aotc's random numbers are threefry in plain integer ops "
     "(frontend/random); this op's bit streams are "
     "backend-defined, so no numpy reference can reproduce them",
@@ -210,13 +214,17 @@ SAMPLE += [
 ]
 
 _OP = re.compile(r'(?<![#!\w.])"?((?:stablehlo|chlo)\.[a-z_0-9]+)\b')
+_CUSTOM_CALL = re.compile(r'stablehlo\.custom_call @"?([\w.]+)')  # keyed by target, as the registry
 
 
 def jax_emitted_ops() -> dict[str, list[str]]:
     """op name -> names of the sample functions whose JAX lowering contains it."""
     found: dict[str, list[str]] = {}
     for name, fn, args in SAMPLE:
-        for op in sorted(set(_OP.findall(jax.jit(fn).lower(*args).as_text()))):
+        text = jax.jit(fn).lower(*args).as_text()
+        ops = set(_OP.findall(text)) - {"stablehlo.custom_call"}
+        ops |= {f"stablehlo.custom_call @{target}" for target in _CUSTOM_CALL.findall(text)}
+        for op in sorted(ops):
             found.setdefault(op, []).append(name)
     return found
 
