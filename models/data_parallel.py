@@ -42,23 +42,24 @@ def devices_from_env(default: int = 2) -> int:
     return int(text)
 
 
-def init_params(seed: int = 0) -> tuple:
-    """Random float32 weights (w1, b1, w2, b2) of a tanh MLP of SIZES."""
+def init_params(seed: int = 0, sizes: tuple = SIZES) -> tuple:
+    """Random float32 weights (w1, b1, w2, b2) of a tanh MLP of `sizes`."""
     rng = np.random.default_rng(seed)
-    n_in, hidden, n_out = SIZES
+    n_in, hidden, n_out = sizes
     return (rng.normal(size=(n_in, hidden)).astype("f4") / np.sqrt(n_in).astype("f4"),
             (rng.normal(size=hidden) * 0.1).astype("f4"),
             rng.normal(size=(hidden, n_out)).astype("f4") / np.sqrt(hidden).astype("f4"),
             (rng.normal(size=n_out) * 0.1).astype("f4"))
 
 
-def make_batches(steps: int = STEPS, seed: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_batches(steps: int = STEPS, seed: int = 1, batch: int = BATCH,
+                 sizes: tuple = SIZES) -> list[tuple[np.ndarray, np.ndarray]]:
     """`steps` batches (x, y) of a regression task: y is a fixed random teacher MLP of x."""
     rng = np.random.default_rng(seed)
-    teacher = init_params(seed + 100)
+    teacher = init_params(seed + 100, sizes)
     batches = []
     for _ in range(steps):
-        x = rng.normal(size=(BATCH, SIZES[0])).astype("f4")
+        x = rng.normal(size=(batch, sizes[0])).astype("f4")
         batches.append((x, numpy_predict(teacher, x).astype("f4")))
     return batches
 
