@@ -242,7 +242,7 @@ def test_while_loop_carries_keep_their_layout():
         def body(i, c):
             return c * 0.5 + anp.sum(c, axis=0) / 8.0
 
-        return lax.fori_loop(0, 4, body, x)
+        return lax.fori_loop(0, 4, body, x, unroll=1)  # one step per iteration
 
     def reference(x):
         c = x.copy()
