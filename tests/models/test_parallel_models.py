@@ -146,3 +146,13 @@ def test_tensor_parallel_mlp_equals_one_device(tp, tp_setup, n):
     assert tp.relative_difference([pred], [tp.numpy_predict(exact, batches[-1][0])]) \
         < F64_TOLERANCE
     assert tp.relative_difference(got, params) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["data_parallel", "tensor_parallel"])
+def test_scripts_exit_status_follows_the_tolerance(name, dp, tp, capsys, monkeypatch):
+    """`python models/<name>.py 2` exits 0 within TOLERANCE and 1 beyond it (here: 0)."""
+    model = {"data_parallel": dp, "tensor_parallel": tp}[name]
+    assert model.main(["2", "--steps", "2"]) == 0
+    assert "on 2 devices" in capsys.readouterr().out
+    monkeypatch.setattr(model, "TOLERANCE", 0.0)  # float32 sums in another order differ a bit
+    assert model.main(["2", "--steps", "2"]) == 1
