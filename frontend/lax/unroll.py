@@ -15,7 +15,8 @@ from aotc.frontend.ops import control
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 
-BODY_BUDGET = 160  # ops in one iteration of an automatically unrolled body
+SMALL_BODY = 100  # ops in one step: larger bodies amortize the per-iteration cost already
+BODY_BUDGET = 600  # ops in one iteration of an automatically unrolled body
 MAX_FACTOR = 10  # steps per iteration, at most, when chosen automatically
 
 
@@ -36,14 +37,15 @@ def body_size(while_op: ir.Operation) -> int:
 def choose_factor(trip: int, size: int, unroll) -> int:
     """Steps per iteration for a loop of `trip` steps whose body has `size` ops.
 
-    unroll=None chooses: the largest divisor of trip that keeps the unrolled body within
-    BODY_BUDGET ops and MAX_FACTOR steps, and leaves at least two iterations (so that a loop
-    stays a loop). An int asks for that many steps per iteration (the largest divisor of trip
-    not above it is used: unrolling never changes results), True for all of them, False or 1 for
-    none.
+    unroll=None chooses, for a body of at most SMALL_BODY ops: the largest divisor of trip that
+    keeps the unrolled body within BODY_BUDGET ops and MAX_FACTOR steps, and leaves at least two
+    iterations (so that a loop stays a loop). An int asks for that many steps per iteration
+    (the largest divisor of trip not above it is used: unrolling never changes results), True
+    for all of them, False or 1 for none.
     """
     if unroll is None:
-        limit = min(MAX_FACTOR, BODY_BUDGET // max(size, 1), trip // 2)
+        limit = min(MAX_FACTOR, BODY_BUDGET // max(size, 1), trip // 2) if size <= SMALL_BODY \
+            else 1
     elif isinstance(unroll, bool):
         limit = trip if unroll else 1
     elif isinstance(unroll, int) and unroll >= 1:

@@ -13,7 +13,7 @@ import aotc.frontend.core.ir
 from aotc import lax
 from aotc import numpy as anp
 from aotc.frontend.core.errors import TracingError
-from aotc.frontend.lax.unroll import BODY_BUDGET, MAX_FACTOR, choose_factor
+from aotc.frontend.lax.unroll import MAX_FACTOR, SMALL_BODY, choose_factor
 from aotc.frontend.ops.control import counted_loop, static_int
 from aotc.passes import functions as util
 
@@ -24,10 +24,11 @@ W = (RNG.standard_normal((3, 3)) / 2).astype(np.float32)
 
 @pytest.mark.parametrize("trip, size, unroll, factor", [
     (50, 15, None, 10),  # small body: MAX_FACTOR steps per iteration, a divisor of 50
-    (50, 40, None, 2),  # BODY_BUDGET // 40 = 4: the largest divisor of 50 up to 4
+    (50, 52, None, 10),  # RK4's body: 11 steps fit the budget
+    (50, SMALL_BODY, None, 5),  # 6 steps fit: the largest divisor of 50 up to 6
+    (50, SMALL_BODY + 1, None, 1),  # a large body is not unrolled
     (7, 5, None, 1),  # a prime trip count has no divisor to unroll by
     (6, 1, None, 3),  # at least two iterations stay
-    (100, BODY_BUDGET + 1, None, 1),  # a body over the budget is not unrolled
     (6, 1, 4, 3),  # an asked factor becomes the largest divisor up to it
     (6, 500, True, 6),
     (6, 1, False, 1),
