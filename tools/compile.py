@@ -9,6 +9,7 @@ from iree.compiler import CompilerToolError, compile_str
 from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.ops.complex import legalize_for_backend
+from aotc.frontend.ops.complex_pairs import split_complex
 from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.passes.bounds import legalize_bounds_text
@@ -233,11 +234,14 @@ def _lower_ffts_text(text: str) -> str:
 
 
 def _legalize_complex_text(text: str, target: str) -> str:
-    """Complex values on backends that compile only some complex ops (vulkan) or none (vmvx):
-    see aotc.frontend.ops.complex.legalize_for_backend."""
+    """Complex values on backends that compile only some complex ops (vulkan: see
+    aotc.frontend.ops.complex.legalize_for_backend) or none (vmvx: every complex value becomes a
+    pair of float values, see aotc.frontend.ops.complex_pairs.split_complex)."""
     backend = get_target(target).backend
     if "complex<" not in text or backend not in ("vmvx", "vulkan", "vulkan-spirv"):
         return text
+    if backend == "vmvx":
+        return _rewritten(text, lambda module: split_complex(module, target))
     return _rewritten(text, lambda module: legalize_for_backend(module, backend, target))
 
 
