@@ -24,6 +24,7 @@ from aotc.frontend.core.mesh import (
     NamedSharding,
     PartitionSpec,
     ShardingError,
+    block_shape,
     normalize_spec,
 )
 from aotc.frontend.trace.tracer import Traced
@@ -74,7 +75,9 @@ def specs_of(shardings: list, shapes: list, mesh: Mesh, names: list[str]) -> lis
         if sharding is None:
             out.append(None)
             continue
-        out.append(normalize_spec(sharding.spec, len(shape), mesh, name))
+        spec = normalize_spec(sharding.spec, len(shape), mesh, name)
+        block_shape(shape, spec, mesh, name)  # each sharded dim divisible, named as the user's
+        out.append(spec)
     return out
 
 
