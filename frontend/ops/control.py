@@ -324,8 +324,8 @@ def _escaping_uses(op: ir.Operation, defined: set) -> list:
 
 def _invariant_ops(v: ir.Value, block: ir.Block, defined: set) -> list | None:
     """The ops of `block` computing v, in program order, when v depends on no block argument
-    and none of them has regions (a constant, a broadcast of a loop-invariant value), else
-    None: such a value is recomputed where it is used, not carried."""
+    and none of them has regions or is a call (a constant, a broadcast of a loop-invariant
+    value), else None: such a value is recomputed where it is used, not carried."""
     if not isinstance(v, ir.OpResult):
         return None
     needed, pending = {}, [v.owner.operation]
@@ -333,7 +333,7 @@ def _invariant_ops(v: ir.Value, block: ir.Block, defined: set) -> list | None:
         op = pending.pop()
         if op in needed.values():
             continue
-        if len(op.regions):
+        if len(op.regions) or op.name in _KEEP:
             return None
         for w in op.operands:
             if w in defined:
