@@ -22,7 +22,7 @@ from aotc.frontend.core.registry import CUSTOM_ATTRIBUTE, add_custom_rule
 from aotc.frontend.core.source import at_location, caller_site
 from aotc.frontend.lax import unroll as unrolling
 from aotc.frontend.numpy.core import astype, shape_text
-from aotc.frontend.ops import control
+from aotc.frontend.ops import control, loops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
@@ -396,7 +396,7 @@ def bound_while_loops(module, max_steps: int, checkpoint: str = "all") -> int:
     module.operation.walk(visit)  # post-order: inner loops before the loops holding them
     rewritten = 0
     for op in found:
-        if control.counted_loop(op) is None:
+        if loops.counted_loop(op) is None:
             bound_while(op, max_steps, checkpoint)
             rewritten += 1
     return rewritten

@@ -11,7 +11,7 @@ differentiates it like the original, with `factor` steps per reverse iteration t
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
 from aotc.frontend.core.source import caller_site
-from aotc.frontend.ops import control
+from aotc.frontend.ops import control, loops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 
@@ -57,9 +57,9 @@ def choose_factor(trip: int, size: int, unroll) -> int:
 
 
 def unroll(while_op: ir.Operation, unroll_arg=None) -> list[ir.Value]:
-    """Rewrite a counted stablehlo.while (see control.counted_loop) to run `factor` body steps
+    """Rewrite a counted stablehlo.while (see loops.counted_loop) to run `factor` body steps
     per iteration (choose_factor); returns its results, the op itself when nothing changes."""
-    counted = control.counted_loop(while_op)
+    counted = loops.counted_loop(while_op)
     if counted is None:
         return list(while_op.results)
     k, start, stop = counted

@@ -12,6 +12,7 @@ from aotc.frontend.ops import (
     fft,
     indexing,
     linalg,
+    loops,
     reduction,
     shape,
     sort,
@@ -21,5 +22,5 @@ from aotc.frontend.ops import (
 
 ew = elementwise
 
-__all__ = ["control", "conv", "debug", "elementwise", "ew", "fft", "indexing", "linalg",
+__all__ = ["control", "conv", "debug", "elementwise", "ew", "fft", "indexing", "linalg", "loops",
            "reduction", "shape", "sort", "special", "spmd"]

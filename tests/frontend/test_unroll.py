@@ -14,7 +14,7 @@ from aotc import lax
 from aotc import numpy as anp
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.lax.unroll import MAX_FACTOR, SMALL_BODY, choose_factor
-from aotc.frontend.ops.control import counted_loop, static_int
+from aotc.frontend.ops.loops import counted_loop, static_int
 from aotc.passes import functions as util
 
 RNG = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """Reverse mode through counted loops does work linear in the number of steps.
 
-The loop VJP (ops/control.py `_while_vjp`) runs the body's primal part once in a forward loop
+The loop VJP (frontend/ops/loops.py) runs the body's primal part once in a forward loop
 that stacks the residuals its transposition reads, then the transposition in a reverse loop.
 These tests check the structure of the emitted program (no per-step work of the size of a
 scan's stacked arrays, no stack of stacked arrays, the primal loop not run twice) and the
