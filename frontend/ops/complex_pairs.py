@@ -21,6 +21,7 @@ import ast
 import re
 
 import numpy as np
+from iree.compiler.passmanager import PassManager
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.emit import with_element
@@ -40,12 +41,43 @@ Pair = tuple  # (re, im): two float values of one shape; im None means zero
 def split_complex(module: ir.Module, target: str) -> ir.Module:
     """Rewrite every function of module in place so that no op inside it has complex values
     (see the module docstring); raises CompileError for an op without a pair rule."""
+    # private functions (autodiff's, loops') are inlined first: their signatures stay complex
+    PassManager.parse("builtin.module(inline,symbol-dce)").run(module.operation)
     lowering = _Lowering(target)
     for op in module.body.operations:
         if op.operation.name == "func.func":
             lowering.function(op.operation)
     lowering.erase_dead()
+    _replace_copysign_users(module)
     return module
+
+
+def _replace_copysign_users(module: ir.Module) -> None:
+    """Every float stablehlo.atan2 and stablehlo.sign (anp.angle has both) rewritten without
+    math.copysign, which IREE's expansions of them use and vmvx fails to compile (in some
+    dispatches: it depends on what IREE fuses)."""
+    found = []
+
+    def collect(op):
+        op = op.operation
+        if op.name in _WITHOUT_COPYSIGN and isinstance(
+                ir.RankedTensorType(op.results[0].type).element_type, ir.FloatType):
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    for op in found:
+        with ir.InsertionPoint(op), op.location, at_location(op.location):
+            new = _WITHOUT_COPYSIGN[op.name](*op.operands)
+        op.results[0].replace_all_uses_with(new)
+        op.erase()
+
+
+def _real_sign(x: ir.Value) -> ir.Value:
+    """sign of a float: 1, -1, or x itself (+-0, NaN)."""
+    zero = values.zeros_like(x)
+    return ew.select(ew.compare("GT", x, zero), _const(1, x),
+                     ew.select(ew.compare("LT", x, zero), _const(-1, x), x))
 
 
 def _is_complex(v: ir.Value | ir.Type) -> bool:
@@ -240,6 +272,36 @@ def _copysign(magnitude: ir.Value, sign_of: ir.Value) -> ir.Value:
     return ew.select(_is_negative(sign_of), ew.negate(magnitude), magnitude)
 
 
+def _atan(t: ir.Value) -> ir.Value:
+    """arctan of t >= 0 (Cephes' atanf: range reduction to |u| <= tan(pi/8), odd polynomial)."""
+    big = ew.compare("GT", t, _const(2.414213562373095, t))
+    mid = ew.compare("GT", t, _const(0.4142135623730950, t))
+    base = ew.select(big, _const(np.pi / 2, t), ew.select(mid, _const(np.pi / 4, t),
+                                                          values.zeros_like(t)))
+    one = _const(1, t)
+    u = ew.select(big, ew.negate(ew.divide(one, t)),
+                  ew.select(mid, ew.divide(ew.subtract(t, one), ew.add(t, one)), t))
+    z = ew.multiply(u, u)
+    poly = _const(8.05374449538e-2, t)
+    for c in (-1.38776856032e-1, 1.99777106478e-1, -3.33329491539e-1):
+        poly = ew.add(ew.multiply(poly, z), _const(c, t))
+    return ew.add(base, ew.add(ew.multiply(ew.multiply(poly, z), u), u))
+
+
+def _atan2(y: ir.Value, x: ir.Value) -> ir.Value:
+    """atan2 with numpy's signed zeros and infinities, without math.copysign (IREE's own
+    expansion of stablehlo.atan2 uses it, and vmvx fails to compile it in some dispatches)."""
+    ay, ax = ew.abs(y), ew.abs(x)
+    zeros = ew.and_(ew.compare("EQ", ay, values.zeros_like(ay)),
+                    ew.compare("EQ", ax, values.zeros_like(ax)))
+    inf = _const(np.inf, ax)
+    infs = ew.and_(ew.compare("EQ", ay, inf), ew.compare("EQ", ax, inf))
+    ratio = ew.divide(ay, ew.select(zeros, _const(1, ax), ax))
+    a = ew.select(infs, _const(np.pi / 4, ax), _atan(ratio))
+    a = ew.select(_is_negative(x), ew.subtract(_const(np.pi, a), a), a)
+    return _copysign(a, y)
+
+
 def _hypot(a: ir.Value, b: ir.Value) -> ir.Value:
     """sqrt(a^2 + b^2) without overflow or underflow in between: m sqrt(1 + (n/m)^2), m, n the
     larger and smaller magnitude; inf if either part is inf."""
@@ -323,7 +385,7 @@ def _exp(p: Pair) -> Pair:
 
 def _log(p: Pair) -> Pair:
     a, b = p[0], _Lowering.im(p)
-    return ew.log(_hypot(a, b)), ew.atan2(b, a)
+    return ew.log(_hypot(a, b)), _atan2(b, a)
 
 
 def _sqrt(p: Pair) -> Pair:
@@ -392,7 +454,7 @@ def _log1p(p: Pair) -> Pair:
     near = ew.multiply(_const(0.5, a), ew.log_plus_one(
         ew.add(ew.multiply(a, ew.add(_const(2, a), a)), ew.multiply(b, b))))
     small = ew.compare("LT", ew.add(ew.abs(a), ew.abs(b)), _const(0.5, a))
-    return ew.select(small, near, ew.log(_hypot(one_a, b))), ew.atan2(b, one_a)
+    return ew.select(small, near, ew.log(_hypot(one_a, b))), _atan2(b, one_a)
 
 
 def _rsqrt(p: Pair) -> Pair:
@@ -483,6 +545,31 @@ def _by_parts(lw, op, args):
     return list(zip(re.results, im.results))
 
 
+def _scatter(lw, op, args):
+    """A scatter that overwrites or adds (`x.at[i].set/add`) as one scatter per part (IREE
+    3.13 has no variadic scatter: "NYI variadic operands scatter"), its update region retyped."""
+    body = [inner.name for inner in op.regions[0].blocks[0].operations]
+    if not set(body) <= {"stablehlo.add", "stablehlo.return"} or len(op.results) != 1:
+        raise lw.error(op, "stablehlo.scatter on complex values with an update other than set "
+                           "or add")
+    re, im = _by_parts(lw, op, args)[0]
+    for part in (re, im):
+        if part is not None:
+            _retype_regions(part.owner)
+    return [(re, im)]
+
+
+def _retype_regions(op: ir.Operation) -> None:
+    """Complex block arguments and op results inside op's regions made their part type."""
+    for region in op.regions:
+        for block in region.blocks:
+            for arg in block.arguments:
+                arg.set_type(_part_type(arg.type))
+            for inner in block.operations:
+                for r in inner.results:
+                    r.set_type(_part_type(r.type))
+
+
 def _dot(lw, op, args):
     part = _part_type(op.results[0].type)
 
@@ -560,9 +647,12 @@ _RULES = {
     "stablehlo.compare": _compare,
     "stablehlo.convert": _convert,
     "stablehlo.dot_general": _dot,
+    "stablehlo.scatter": _scatter,
     "stablehlo.constant": _constant,
     "func.return": _return,
 }
+
+_WITHOUT_COPYSIGN = {"stablehlo.atan2": lambda y, x: _atan2(y, x), "stablehlo.sign": _real_sign}
 
 # structural ops: each part goes through the op unchanged (indices and predicates stay real)
 _BY_PARTS = {
@@ -576,6 +666,6 @@ _BY_PARTS = {
 # ops whose complex operands, results and block arguments split in place
 _IN_PLACE = {
     "stablehlo.reduce", "stablehlo.while", "stablehlo.if", "stablehlo.case",
-    "stablehlo.scatter", "stablehlo.map", "stablehlo.reduce_window", "stablehlo.return",
+    "stablehlo.map", "stablehlo.reduce_window", "stablehlo.return",
     "stablehlo.optimization_barrier",
 }
