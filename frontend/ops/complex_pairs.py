@@ -187,7 +187,7 @@ class _Lowering:
         return values.zeros_like(p[0]) if p[1] is None else p[1]
 
     def unpack(self, z: ir.Value, where: ir.Operation) -> Pair:
-        """A complex argument's parts: bitcast to float with a trailing 2, sliced."""
+        """A complex argument's parts: bitcast to float with a trailing 2, moved first, sliced."""
         shape = shape_of(z)
         if None in shape:
             raise self.error(where, "a complex argument with dynamic dimensions")
@@ -196,8 +196,12 @@ class _Lowering:
             "flow.tensor.bitcast", results=[ir.RankedTensorType.get([*shape, 2], part)],
             operands=[z], attributes={"operandSegmentSizes": ir.DenseI32ArrayAttr.get([1, 0, 0])}
         ).result
+        # parts first, then sliced: slices straight off the bitcast buffer make IREE 3.13
+        # (vmvx and llvm-cpu) fail at run time when a while and an if both read them
+        # ("indirect buffer reference slot 0 is out range of the declared binding capacity")
         rank = len(shape)
-        return tuple(shape_ops.reshape(shape_ops.slice(both, [0] * rank + [k], [*shape, k + 1]),
+        planes = shape_ops.transpose(both, [rank, *range(rank)])
+        return tuple(shape_ops.reshape(shape_ops.slice(planes, [k] + [0] * rank, [k + 1, *shape]),
                                        shape) for k in (0, 1))
 
     def pack(self, p: Pair, complex_type: ir.Type) -> ir.Value:

@@ -93,29 +93,23 @@ def test_products_reductions_and_indexing_match_numpy():
     _assert_close(got, expected, rtol=2e-5, atol=1e-5)
 
 
-def loop(z):
-    """A complex loop carry (stablehlo.while)."""
-    return alax.fori_loop(0, 5, lambda i, c: c * 0.5 + z * c[::-1], z)
-
-
-def branch(z):
-    """Complex values through both branches of a stablehlo.if."""
-    return alax.cond(anp.real(z[0]) > 0, lambda v: v * 1j, lambda v: anp.conj(v), z)
+def loops(z):
+    """Complex loop carries and branches (stablehlo.while, stablehlo.if) in one program."""
+    c = alax.fori_loop(0, 5, lambda i, c: c * 0.5 + z * c[::-1], z)
+    branch = alax.cond(anp.real(z[0]) > 0, lambda v: v * 1j, lambda v: anp.conj(v), z)
+    return {"loop": c, "cond": branch}
 
 
 def test_loop_and_cond_carry_complex_values():
-    # two programs: the loop and the cond in one program compile, but IREE 3.13's vmvx runtime
-    # then fails ("indirect buffer reference slot 0 is out range of the declared binding
-    # capacity"); see /tmp/reports/vmvx.md
-    z = _complex(4)
-    c = z.astype(np.complex128)
-    for _ in range(5):
-        c = c * 0.5 + z * c[::-1]
-    np.testing.assert_allclose(aotc.jit(loop, target="vmvx")(z), c, rtol=2e-5, atol=2e-5)
+    compiled = aotc.jit(loops, target="vmvx")
     for sign in (1, -1):
-        v = z * sign
-        expected = v * 1j if v[0].real > 0 else np.conj(v)
-        np.testing.assert_allclose(aotc.jit(branch, target="vmvx")(v), expected, rtol=1e-6)
+        z = _complex(4)
+        z[0] = sign * (abs(z[0].real) + 0.1) + 1j  # each branch once
+        c = z.astype(np.complex128)
+        for _ in range(5):
+            c = c * 0.5 + z * c[::-1]
+        branch = z * 1j if z[0].real > 0 else np.conj(z)
+        _assert_close(compiled(z), {"loop": c, "cond": branch}, rtol=2e-5, atol=2e-5)
 
 
 SIZES = (7, 8, 12, 64, 101, 128)  # DFT matmul (n <= 64), Bluestein (101), Cooley-Tukey (128)
