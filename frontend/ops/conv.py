@@ -10,6 +10,7 @@ conv's batch or feature groups. A sum window is linear (its transpose pads and s
 cotangent again); a max or min window's tangent is the tangent of the element it picked.
 """
 
+import math
 import re
 
 import numpy as np
@@ -18,6 +19,7 @@ from aotc.frontend.core.emit import Attrs, emit, emit1, i64, i64_array
 from aotc.frontend.core.errors import MissingRuleError
 from aotc.frontend.core.ir import ir, shape_of, tensor_type
 from aotc.frontend.core.registry import defop, register
+from aotc.frontend.ops import conv_taps
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
@@ -312,9 +314,13 @@ def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
         [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],
         p["window_strides"], [ct_shape[d] for d in out_spec[2:]], p["padding"],
         p["lhs_dilation"], p["rhs_dilation"])
-    t_rhs_spec = (rhs_spec[1], rhs_spec[0], *rhs_spec[2:])
-    out = convolution(ct, shape_ops.reverse(rhs, list(rhs_spec[2:])),
-                      (out_spec, t_rhs_spec, lhs_spec), p["lhs_dilation"], pads,
+    # The kernel's input and output feature dims trade places (a transpose of the small
+    # kernel), so the transposed conv keeps the forward conv's kernel layout: IREE compiled the
+    # swapped layout (HWOI for an HWIO forward) up to 1.6x slower (benchmarks/conv_forms.py).
+    swap = list(range(len(rhs_shape)))
+    swap[rhs_spec[0]], swap[rhs_spec[1]] = rhs_spec[1], rhs_spec[0]
+    kernel = shape_ops.transpose(shape_ops.reverse(rhs, list(rhs_spec[2:])), swap)
+    out = convolution(ct, kernel, (out_spec, rhs_spec, lhs_spec), p["lhs_dilation"], pads,
                       p["window_strides"], p["rhs_dilation"], feature_group_count=groups)
     if batch_groups > 1:
         out = _axis_into(lhs_spec[1], lhs_spec[0], _axis_out_of(lhs_spec[1], batch_groups, out))
@@ -322,9 +328,17 @@ def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
 
 
 def _conv_transpose_rhs(ct, lhs, lhs_shape, rhs_shape, p) -> ir.Value:
-    """JAX's _conv_general_dilated_transpose_rhs: lhs correlated with ct, batch and feature
-    roles swapped (feature groups become batch groups and back)."""
+    """The kernel's cotangent: one dot_general per kernel tap (conv_taps.filter_gradient, the
+    form IREE compiles well), or for kernels of more than conv_taps.MAX_TAPS taps JAX's
+    _conv_general_dilated_transpose_rhs: lhs correlated with ct, batch and feature roles
+    swapped (feature groups become batch groups and back)."""
     lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+    kernel_sizes = [rhs_shape[d] for d in rhs_spec[2:]]
+    if math.prod(kernel_sizes) <= conv_taps.MAX_TAPS:
+        return conv_taps.filter_gradient(
+            lhs, ct, p["dimension_numbers"], kernel_sizes, p["window_strides"], p["padding"],
+            p["lhs_dilation"], p["rhs_dilation"], p["feature_group_count"],
+            p["batch_group_count"])
     ct_shape = shape_of(ct)
     pads = _transpose_rhs_padding(
         [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],

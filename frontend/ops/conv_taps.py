@@ -1,0 +1,104 @@
+"""Convolution gradients as one dot_general per kernel tap, the forms IREE compiles well.
+
+A convolution's filter gradient is itself a convolution (JAX's transpose rule), but one whose
+window is the whole output: IREE 3.13 compiles that "batch as feature" form into a direct loop
+nest that ran 25-50x slower than JAX on the CNN of benchmarks/suite.py (99 ms of a 150 ms
+gradient). Written per kernel tap instead, the filter gradient is a few matrix products:
+
+    d rhs[o, i, k] = sum over n and output positions y of x[n, i, y*s + k*d] ct[n, o, y]
+
+with x the input padded and lhs-dilated as the convolution does it. For each tap k of the
+kernel, one strided slice of x contracted with the cotangent over batch and space gives the
+(I, O) matrix of that tap; the taps are stacked back into the kernel's layout. Feature groups
+and batch groups become batch dimensions of the products. benchmarks/conv_forms.py measures
+the forms against each other.
+"""
+
+import numpy as np
+
+from aotc.frontend.core.ir import ir, shape_of
+from aotc.frontend.ops import linalg
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import tensors as values
+
+# Above this many kernel taps the per-tap form emits too many products; the convolution stays.
+MAX_TAPS = 64
+
+
+def _split(x: ir.Value, dim: int, parts: int) -> ir.Value:
+    """Split dimension dim of x into (parts, rest) in place (a reshape, no data movement)."""
+    shape = list(shape_of(x))
+    shape[dim:dim + 1] = [parts, shape[dim] // parts]
+    return shape_ops.reshape(x, shape)
+
+
+def _after_split(dims, split_at: int | None) -> list[int]:
+    """Dimension numbers after a dimension at split_at became two."""
+    return [d + 1 if split_at is not None and d > split_at else d for d in dims]
+
+
+def _padded_input(lhs: ir.Value, spatial, pads, lhs_dilation) -> ir.Value:
+    """lhs with the convolution's padding and base dilation applied on its spatial dims."""
+    rank = len(shape_of(lhs))
+    low, high, interior = [0] * rank, [0] * rank, [0] * rank
+    for d, (lo, hi), b in zip(spatial, pads, lhs_dilation):
+        low[d], high[d], interior[d] = lo, hi, b - 1
+    if not any(low) and not any(high) and not any(interior):
+        return lhs
+    return shape_ops.pad(lhs, values.scalar(0, values.element(lhs)), low, high, interior)
+
+
+def _tap(x: ir.Value, spatial, offset, strides, rhs_dilation, out_sizes) -> ir.Value:
+    """The input elements that kernel tap `offset` meets at every output position."""
+    shape = shape_of(x)
+    start, limit, step = [0] * len(shape), list(shape), [1] * len(shape)
+    for d, k, s, r, n in zip(spatial, offset, strides, rhs_dilation, out_sizes):
+        start[d], limit[d], step[d] = k * r, k * r + s * (n - 1) + 1, s
+    return shape_ops.slice(x, start, limit, step)
+
+
+def filter_gradient(lhs: ir.Value, ct: ir.Value, dimension_numbers, kernel_sizes, strides,
+                    pads, lhs_dilation, rhs_dilation, feature_group_count: int,
+                    batch_group_count: int) -> ir.Value:
+    """The cotangent of a convolution's rhs (kernel), in the kernel's layout, as one dot_general
+    per kernel tap. lhs is the convolution's input, ct the cotangent of its output (non-empty,
+    static shapes); the other arguments are the convolution's own (kernel_sizes: its spatial
+    sizes in spatial order)."""
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    out_sizes = [shape_of(ct)[d] for d in out_spec[2:]]
+    x = _padded_input(lhs, lhs_spec[2:], pads, lhs_dilation)
+    groups = max(feature_group_count, batch_group_count)
+    # where the groups sit: lhs features (feature groups) or lhs batch (batch groups)
+    lhs_group_dim = None if groups == 1 else (
+        lhs_spec[1] if feature_group_count > 1 else lhs_spec[0])
+    ct_group_dim = None if groups == 1 else out_spec[1]
+    x_batch, _, *x_spatial = _after_split(lhs_spec, lhs_group_dim)
+    ct_batch, _, *ct_spatial = _after_split(out_spec, ct_group_dim)
+    if groups > 1:
+        ct = _split(ct, ct_group_dim, groups)
+    # contract batch and space; with batch groups the lhs batch's inner part is contracted
+    x_contract = [x_batch + (1 if batch_group_count > 1 else 0), *x_spatial]
+    batch = (([lhs_group_dim], [ct_group_dim]) if groups > 1 else ((), ()))
+    products = []
+    for offset in np.ndindex(*kernel_sizes):
+        tap = _tap(x, lhs_spec[2:], offset, strides, rhs_dilation, out_sizes)
+        if groups > 1:
+            tap = _split(tap, lhs_group_dim, groups)
+        product = linalg.dot_general(tap, ct, (x_contract, [ct_batch, *ct_spatial]), batch,
+                                     element=values.element(ct))
+        products.append(shape_ops.reshape(product, [1, *shape_of(product)]))
+    return _kernel_layout(shape_ops.concatenate(products, 0), kernel_sizes, rhs_spec, groups)
+
+
+def _kernel_layout(stacked: ir.Value, kernel_sizes, rhs_spec, groups: int) -> ir.Value:
+    """(taps, [groups,] I, O per group) products -> the kernel in rhs_spec's layout."""
+    shape = shape_of(stacked)
+    spatial = len(kernel_sizes)
+    if groups > 1:  # (K..., G, I, Og) -> (G, Og, I, K...) -> (O, I, K...)
+        x = shape_ops.reshape(stacked, [*kernel_sizes, *shape[1:]])
+        x = shape_ops.transpose(x, [spatial, spatial + 2, spatial + 1, *range(spatial)])
+        canonical = shape_ops.reshape(x, [shape[1] * shape[3], shape[2], *kernel_sizes])
+    else:  # (K..., I, O) -> (O, I, K...)
+        x = shape_ops.reshape(stacked, [*kernel_sizes, *shape[1:]])
+        canonical = shape_ops.transpose(x, [spatial + 1, spatial, *range(spatial)])
+    return shape_ops.transpose(canonical, list(np.argsort(rhs_spec)))
