@@ -15,10 +15,10 @@ import numpy as np
 
 from aotc.frontend.core import dtypes
 from aotc.frontend.core.emit import emit1, with_element
-from aotc.frontend.core.errors import CompileError, TracingError
+from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir
 from aotc.frontend.core.registry import defop, deftrait, register
-from aotc.frontend.core.source import at_location, location_text
+from aotc.frontend.core.source import at_location
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.ops.rules import defelementwise_shard, deflinear, defvectorized
@@ -131,8 +131,8 @@ def abs_jvp(x: ir.Value, x_dot: ir.Value, out: ir.Value) -> ir.Value:
 # lowering of a select on complex values (`arith.select` of complex<f32>) does not legalize; that
 # select also sits inside IREE's expansions of complex `sign` and `power`. These three are
 # rewritten here into selects of real and imaginary parts. vmvx cannot load or store complex
-# elements at all ('util.buffer.load' of complex<f32>): a program with complex values is a
-# CompileError there, naming the first complex op and its source line.
+# elements at all ('util.buffer.load' of complex<f32>): there every complex value becomes a pair
+# of float values (aotc.frontend.ops.complex_pairs.split_complex).
 
 
 def _split_select(pred, on_true, on_false):
@@ -186,19 +186,12 @@ def _complex_ops(module: ir.Module) -> list:
 
 
 def legalize_for_backend(module: ir.Module, backend: str, target: str) -> ir.Module:
-    """Make complex values compile on an IREE backend, in place: on vulkan-spirv, complex
-    select/sign/power become selects of real and imaginary parts; on vmvx a program with complex
-    values raises CompileError (naming the op, its source line and the target)."""
-    found = _complex_ops(module)
-    if not found or backend not in ("vmvx", "vulkan-spirv", "vulkan"):
+    """Make complex values compile on vulkan-spirv, in place: complex select/sign/power become
+    selects of real and imaginary parts. Other backends are left as they are (vmvx has its own
+    rewrite, aotc.frontend.ops.complex_pairs.split_complex)."""
+    if backend not in ("vulkan-spirv", "vulkan"):
         return module
-    if backend == "vmvx":
-        op = found[0]
-        raise CompileError(f"{location_text(op.location)}: {op.name} on complex values does not "
-                           f"compile for target '{target}' (IREE 3.13's vmvx backend cannot load "
-                           "or store complex elements); compile for 'cpu' or 'vulkan', or keep "
-                           "real and imaginary parts as two float32 arrays")
-    for op in found:
+    for op in _complex_ops(module):
         rewrite = _BY_PARTS.get(op.name)
         if rewrite is None or not is_complex_type(op.results[0]):
             continue

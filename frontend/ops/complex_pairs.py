@@ -4,20 +4,22 @@ floating-point, but got 'complex<f32>'").
 
 `split_complex(module, target)` rewrites every function in place so that no op inside it reads or
 writes a complex tensor: each complex value becomes two float tensors of its shape, and each op
-on complex values becomes ops on those parts (elementwise math by its formula, structural ops
-such as reshape/slice/gather once per part, dot_general as four real products, and ops with
-regions -- reduce, while, if, case, scatter, map -- with their complex operands, results and
-block arguments split in place). Public functions keep their complex signature: a complex
-argument is reinterpreted as float32 with a trailing dimension of 2 (`flow.tensor.bitcast`, which
-vmvx compiles; `stablehlo.bitcast_convert` refuses complex <-> real) and sliced into its parts;
-a complex result is packed back the same way. An op this rewrite has no rule for raises
-CompileError naming the op, its source line and the target.
+on complex values becomes ops on those parts: elementwise math by its formula (division and
+sqrt as numpy computes them), structural ops (reshape, slice, gather, pad, ...) and set/add
+scatters once per part, dot_general as real products, and reduce / while / if / case / map with
+their complex operands, results and block arguments split in place. Private functions are
+inlined first. Public functions keep their complex signature: a complex argument is
+reinterpreted as float32 with a trailing dimension of 2 (`flow.tensor.bitcast`, which vmvx
+compiles; `stablehlo.bitcast_convert` refuses complex <-> real) and split into its parts; a
+complex result is packed back the same way. An op this rewrite has no rule for (e.g. complex
+sort, maximum, chlo functions) raises CompileError naming the op, its source line and the target.
+Float atan2 and sign, which the split emits and IREE expands with math.copysign (which vmvx
+cannot compile), are rewritten without it.
 
 A pair's imaginary part may be None, meaning zero: values converted from real ones (the input of
 an rfft, a real matrix in a complex product) then cost no extra work.
 """
 
-import ast
 import re
 
 import numpy as np
@@ -226,7 +228,7 @@ class _Lowering:
 
     def split_in_place(self, op: ir.Operation) -> list:
         """op rebuilt with every complex operand, result and block argument replaced by its two
-        parts at its position (the layout reduce, while, if, case, scatter and map expect), its
+        parts at its position (the layout reduce, while, if, case and map expect), its
         regions moved in and rewritten."""
         args = [self.pair(v) if _is_complex(v) else v for v in op.operands]
         types = []
@@ -394,7 +396,7 @@ def _log(p: Pair) -> Pair:
 
 def _sqrt(p: Pair) -> Pair:
     """Principal square root: t = sqrt((|a| + |z|)/2); a >= 0: (t, b/2t), else (|b|/2t,
-    copysign(t, b)); 0 at 0 (with b's sign kept)."""
+    copysign(t, b)); 0 at 0 (with b's sign kept); inf +- inf j when b is infinite (numpy)."""
     a, b = p[0], _Lowering.im(p)
     t = ew.sqrt(ew.multiply(_const(0.5, a), ew.add(ew.abs(a), _hypot(a, b))))
     at_zero = ew.compare("EQ", t, values.zeros_like(t))
@@ -402,7 +404,10 @@ def _sqrt(p: Pair) -> Pair:
     positive = ew.compare("GE", a, values.zeros_like(a))
     re = ew.select(positive, t, ew.divide(ew.abs(b), two_t))
     im = ew.select(positive, ew.divide(b, two_t), _copysign(t, b))
-    return ew.select(at_zero, values.zeros_like(a), re), ew.select(at_zero, b, im)
+    inf = _const(np.inf, b)
+    b_inf = ew.compare("EQ", ew.abs(b), inf)  # sqrt(x +- inf j) = inf +- inf j, x NaN included
+    re = ew.select(b_inf, inf, ew.select(at_zero, values.zeros_like(a), re))
+    return re, ew.select(b_inf, b, ew.select(at_zero, b, im))
 
 
 def _sin(p: Pair) -> Pair:

@@ -1,7 +1,8 @@
 """aotc.numpy.fft compiled by IREE: one program of many transforms (sizes 1 ... 4096, 2-D and
 3-D) per target against numpy.fft: cpu, vulkan (lavapipe), aarch64 under qemu, all through the
-portable lowering; vmvx (complex values as float pairs); a gradient whose IREE-lowered FFT fails to compile; and
-JAX's own exports of stablehlo.fft through aotc.differentiate and aotc.vectorize, compiled."""
+portable lowering; vmvx (complex values as float pairs); a gradient whose IREE-lowered FFT fails
+to compile; and JAX's own exports of stablehlo.fft through aotc.differentiate and
+aotc.vectorize, compiled."""
 
 import jax
 import jax.numpy as jnp
