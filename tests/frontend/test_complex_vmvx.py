@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import test_complex
 from helpers import assert_entries_close
 from test_complex_grad import REAL_FUNCTIONS
 from test_fft import _close
@@ -32,6 +33,7 @@ Z[1], W[1] = 1 + 2j, 0  # (1+2j) / 0 = inf+infj (numpy, JAX)
 Z[2], W[2] = 0, 2  # 0 ** 2 = 0
 Z[3], W[3] = -4, 1  # sqrt and log on the negative real axis
 X = RNG.standard_normal(8).astype(np.float32)
+TABLE_ARGS = (test_complex.Z, test_complex.W, test_complex.R)
 
 
 def elementwise(m, z, w, x):
@@ -43,7 +45,8 @@ def elementwise(m, z, w, x):
             "sign": m.sign(z), "eq": z == w, "ne": z != w, "where": m.where(x > 0, z, w),
             "by_float": z * x + x / (w + 3), "real": m.real(z), "imag": m.imag(z),
             "conj": m.conj(z), "power": m.power(z, w), "square": z ** 2, "angle": m.angle(z),
-            "scalar": 1j * x + (0.5 - 2j), "astype": x.astype(np.complex64)}
+            "scalar": 1j * x + (0.5 - 2j), "astype": x.astype(np.complex64),
+            "pad": m.pad(z, (1, 2)), "einsum": m.einsum("i,i->", z, w)}
 
 
 def _numpy(fn, *args):
@@ -69,28 +72,18 @@ def test_elementwise_matches_numpy():
     _assert_close(got, _numpy(elementwise, Z, W, X))
 
 
-def structural(m, a, b, z, idx):
-    """Products, reductions and indexing of complex arrays."""
-    return {"matmul": a @ b, "einsum": m.einsum("ij,j->i", a, z[:4]), "vdot": m.vdot(z, z),
-            "real_matrix": a.real @ b, "sum": m.sum(a, axis=0), "prod": m.prod(z[:4]),
-            "mean": m.mean(b), "reshape": a.reshape(4, 3).T, "concat": m.concatenate([z, -z]),
-            "slice": z[1:7:2], "gather": z[idx], "pad": m.pad(a, ((1, 0), (0, 2))),
-            "flip": m.flip(a, 1), "broadcast": a[:, None, :] + z[:4]}
+def test_complex_forward_table_matches_jax():
+    # test_complex.py's table of 66 forward ops (products, reductions, gathers, scatters, order
+    # comparisons, sort_complex, ...) but isnan/isfinite: vmvx compares NaN wrongly for float32
+    # too (`x != x` is false for NaN there, IREE 3.13), with or without complex values
+    def table(m, *args):
+        out = test_complex._table(m, *args)
+        del out["isnan"], out["isfinite"]
+        return out
 
-
-def test_products_reductions_and_indexing_match_numpy():
-    a, b, idx = _complex(3, 4), _complex(4, 5), np.array([5, 0, 2], np.int32)
-
-    def program(a, b, z, idx):  # plus scatters (.at, which numpy lacks)
-        return {**structural(anp, a, b, z, idx), "set": z.at[idx].set(2j),
-                "add_at": z.at[idx].add(z[:3] * 1j)}
-
-    got = aotc.jit(program, target="vmvx")(a, b, Z, idx)
-    expected = structural(np, *(v.astype(np.complex128) for v in (a, b, Z)), idx)
-    expected["set"], expected["add_at"] = Z.astype(np.complex128), Z.astype(np.complex128)
-    expected["set"][idx] = 2j
-    np.add.at(expected["add_at"], idx, Z[:3] * 1j)
-    _assert_close(got, expected, rtol=2e-5, atol=1e-5)
+    expected = jax.tree.map(np.asarray, table(jnp, *map(jnp.asarray, TABLE_ARGS)))
+    got = aotc.jit(lambda *args: table(anp, *args), target="vmvx")(*TABLE_ARGS)
+    assert_entries_close(got, expected, rtol=2e-5, atol=2e-5)
 
 
 def loops(z):
