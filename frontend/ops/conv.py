@@ -10,7 +10,6 @@ conv's batch or feature groups. A sum window is linear (its transpose pads and s
 cotangent again); a max or min window's tangent is the tangent of the element it picked.
 """
 
-import math
 import re
 
 import numpy as np
@@ -314,13 +313,9 @@ def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
         [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],
         p["window_strides"], [ct_shape[d] for d in out_spec[2:]], p["padding"],
         p["lhs_dilation"], p["rhs_dilation"])
-    # The kernel's input and output feature dims trade places (a transpose of the small
-    # kernel), so the transposed conv keeps the forward conv's kernel layout: IREE compiled the
-    # swapped layout (HWOI for an HWIO forward) up to 1.6x slower (benchmarks/conv_forms.py).
-    swap = list(range(len(rhs_shape)))
-    swap[rhs_spec[0]], swap[rhs_spec[1]] = rhs_spec[1], rhs_spec[0]
-    kernel = shape_ops.transpose(shape_ops.reverse(rhs, list(rhs_spec[2:])), swap)
-    out = convolution(ct, kernel, (out_spec, rhs_spec, lhs_spec), p["lhs_dilation"], pads,
+    t_rhs_spec = (rhs_spec[1], rhs_spec[0], *rhs_spec[2:])
+    out = convolution(ct, shape_ops.reverse(rhs, list(rhs_spec[2:])),
+                      (out_spec, t_rhs_spec, lhs_spec), p["lhs_dilation"], pads,
                       p["window_strides"], p["rhs_dilation"], feature_group_count=groups)
     if batch_groups > 1:
         out = _axis_into(lhs_spec[1], lhs_spec[0], _axis_out_of(lhs_spec[1], batch_groups, out))
@@ -328,17 +323,16 @@ def _conv_transpose_lhs(ct, rhs, lhs_shape, rhs_shape, p) -> ir.Value:
 
 
 def _conv_transpose_rhs(ct, lhs, lhs_shape, rhs_shape, p) -> ir.Value:
-    """The kernel's cotangent: one dot_general per kernel tap (conv_taps.filter_gradient, the
-    form IREE compiles well), or for kernels of more than conv_taps.MAX_TAPS taps JAX's
-    _conv_general_dilated_transpose_rhs: lhs correlated with ct, batch and feature roles
-    swapped (feature groups become batch groups and back)."""
+    """The kernel's cotangent: one dot_general per kernel tap where conv_taps.use_taps says
+    so (the form IREE compiles well), else JAX's _conv_general_dilated_transpose_rhs: lhs
+    correlated with ct, batch and feature roles swapped (feature groups become batch groups
+    and back)."""
     lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
     kernel_sizes = [rhs_shape[d] for d in rhs_spec[2:]]
-    if math.prod(kernel_sizes) <= conv_taps.MAX_TAPS:
+    if conv_taps.use_taps(kernel_sizes, p["feature_group_count"], p["batch_group_count"]):
         return conv_taps.filter_gradient(
             lhs, ct, p["dimension_numbers"], kernel_sizes, p["window_strides"], p["padding"],
-            p["lhs_dilation"], p["rhs_dilation"], p["feature_group_count"],
-            p["batch_group_count"])
+            p["lhs_dilation"], p["rhs_dilation"])
     ct_shape = shape_of(ct)
     pads = _transpose_rhs_padding(
         [lhs_shape[d] for d in lhs_spec[2:]], [rhs_shape[d] for d in rhs_spec[2:]],

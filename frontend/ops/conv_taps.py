@@ -9,9 +9,8 @@ gradient). Written per kernel tap instead, the filter gradient is a few matrix p
 
 with x the input padded and lhs-dilated as the convolution does it. For each tap k of the
 kernel, one strided slice of x contracted with the cotangent over batch and space gives the
-(I, O) matrix of that tap; the taps are stacked back into the kernel's layout. Feature groups
-and batch groups become batch dimensions of the products. benchmarks/conv_forms.py measures
-the forms against each other.
+(I, O) matrix of that tap; the taps are stacked back into the kernel's layout.
+benchmarks/conv_forms.py measures the forms against each other.
 """
 
 import numpy as np
@@ -25,16 +24,13 @@ from aotc.frontend.ops import tensors as values
 MAX_TAPS = 64
 
 
-def _split(x: ir.Value, dim: int, parts: int) -> ir.Value:
-    """Split dimension dim of x into (parts, rest) in place (a reshape, no data movement)."""
-    shape = list(shape_of(x))
-    shape[dim:dim + 1] = [parts, shape[dim] // parts]
-    return shape_ops.reshape(x, shape)
-
-
-def _after_split(dims, split_at: int | None) -> list[int]:
-    """Dimension numbers after a dimension at split_at became two."""
-    return [d + 1 if split_at is not None and d > split_at else d for d in dims]
+def use_taps(kernel_sizes, feature_group_count: int, batch_group_count: int) -> bool:
+    """Whether the filter gradient takes the per-tap form: kernels of at most MAX_TAPS taps and
+    no groups. Grouped convolutions keep JAX's form, which IREE compiles well for them: a
+    depthwise 3x3 filter gradient (32 groups) took 4 ms as a convolution, 236 ms as per-tap
+    products batched over groups and 8 ms as per-tap multiply-and-reduce."""
+    return (int(np.prod(kernel_sizes)) <= MAX_TAPS and feature_group_count == 1
+            and batch_group_count == 1)
 
 
 def _padded_input(lhs: ir.Value, spatial, pads, lhs_dilation) -> ir.Value:
@@ -58,47 +54,26 @@ def _tap(x: ir.Value, spatial, offset, strides, rhs_dilation, out_sizes) -> ir.V
 
 
 def filter_gradient(lhs: ir.Value, ct: ir.Value, dimension_numbers, kernel_sizes, strides,
-                    pads, lhs_dilation, rhs_dilation, feature_group_count: int,
-                    batch_group_count: int) -> ir.Value:
-    """The cotangent of a convolution's rhs (kernel), in the kernel's layout, as one dot_general
-    per kernel tap. lhs is the convolution's input, ct the cotangent of its output (non-empty,
-    static shapes); the other arguments are the convolution's own (kernel_sizes: its spatial
-    sizes in spatial order)."""
+                    pads, lhs_dilation, rhs_dilation) -> ir.Value:
+    """The cotangent of an ungrouped convolution's rhs (kernel), in the kernel's layout, as one
+    dot_general per kernel tap. lhs is the convolution's input, ct the cotangent of its output
+    (non-empty, static shapes); the other arguments are the convolution's own (kernel_sizes:
+    its spatial sizes in spatial order)."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     out_sizes = [shape_of(ct)[d] for d in out_spec[2:]]
     x = _padded_input(lhs, lhs_spec[2:], pads, lhs_dilation)
-    groups = max(feature_group_count, batch_group_count)
-    # where the groups sit: lhs features (feature groups) or lhs batch (batch groups)
-    lhs_group_dim = None if groups == 1 else (
-        lhs_spec[1] if feature_group_count > 1 else lhs_spec[0])
-    ct_group_dim = None if groups == 1 else out_spec[1]
-    x_batch, _, *x_spatial = _after_split(lhs_spec, lhs_group_dim)
-    ct_batch, _, *ct_spatial = _after_split(out_spec, ct_group_dim)
-    if groups > 1:
-        ct = _split(ct, ct_group_dim, groups)
-    # contract batch and space; with batch groups the lhs batch's inner part is contracted
-    x_contract = [x_batch + (1 if batch_group_count > 1 else 0), *x_spatial]
-    batch = (([lhs_group_dim], [ct_group_dim]) if groups > 1 else ((), ()))
+    contracting = ([lhs_spec[0], *lhs_spec[2:]], [out_spec[0], *out_spec[2:]])
     products = []
     for offset in np.ndindex(*kernel_sizes):
         tap = _tap(x, lhs_spec[2:], offset, strides, rhs_dilation, out_sizes)
-        if groups > 1:
-            tap = _split(tap, lhs_group_dim, groups)
-        product = linalg.dot_general(tap, ct, (x_contract, [ct_batch, *ct_spatial]), batch,
-                                     element=values.element(ct))
+        product = linalg.dot_general(tap, ct, contracting, element=values.element(ct))  # (I, O)
         products.append(shape_ops.reshape(product, [1, *shape_of(product)]))
-    return _kernel_layout(shape_ops.concatenate(products, 0), kernel_sizes, rhs_spec, groups)
+    return _kernel_layout(shape_ops.concatenate(products, 0), kernel_sizes, rhs_spec)
 
 
-def _kernel_layout(stacked: ir.Value, kernel_sizes, rhs_spec, groups: int) -> ir.Value:
-    """(taps, [groups,] I, O per group) products -> the kernel in rhs_spec's layout."""
-    shape = shape_of(stacked)
+def _kernel_layout(stacked: ir.Value, kernel_sizes, rhs_spec) -> ir.Value:
+    """(taps, I, O) products -> (K..., I, O) -> (O, I, K...) -> the kernel in rhs_spec's layout."""
     spatial = len(kernel_sizes)
-    if groups > 1:  # (K..., G, I, Og) -> (G, Og, I, K...) -> (O, I, K...)
-        x = shape_ops.reshape(stacked, [*kernel_sizes, *shape[1:]])
-        x = shape_ops.transpose(x, [spatial, spatial + 2, spatial + 1, *range(spatial)])
-        canonical = shape_ops.reshape(x, [shape[1] * shape[3], shape[2], *kernel_sizes])
-    else:  # (K..., I, O) -> (O, I, K...)
-        x = shape_ops.reshape(stacked, [*kernel_sizes, *shape[1:]])
-        canonical = shape_ops.transpose(x, [spatial + 1, spatial, *range(spatial)])
+    x = shape_ops.reshape(stacked, [*kernel_sizes, *shape_of(stacked)[1:]])
+    canonical = shape_ops.transpose(x, [spatial + 1, spatial, *range(spatial)])
     return shape_ops.transpose(canonical, list(np.argsort(rhs_spec)))

@@ -1,9 +1,9 @@
 """The forms of convolution gradients that aotc emits for IREE (frontend/ops/conv_taps.py and
 the transpose rules of frontend/ops/conv.py).
 
-- The filter gradient is one dot_general per kernel tap (no convolution); the input gradient
-  is a convolution with the forward's kernel layout. Kernels of more than MAX_TAPS taps keep
-  JAX's convolution form.
+- The filter gradient of an ungrouped convolution is one dot_general per kernel tap (no
+  convolution); grouped convolutions and kernels of more than MAX_TAPS taps keep JAX's
+  filter-gradient convolution. The input gradient stays JAX's convolution.
 - Numbers: over strides, SAME/VALID/explicit and negative padding, lhs and rhs dilation,
   feature and batch groups, NHWC/NCHW/odd layouts and 1-d to 3-d, the new forms equal the old
   ones (JAX's convolution transposes, MAX_TAPS = 0) in float64 through the interpreter, and
@@ -116,24 +116,30 @@ def _ops(fn, *args) -> tuple[list[str], list[str]]:
     return names, conv_dims
 
 
-def test_filter_gradient_is_one_product_per_tap_and_input_gradient_keeps_the_layout():
+def test_filter_gradient_is_one_product_per_tap_and_no_convolution():
     x, w, r = (np.float32(a) for a in _inputs("nhwc_same"))
-    names, dims = _ops(aotc.grad(_loss(lax, GEOMETRIES["nhwc_same"][0]), argnums=(0, 1)), x, w, r)
+    loss = _loss(lax, GEOMETRIES["nhwc_same"][0])
+    names, dims = _ops(aotc.grad(loss, argnums=(0, 1)), x, w, r)
     assert names.count("stablehlo.dot_general") == 9  # a 3x3 kernel
-    # the forward conv (traced in the loss and in its VJP) and the input gradient: all HWIO
-    assert len(dims) == names.count("stablehlo.convolution") >= 2
-    assert set(dims) == {"#stablehlo.conv<[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]>"}
+    # the forward conv (traced in the loss and in its VJP) and the input gradient (JAX's form)
+    assert set(dims) == {"#stablehlo.conv<[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]>",
+                         "#stablehlo.conv<[b, 0, 1, f]x[0, 1, o, i]->[b, 0, 1, f]>"}
 
 
-def test_large_kernels_keep_the_convolution_form():
-    """A kernel of more than MAX_TAPS taps (9x9 = 81) keeps JAX's filter-gradient convolution
-    instead of emitting 81 products."""
-    kw = dict(window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC)
-    x = np.zeros((1, 10, 10, 2), np.float32)
-    w, r = np.zeros((9, 9, 2, 3), np.float32), np.zeros((1, 10, 10, 3), np.float32)
+@pytest.mark.parametrize("name", ["large_kernel", "depthwise_nhwc", "batch_groups"])
+def test_large_kernels_and_groups_keep_the_convolution_form(name):
+    """A kernel of more than MAX_TAPS taps (9x9 = 81) or a grouped convolution keeps JAX's
+    filter-gradient convolution: no products, and a convolution of its own form."""
+    if name == "large_kernel":
+        kw = dict(window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC)
+        x = np.zeros((1, 10, 10, 2), np.float32)
+        w, r = np.zeros((9, 9, 2, 3), np.float32), np.zeros((1, 10, 10, 3), np.float32)
+    else:
+        kw = GEOMETRIES[name][0]
+        x, w, r = (np.float32(a) for a in _inputs(name))
     names, dims = _ops(aotc.grad(_loss(lax, kw), argnums=1), x, w, r)
     assert "stablehlo.dot_general" not in names
-    assert "[f, 0, 1, b]x[i, 0, 1, o]->[0, 1, b, f]" in " ".join(dims)
+    assert len(set(dims)) == 2  # the forward (in the loss and its VJP) and the filter gradient
 
 
 # ---- through IREE: every geometry in one compiled program --------------------------------------
