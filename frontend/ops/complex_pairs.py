@@ -580,12 +580,21 @@ def _retype_regions(op: ir.Operation) -> None:
 
 
 def _dot(lw, op, args):
+    """dot_general of complex operands: with Gauss's trick, three real products when both have
+    imaginary parts (t1 = (a + b)c, t2 = a(d - c), t3 = b(c + d); re = t1 - t3, im = t1 + t2;
+    a constant operand's sums fold), else two or one."""
     part = _part_type(op.results[0].type)
 
     def product(x, y):
         return values.clone_with(op, [x, y], [part]).result
 
-    return [_products(_as_pair(args[0]), _as_pair(args[1]), product)]
+    (a, b), (c, d) = _as_pair(args[0]), _as_pair(args[1])
+    if b is None or d is None:
+        return [_products((a, b), (c, d), product)]
+    t1 = product(ew.add(a, b), c)
+    t2 = product(a, ew.subtract(d, c))
+    t3 = product(b, ew.add(c, d))
+    return [(ew.subtract(t1, t3), ew.add(t1, t2))]
 
 
 def _return(lw, op, args):
