@@ -424,6 +424,20 @@ def _cos(p: Pair) -> Pair:
     return ew.multiply(ew.cosine(a), ew.cosh(b)), ew.negate(ew.multiply(ew.sine(a), ew.sinh(b)))
 
 
+def _sinh(p: Pair) -> Pair:
+    a, b = p
+    if b is None:
+        return ew.sinh(a), None
+    return ew.multiply(ew.sinh(a), ew.cosine(b)), ew.multiply(ew.cosh(a), ew.sine(b))
+
+
+def _cosh(p: Pair) -> Pair:
+    a, b = p
+    if b is None:
+        return ew.cosh(a), None
+    return ew.multiply(ew.cosh(a), ew.cosine(b)), ew.multiply(ew.sinh(a), ew.sine(b))
+
+
 def _tanh(p: Pair) -> Pair:
     """(sinh 2a + i sin 2b) / (cosh 2a + cos 2b); for |a| > 20 (where float32 tanh is +-1 and
     cosh overflows) sign(a) + i 0 (vmvx cannot compile stablehlo.sign: math.copysign)."""
@@ -653,6 +667,8 @@ _RULES = {
     "stablehlo.cosine": _unary(_cos),
     "stablehlo.tan": _unary(_tan),
     "stablehlo.tanh": _unary(_tanh),
+    "chlo.sinh": _unary(_sinh),
+    "chlo.cosh": _unary(_cosh),
     "stablehlo.exponential_minus_one": _unary(_expm1),
     "stablehlo.log_plus_one": _unary(_log1p),
     "stablehlo.sign": _unary(_sign),

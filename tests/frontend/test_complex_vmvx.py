@@ -41,6 +41,7 @@ def elementwise(m, z, w, x):
     return {"add": z + w, "sub": z - w, "mul": z * w, "div": z / w, "neg": -z,
             "exp": m.exp(z), "log": m.log(w + 3), "sqrt": m.sqrt(z), "rsqrt": 1 / m.sqrt(w + 3),
             "sin": m.sin(z), "cos": m.cos(z), "tan": m.tan(z), "tanh": m.tanh(z),
+            "sinh": m.sinh(z), "cosh": m.cosh(z),
             "expm1": m.expm1(z * 1e-3), "log1p": m.log1p(z * 1e-3), "abs": m.abs(z),
             "sign": m.sign(z), "eq": z == w, "ne": z != w, "where": m.where(x > 0, z, w),
             "by_float": z * x + x / (w + 3), "real": m.real(z), "imag": m.imag(z),
