@@ -47,7 +47,10 @@ def _dot_general_impl(ctx, lhs, rhs):
     out = [lhs_sub[d] for d in lb] + [lhs_sub[d] for d in _free(lhs.ndim, lb, lc)]
     out += [rhs_sub[d] for d in _free(rhs.ndim, rb, rc)]
     spec = f"{''.join(lhs_sub)},{''.join(rhs_sub)}->{''.join(out)}"
-    if lhs.dtype.kind == "V":  # bfloat16 (ml_dtypes): numpy's einsum has no loop for it
+    if lhs.dtype.itemsize == 2 and lhs.dtype.kind in "fV":
+        # f16 / bf16 products in float32, as XLA and IREE compute them: numpy's float16 einsum
+        # returns float16, which lost a preferred_element_type=f32 result's precision (5e-4
+        # off JAX); numpy has no bfloat16 loop at all
         lhs, rhs = lhs.astype(np.float32), rhs.astype(np.float32)
     return np.einsum(spec, lhs, rhs)
 
