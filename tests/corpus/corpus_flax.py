@@ -140,8 +140,25 @@ class Step(nn.Module):
         return h, h * 2.0
 
 
+class EmbedDense(nn.Module):
+    """Token ids -> embeddings (a gather of a parameter table) -> Dense."""
+
+    @nn.compact
+    def __call__(self, ids):
+        return nn.Dense(3)(nn.Embed(10, 4)(ids)).sum(axis=1)
+
+
+@functools.cache
+def _embed_params():
+    ids = np.zeros((2, 5), np.int32)
+    return jax.tree.map(np.asarray, EmbedDense().init(jax.random.PRNGKey(0), ids))
+
+
 FLAX = [
     _layer("dense_mlp", MLP(), (4, 5)),
+    Program("flax_embed", "flax.linen", EmbedDense().apply, lambda rng: (
+        _embed_params(), rng.integers(0, 10, (2, 5)).astype(np.int32)), unbatched=(0,),
+        batch_ints=True),
     _layer("conv_strided_same", nn.Conv(4, (3, 3), strides=(2, 2), padding="SAME"), (2, 7, 7, 3)),
     _layer("conv_groups_dilated", nn.Conv(4, (3, 3), feature_group_count=2, kernel_dilation=2,
                                           padding="VALID"), (1, 8, 8, 4)),
@@ -153,7 +170,7 @@ FLAX = [
             unbatched=(0,)),
     _layer("layernorm", nn.LayerNorm(), (3, 6)),
     _layer("groupnorm", nn.GroupNorm(num_groups=2), (2, 3, 3, 4)),
-    _layer("rmsnorm_embed", nn.RMSNorm(), (4, 6)),
+    _layer("rmsnorm", nn.RMSNorm(), (4, 6)),
     Program("flax_attention_masked", "flax.linen", lambda p, q, kv, m: Attention().apply(
         p, q, kv, m), _attention_make, unbatched=(0,), no_grad=(3,)),
     _layer("gru_scan", RecurrentScan(nn.GRUCell), (6, 2, 3)),

@@ -291,6 +291,14 @@ GATHER_SCATTER = [
     Program("batched_scatter_add", "gather/scatter", jax.vmap(lambda x, i, u: x.at[i].add(u)),
             lambda rng: (normal(rng, 3, 6), rng.integers(0, 6, (3, 4)).astype(np.int32),
                          normal(rng, 3, 4)), batch_ints=True),
+    Program("batched_scatter_out_of_range", "gather/scatter",
+            jax.vmap(lambda x, i, u: x.at[i].add(u)),  # indices 6..8 are dropped (JAX's mode)
+            lambda rng: (normal(rng, 3, 6), rng.integers(0, 9, (3, 4)).astype(np.int32),
+                         normal(rng, 3, 4)), batch_ints=True),
+    Program("scatter_out_of_range_vmapped", "gather/scatter",  # aotc's batching rule
+            lambda x, i, u: x.at[i].add(u), lambda rng: (
+                normal(rng, 5), rng.integers(0, 8, 4).astype(np.int32), normal(rng, 4)),
+            batch_ints=True),
     Program("batched_gather", "gather/scatter", jax.vmap(lambda x, i: x[i] * 2.0),
             lambda rng: (normal(rng, 3, 6), rng.integers(0, 6, (3, 4)).astype(np.int32)),
             batch_ints=True),

@@ -14,6 +14,7 @@ reason in Program.xfail.
 """
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,13 @@ def test_undefined_transforms_have_reasons():
         for (transform, backend), reason in program.xfail.items():
             assert transform in TRANSFORMS and backend in (*BACKENDS, "*"), program.name
             assert len(reason) > 20 and transform not in program.undefined, program.name
+
+
+def test_readme_lists_every_program():
+    """README.md's program list is complete (it is written by hand, so a test keeps it so)."""
+    readme = (Path(__file__).parent / "README.md").read_text()
+    missing = [p.name for p in PROGRAMS if f"`{p.name}`" not in readme]
+    assert not missing, f"add these programs to tests/corpus/README.md: {missing}"
 
 
 def test_error_metric_fails_on_wrong_answers():
