@@ -127,11 +127,14 @@ class Exported:
             return [o for o in ref(*full) if _is_float(o)]
 
         def everything(leaves, cts, directions, batched):
+            mapped = jax.vmap(fn, in_axes=self.in_axes)(*batched)
+            if not argnums:  # nothing to differentiate (Program.undefined says so)
+                return fn(*leaves), [], [], mapped
             wrt = [leaves[j] for j in argnums]
             grads = jax.grad(lambda w: sum((o.astype(np.float32) * ct.astype(np.float32)).sum()
                                            for o, ct in zip(along(w), cts)))(wrt)
             _, tangents = jax.jvp(along, (wrt,), (directions,))
-            return fn(*leaves), grads, tangents, jax.vmap(fn, in_axes=self.in_axes)(*batched)
+            return fn(*leaves), grads, tangents, mapped
 
         outs, grads, tangents, mapped = jax.jit(everything).lower(
             self.leaves, inputs["cts"], inputs["directions"], inputs["vmap"]).compile(

@@ -67,6 +67,15 @@ def _x(shape=(3, 5), scale=1.0):
 
 # ---- jax.nn -------------------------------------------------------------------------------------
 
+def _key(rng):
+    """The raw data of a threefry PRNG key (two uint32 words)."""
+    return (rng.integers(0, 2**32, 2, dtype=np.uint64).astype(np.uint32),)
+
+
+_KEY_ONLY = dict.fromkeys(("grad", "jvp"), "the outputs are functions of an integer PRNG key "
+                          "only: there is nothing to differentiate")
+
+
 def _stack(*outs):
     return jnp.stack(outs)
 
@@ -101,6 +110,17 @@ NN = [
     Program("nn_standardize", "jax.nn", lambda x: (
         jax.nn.standardize(x, axis=-1), jax.nn.standardize(x, axis=0, epsilon=1e-3)),
         _x((4, 6), scale=2.0)),
+    Program("nn_initializers", "jax.nn", lambda key: (
+        jax.nn.initializers.glorot_normal()(jax.random.wrap_key_data(key), (4, 3)),
+        jax.nn.initializers.he_uniform()(jax.random.wrap_key_data(key), (3, 2)),
+        jax.nn.initializers.truncated_normal(0.5)(jax.random.wrap_key_data(key), (5,))),
+        _key, batch_ints=True, undefined=_KEY_ONLY),
+    Program("nn_initializer_orthogonal", "jax.nn", lambda key: jax.nn.initializers.orthogonal()(
+        jax.random.wrap_key_data(key), (3, 3)), _key, batch_ints=True, undefined=_KEY_ONLY,
+        xfail={("vmap", "*"): (
+            "JAX lowers orthogonal's QR to a LAPACK custom_call (lapack_sgeqrf_ffi) that carries "
+            "an #sdy.op_sharding_rule attribute: aotc's parse_module rejects the unregistered sdy "
+            "dialect (and IREE could not run a LAPACK custom_call anyway)")}),
     Program("nn_dot_product_attention", "jax.nn", lambda q, k, v, mask: (
         jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla")),
         lambda rng: (normal(rng, 1, 4, 2, 8), normal(rng, 1, 5, 2, 8), normal(rng, 1, 5, 2, 8),
@@ -138,6 +158,25 @@ SPECIAL = [
         lambda rng: (normal(rng, 6, scale=2.0), _probs(rng, 6))),
     Program("special_bessel", "jax.scipy.special", lambda x: (
         jss.i0e(x), jss.i1e(x), jss.i0(x * 0.5), jss.i1(x * 0.5)), _x((6,), scale=3.0)),
+    Program("special_incomplete_gamma_beta", "jax.scipy.special", lambda a, x, p: (
+        jss.gammainc(a, x), jss.gammaincc(a, x), jss.betainc(a, a + 1.0, p), jss.beta(a, x),
+        jss.exp1(x)), lambda rng: (positive(rng, 4), positive(rng, 4), _probs(rng, 4)),
+        no_grad=(0,), max_steps=30),
+    Program("special_closed_forms", "jax.scipy.special", lambda x, lam: (
+        jss.erfcx(x), jss.dawsn(x), jss.poch(x, 2.5), jss.boxcox(x, lam), jss.boxcox1p(x, lam),
+        jss.owens_t(x, lam), jss.sici(x)[0], jss.fresnel(x)[1]),
+        lambda rng: (positive(rng, 5, low=0.2, high=2.0), positive(rng, 5, low=0.1, high=1.0))),
+    # JAX's own grad of spence is NaN at x = 1.5 (its JVP is finite there): jnp.piecewise
+    # evaluates log(1 - x) on a discarded branch; aotc's grad matches, NaN included
+    Program("special_spence", "jax.scipy.special", jss.spence,
+            lambda rng: (np.array([0.3, 0.8, 1.5, *rng.uniform(2.0, 3.0, 2)], F32),)),
+    Program("special_series_nan_grads", "jax.scipy.special", lambda x: (
+        jss.expi(x), jss.expn(2, x), jss.hyp1f1(1.5, 2.0, x)),
+        lambda rng: (positive(rng, 4, low=0.2, high=2.0),), max_steps=20,
+        xfail={("grad", "*"): (
+            "NaN gradients: JAX's series while loops (expi, expn, hyp1f1) under "
+            "aotc.differentiate(max_steps=20); the steps past a loop's end (skipped by a "
+            "select) still differentiate the body on values where it is not finite")}),
     Program("special_zeta", "jax.scipy.special", lambda s, q: jss.zeta(s + 1.5, q),
             lambda rng: (positive(rng, 4, low=0.0, high=3.0), positive(rng, 4))),
 ]

@@ -14,8 +14,10 @@ reason in Program.xfail.
 """
 
 import functools
+import inspect
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from corpus_harness import BACKENDS, PROGRAMS, TOLERANCE, TRANSFORMS, Exported, check, merged_text
@@ -26,6 +28,14 @@ from aotc.tools.compile import compile_stablehlo
 from aotc_runtime import load_bytes
 
 BY_NAME = {p.name: p for p in PROGRAMS}
+HERE = Path(__file__).parent
+# public jax.nn functions the corpus leaves out, with the reason
+JAX_NN_LEFT_OUT = {
+    "scaled_matmul": "JAX cannot export it for CPU ('MLIR translation rule for primitive "
+                     "scaled_matmul not found for platform cpu'): a cuDNN block-scaled matmul",
+    "scaled_dot_general": "built on scaled_matmul (no CPU lowering in JAX)",
+    "get_scaled_dot_general_config": "returns a configuration object, not a function of arrays",
+}
 CHUNK = 8  # programs per IREE compile (up to 24 functions)
 
 
@@ -124,9 +134,19 @@ def test_undefined_transforms_have_reasons():
             assert len(reason) > 20 and transform not in program.undefined, program.name
 
 
+def test_every_jax_nn_function_is_in_the_corpus():
+    """All of jax.nn: each public function is called by a program or left out with a reason."""
+    source = "".join((HERE / f).read_text() for f in ("corpus_programs.py", "corpus_flax.py"))
+    names = [n for n in dir(jax.nn) if not n.startswith("_")
+             and callable(getattr(jax.nn, n)) and not inspect.ismodule(getattr(jax.nn, n))]
+    missing = [n for n in names if f"jax.nn.{n}(" not in source and n not in JAX_NN_LEFT_OUT]
+    assert not missing, f"jax.nn functions without a corpus program: {missing}"
+    assert "jax.nn.initializers." in source
+
+
 def test_readme_lists_every_program():
     """README.md's program list is complete (it is written by hand, so a test keeps it so)."""
-    readme = (Path(__file__).parent / "README.md").read_text()
+    readme = (HERE / "README.md").read_text()
     missing = [p.name for p in PROGRAMS if f"`{p.name}`" not in readme]
     assert not missing, f"add these programs to tests/corpus/README.md: {missing}"
 
