@@ -12,6 +12,7 @@ from aotc.frontend.ops.complex import legalize_for_backend
 from aotc.frontend.ops.complex_pairs import split_complex
 from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
+from aotc.frontend.ops.vmvx import NEEDS_VMVX_LEGALIZATION, legalize_for_vmvx
 from aotc.passes.bounds import legalize_bounds_text
 from aotc.tools import cache
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
@@ -235,14 +236,32 @@ def _lower_ffts_text(text: str) -> str:
 
 def _legalize_complex_text(text: str, target: str) -> str:
     """Complex values on backends that compile only some complex ops (vulkan: see
-    aotc.frontend.ops.complex.legalize_for_backend) or none (vmvx: every complex value becomes a
-    pair of float values, see aotc.frontend.ops.complex_pairs.split_complex)."""
+    aotc.frontend.ops.complex.legalize_for_backend); vmvx compiles none: see
+    _legalize_vmvx_text."""
     backend = get_target(target).backend
-    if "complex<" not in text or backend not in ("vmvx", "vulkan", "vulkan-spirv"):
-        return text
     if backend == "vmvx":
-        return _rewritten(text, lambda module: split_complex(module, target))
+        return _legalize_vmvx_text(text, target)
+    if "complex<" not in text or backend not in ("vulkan", "vulkan-spirv"):
+        return text
     return _rewritten(text, lambda module: legalize_for_backend(module, backend, target))
+
+
+def _legalize_vmvx_text(text: str, target: str) -> str:
+    """Every vmvx program: complex values become pairs of float values (see
+    aotc.frontend.ops.complex_pairs.split_complex), then the float ops vmvx gets wrong (NaN in
+    compares, is_finite) or cannot compile (atan2, sign) are rewritten (see
+    aotc.frontend.ops.vmvx.legalize_for_vmvx). Text without complex values or those ops is
+    returned unparsed."""
+    has_complex = "complex<" in text
+    if not has_complex and not any(name in text for name in NEEDS_VMVX_LEGALIZATION):
+        return text
+
+    def rewrite(module: ir.Module) -> None:
+        if has_complex:
+            split_complex(module, target)
+        legalize_for_vmvx(module)
+
+    return _rewritten(text, rewrite)
 
 
 def _rewritten(text: str, rewrite) -> str:

@@ -14,7 +14,8 @@ compiles; `stablehlo.bitcast_convert` refuses complex <-> real) and split into i
 complex result is packed back the same way. An op this rewrite has no rule for (e.g. complex
 sort, maximum, chlo functions) raises CompileError naming the op, its source line and the target.
 Float atan2 and sign, which the split emits and IREE expands with math.copysign (which vmvx
-cannot compile), are rewritten without it.
+cannot compile), are rewritten without it by `replace_copysign_users`, which
+aotc.frontend.ops.vmvx.legalize_for_vmvx runs on every vmvx program, complex or not.
 
 A pair's imaginary part may be None, meaning zero: values converted from real ones (the input of
 an rfft, a real matrix in a complex product) then cost no extra work.
@@ -35,7 +36,7 @@ from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.ops import tensors as values
 
-__all__ = ["split_complex"]
+__all__ = ["replace_copysign_users", "split_complex"]
 
 Pair = tuple  # (re, im): two float values of one shape; im None means zero
 
@@ -50,14 +51,14 @@ def split_complex(module: ir.Module, target: str) -> ir.Module:
         if op.operation.name == "func.func":
             lowering.function(op.operation)
     lowering.erase_dead()
-    _replace_copysign_users(module)
     return module
 
 
-def _replace_copysign_users(module: ir.Module) -> None:
+def replace_copysign_users(module: ir.Module) -> None:
     """Every float stablehlo.atan2 and stablehlo.sign (anp.angle has both) rewritten without
     math.copysign, which IREE's expansions of them use and vmvx fails to compile (in some
-    dispatches: it depends on what IREE fuses)."""
+    dispatches: it depends on what IREE fuses). The float atan2 and sign that split_complex
+    emits need it as much as those of real programs (aotc.lax.atan2, anp.sign)."""
     found = []
 
     def collect(op):
@@ -76,10 +77,15 @@ def _replace_copysign_users(module: ir.Module) -> None:
 
 
 def _real_sign(x: ir.Value) -> ir.Value:
-    """sign of a float: 1, -1, or x itself (+-0, NaN)."""
+    """sign of a float: 1, -1, NaN, or a zero of x's sign (for +-0, and for denormals, which
+    IREE's compares flush to zero as XLA's do: the CPU targets give zeros too)."""
     zero = values.zeros_like(x)
+    i32 = ir.IntegerType.get_signless(32)
+    sign_bit = ew.and_(ew.bitcast_convert(x, i32), values.full_like(x, -2**31, i32))
+    signed_zero = ew.bitcast_convert(sign_bit, values.element(x))
+    small = ew.select(ew.compare("NE", x, x), x, signed_zero)
     return ew.select(ew.compare("GT", x, zero), _const(1, x),
-                     ew.select(ew.compare("LT", x, zero), _const(-1, x), x))
+                     ew.select(ew.compare("LT", x, zero), _const(-1, x), small))
 
 
 def _is_complex(v: ir.Value | ir.Type) -> bool:
@@ -285,7 +291,8 @@ def _atan(t: ir.Value) -> ir.Value:
     base = ew.select(big, _const(np.pi / 2, t), ew.select(mid, _const(np.pi / 4, t),
                                                           values.zeros_like(t)))
     one = _const(1, t)
-    u = ew.select(big, ew.negate(ew.divide(one, t)),
+    # 1 / t only where t is big: a t that IREE folds to 0 would be a division by constant zero
+    u = ew.select(big, ew.negate(ew.divide(one, ew.select(big, t, one))),
                   ew.select(mid, ew.divide(ew.subtract(t, one), ew.add(t, one)), t))
     z = ew.multiply(u, u)
     poly = _const(8.05374449538e-2, t)
@@ -295,8 +302,9 @@ def _atan(t: ir.Value) -> ir.Value:
 
 
 def _atan2(y: ir.Value, x: ir.Value) -> ir.Value:
-    """atan2 with numpy's signed zeros and infinities, without math.copysign (IREE's own
-    expansion of stablehlo.atan2 uses it, and vmvx fails to compile it in some dispatches)."""
+    """atan2 with numpy's signed zeros, infinities and NaNs, without math.copysign (IREE's own
+    expansion of stablehlo.atan2 uses it, and vmvx fails to compile it in some dispatches). NaN
+    is passed on explicitly: IREE folds 0 / x to 0, so atan2(0, NaN) would be 0."""
     ay, ax = ew.abs(y), ew.abs(x)
     zeros = ew.and_(ew.compare("EQ", ay, values.zeros_like(ay)),
                     ew.compare("EQ", ax, values.zeros_like(ax)))
@@ -305,7 +313,8 @@ def _atan2(y: ir.Value, x: ir.Value) -> ir.Value:
     ratio = ew.divide(ay, ew.select(zeros, _const(1, ax), ax))
     a = ew.select(infs, _const(np.pi / 4, ax), _atan(ratio))
     a = ew.select(_is_negative(x), ew.subtract(_const(np.pi, a), a), a)
-    return _copysign(a, y)
+    either = ew.add(ay, ax)  # NaN where y or x is
+    return ew.select(ew.compare("NE", either, either), either, _copysign(a, y))
 
 
 def _hypot(a: ir.Value, b: ir.Value) -> ir.Value:
