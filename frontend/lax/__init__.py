@@ -34,8 +34,8 @@ from aotc.frontend.lax.control import (
 from aotc.frontend.numpy import math as np_math
 from aotc.frontend.numpy.core import astype, normalize_axes, normalize_axis, promote, shape_text
 from aotc.frontend.ops import conv as conv_ops
+from aotc.frontend.ops import conv_taps, linalg, reduction
 from aotc.frontend.ops import elementwise as ew
-from aotc.frontend.ops import linalg, reduction
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.staging import stop_gradient as staged_stop_gradient
 from aotc.frontend.trace.tracer import Tracer, to_tracer
@@ -141,7 +141,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
             f"{shape_text(rhs.shape)} do not fit: lhs features ({in_features}) must equal rhs "
             f"input features x feature_group_count ({feature_group_count}), and rhs output "
             f"features ({out_features}) must divide by the group counts")
-    value = conv_ops.convolution(lhs.value, rhs.value, (lhs_spec, rhs_spec, out_spec), strides,
+    lhs_value, rhs_value = lhs.value, rhs.value
+    if in_features == 1 and groups == 1:
+        lhs_value, rhs_value = conv_taps.widen_single_channel(lhs_value, rhs_value, lhs_spec,
+                                                              rhs_spec)
+    value = conv_ops.convolution(lhs_value, rhs_value, (lhs_spec, rhs_spec, out_spec), strides,
                                  padding, lhs_dil, rhs_dil, feature_group_count,
                                  batch_group_count)
     out = Tracer(value, lhs.weak_type)

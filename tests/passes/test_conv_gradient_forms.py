@@ -4,6 +4,8 @@ the transpose rules of frontend/ops/conv.py).
 - The filter gradient of an ungrouped convolution is one dot_general per kernel tap (no
   convolution); grouped convolutions and kernels of more than MAX_TAPS taps keep JAX's
   filter-gradient convolution. The input gradient stays JAX's convolution.
+- An ungrouped convolution with one input feature is emitted with a zero feature added to both operands
+  (lax.conv_general_dilated; conv_taps.widen_single_channel).
 - Numbers: over strides, SAME/VALID/explicit and negative padding, lhs and rhs dilation,
   feature and batch groups, NHWC/NCHW/odd layouts and 1-d to 3-d, the new forms equal the old
   ones (JAX's convolution transposes, MAX_TAPS = 0) in float64 through the interpreter, and
@@ -50,6 +52,10 @@ GEOMETRIES = {
                                      dimension_numbers=("HWNC", "OHWI", "CHWN")),
                                 (4, 4, 4, 3), (4, 2, 2, 3)),
     "conv3d": (dict(window_strides=(1, 2, 1), padding="SAME"), (1, 2, 4, 5, 3), (2, 2, 2, 3, 2)),
+    "single_channel_nhwc": (dict(window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC),
+                            (2, 6, 5, 1), (3, 3, 1, 4)),
+    "single_channel_nchw_strided": (dict(window_strides=(2, 1), padding="VALID",
+                                         dimension_numbers=NCHW), (2, 1, 7, 6), (3, 1, 2, 3)),
 }
 
 
@@ -140,6 +146,20 @@ def test_large_kernels_and_groups_keep_the_convolution_form(name):
     names, dims = _ops(aotc.grad(_loss(lax, kw), argnums=1), x, w, r)
     assert "stablehlo.dot_general" not in names
     assert len(set(dims)) == 2  # the forward (in the loss and its VJP) and the filter gradient
+
+
+@pytest.mark.parametrize("name", ["single_channel_nhwc", "single_channel_nchw_strided"])
+def test_single_channel_convolutions_are_widened_and_equal_jax(name):
+    kw = GEOMETRIES[name][0]
+    x, w, _ = _inputs(name)
+    names, _ = _ops(lambda x, w: lax.conv_general_dilated(x, w, **kw), np.float32(x),
+                    np.float32(w))
+    assert names.count("stablehlo.pad") == 2
+    traced = aotc.lower(lambda x, w: lax.conv_general_dilated(x, w, **kw), np.float32(x),
+                        np.float32(w))
+    (ours,) = aotc.interpret(traced.module, traced.name, x, w)
+    theirs = jax.lax.conv_general_dilated(np.float32(x), np.float32(w), **kw)
+    _close((ours,), (np.asarray(theirs),), 1e-5)
 
 
 # ---- through IREE: every geometry in one compiled program --------------------------------------
