@@ -14,7 +14,7 @@ from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.frontend.ops.vmvx import NEEDS_VMVX_LEGALIZATION, legalize_for_vmvx
 from aotc.passes.bounds import legalize_bounds_text
-from aotc.tools import cache
+from aotc.tools import cache, flags_policy
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
@@ -32,7 +32,9 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     CPU and feature string; flags are extra IREE flags after the preset's, or with
     replace=True the whole flag list (the preset's flags are then not used). bounds=False skips
     the bounds legalization pass (JAX's clamp/drop index semantics; for measuring it only).
-    Results are kept in the persistent compilation cache (aotc.tools.cache; AOTC_CACHE=0 or
+    For CPU targets (without replace=True) the flags are chosen per program and the program's
+    cost is recorded for the runtime's device choice (aotc.tools.flags_policy). Results are
+    kept in the persistent compilation cache (aotc.tools.cache; AOTC_CACHE=0 or
     use_cache=False compiles without it).
 
     Example:
@@ -47,9 +49,12 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if any(not isinstance(f, str) for f in flags):
         raise CompileError(f"IREE flags must be strings such as '--iree-opt-level=O3', got "
                            f"{flags!r}")
+    user_flags = flags
     if not replace:
         flags = [*target_flags(target, cpu, features), *flags]
     text, devices = _lower_devices_text(text, target)
+    if not replace and get_target(target).is_cpu:
+        text, flags = _apply_program_policy(text, flags, user_flags, devices)
     flags = mesh_device_flags(flags, devices)
     entry = (cache.key(text, flags, bounds, "" if replace else target)
              if use_cache and cache.enabled() else None)
@@ -70,6 +75,21 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if entry is not None:
         cache.put(entry, vmfb)
     return vmfb
+
+
+def _apply_program_policy(text: str, flags: list, user_flags: list,
+                          devices: int) -> tuple[str, list]:
+    """(text, flags) with the per-program choices of aotc.tools.flags_policy: flags chosen from
+    the program's features (the user's flags decide what they mention), and for a program on
+    one device its estimated cost recorded for aotc_runtime's device choice. Runs before the
+    cache key is computed, so the key holds the chosen flags and the recorded cost."""
+    with new_context():
+        module = ir.Module.parse(text)
+        feats = flags_policy.features(module)
+        if devices == 1:
+            flags_policy.stamp_cost(module, feats)
+            text = module.operation.get_asm(enable_debug_info=True)
+    return text, flags_policy.choose_flags(feats, flags, user_flags)
 
 
 # ---- programs on several devices (aotc.sharding; see aotc.passes.spmd) ----

@@ -34,9 +34,26 @@ class _Compiled:
             self.call = sharded.ShardedCall(part, vmfb, traced.name, device)
             self.module = self.call.module
             return
-        self.module = load_bytes(compile_stablehlo(traced.text_with_locations(), target, flags),
-                                 device=device, require_aotc=False)
+        vmfb = compile_stablehlo(traced.text_with_locations(), target, flags)
+        self.module = load_bytes(vmfb, device=device, require_aotc=False)
         self.call = self.module[traced.name]
+        if device is None:
+            self.call = _device_choice(self.module, vmfb, traced.name)
+
+
+def _device_choice(module, vmfb: bytes, name: str):
+    """The function to call: module's (on the device aotc_runtime chose from the program's
+    recorded cost), or, where that cost leaves the better of local-sync and local-task open
+    (aotc_runtime.policy.uncertain), a TimedChoice that times both on the first calls."""
+    from aotc_runtime import load_bytes, policy
+
+    cost = policy.module_cost(module)
+    if (module.device_count != 1 or module.driver not in (policy.SYNC, policy.TASK)
+            or cost is None or not policy.uncertain(cost)):
+        return module[name]
+    other = policy.SYNC if module.driver == policy.TASK else policy.TASK
+    twin = load_bytes(vmfb, device=other, require_aotc=False)
+    return policy.TimedChoice({module.driver: module[name], other: twin[name]})
 
 
 class _Shardings:
@@ -202,10 +219,13 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
     partitioned for the mesh by aotc's SPMD pass (aotc.passes.sharding) and runs on one device
     per mesh position; calls still take and return global numpy arrays.
 
-    device: an IREE driver name or device for the runtime (default: the target's driver,
-    'local-task'); 'local-sync' runs on the calling thread, faster for small programs on few
-    cores. flags are extra IREE compiler flags, after the target preset's (see
-    `aotc targets` and aotc.tools.targets), e.g. ["--iree-opt-level=O3"].
+    device: an IREE driver name or device for the runtime. Default: for CPU targets,
+    'local-sync' (runs on the calling thread: small programs, loops) or 'local-task' (IREE's
+    worker pool: large ones), chosen per program from its estimated cost, and where that
+    leaves it open by timing both on the first calls (aotc_runtime.policy); other targets:
+    their driver. An explicit device always wins. flags are extra IREE compiler flags, after
+    the target preset's (see `aotc targets` and aotc.tools.targets), e.g.
+    ["--iree-opt-level=O3"].
 
     Example:
         >>> fast = aotc.jit(predict)

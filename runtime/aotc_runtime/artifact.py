@@ -46,6 +46,10 @@ KEY_WEIGHTS_DIGEST = "aotc.weights_digest"
 # How many IREE devices a program compiled for a mesh runs on ("4"; absent: 1). The compiler's
 # multi-device lowering (aotc.tools.compile) writes it on every public function, aotc's or not.
 KEY_DEVICES = "aotc.devices"
+# The program's estimated cost, JSON ({"work": ..., "loop_work": ..., "loops": ...}), which the
+# compiler (aotc.tools.flags_policy) writes on every public function of a CPU program and
+# aotc_runtime.policy reads to pick local-sync or local-task when load() is given no device.
+KEY_COST = "aotc.cost"
 # The scope of `#flow.parameter.named<"model"::"key">`: iree-run-module --parameters=model=F.irpa
 WEIGHTS_SCOPE = "model"
 

@@ -13,7 +13,7 @@ import weakref
 import iree.runtime as rt
 import numpy as np
 
-from aotc_runtime import artifact, cpu, devices, files
+from aotc_runtime import artifact, cpu, devices, files, policy
 from aotc_runtime import weights as weight_files
 from aotc_runtime.errors import (
     AotcError,
@@ -148,6 +148,11 @@ class ArtifactInfo:
                 self._signatures[fn] = self._parse_signature(meta["signature"], fn)
         self.device_count: int = self._device_count(reflections)
         self.target, self.driver, self.arch = self._target()
+        # The driver a load without device= uses: local-sync or local-task by the recorded
+        # cost for one-device CPU programs (aotc_runtime.policy), else self.driver.
+        self._cost = policy.recorded_cost(reflections)
+        self._auto_driver: str = policy.choose_driver(self.driver, reflections,
+                                                      self.device_count)
         self.functions: list[str] = sorted(self._signatures) or names
         self.weights: dict = weight_files.needed(self.metadata, source)
         self.weights_path: str | None = (weight_files.default_path(source)
@@ -238,9 +243,9 @@ class Module(ArtifactInfo):
             devices.check_arch(self.arch, self.target, source)
         cpu.check(data, devices.host_arch(), source)
         self._modules = self._weights_modules(weights, weights_digest)
-        self._device_request = self.driver if device is None else device
+        self._device_request = self._auto_driver if device is None else device
         self._target_for_errors = self.target if device is None else None
-        self.driver = self.driver if device is None else (
+        self.driver = self._auto_driver if device is None else (
             device if isinstance(device, str) else repr(device))
         self._attach()
         _LIVE.add(self)
@@ -393,8 +398,9 @@ def load(path, device=None, weights=None, *, weights_digest: str | None = None,
     """Load an aotc artifact (.vmfb written by `aotc compile`), after checking its seal, its
     target against this machine (driver, architecture, CPU features) and its weights.
 
-    device: None picks the driver of the artifact's target ('local-task' for CPU targets,
-    'vulkan', 'cuda'); or an IREE device name ('local-sync', 'cuda://0') or an
+    device: None picks the driver of the artifact's target ('vulkan', 'cuda'; for CPU targets
+    'local-sync' or 'local-task' by the cost the compiler recorded, see aotc_runtime.policy;
+    sharded artifacts: 'local-task'); or an IREE device name ('local-sync', 'cuda://0') or an
     `iree.runtime.HalDevice`. A sharded artifact runs on a mesh of N devices
     (`inspect(path).device_count`): devices=None creates N devices of its driver (or of the
     driver named by device=), shared with other modules on N such devices; devices=K checks

@@ -52,7 +52,7 @@ def in_child(work, timeout: float = 30.0):
 
 @pytest.fixture
 def parent_module(sample_artifact):
-    m = aotc_runtime.load(sample_artifact)  # local-task: the device with worker threads
+    m = aotc_runtime.load(sample_artifact, device="local-task")  # the device with worker threads
     assert m.driver == "local-task" and correct(m)
     return m
 

@@ -18,7 +18,8 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
 def both(artifact, name):
     """The cpu and vulkan artifacts of models/NAME.py, loaded."""
     cpu, gpu = (aotc_runtime.load(artifact(name, t)) for t in ("cpu", "vulkan"))
-    assert (cpu.driver, gpu.driver, gpu.target) == ("local-task", "vulkan", "vulkan")
+    assert (gpu.driver, gpu.target) == ("vulkan", "vulkan")
+    assert cpu.driver in ("local-sync", "local-task")  # by its cost: aotc_runtime.policy
     return cpu, gpu
 
 

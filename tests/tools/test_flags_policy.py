@@ -1,0 +1,270 @@
+"""Per-program compiler flags and device choice (issue 15, items 3 and 6):
+aotc.tools.flags_policy reads features off the StableHLO program (structure, not timing),
+compile_stablehlo applies the flag choice and records the cost, and aotc_runtime.policy picks
+local-sync or local-task from that cost when no device is given. Results must not change:
+every compiled program is checked against numpy.
+"""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import aotc
+import aotc.numpy as anp
+import aotc_runtime
+from aotc.frontend.core.ir import ir, new_context
+from aotc.frontend.trace.lower import spec_of
+from aotc.tools import cache, flags_policy
+from aotc.tools.compile import compile_stablehlo
+from aotc.tools.jit import _Compiled
+from aotc.tools.targets import DATA_TILING, flags
+from aotc_runtime import artifact, policy
+from aotc_runtime.module import ArtifactInfo
+
+RNG = np.random.default_rng(7)
+
+
+def rnn(w, h):
+    """A loop multiplying a matrix by a loop-invariant matrix: data tiling repacks w."""
+    return aotc.lax.fori_loop(0, 6, lambda i, h: anp.tanh(h @ w), h, unroll=1)
+
+
+def power(a, v):
+    """A loop of matrix-vector products (a is invariant, but the product is a matvec)."""
+    return aotc.lax.fori_loop(0, 6, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v, unroll=1)
+
+
+def carried(w, h):
+    """A while_loop carrying w unchanged: invariant although it is a loop argument."""
+    def body(state):
+        i, w, h = state
+        return i + 1, w, anp.tanh(h @ w)
+    return aotc.lax.while_loop(lambda s: s[0] < 5, body, (0, w, h))[2]
+
+
+def matmul(a, b):
+    return a @ b
+
+
+def mlp(w1, w2, x):
+    return anp.tanh(x @ w1) @ w2
+
+
+W = (RNG.normal(size=(16, 16)) * 0.3).astype(np.float32)
+H = RNG.normal(size=(4, 16)).astype(np.float32)
+V = RNG.normal(size=16).astype(np.float32)
+MLP_ARGS = ((RNG.normal(size=(32, 64)) * 0.2).astype(np.float32),
+            (RNG.normal(size=(64, 10)) * 0.2).astype(np.float32),
+            RNG.normal(size=(8, 32)).astype(np.float32))
+BIG = np.ones((2048, 2048), np.float32)
+
+
+def text_of(fn, *args) -> str:
+    return aotc.jit(fn).lower(*args).text_with_locations()
+
+
+def features_of(fn, *args) -> flags_policy.ProgramFeatures:
+    with new_context():
+        return flags_policy.features(ir.Module.parse(text_of(fn, *args)))
+
+
+def numpy_rnn(w, h, steps=6):
+    for _ in range(steps):
+        h = np.tanh(h.astype(np.float64) @ w)
+    return h
+
+
+# ---- features and flag choice (structure) ----
+def test_loop_invariant_matmul_is_found_and_turns_data_tiling_off():
+    feats = features_of(rnn, W, H)
+    assert feats.loops == 1 and feats.invariant_loop_matmuls == 1
+    assert feats.loop_dot_flops == 2 * 4 * 16 * 16 and feats.dot_flops == 0
+    chosen = flags_policy.choose_flags(feats, flags("cpu"))
+    assert DATA_TILING in flags("cpu") and DATA_TILING not in chosen
+    assert set(chosen) == set(flags("cpu")) - {DATA_TILING}
+
+
+def test_carried_invariant_matrix_counts():
+    feats = features_of(carried, W, H)
+    assert feats.loops == 1 and feats.invariant_loop_matmuls == 1
+
+
+def test_matrix_vector_loops_and_straight_line_matmuls_keep_data_tiling():
+    loop = features_of(power, W, V)
+    assert loop.loops == 1 and loop.invariant_loop_matmuls == 0
+    line = features_of(matmul, W, W)
+    assert line.loops == 0 and line.invariant_loop_matmuls == 0
+    assert line.dot_flops == 2 * 16 ** 3 and line.loop_dot_flops == 0
+    for feats in (loop, line):
+        assert flags_policy.choose_flags(feats, flags("cpu")) == flags("cpu")
+
+
+def test_user_flags_about_data_tiling_win():
+    feats = features_of(rnn, W, H)
+    mine = [f"{DATA_TILING}=true"]
+    assert flags_policy.choose_flags(feats, [*flags("cpu"), *mine], mine) == [*flags("cpu"),
+                                                                            *mine]
+
+
+def test_convolution_flops():
+    def conv(x, k):
+        return aotc.lax.conv_general_dilated(x, k, (1, 1), "SAME",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    feats = features_of(conv, np.ones((2, 8, 8, 3), np.float32), np.ones((3, 3, 3, 5),
+                                                                          np.float32))
+    assert feats.dot_flops == 2 * (2 * 8 * 8 * 5) * (3 * 3 * 3)
+
+
+# ---- compile_stablehlo: chosen flags in the cache key, cost recorded, results unchanged ----
+def test_compile_uses_the_chosen_flags_in_the_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("AOTC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("AOTC_CACHE", raising=False)
+    keyed = []
+    real_key = cache.key
+    monkeypatch.setattr(cache, "key", lambda text, fl, *a: keyed.append((text, fl))
+                        or real_key(text, fl, *a))
+    compile_stablehlo(text_of(rnn, W, H), "cpu")
+    compile_stablehlo(text_of(matmul, W, W), "cpu")
+    (rnn_text, rnn_flags), (mm_text, mm_flags) = keyed
+    assert DATA_TILING not in rnn_flags and DATA_TILING in mm_flags
+    assert artifact.KEY_COST in rnn_text and artifact.KEY_COST in mm_text
+
+
+@pytest.fixture(scope="module")
+def rnn_modules():
+    """The RNN compiled with the chosen flags (no data tiling) and with the preset's."""
+    text = text_of(rnn, W, H)
+    chosen = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", use_cache=False),
+                                     require_aotc=False)
+    preset = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", flags("cpu"), replace=True,
+                                                       use_cache=False), require_aotc=False)
+    return chosen, preset
+
+
+def test_results_unchanged_by_the_chosen_flags(rnn_modules):
+    chosen, preset = rnn_modules
+    want = numpy_rnn(W, H)
+    (got,), (ref,) = chosen["rnn"](W, H), preset["rnn"](W, H)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_recorded_cost_and_replace_records_nothing(rnn_modules):
+    chosen, preset = rnn_modules
+    assert chosen.driver == "local-sync"  # a small loop
+    assert preset.driver == "local-task"  # replace=True: the user's flags, no policy
+    with new_context():
+        module = ir.Module.parse(text_of(rnn, W, H))
+        feats = flags_policy.features(module)
+    cost = json.loads(flags_policy.cost_metadata(feats))
+    assert cost["loops"] == 1 and cost["loop_dot_flops"] == feats.loop_dot_flops
+
+
+# ---- device choice ----
+@pytest.fixture(scope="module")
+def jitted():
+    """_Compiled (aotc.jit's per-signature program) of a small MLP, a loop and a 2048 matmul."""
+    def compiled(fn, *args, **kw):
+        return _Compiled(aotc.jit(fn).lower(*args), "cpu", [spec_of(a) for a in args], **kw)
+
+    return {"mlp": compiled(mlp, *MLP_ARGS), "loop": compiled(rnn, W, H),
+            "matmul": compiled(matmul, BIG, BIG),
+            "mlp_task": compiled(mlp, *MLP_ARGS, device="local-task"),
+            "matmul_sync": compiled(matmul, BIG, BIG, device="local-sync")}
+
+
+def test_small_programs_and_loops_run_on_local_sync(jitted):
+    assert jitted["mlp"].module.driver == "local-sync"
+    assert jitted["loop"].module.driver == "local-sync"
+    w1, w2, x = MLP_ARGS
+    np.testing.assert_allclose(jitted["mlp"].call(*MLP_ARGS)[0], np.tanh(x @ w1) @ w2, rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_large_matmul_runs_on_local_task(jitted):
+    assert jitted["matmul"].module.driver == "local-task"
+    a = RNG.normal(size=(2048, 2048)).astype(np.float32)
+    (got,) = jitted["matmul"].call(a, BIG)
+    np.testing.assert_allclose(got[:4, :4], np.tile(a.sum(1)[:4, None], (1, 4)), rtol=1e-4,
+                               atol=1e-2)
+
+
+def test_explicit_device_wins(jitted):
+    assert jitted["mlp_task"].module.driver == "local-task"
+    assert jitted["matmul_sync"].module.driver == "local-sync"
+
+
+def test_exported_artifact_loads_on_the_chosen_device(tmp_path):
+    path = str(tmp_path / "mlp.vmfb")
+    aotc.compile(mlp, *MLP_ARGS, path=path)
+    assert ArtifactInfo(open(path, "rb").read(), path).driver == "local-task"  # the target's
+    assert aotc_runtime.load(path).driver == "local-sync"
+    assert aotc_runtime.load(path, device="local-task").driver == "local-task"
+
+
+def test_sharded_programs_keep_local_task():
+    text = """module @m {
+  func.func public @main(%a: tensor<4xf32>, %b: tensor<4xf32> {aotc.device = 1 : i64})
+      -> (tensor<4xf32>, tensor<4xf32> {aotc.device = 1 : i64}) {
+    %b2 = stablehlo.multiply %b, %b : tensor<4xf32>
+    %bt = stablehlo.custom_call @aotc.transfer(%b2) {backend_config = "1->0"}
+        : (tensor<4xf32>) -> tensor<4xf32>
+    %s = stablehlo.add %a, %bt : tensor<4xf32>
+    %s1 = stablehlo.custom_call @aotc.transfer(%s) {backend_config = "0->1"}
+        : (tensor<4xf32>) -> tensor<4xf32>
+    return %s, %s1 : tensor<4xf32>, tensor<4xf32>
+  }
+}
+"""
+    module = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", use_cache=False),
+                                     require_aotc=False)
+    assert module.device_count == 2 and module.driver == "local-task"
+    a, b = np.arange(4, dtype=np.float32), np.full(4, 2, np.float32)
+    got = module["main"](a, b)
+    np.testing.assert_allclose(got[0], a + b * b)
+    np.testing.assert_allclose(got[1], a + b * b)
+
+
+def test_mid_size_programs_are_timed_on_both_devices():
+    a = RNG.normal(size=(256, 256)).astype(np.float32)
+    compiled = _Compiled(aotc.jit(matmul).lower(a, a), "cpu", [spec_of(a)] * 2)
+    choice = compiled.call
+    assert isinstance(choice, policy.TimedChoice)
+    assert set(choice.calls) == {"local-sync", "local-task"}
+    for _ in range(2 * choice.rounds + 2):
+        (got,) = choice(a, a)
+        np.testing.assert_allclose(got, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-3)
+    assert choice.chosen in ("local-sync", "local-task") and list(choice.calls) == [choice.chosen]
+    assert all(len(t) == choice.rounds for t in choice.times.values())
+
+
+def test_timed_choice_keeps_the_faster_function():
+    def slow(x):
+        time.sleep(0.02)
+        return x + 1
+
+    choice = policy.TimedChoice({"slow": slow, "fast": lambda x: x + 1}, rounds=3)
+    assert [choice(i) for i in range(8)] == list(range(1, 9))
+    assert choice.chosen == "fast" and choice.times["slow"][1] >= 0.02
+
+
+def test_runtime_policy_decisions():
+    assert policy.driver_for({"dot_flops": 2 * 2048 ** 3}) == "local-task"
+    assert policy.driver_for({"elements": 5e7}) == "local-task"
+    assert policy.driver_for({"loop_dot_flops": 2e8, "loops": 3}) == "local-task"
+    assert policy.driver_for({"dot_flops": 1.7e8, "elements": 8e5}) == "local-sync"
+    assert policy.driver_for({"loop_dot_flops": 5e6, "loops": 1}) == "local-sync"
+    small = {"f": {artifact.KEY_COST: '{"dot_flops": 10}'}}
+    assert policy.choose_driver("local-task", small, 1) == "local-sync"
+    assert policy.choose_driver("local-task", small, 2) == "local-task"  # sharded
+    assert policy.choose_driver("vulkan", small, 1) == "vulkan"
+    assert policy.choose_driver("local-task", {"f": {}}, 1) == "local-task"  # no cost recorded
+    bad = {"f": {artifact.KEY_COST: "not json"}}
+    assert policy.choose_driver("local-task", bad, 1) == "local-task"
+    assert not policy.uncertain({"dot_flops": 10, "elements": 100})  # tiny: local-sync
+    assert not policy.uncertain({"dot_flops": 2 * 2048 ** 3})  # huge: local-task
+    assert not policy.uncertain({"loop_dot_flops": 5e6, "loops": 1})  # small loop: local-sync
+    assert policy.uncertain({"dot_flops": 1.7e8, "elements": 8e5})  # an MLP forward: timed
+    assert policy.uncertain({"loop_dot_flops": 2e8, "loops": 3})

@@ -1,0 +1,172 @@
+"""Per-program compiler flags and run-time cost, chosen from features of the StableHLO program
+(issue 15, items 3 and 6). The user never sets these: tools.compile.compile_stablehlo applies
+them to the CPU presets that data-tile, unless the user's own flags already decide.
+
+- Flags (`choose_flags`): IREE's global-opt data tiling packs a matmul operand into tiles. On a
+  loop-invariant matrix inside a while body, IREE 3.13 repacks it on every iteration (a
+  `pack` dispatch in the loop). Measured with benchmarks/suite.py since loops are unrolled
+  (frontend/lax/unroll.py): that costs more than tiling saves for matrix-matrix products (the
+  RNN gradient), but not for matrix-vector products (power iteration and RK4 stay faster
+  with data tiling), nor for straight-line matmul code.
+- Cost (`cost_metadata`): the work of the largest single operation, outside and inside loops,
+  recorded in the artifact (`aotc.cost`) so that aotc_runtime picks local-sync or local-task
+  without the compiler (see aotc_runtime.policy).
+
+Example:
+    >>> feats = features(module)            # an ir.Module of StableHLO
+    >>> choose_flags(feats, ["--iree-global-opt-data-tiling", ...], user_flags=[])
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+from aotc.frontend.core.ir import ir
+from aotc.tools.targets import DATA_TILING
+from aotc_runtime.artifact import KEY_COST
+
+_WHILE = "stablehlo.while"
+_DOT = "stablehlo.dot_general"
+_CONV = "stablehlo.convolution"
+_CONSTANT = "stablehlo.constant"
+# Flag stems whose presence in the user's flags means the user decides that setting.
+_DATA_TILING_STEMS = ("data-tiling",)
+
+
+@dataclass(frozen=True)
+class ProgramFeatures:
+    """What the flag and device choices read off a program.
+
+    loops: stablehlo.while ops; invariant_loop_matmuls: dot_generals inside a while body with a
+    matrix result and a matrix operand (rank >= 2) that the loop does not change (defined
+    outside the loop, or a carried value the body returns unchanged); matrix-vector products
+    do not count. Work, outside loops (per call) and inside loop
+    bodies (per iteration, all loops together): dot_flops / loop_dot_flops, the FLOPs of
+    dot_generals and convolutions; elements / loop_elements, the result elements of every
+    other op but constants.
+    """
+
+    ops: int = 0
+    loops: int = 0
+    invariant_loop_matmuls: int = 0
+    dot_flops: int = 0
+    elements: int = 0
+    loop_dot_flops: int = 0
+    loop_elements: int = 0
+
+
+def features(module: ir.Module) -> ProgramFeatures:
+    """The ProgramFeatures of a StableHLO module (every function, nested regions included)."""
+    counts = dict.fromkeys(ProgramFeatures.__dataclass_fields__, 0)
+    for op in module.body.operations:
+        _visit(op.operation, [], counts)
+    return ProgramFeatures(**counts)
+
+
+def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
+    """Accumulate op's features into counts; loops holds the enclosing while ops (innermost
+    last)."""
+    counts["ops"] += 1
+    name = op.name
+    if name == _WHILE:
+        counts["loops"] += 1
+    prefix = "loop_" if loops else ""
+    if name in (_DOT, _CONV):
+        counts[prefix + "dot_flops"] += _flops(op)
+    elif name != _CONSTANT and not op.regions:
+        counts[prefix + "elements"] += sum(_elements(r.type) for r in op.results)
+    if (loops and name == _DOT and _rank(op.results[0].type) >= 2
+            and any(_invariant(v, loops[-1]) for v in op.operands if _rank(v.type) >= 2)):
+        counts["invariant_loop_matmuls"] += 1
+    for index, region in enumerate(op.regions):
+        inner = [*loops, op] if name == _WHILE and index == 1 else loops
+        for block in region.blocks:
+            for child in block.operations:
+                _visit(child.operation, inner, counts)
+
+
+def _invariant(value: ir.Value, loop: ir.Operation) -> bool:
+    """Whether value is the same on every iteration of loop's body: defined outside loop, or
+    an argument of loop's body that the body's terminator returns in the same position."""
+    if isinstance(value.owner, ir.Block):
+        block = value.owner
+        if block.owner == loop:
+            index = ir.BlockArgument(value).arg_number
+            return list(block.operations)[-1].operands[index] == value
+        defining = block.owner
+    else:
+        defining = value.owner.operation
+    while defining is not None:
+        if defining == loop:
+            return False
+        defining = defining.parent
+    return True
+
+
+def _rank(t: ir.Type) -> int:
+    return ir.RankedTensorType(t).rank if t.typeid == ir.RankedTensorType.static_typeid else 0
+
+
+def _elements(t: ir.Type) -> int:
+    """The element count of a ranked tensor type (dynamic dimensions count as 1)."""
+    if not t.typeid == ir.RankedTensorType.static_typeid:
+        return 1
+    shape = ir.RankedTensorType(t)
+    return math.prod(max(d, 1) if not shape.is_dynamic_dim(i) else 1
+                     for i, d in enumerate(shape.shape))
+
+
+def _flops(op: ir.Operation) -> int:
+    """FLOPs of a dot_general or convolution (2 per multiply-add)."""
+    out = _elements(op.results[0].type)
+    if op.name == _DOT:
+        numbers = str(op.attributes["dot_dimension_numbers"])
+        found = re.search(r"lhs_contracting_dimensions = \[([\d, ]*)\]", numbers)
+        dims = [int(d) for d in found.group(1).split(",") if d.strip()] if found else []
+        lhs = ir.RankedTensorType(op.operands[0].type).shape
+        return 2 * out * math.prod(max(lhs[d], 1) for d in dims)
+    kernel = ir.RankedTensorType(op.operands[1].type).shape
+    found = re.search(r"x\[([^\]]*)\]", str(op.attributes["dimension_numbers"]))
+    spec = [s.strip() for s in found.group(1).split(",")] if found else []
+    out_features = kernel[spec.index("o")] if "o" in spec else 1
+    return 2 * out * math.prod(max(k, 1) for k in kernel) // max(out_features, 1)
+
+
+def _mentions(flags, stems) -> bool:
+    return any(stem in flag for flag in flags for stem in stems)
+
+
+def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
+    """flags (a preset's, then the user's) with the per-program choices applied.
+
+    Data tiling is dropped when a loop body multiplies a matrix by a loop-invariant matrix
+    (IREE repacks it every iteration), unless user_flags mention data tiling themselves.
+    """
+    if (DATA_TILING in flags and feats.invariant_loop_matmuls
+            and not _mentions(user_flags, _DATA_TILING_STEMS)):
+        return [f for f in flags if f != DATA_TILING]
+    return list(flags)
+
+
+def cost_metadata(feats: ProgramFeatures) -> str:
+    """The `aotc.cost` reflection value: JSON of the work figures aotc_runtime.policy reads."""
+    return json.dumps({"dot_flops": feats.dot_flops, "elements": feats.elements,
+                       "loop_dot_flops": feats.loop_dot_flops,
+                       "loop_elements": feats.loop_elements, "loops": feats.loops},
+                      separators=(",", ":"))
+
+
+def stamp_cost(module: ir.Module, feats: ProgramFeatures) -> None:
+    """Record cost_metadata(feats) under `aotc.cost` in every public function's iree.reflection
+    (added to what is there: aotc's export metadata, or nothing for aotc.jit's programs)."""
+    value = cost_metadata(feats)
+    for op in module.body.operations:
+        fn = op.operation
+        if fn.name != "func.func" or ("sym_visibility" in fn.attributes and ir.StringAttr(
+                fn.attributes["sym_visibility"]).value != "public"):
+            continue
+        reflection = ({a.name: a.attr for a in ir.DictAttr(fn.attributes["iree.reflection"])}
+                      if "iree.reflection" in fn.attributes else {})
+        reflection[KEY_COST] = ir.StringAttr.get(value)
+        fn.attributes["iree.reflection"] = ir.DictAttr.get(reflection)
