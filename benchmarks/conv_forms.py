@@ -9,10 +9,10 @@ unused and the compilers drop it). Each direction is timed three ways, interleav
 process (benchmarks/timing.py, medians): jax.jit on device arrays; JAX's own StableHLO compiled
 by IREE with aotc's default flags (the convolution transposes aotc emitted before
 frontend/ops/conv_taps.py, which followed JAX's); and aotc's StableHLO compiled the same way.
-Results are checked against JAX before timing. The forward convolution is the same in both
-forms, and so is the input gradient (a convolution with lhs dilation; with the kernel
-transposed to the forward's layout it took the same CPU time). This is what chose the forms
-in frontend/ops/conv_taps.py.
+Results are checked against JAX before timing. aotc's forward convolution differs from JAX's
+only with one input feature (conv_taps.widen_single_channel); its input gradient is JAX's (a
+convolution with lhs dilation; with the kernel transposed to the forward's layout it took the
+same CPU time). This is what chose the forms in frontend/ops/conv_taps.py.
 """
 
 import argparse
@@ -84,7 +84,7 @@ def build(name: str, rng: np.random.Generator) -> tuple[dict, dict]:
         fns[f"{key}/jax"] = lambda f=jitted, a=on_device: jax.block_until_ready(f(*a))
         want = np.asarray(jitted(*on_device))
         forms = {"iree_jax_form": iree(jitted.lower(*on_device).as_text())}
-        if direction == "filter grad":  # the other two are JAX's forms
+        if direction != "input grad":  # aotc emits JAX's input-gradient convolution
             forms["iree_aotc_form"] = iree(str(aotc.lower(aotc_fn, *args)))
         for how, fn in forms.items():
             fns[f"{key}/{how}"] = lambda f=fn, a=args: f(*a)
@@ -124,7 +124,7 @@ def main(argv=None) -> None:
         jax_ms = times[f"{key}/jax"][0] * 1e3
         old = times[f"{key}/iree_jax_form"][0] * 1e3
         new = times.get(f"{key}/iree_aotc_form", times[f"{key}/iree_jax_form"])[0] * 1e3
-        same = "" if direction == "filter grad" else " (same form)"
+        same = " (same form)" if direction == "input grad" else ""
         print(f"{case:10s}{direction:13s}{jax_ms:9.3f}{old:16.3f}{new:17.3f}   "
               f"{new / jax_ms:.2f}x{same}")
 
