@@ -11,7 +11,7 @@ from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.source import caller_site
 from aotc.frontend.numpy.core import broadcast_shapes, shape_text
 from aotc.frontend.ops import elementwise as ew
-from aotc.frontend.random import threefry
+from aotc.frontend.random import threefry, xla_math
 from aotc.frontend.random.keys import float_dtype, shape_arg
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
@@ -100,6 +100,16 @@ _ERF_INV_LARGE = np.array([-0.000200214257, 0.000100950558, 0.00134934322, -0.00
                            2.83297682], np.float32)
 
 
+def _log(x: Tracer) -> Tracer:
+    """log as XLA:CPU computes it (bit-equal) for float32; IREE's log for 16-bit floats."""
+    return xla_math.log(x) if x.dtype == dtypes.float32 else anp.log(x)
+
+
+def _log1p(x: Tracer) -> Tracer:
+    """log1p as XLA:CPU computes it (bit-equal) for float32; IREE's log1p for 16-bit floats."""
+    return xla_math.log1p(x) if x.dtype == dtypes.float32 else anp.log1p(x)
+
+
 def _fma(a: Tracer, b: Tracer, c: Tracer) -> Tracer:
     """a * b + c for float32 a, b, c with one rounding (XLA:CPU contracts these to fmas): the
     product is exact in float64, which IREE demotes to float32 and fuses to an fma itself."""
@@ -112,7 +122,7 @@ def erf_inv(x: Tracer) -> Tracer:
     op, so only log1p and the fma rounding can differ from JAX on CPU."""
     dtype = x.dtype
     x = _convert(x, dtypes.float32) if dtype != dtypes.float32 else x
-    w = anp.negative(anp.log1p(anp.multiply(x, anp.negative(x))))
+    w = anp.negative(_log1p(anp.multiply(x, anp.negative(x))))
     small = anp.less(w, np.float32(5.0))
     w = anp.where(small, anp.add(w, np.float32(-2.5)), anp.add(anp.sqrt(w), np.float32(-3.0)))
     p = anp.where(small, _ERF_INV_SMALL[0], _ERF_INV_LARGE[0])
@@ -132,8 +142,7 @@ def normal_real(key: Tracer, shape: tuple, dtype) -> Tracer:
 def normal(key, shape=(), dtype=None) -> Tracer:
     """Standard normal floats: sqrt(2) * erf_inv(u) for u uniform in (-1, 1), as jax.random.normal.
 
-    The uniforms are bit-equal to JAX's; erf_inv is IREE's (and the interpreter's) polynomial,
-    within a few ulp of XLA's.
+    The uniforms are bit-equal to JAX's; erf_inv is XLA's polynomial with XLA:CPU's log1p.
 
     Example:
         >>> random.normal(random.PRNGKey(0), (2, 3))
@@ -210,12 +219,12 @@ def gumbel_real(key: Tracer, shape: tuple, dtype, mode: str) -> Tracer:
         x = anp.where(anp.greater_equal(high, 0.5), high,
                       anp.add(anp.add(high, anp.multiply(2.0 ** -info.nmant, low)),
                               float(info.tiny)))
-        return anp.negative(anp.log(anp.negative(anp.log1p(anp.negative(x)))))
+        return anp.negative(_log(anp.negative(_log1p(anp.negative(x)))))
     if mode != "low":
         raise TracingError(f"{caller_site()}: random.gumbel: mode={mode!r}; aotc has 'low' (JAX's "
                            "default) and 'high'")
     u = uniform_bits(key, shape, dtype, np.array(info.tiny, dtype), 1.0)
-    return anp.negative(anp.log(anp.negative(anp.log(u))))
+    return anp.negative(_log(anp.negative(_log(u))))
 
 
 def exponential(key, shape=(), dtype=None) -> Tracer:
@@ -227,7 +236,7 @@ def exponential(key, shape=(), dtype=None) -> Tracer:
     key = threefry.check_key("exponential", key)
     u = uniform_bits(key, shape_arg("exponential", shape), float_dtype("exponential", dtype),
                      0.0, 1.0)
-    return anp.negative(anp.log1p(anp.negative(u)))
+    return anp.negative(_log1p(anp.negative(u)))
 
 
 def laplace(key, shape=(), dtype=None) -> Tracer:
@@ -244,7 +253,7 @@ def laplace(key, shape=(), dtype=None) -> Tracer:
     # for Vulkan
     sign = anp.where(anp.greater(u, 0), np.array(1, dtype), anp.where(anp.less(u, 0),
                                                                       np.array(-1, dtype), u))
-    return anp.multiply(sign, anp.log1p(anp.negative(anp.abs(u))))
+    return anp.multiply(sign, _log1p(anp.negative(anp.abs(u))))
 
 
 def logistic(key, shape=(), dtype=None) -> Tracer:
@@ -257,7 +266,7 @@ def logistic(key, shape=(), dtype=None) -> Tracer:
     dtype = float_dtype("logistic", dtype)
     u = uniform_bits(key, shape_arg("logistic", shape), dtype, np.array(finfo(dtype).tiny,
                                                                         dtype), 1.0)
-    return anp.subtract(anp.log(u), anp.log1p(anp.negative(u)))
+    return anp.subtract(_log(u), _log1p(anp.negative(u)))
 
 
 def cauchy(key, shape=(), dtype=None) -> Tracer:
