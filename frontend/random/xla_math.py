@@ -70,6 +70,13 @@ def _bits(x: Tracer) -> Tracer:
     return lax.bitcast_convert_type(x, dtypes.int32)
 
 
+def _rounded(product: Tracer) -> Tracer:
+    """product, kept from being contracted into an fma by the add it feeds: a second use (a
+    NaN test selecting the quiet NaN for NaN products) makes LLVM's contraction, which takes
+    single-use products only, leave the multiply rounded."""
+    return anp.where(anp.not_equal(product, product), _f32(np.nan), product)
+
+
 def log(u: Tracer) -> Tracer:
     """log of a float32 array, bit-equal to XLA:CPU's (inputs <= 0, inf, NaN: see below).
 
@@ -105,7 +112,7 @@ def log1p(x: Tracer) -> Tracer:
     large = log(anp.add(x, _f32(1.0)))
     x2 = anp.multiply(x, x)
     ratio = anp.divide(_horner(x, _LOG1P_N), _horner(x, _LOG1P_D))
-    tail, half = lax.optimization_barrier((anp.multiply(anp.multiply(x, x2), ratio),
-                                           anp.multiply(_f32(-0.5), x2)))
-    small = anp.add(x, lax.optimization_barrier(anp.add(half, tail)))
+    tail = _rounded(anp.multiply(anp.multiply(x, x2), ratio))
+    half = _rounded(anp.multiply(_f32(-0.5), x2))
+    small = anp.add(x, anp.add(half, tail))
     return anp.where(anp.less(anp.abs(x), _f32(_LOG1P_SMALL)), small, large)
