@@ -165,14 +165,24 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None) -> Tracer:
         shape = shape_arg("truncated_normal", shape)
         check_shape("truncated_normal", shape, np.shape(lower), np.shape(upper))
     sqrt2 = anp.asarray(np.array(np.sqrt(2), dtype))
+    a, b = (_erf_of_bound(bound, dtype) for bound in (lower, upper))
     lower, upper = param(lower, dtype), param(upper, dtype)
-    a = lax.erf(anp.divide(lower, sqrt2))
-    b = lax.erf(anp.divide(upper, sqrt2))
     u = uniform_bits(key, shape, dtype, a, b)
     out = anp.multiply(sqrt2, erf_inv(u))
     return anp.clip(out, lax.nextafter(lax.stop_gradient(lower), anp.asarray(np.array(np.inf,
                                                                                       dtype))),
                     lax.nextafter(lax.stop_gradient(upper), anp.asarray(np.array(-np.inf, dtype))))
+
+
+def _erf_of_bound(bound, dtype) -> Tracer:
+    """erf(bound / sqrt(2)) as JAX computes it on CPU: for float32, XLA's constant folder's
+    value when the bound is a concrete number and XLA:CPU's erf kernel when it is traced."""
+    if dtype != dtypes.float32:
+        return lax.erf(anp.divide(param(bound, dtype), anp.asarray(np.array(np.sqrt(2), dtype))))
+    if not isinstance(bound, Tracer):
+        scaled = np.asarray(bound, np.float32) / np.float32(np.sqrt(2))
+        return anp.asarray(xla_math.erf_constant(scaled))
+    return xla_math.erf(anp.divide(param(bound, dtype), anp.asarray(np.float32(np.sqrt(2)))))
 
 
 def bernoulli(key, p=0.5, shape=None, mode: str = "low") -> Tracer:
