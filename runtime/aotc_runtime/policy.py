@@ -19,22 +19,21 @@ SYNC = "local-sync"
 TASK = "local-task"
 # Work per call outside loops, and per iteration inside loop bodies, from which local-task's
 # worker pool pays off: FLOPs of matmuls and convolutions, and result elements of other ops.
-# Measured: MLP forward (1.7e8 FLOPs, 8e5 elements), transformer forward (2.2e8, 3.5e6),
-# per-example gradients (4.7e6) ran faster on local-sync; the MLP SGD / Adam steps (5.8e8),
-# the 1024^2 matmul (2.1e9) and a 4M-float elementwise chain (5.5e7 elements) on local-task.
-# Loops: power iteration and RK4 (5.2e6 FLOPs per iteration) and a Newton while loop (9e5
-# elements) on local-sync; the RNN gradient (2e8 FLOPs per iteration) on local-task.
+# Measured with benchmarks/suite.py workloads (medians of 3 runs at load 9-14 on 2 cores): the
+# MLP SGD / Adam steps (5.8e8 FLOPs), the 1024^2 matmul (2.1e9) and the RNN gradient (2e8
+# FLOPs per loop iteration) ran faster on local-task; power iteration and RK4 (5.2e6 FLOPs per
+# iteration), a Newton while loop (9e5 elements per iteration), the MLP forward (1.7e8 FLOPs)
+# and per-example gradients (4.7e6) on local-sync.
 DOT_FLOPS = 4e8
 ELEMENTS = 1e7
 LOOP_DOT_FLOPS = 5e7
 LOOP_ELEMENTS = 1e7
-# Between these bounds the better device depends on the machine and its load (the same MLP
-# forward ran 0.9x JAX on local-task on a quiet 2-core machine and 1.4x on local-sync, and the
-# other way round at load 10): `uncertain` programs are timed on both (TimedChoice).
+# Below DOT_FLOPS / ELEMENTS the better device depends on the machine and its load: the MLP
+# forward ran 0.93x JAX on local-task and 1.38x on local-sync on a quiet 2-core machine, and
+# 4.0x against 1.35x at load 10. Such programs (`uncertain`), unless tiny or loops, are timed
+# on both devices by aotc.jit (TimedChoice); aotc_runtime.load gives them local-sync.
 TINY_DOT_FLOPS = 1e6
 TINY_ELEMENTS = 2.5e5
-HUGE_DOT_FLOPS = 4e9
-HUGE_ELEMENTS = 5e7
 
 
 def parse_cost(text: str) -> dict | None:
@@ -66,22 +65,18 @@ def driver_for(cost: dict) -> str:
 
 
 def uncertain(cost: dict) -> bool:
-    """Whether neither device clearly wins for cost: not tiny (local-sync), not huge
-    (local-task), and not a loop with small iterations (local-sync: each iteration is a host
-    round-trip, cheaper without the worker pool).
+    """Whether the better device for cost is left to timing: programs that driver_for gives
+    local-sync, but neither tiny nor loops (small-iteration loops run best on local-sync: each
+    iteration is a host round-trip, cheaper without the worker pool).
 
     Example:
         >>> uncertain({"dot_flops": 1.7e8}), uncertain({"dot_flops": 17e9})
         (True, False)
     """
-    dot, elements = cost.get("dot_flops", 0), cost.get("elements", 0)
-    loop_dot, loop_elements = cost.get("loop_dot_flops", 0), cost.get("loop_elements", 0)
-    if dot >= HUGE_DOT_FLOPS or elements >= HUGE_ELEMENTS:
+    if driver_for(cost) == TASK or cost.get("loops", 0):
         return False
-    small_loops = loop_dot < LOOP_DOT_FLOPS and loop_elements < LOOP_ELEMENTS
-    if cost.get("loops", 0) and small_loops and dot < DOT_FLOPS and elements < ELEMENTS:
-        return False
-    return not (dot < TINY_DOT_FLOPS and elements < TINY_ELEMENTS and small_loops)
+    return not (cost.get("dot_flops", 0) < TINY_DOT_FLOPS
+                and cost.get("elements", 0) < TINY_ELEMENTS)
 
 
 def recorded_cost(reflections: dict) -> dict | None:

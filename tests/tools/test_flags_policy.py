@@ -264,7 +264,7 @@ def test_runtime_policy_decisions():
     bad = {"f": {artifact.KEY_COST: "not json"}}
     assert policy.choose_driver("local-task", bad, 1) == "local-task"
     assert not policy.uncertain({"dot_flops": 10, "elements": 100})  # tiny: local-sync
-    assert not policy.uncertain({"dot_flops": 2 * 2048 ** 3})  # huge: local-task
+    assert not policy.uncertain({"dot_flops": 2 * 2048 ** 3})  # large: local-task
+    assert not policy.uncertain({"loop_dot_flops": 2e8, "loops": 3})  # large loop: local-task
     assert not policy.uncertain({"loop_dot_flops": 5e6, "loops": 1})  # small loop: local-sync
     assert policy.uncertain({"dot_flops": 1.7e8, "elements": 8e5})  # an MLP forward: timed
-    assert policy.uncertain({"loop_dot_flops": 2e8, "loops": 3})
