@@ -289,8 +289,9 @@ def cauchy(key, shape=(), dtype=None) -> Tracer:
     dtype = float_dtype("cauchy", dtype)
     u = uniform_bits(key, shape_arg("cauchy", shape), dtype, np.array(finfo(dtype).eps, dtype),
                      1.0)
-    return anp.tan(anp.multiply(anp.asarray(np.array(np.pi, dtype)),
-                                anp.subtract(u, anp.asarray(np.array(0.5, dtype)))))
+    x = anp.multiply(anp.asarray(np.array(np.pi, dtype)),
+                     anp.subtract(u, anp.asarray(np.array(0.5, dtype))))
+    return xla_math.tan(x) if dtype == dtypes.float32 else anp.tan(x)
 
 
 def rademacher(key, shape=(), dtype=None) -> Tracer:

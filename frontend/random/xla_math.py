@@ -145,3 +145,100 @@ def erf_constant(x) -> np.ndarray:
     erff differs on 5 of them)."""
     flat = np.asarray(x, np.float32).ravel()
     return np.array([math.erf(float(v)) for v in flat], np.float32).reshape(np.shape(x))
+
+
+# glibc 2.36's tanf (Sun's k_tanf.c: tan(x) ~ x + x^3 * (T0 + ...) on [-pi/4, pi/4]); XLA:CPU
+# calls the C library's tanf, element by element, for stablehlo.tan.
+_TAN_T = np.array([3.3333334327e-01, 1.3333334029e-01, 5.3968254477e-02, 2.1869488060e-02,
+                   8.8632395491e-03, 3.5920790397e-03, 1.4562094584e-03, 5.8804126456e-04,
+                   2.4646313977e-04, 7.8179444245e-05, 7.1407252108e-05, -1.8558637748e-05,
+                   2.5907305826e-05], np.float32)
+_PIO4 = np.float32(7.8539812565e-01)
+_PIO4_LO = np.float32(3.7748947079e-08)
+# pi/2 as a sum of three float32s (for a reduction as exact as glibc's, done in double)
+_PIO2 = (np.float32(np.pi / 2), np.float32(np.pi / 2 - np.float64(np.float32(np.pi / 2))))
+_PIO2_LO = np.float32(np.pi / 2 - np.float64(_PIO2[0]) - np.float64(_PIO2[1]))
+
+
+def _mul(a, b) -> Tracer:
+    """a * b rounded to float32 on its own (kept out of fma contraction)."""
+    return _rounded(anp.multiply(a, b))
+
+
+def _two_sum(a: Tracer, b: Tracer) -> tuple[Tracer, Tracer]:
+    """s = fl(a + b) and the exact error a + b - s (Knuth's TwoSum; no products to contract)."""
+    s = anp.add(a, b)
+    bb = anp.subtract(s, a)
+    return s, anp.add(anp.subtract(a, anp.subtract(s, bb)), anp.subtract(b, bb))
+
+
+def _mask_low_bits(x: Tracer) -> Tracer:
+    """x with the low 12 mantissa bits cleared (k_tanf's split of w and -1/w)."""
+    return lax.bitcast_convert_type(lax.bitwise_and(_bits(x), anp.asarray(np.int32(-4096))),
+                                    dtypes.float32)
+
+
+def _tan_kernel(x: Tracer, y: Tracer, odd: Tracer) -> Tracer:
+    """glibc's __kernel_tanf(x, y, iy) for |x + y| <= pi/4: tan(x + y), or -1/tan(x + y) where
+    `odd` (iy = -1), op for op with separate roundings (glibc is built without contraction)."""
+    iy = anp.where(odd, _f32(-1.0), _f32(1.0))
+    negative = anp.less(x, _f32(0.0))
+    big = anp.greater_equal(anp.abs(x), np.array(0x3F2CA140, np.uint32).view(np.float32))
+    xa = anp.where(negative, anp.negative(x), x)
+    ya = anp.where(negative, anp.negative(y), y)
+    x_big = anp.add(anp.subtract(_f32(_PIO4), xa), anp.subtract(_f32(_PIO4_LO), ya))
+    x = anp.where(big, x_big, x)
+    y = anp.where(big, _f32(0.0), y)
+    sign = anp.where(negative, _f32(-1.0), _f32(1.0))
+    z = _mul(x, x)
+    w = _mul(z, z)
+    r = _TAN_T[11]
+    for c in (_TAN_T[9], _TAN_T[7], _TAN_T[5], _TAN_T[3], _TAN_T[1]):
+        r = anp.add(_f32(c), _mul(w, r))
+    v = _TAN_T[12]
+    for c in (_TAN_T[10], _TAN_T[8], _TAN_T[6], _TAN_T[4], _TAN_T[2]):
+        v = anp.add(_f32(c), _mul(w, v))
+    v = _mul(z, v)
+    s = _mul(z, x)
+    r = anp.add(y, _mul(z, anp.add(_mul(s, anp.add(r, v)), y)))
+    r = anp.add(r, _mul(_f32(_TAN_T[0]), s))
+    w = anp.add(x, r)
+    # |x| >= 0.6744: tan(pi/4 - x) by the identity, with k_tanf's shortcut for tiny pi/4 - x
+    big_out = anp.multiply(sign, anp.subtract(iy, _mul(_f32(2.0), anp.subtract(
+        x, anp.subtract(anp.divide(_mul(w, w), anp.add(w, iy)), r)))))
+    tiny_out = anp.multiply(anp.multiply(sign, iy),
+                            anp.subtract(_f32(1.0), _mul(anp.multiply(_f32(2.0), iy), x)))
+    big_out = anp.where(anp.less(anp.abs(x), _f32(2.0 ** -13)), tiny_out, big_out)
+    # -1 / (x + r), accurately
+    zh = _mask_low_bits(w)
+    vv = anp.subtract(r, anp.subtract(zh, x))
+    a = anp.divide(_f32(-1.0), w)
+    t = _mask_low_bits(a)
+    ss = anp.add(_f32(1.0), _mul(t, zh))
+    inverse = anp.add(t, _mul(a, anp.add(ss, _mul(t, vv))))
+    small_out = anp.where(odd, inverse, w)
+    return anp.where(big, big_out, small_out)
+
+
+def tan(x: Tracer) -> Tracer:
+    """tan of a float32 array as XLA:CPU computes it on glibc 2.36 (its tanf), for |x| < 3pi/4
+    (cauchy's range is (-pi/2, pi/2)); IREE's tan beyond that.
+
+    |x| <= pi/4: the kernel directly. Above, x - (+-pi/2) as the float pair glibc's double
+    reduction gives (TwoSum against pi/2 in three float32 pieces) and -1/tan of that. Inputs
+    below 2**-13 give x (or -1/x after reduction), as glibc does.
+    """
+    ax = anp.abs(x)
+    reduce = anp.greater(ax, np.array(0x3F490FDA, np.uint32).view(np.float32))
+    half_pi = anp.where(anp.less(x, _f32(0.0)), _f32(-1.0), _f32(1.0))
+    a = anp.subtract(x, anp.multiply(half_pi, _f32(_PIO2[0])))        # exact (Sterbenz)
+    s, e = _two_sum(a, anp.negative(anp.multiply(half_pi, _f32(_PIO2[1]))))
+    e = anp.subtract(e, anp.multiply(half_pi, _f32(_PIO2_LO)))
+    y0 = anp.add(s, e)
+    y1 = anp.subtract(e, anp.subtract(y0, s))
+    x0 = anp.where(reduce, y0, x)
+    x1 = anp.where(reduce, y1, _f32(0.0))
+    tiny = anp.less(anp.abs(x0), _f32(2.0 ** -13))
+    tiny_out = anp.where(reduce, anp.divide(_f32(-1.0), x0), x0)
+    out = anp.where(tiny, tiny_out, _tan_kernel(x0, x1, reduce))
+    return anp.where(anp.less(ax, _f32(2.356194)), out, anp.tan(x))
