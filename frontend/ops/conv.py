@@ -452,6 +452,8 @@ def _chosen_tangent(attrs, x, init, x_dot, out) -> ir.Value:
     out_shape = shape_of(out)
     if 0 in out_shape:
         return values.zeros_like(out)
+    if _tiles(geometry, shape_of(x), out_shape):
+        return _tiled_chosen_tangent(x, x_dot, out, geometry[0])
     zero = values.scalar(0, values.element(x_dot))
     taps = _window_taps(x, init, geometry, out_shape)
     tangent = values.zeros_like(out)
@@ -459,6 +461,39 @@ def _chosen_tangent(attrs, x, init, x_dot, out) -> ir.Value:
                                                               out_shape)))):
         tangent = ew.select(ew.compare("EQ", tap, out), tap_dot, tangent)
     return tangent
+
+
+def _tiles(geometry, shape, out_shape) -> bool:
+    """Whether the windows tile x exactly: window = strides, no padding or dilation, and
+    every dim a whole number of windows (2x2 max pooling with stride 2 on even sizes)."""
+    dims, strides, base, window, pads = geometry
+    return (list(dims) == list(strides) and all(b == 1 for b in base)
+            and all(w == 1 for w in window) and all(p == (0, 0) for p in pads)
+            and all(n == o * k for n, o, k in zip(shape, out_shape, dims)))
+
+
+def _tiled_chosen_tangent(x, x_dot, out, dims) -> ir.Value:
+    """_chosen_tangent for windows that tile x: x as (out_0, k_0, out_1, k_1, ...), a one-hot
+    of the first position (row-major) in each window equal to the result, and the selected
+    tangents summed over the window axes. Its transpose is a broadcast, a select and a reshape,
+    where the general form transposes to one interior-padded scatter per window offset; for
+    grad.py's CNN max pool (16x28x28x8) the backward took 0.18 ms of CPU in that form."""
+    from aotc.frontend.ops.reduction import reduce_binary
+
+    out_shape, rank = shape_of(out), len(dims)
+    tiled = [n for pair in zip(out_shape, dims) for n in pair]
+    outer, inner = list(range(0, 2 * rank, 2)), list(range(1, 2 * rank, 2))
+    positions = np.arange(int(np.prod(dims)), dtype=np.int32).reshape(dims)
+    position = shape_ops.broadcast_in_dim(shape_ops.constant(positions), tiled, inner)
+    past_end = values.scalar(positions.size, values.element(position))
+    equal = ew.compare("EQ", shape_ops.reshape(x, tiled),
+                       shape_ops.broadcast_in_dim(out, tiled, outer))
+    candidates = ew.select(equal, position, values.broadcast_scalar(past_end, position))
+    first = reduce_binary(candidates, past_end, inner, ew.minimum)
+    chosen = ew.compare("EQ", position, shape_ops.broadcast_in_dim(first, tiled, outer))
+    tangents = shape_ops.reshape(x_dot, tiled)
+    picked = ew.select(chosen, tangents, values.zeros_like(tangents))
+    return reduce_binary(picked, values.scalar(0, values.element(x_dot)), inner, ew.add)
 
 
 def _product_tangent(attrs, x, init, x_dot, out) -> ir.Value:

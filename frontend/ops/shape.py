@@ -305,18 +305,48 @@ defzero("stablehlo.constant", "stablehlo.iota", "stablehlo.get_dimension_size",
         "stablehlo.dynamic_iota")
 
 
+# Sums over at least this many leading elements (with features kept after them) are split in two.
+MIN_TWO_STAGE_ROWS = 1024
+
+
+def _two_stage_split(rows: int) -> int | None:
+    """The inner block size for summing `rows` leading elements in two stages: the largest
+    divisor of rows in [8, 64], or None."""
+    return next((k for k in range(64, 7, -1) if rows % k == 0), None)
+
+
+def _sum_axes(ct: ir.Value, summed: list) -> ir.Value:
+    """Sum ct over the axes `summed`. A sum over a static leading prefix of many elements,
+    with features after it, runs in two stages: (rows/k, k, features) summed over k, then
+    over rows/k.
+
+    IREE 3.13 compiles a one-stage sum over N, H, W of an NHWC tensor as one strided
+    reduction with the features outside the loop: 1.26 ms of CPU for 64x28x28x16, against
+    0.56 ms in two stages (and 0.070 vs 0.024 ms for 16x28x28x8); that reduction was the
+    largest dispatch of a CNN's gradient (the bias gradient)."""
+    from aotc.frontend.ops.reduction import reduce_binary
+
+    zero = values.scalar(0, values.element(ct))
+    shape = shape_of(ct)
+    leading = (None not in shape and summed == list(range(len(summed)))
+               and len(summed) < len(shape))
+    rows = int(np.prod(shape[:len(summed)])) if leading else 0
+    k = _two_stage_split(rows)
+    if rows < MIN_TWO_STAGE_ROWS or k is None:
+        return reduce_binary(ct, zero, summed, ew.add)
+    blocks = reshape(ct, [rows // k, k, *shape[len(summed):]])
+    return reduce_binary(reduce_binary(blocks, zero, [1], ew.add), zero, [0], ew.add)
+
+
 def _sum_to_shape(ct: ir.Value, shape, dims, like=None) -> ir.Value:
     """Sum ct (of a broadcast result) back to an operand of `shape` mapped to result `dims`
     (`like()` gives a value of that shape, for dynamic shapes)."""
-    from aotc.frontend.ops.reduction import reduce_binary
-
     out_shape = shape_of(ct)
     summed = [d for d in range(len(out_shape)) if d not in dims]
     expanded = [i for i, d in enumerate(dims) if shape[i] == 1 and out_shape[d] != 1]
     summed = sorted(summed + [dims[i] for i in expanded])
     if summed:
-        zero = values.scalar(0, values.element(ct))
-        ct = reduce_binary(ct, zero, summed, ew.add)
+        ct = _sum_axes(ct, summed)
     if list(shape_of(ct)) != list(shape):  # the expanded unit dims are missing
         if None in shape:  # a dynamic broadcast (IREE cannot lower dynamic reshapes)
             kept = [i for i in range(len(shape)) if i not in expanded]
