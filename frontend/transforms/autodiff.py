@@ -21,9 +21,9 @@ from aotc.frontend.numpy.reductions import sum as reduce_sum
 from aotc.frontend.numpy.shape import moveaxis, reshape
 from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.eager import eager
-from aotc.frontend.trace.lower import eval_shape, spec_of
+from aotc.frontend.trace.lower import ShapeDtypeStruct, eval_shape, spec_of
 from aotc.frontend.trace.staging import call_function, function_name, stage
-from aotc.frontend.trace.tracer import Tracer, to_tracer
+from aotc.frontend.trace.tracer import Tracer, is_tracing, to_tracer
 from aotc.frontend.transforms.vmap import vmap
 from aotc.passes import autodiff
 from aotc.passes import functions as util
@@ -312,6 +312,17 @@ def linearize(fun: Callable, *primals, has_aux: bool = False):
     return (out, f_jvp, aux) if has_aux else (out, f_jvp)
 
 
+def _output_specs(fun: Callable, structure, specs: list):
+    """The ShapeDtypeStructs of fun's outputs on arguments of `specs`. Inside a trace, fun is
+    traced in that trace (on zeros; the unused ops are dropped later), since it may close over
+    the trace's tracers, which a fresh eval_shape trace (another MLIR context) cannot use."""
+    if not is_tracing():
+        return eval_shape(fun, *tree.unflatten(structure, specs))
+    out = fun(*tree.unflatten(structure, [np.zeros(s.shape, s.dtype) for s in specs]))
+    return tree.map(lambda v: ShapeDtypeStruct(tuple(to_tracer(v).shape), to_tracer(v).dtype),
+                    out)
+
+
 def linear_transpose(fun: Callable, *primals):
     """The transpose of a linear function, like jax.linear_transpose: fun_t(ct) is the tuple of
     cotangents of fun's arguments, one per primal. primals (arrays or ShapeDtypeStructs, in
@@ -331,7 +342,7 @@ def linear_transpose(fun: Callable, *primals):
             raise TracingError(f"{caller_site()}: linear_transpose needs float arguments "
                                "(or complex ones) of "
                                f"static shape, got {spec}")
-    out_shapes = eval_shape(fun, *tree.unflatten(structure, specs))
+    out_shapes = _output_specs(fun, structure, specs)
 
     def fun_t(ct):
         if tree.structure(ct) != tree.structure(out_shapes):

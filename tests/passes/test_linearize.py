@@ -83,6 +83,20 @@ def test_linear_transpose_is_the_adjoint():
     close(x_ct, jax.linear_transpose(lambda x: jnp.cumsum(x[::-1]) * 0.5, Y)(X[0])[0])
 
 
+def test_linear_transpose_of_a_closure_over_an_outer_tracer():
+    """Inside a trace, fun may close over the trace's tracers (w here): its output shapes are
+    traced in the same trace, not a fresh one (once: "operand from a different MLIRContext")."""
+    def transposed(w, ct):
+        return aotc.linear_transpose(lambda x: x @ w, aotc.ShapeDtypeStruct(Y.shape, "float32"))(ct)
+
+    ct = RNG.standard_normal(4).astype(np.float32)
+    traced = aotc.lower(transposed, A, ct)
+    (got,) = aotc.interpret(traced.module, traced.name, A, ct)
+    want = jax.linear_transpose(lambda x: x @ A, jax.ShapeDtypeStruct(Y.shape, np.float32))(ct)
+    close(got, want[0])
+    close(aotc.jit(transposed)(A, ct), want)
+
+
 def test_linear_transpose_errors():
     with pytest.raises(aotc.TracingError, match=r"test_linearize.py:\d+: .*float arguments"):
         aotc.linear_transpose(lambda n: n * 2, np.arange(3))
