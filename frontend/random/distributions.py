@@ -176,7 +176,13 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None) -> Tracer:
 
 def _erf_of_bound(bound, dtype) -> Tracer:
     """erf(bound / sqrt(2)) as JAX computes it on CPU: for float32, XLA's constant folder's
-    value when the bound is a concrete number and XLA:CPU's erf kernel when it is traced."""
+    value when the bound is a concrete number and XLA:CPU's erf kernel when it is traced.
+
+    Concrete bounds match JAX under jax.jit, where XLA folds the constants. Called eagerly,
+    jax.random.truncated_normal runs its inner jit with the bounds as arguments, so erf runs
+    the kernel there; its result can differ from the folded value by an ulp, and the samples
+    by a few.
+    """
     if dtype != dtypes.float32:
         return lax.erf(anp.divide(param(bound, dtype), anp.asarray(np.array(np.sqrt(2), dtype))))
     if not isinstance(bound, Tracer):

@@ -1,20 +1,30 @@
-"""float32 log and log1p computed exactly as XLA:CPU computes them, for aotc.random's samplers.
+"""float32 log, log1p, erf and tan computed exactly as JAX computes them on CPU, for aotc.random's
+samplers (normal, truncated_normal, exponential, gumbel, laplace, logistic, cauchy).
 
-XLA:CPU (jaxlib 0.10.2, x86-64 with FMA) does not call libm for `log`: it inlines the Cephes
-`logf` polynomial (Eigen's `plog`), and `log1p` is Cephes' rational approximation below
-|x| < sqrt(2) - 1 and that log of 1 + x above. Its LLVM backend contracts the polynomial's
-multiply-adds into fmas. Read from the optimized object code XLA dumps (`--xla_dump_to`):
-every Horner step of both polynomials is an fma, so are `x - 0.5 * x2` and `+ q2 * e` in log
-and `y * x3 + q1 * e` (with `q1 * e` rounded first); log1p's last steps `-0.5 * x2 + x3 * r`
-and `x + ...` are separate roundings. Written out op for op here (exponent and mantissa by
-integer bit manipulation), these give JAX's bits on every float32 input in (0, inf) (log) and
-(-1, inf) (log1p), where IREE's and numpy's own log/log1p are 1 ulp off on ~13-18 % of inputs.
+XLA:CPU (jaxlib 0.10.2) does not call libm for `log`: it inlines the Cephes `logf` polynomial
+(Eigen's `plog`); `log1p` is Cephes' rational approximation below |x| < sqrt(2) - 1 and that
+log of 1 + x above; `erf` is Eigen's rational interpolant with explicit fmas; `tan` calls the C
+library's `tanf` (glibc 2.36 here: Sun's k_tanf.c kernel after a reduction by pi/2 done in
+double). Which multiply-adds are fmas was read from the object code XLA dumps
+(`XLA_FLAGS=--xla_dump_to=...`, objdump): every Horner step of log's and log1p's polynomials,
+`x - 0.5 * x2` and `+ q2 * e` in log and `y * x3 + q1 * e` (with `q1 * e` rounded first); log1p's
+last steps `-0.5 * x2 + x3 * r` and `x + ...`, and all of tanf, round separately. Written out op
+for op here (exponent and mantissa by integer bit manipulation) they give JAX's bits (measured
+on 262144 inputs each, and on 64 keys x 4096 draws of every sampler above), where IREE's and
+numpy's own functions differ in the last place on ~13 % of inputs.
 
-fmas: the product of two float32s is exact in float64, so a float64 multiply and add rounded
-once to float32 is the fma (except for ties broken differently by the double rounding, which
-need a sum whose float64 rounding lands exactly on a float32 midpoint: not seen in 10**6 draws).
-IREE demotes float64 to float32 by default and then fuses the multiply-add into an fma itself.
-Separate roundings are kept separate by rounding the product to float32 first.
+Rounding control, since StableHLO has no fma:
+- fma: the product of two float32s is exact in float64, so a float64 multiply and add rounded
+  once to float32 is the fma (up to a double rounding that needs the float64 sum to land exactly
+  on a float32 midpoint: not seen). IREE demotes float64 to float32 by default and its CPU
+  backends then contract the multiply-add into an fma.
+- a separate rounding: IREE's CPU backends (like clang's fp-contract=on) contract a float32
+  multiply into the add it feeds when the add is its only use, so `_rounded` puts a select
+  between them to keep the product rounded.
+vmvx and Vulkan (lavapipe) contract nothing, so each fma there rounds twice (<= 3.4 ulps off).
+They also fold float algebra such as (a + c) - a -> c, so an fma from float32 pieces (Dekker's
+product and TwoSum) only works behind optimization barriers there. That was measured bit-exact
+but costs 35x the compile time and 140x the run time on cpu, so it is not used.
 """
 
 import math
@@ -73,10 +83,12 @@ def _bits(x: Tracer) -> Tracer:
 
 
 def _rounded(product: Tracer) -> Tracer:
-    """product, kept from being contracted into an fma by the add it feeds: a second use (a
-    NaN test selecting the quiet NaN for NaN products) makes LLVM's contraction, which takes
-    single-use products only, leave the multiply rounded."""
-    return anp.where(anp.not_equal(product, product), _f32(np.nan), product)
+    """product, kept from being contracted into an fma by the add it feeds: the add gets a
+    select instead of the multiply, and the select cannot be folded away (it maps the largest
+    float32, a product the callers never make, to inf; a NaN test selecting NaN is folded by
+    LLVM on aarch64)."""
+    big = np.finfo(np.float32).max
+    return anp.where(anp.equal(product, _f32(big)), _f32(np.inf), product)
 
 
 def log(u: Tracer) -> Tracer:
@@ -102,7 +114,7 @@ def log(u: Tracer) -> Tracer:
     y1 = fma(fma(x, _LOG_P[3], _LOG_P[4]), x, _LOG_P[5])
     y2 = fma(fma(x, _LOG_P[6], _LOG_P[7]), x, _LOG_P[8])
     y = fma(fma(y, x3, y1), x3, y2)
-    y = fma(y, x3, anp.multiply(_f32(_LOG_Q1), e))
+    y = fma(y, x3, _rounded(anp.multiply(_f32(_LOG_Q1), e)))   # aarch64 would fuse q1 * e
     out = fma(_f32(_LOG_Q2), e, anp.add(fma(_f32(-0.5), x2, x), y))
     out = anp.where(anp.equal(u, _f32(np.inf)), _f32(np.inf), out)
     out = anp.where(anp.equal(u, _f32(0.0)), _f32(-np.inf), out)

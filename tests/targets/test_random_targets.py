@@ -60,6 +60,12 @@ TAN = {"vmvx": False}
 # targets do, so uniforms over spans that are not powers of 2 round twice there: within 2 ulps.
 UNFUSED = {"vulkan": ("uniform_range", "uniform_vector_range"),
            "vmvx": ("uniform_range", "uniform_vector_range")}
+# Targets where the float32 log/log1p/erf/tan samplers (test_random.EXACT_FLOAT32) are bit-equal
+# to JAX: aotc.random writes out XLA:CPU's algorithms, whose fmas it gets from float64
+# multiply-adds that IREE demotes to float32 and the CPU backends contract. vmvx and Vulkan
+# contract nothing (each fma rounds twice) and fold float algebra such as (a + c) - a -> c, so
+# there they stay within test_random.ULPS (measured <= 3.4 ulps).
+EXACT_FLOAT32 = {"cpu", "aarch64"}
 
 
 def program_for(target: str):
@@ -101,7 +107,7 @@ def test_draws_match_jax_on_target(target, request):
     expected = expected_on(target)
     module = aotc_runtime.load_bytes(_compile(target), device=TARGETS[target].driver)
     got = _from_bits(module["program"](T.KEYS), expected)
-    T.compare(got, expected, target, UNFUSED.get(target, ()))
+    T.compare(got, expected, target, UNFUSED.get(target, ()), target in EXACT_FLOAT32)
 
 
 @pytest.mark.slow  # compiling for aarch64 takes ~100 s of CPU
@@ -114,4 +120,4 @@ def test_draws_match_jax_on_aarch64(qemu, run, tmp_path):
                 "--function=program", f"--input=@{tmp_path / 'keys.npy'}", *outputs])
     assert done.returncode == 0, done.stderr
     got = [np.load(tmp_path / f"out{k}.npy") for k in range(len(expected))]
-    T.compare(_from_bits(got, expected), expected, "aarch64")
+    T.compare(_from_bits(got, expected), expected, "aarch64", exact_float32=True)
