@@ -130,6 +130,11 @@ NN = [
 
 # ---- jax.scipy.special --------------------------------------------------------------------------
 
+_IREE_CIRCULAR = ("IREE 3.13 fails to compile JAX's series while loops here (exp1 even "
+                  "untransformed; gammainc/betainc after reverse mode): 'circular dependency: "
+                  "input operation uses partition output ... stream.async.dispatch'")
+
+
 def _probs(rng, *shape):
     return rng.uniform(0.05, 0.95, shape).astype(F32)
 
@@ -159,9 +164,12 @@ SPECIAL = [
     Program("special_bessel", "jax.scipy.special", lambda x: (
         jss.i0e(x), jss.i1e(x), jss.i0(x * 0.5), jss.i1(x * 0.5)), _x((6,), scale=3.0)),
     Program("special_incomplete_gamma_beta", "jax.scipy.special", lambda a, x, p: (
-        jss.gammainc(a, x), jss.gammaincc(a, x), jss.betainc(a, a + 1.0, p), jss.beta(a, x),
-        jss.exp1(x)), lambda rng: (positive(rng, 4), positive(rng, 4), _probs(rng, 4)),
-        no_grad=(0,), max_steps=30),
+        jss.gammainc(a, x), jss.gammaincc(a, x), jss.betainc(a, a + 1.0, p), jss.beta(a, x)),
+        lambda rng: (positive(rng, 4), positive(rng, 4), _probs(rng, 4)), no_grad=(0,),
+        max_steps=30, xfail={("grad", "iree"): _IREE_CIRCULAR}),
+    Program("special_exp1", "jax.scipy.special", jss.exp1,
+            lambda rng: (positive(rng, 4, low=0.3, high=3.0),), max_steps=30,
+            xfail={(t, "iree"): _IREE_CIRCULAR for t in ("grad", "jvp", "vmap")}),
     Program("special_closed_forms", "jax.scipy.special", lambda x, lam: (
         jss.erfcx(x), jss.dawsn(x), jss.poch(x, 2.5), jss.boxcox(x, lam), jss.boxcox1p(x, lam),
         jss.owens_t(x, lam), jss.sici(x)[0], jss.fresnel(x)[1]),
@@ -176,7 +184,11 @@ SPECIAL = [
         xfail={("grad", "*"): (
             "NaN gradients: JAX's series while loops (expi, expn, hyp1f1) under "
             "aotc.differentiate(max_steps=20); the steps past a loop's end (skipped by a "
-            "select) still differentiate the body on values where it is not finite")}),
+            "select) still differentiate the body on values where it is not finite"),
+            **{(t, "iree"): (
+                "NaN from IREE in some lanes/entries of expn and its tangent (the interpreter "
+                "matches JAX): JAX's nested series while loops miscompiled by IREE 3.13")
+               for t in ("jvp", "vmap")}}),
     Program("special_zeta", "jax.scipy.special", lambda s, q: jss.zeta(s + 1.5, q),
             lambda rng: (positive(rng, 4, low=0.0, high=3.0), positive(rng, 4))),
 ]
