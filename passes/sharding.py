@@ -18,7 +18,7 @@ shapes (sharded programs are static) raise ShardingError naming the op and its s
 
 from dataclasses import dataclass, field
 
-from aotc.frontend.core.ir import ir, shape_of, tensor_type
+from aotc.frontend.core.ir import ir, replace_uses, shape_of, tensor_type
 from aotc.frontend.core.mesh import (
     Mesh,
     ShardingError,
@@ -197,7 +197,7 @@ class Partitioner(Walker):
         for p in range(self.mesh.size):
             new = op.clone().operation
             mapping = {v: x.blocks[p] for v, x in full.items()}
-            _remap(new, mapping)
+            replace_uses(new, mapping)
             results.append(list(new.results))
         return [Sharded(replicated(len(shape_of(r))), [outs[k] for outs in results])
                 for k, r in enumerate(op.results)]
@@ -322,15 +322,6 @@ def _captured(op: ir.Operation, env: dict) -> list:
     return found
 
 
-def _remap(op: ir.Operation, mapping: dict) -> None:
-    def remap(inner):
-        inner = inner.operation
-        for i, v in enumerate(inner.operands):
-            if v in mapping:
-                inner.operands[i] = mapping[v]
-        return ir.WalkResult.ADVANCE
-
-    op.walk(remap)
 
 
 # ---- the pass ------------------------------------------------------------------------------------
