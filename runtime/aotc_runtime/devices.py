@@ -317,14 +317,7 @@ class Transfer:
             args.push_ref(self.to_device(array, imported, keep, name, staged))
         results = rt.VmVariantList(1)
         context.invoke(function, args, results)
-        outs = []
-        for i in range(len(results)):
-            value = results.get_variant(i)
-            if isinstance(value, rt.VmRef):
-                view = value.deref(rt.HalBufferView, True)
-                if view is not None:
-                    value = self.to_numpy(view, imported)
-            outs.append(value)
+        outs = read_results(results, lambda i, view: self.to_numpy(view, imported))
         self.recycle(staged)
         return outs  # keep goes now: results that alias an imported input were copied
 
@@ -441,6 +434,20 @@ class Transfer:
         rt.HalFence.create_at(semaphore, 1).wait()
 
 
+def read_results(results: rt.VmVariantList, to_numpy) -> list:
+    """A call's results: each buffer view as to_numpy(index, view) makes it, other values
+    (scalars) as they are."""
+    outs = []
+    for i in range(len(results)):
+        value = results.get_variant(i)
+        if isinstance(value, rt.VmRef):
+            view = value.deref(rt.HalBufferView, True)
+            if view is not None:
+                value = to_numpy(i, view)
+        outs.append(value)
+    return outs
+
+
 class MeshTransfer:
     """Calls of one VM context on several devices (a program compiled for a mesh): each input
     goes to the device its compiled argument lives on (`iree.abi.affinity` in the function's
@@ -466,15 +473,8 @@ class MeshTransfer:
             args.push_ref(self.transfers[p].to_device(array, imported, keep, name, staged[p]))
         results = rt.VmVariantList(1)
         context.invoke(function, args, results)
-        outs = []
-        for i in range(len(results)):
-            value = results.get_variant(i)
-            if isinstance(value, rt.VmRef):
-                view = value.deref(rt.HalBufferView, True)
-                if view is not None:
-                    p = results_on[i] if i < len(results_on) else 0
-                    value = self.transfers[p].to_numpy(view, imported)
-            outs.append(value)
+        outs = read_results(results, lambda i, view: self.transfers[
+            results_on[i] if i < len(results_on) else 0].to_numpy(view, imported))
         for transfer, copies in zip(self.transfers, staged):
             transfer.recycle(copies)
         return outs
