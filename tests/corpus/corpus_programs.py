@@ -118,9 +118,9 @@ NN = [
     Program("nn_initializer_orthogonal", "jax.nn", lambda key: jax.nn.initializers.orthogonal()(
         jax.random.wrap_key_data(key), (3, 3)), _key, batch_ints=True, undefined=_KEY_ONLY,
         xfail={("vmap", "*"): (
-            "JAX lowers orthogonal's QR to a LAPACK custom_call (lapack_sgeqrf_ffi) that carries "
-            "an #sdy.op_sharding_rule attribute: aotc's parse_module rejects the unregistered sdy "
-            "dialect (and IREE could not run a LAPACK custom_call anyway)")}),
+            "MissingRuleError: JAX lowers orthogonal's QR to LAPACK custom_calls "
+            "(lapack_sgeqrf_ffi, lapack_sorgqr_ffi) that aotc has no batch rule for (their "
+            "#sdy.op_sharding_rule attributes are dropped on import)")}),
     Program("nn_dot_product_attention", "jax.nn", lambda q, k, v, mask: (
         jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla")),
         lambda rng: (normal(rng, 1, 4, 2, 8), normal(rng, 1, 5, 2, 8), normal(rng, 1, 5, 2, 8),
