@@ -20,18 +20,20 @@ jax.config.update("jax_platforms", "cpu")
 SHARDED = """module @jit__lambda attributes {mhlo.num_partitions = 2 : i32} {
   sdy.mesh @mesh = <["x"=2]> {stablehlo.mesh = {axes = [{name = "x", size = 2 : i64}]}}
   func.func public @main(%arg0: tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>})
-      -> (tensor<4xf32> {jax.result_info = "result", sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) {
+      -> (tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) {
     %0 = stablehlo.sine %arg0 : tensor<4xf32>
     return %0 : tensor<4xf32>
   }
 }"""
 
 # a custom_call whose sharding rule is its only attribute, then the first of two
-RULES = """func.func @main(%arg0: tensor<3x3xf32>) -> tensor<3x3xf32> {
-  %0 = stablehlo.custom_call @foo(%arg0) {sdy.sharding_rule = #sdy.op_sharding_rule<([i, j])->([k, l]) {i=3, j=3, k=3, l=3}, custom>} : (tensor<3x3xf32>) -> tensor<3x3xf32>
-  %1 = stablehlo.custom_call @bar(%0) {sdy.sharding_rule = #sdy.op_sharding_rule<([i, j])->([k, l]) {i=3, j=3, k=3, l=3}>, backend_config = "x"} : (tensor<3x3xf32>) -> tensor<3x3xf32>
+_RULE = "sdy.sharding_rule = #sdy.op_sharding_rule<([i, j])->([k, l]) {i=3, j=3, k=3, l=3}"
+_T = "(tensor<3x3xf32>) -> tensor<3x3xf32>"
+RULES = f"""func.func @main(%arg0: tensor<3x3xf32>) -> tensor<3x3xf32> {{
+  %0 = stablehlo.custom_call @foo(%arg0) {{{_RULE}, custom>}} : {_T}
+  %1 = stablehlo.custom_call @bar(%0) {{{_RULE}>, backend_config = "x"}} : {_T}
   return %1 : tensor<3x3xf32>
-}"""
+}}"""
 
 
 def _orthogonal(key):
