@@ -50,6 +50,11 @@ KEY_DEVICES = "aotc.devices"
 # compiler (aotc.tools.flags_policy) writes on every public function of a CPU program and
 # aotc_runtime.policy reads to pick local-sync or local-task when load() is given no device.
 KEY_COST = "aotc.cost"
+# The byte alignment the program's CPU code assumes of its input buffers ("16"; absent: 64, what
+# IREE assumes by default). The compiler (aotc.tools.flags_policy) compiles llvm-cpu programs for
+# 16, numpy's malloc alignment, so that aotc_runtime imports large numpy inputs in place instead
+# of copying them; artifacts without it get only 64-byte aligned inputs imported.
+KEY_INPUT_ALIGNMENT = "aotc.input_alignment"
 # The scope of `#flow.parameter.named<"model"::"key">`: iree-run-module --parameters=model=F.irpa
 WEIGHTS_SCOPE = "model"
 

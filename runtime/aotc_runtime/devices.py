@@ -30,6 +30,7 @@ import numpy as np
 from iree.runtime import system_setup
 from iree.runtime.dtypes import map_dtype_to_hal_element_type
 
+from aotc_runtime import artifact
 from aotc_runtime.debug import SINK
 from aotc_runtime.errors import ArtifactError, InputError
 
@@ -235,12 +236,17 @@ def check_arch(arch: str | None, target: str, source: str) -> None:
 
 # ---- moving arrays in and out of calls ----
 # Host devices (IREE's local-sync and local-task CPU drivers) compute in host memory: a numpy
-# input that is C-contiguous, native-endian, writable and 64-byte aligned is imported as the
-# IREE buffer itself (IREE's CPU code loads its inputs with aligned 64-byte vector moves, so an
-# unaligned pointer must never reach it), and a result comes back as a numpy view of the
-# buffer IREE wrote. Everything else takes exactly one copy. Below ZERO_COPY_MIN_BYTES a copy
-# costs less than the bookkeeping, so small arrays are always copied.
+# input that is C-contiguous, native-endian, writable and aligned as the program's code assumes
+# is imported as the IREE buffer itself, and a result comes back as a numpy view of the buffer
+# IREE wrote. Everything else takes exactly one copy. Below ZERO_COPY_MIN_BYTES a copy costs
+# less than the bookkeeping, so small arrays are always copied.
+# By default IREE's CPU code assumes 64-byte aligned bindings and loads inputs with aligned
+# 64-byte vector moves (`vmovaps zmm`), so an unaligned pointer must never reach it. aotc
+# compiles its llvm-cpu programs for 16 (artifact.KEY_INPUT_ALIGNMENT): numpy's large arrays
+# start 16 bytes past a 64-byte boundary (glibc malloc), and a 25 MB embedding table copied on
+# every call cost 10x the gather itself. Copies made here are ALIGNMENT aligned.
 ALIGNMENT = 64
+MIN_INPUT_ALIGNMENT = 16  # the least alignment a program may declare (numpy's malloc's)
 ZERO_COPY_MIN_BYTES = 1 << 16
 _HOST_DRIVERS = ("local-sync", "local-task")
 _IMPORT_TYPE = int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE)
@@ -269,6 +275,20 @@ def _dtype(element_type) -> np.dtype:
     if element_type not in _DTYPES:  # a dtype object: a numpy class raises std::bad_cast
         _DTYPES[element_type] = np.dtype(rt.HalElementType.map_to_dtype(element_type))
     return _DTYPES[element_type]
+
+
+def input_alignment(reflections: dict) -> int:
+    """The input alignment every function of an artifact declares (artifact.KEY_INPUT_ALIGNMENT,
+    the largest over them), or ALIGNMENT if any declares none or a value that is not a power of
+    two from MIN_INPUT_ALIGNMENT to ALIGNMENT."""
+    declared = []
+    for reflection in reflections.values():
+        text = reflection.get(artifact.KEY_INPUT_ALIGNMENT, "")
+        value = int(text) if text.isdigit() else 0
+        if not MIN_INPUT_ALIGNMENT <= value <= ALIGNMENT or value & (value - 1):
+            return ALIGNMENT
+        declared.append(value)
+    return max(declared, default=ALIGNMENT)
 
 
 def aligned_empty(shape, dtype: np.dtype) -> np.ndarray:
@@ -301,10 +321,11 @@ class Transfer:
     copies then land in memory that is already mapped (a fresh 16 MiB buffer costs 4096 page
     faults, more than the copy)."""
 
-    def __init__(self, device: rt.HalDevice):
+    def __init__(self, device: rt.HalDevice, alignment: int = ALIGNMENT):
         self.device = device
         self.allocator = device.allocator
         self.host = repr(device).split(":")[0] in _HOST_DRIVERS
+        self.alignment = alignment  # what the program's code assumes of an imported input
         self._spare: dict[int, list] = {}  # nbytes -> aligned copies the last call made
 
     def call(self, context: rt.VmContext, function, arrays, name: str) -> list:
@@ -353,7 +374,7 @@ class Transfer:
                 memory_type=_IMPORT_TYPE, allowed_usage=_USAGE, device=self.device,
                 buffer=array, element_type=element_type)
         start = array.ctypes.data if dense else -1
-        if dense and start % ALIGNMENT == 0 and array.flags.writeable:
+        if dense and start % self.alignment == 0 and array.flags.writeable:
             TRANSFERS["imported"] += 1
             source = array
         else:

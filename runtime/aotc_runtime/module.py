@@ -153,6 +153,7 @@ class ArtifactInfo:
         self._cost = policy.recorded_cost(reflections)
         self._auto_driver: str = policy.choose_driver(self.driver, reflections,
                                                       self.device_count)
+        self._input_alignment = devices.input_alignment(reflections)
         self.functions: list[str] = sorted(self._signatures) or names
         self.weights: dict = weight_files.needed(self.metadata, source)
         self.weights_path: str | None = (weight_files.default_path(source)
@@ -301,7 +302,7 @@ class Module(ArtifactInfo):
         self.devices = getattr(config, "devices", [config.device])
         self._context, self._bound = context, bound
         self._transfer = (devices.MeshTransfer(self.devices) if self.device_count > 1
-                          else devices.Transfer(config.device))
+                          else devices.Transfer(config.device, self._input_alignment))
         self._generation = devices.fork_generation()
 
     def _reattach_after_fork(self) -> None:

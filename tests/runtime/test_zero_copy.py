@@ -83,6 +83,52 @@ def test_aligned_input_is_used_in_place(modules):
     assert moved["imported"] == 1 and moved["read"] == 2 and moved["viewed"] == 1
 
 
+@pytest.mark.parametrize("offset", [16, 32, 48])
+def test_inputs_at_numpy_malloc_alignment_are_used_in_place(modules, offset):
+    """aotc compiles CPU programs for 16-byte aligned inputs (flags_policy.ALIGNMENT_FLAG), so
+    numpy's large arrays (16 bytes past a 64-byte boundary) are not copied; the affine program's
+    code loads them with full-width vector moves, which fault if the code assumed 64."""
+    x, y = aligned(LARGE, offset=offset), aligned(LARGE, offset=offset)
+    assert modules["affine"]._input_alignment == 16
+    out, moved = counted(lambda: modules["affine"].affine(x, y))
+    np.testing.assert_allclose(out, x * 2 + y, rtol=1e-6)
+    assert moved == {"imported": 2, "copied": 0, "viewed": 1, "read": 0}
+    same, plus, again = modules["passthrough"].passthrough(x)  # IREE returns x's own buffer
+    np.testing.assert_allclose(plus, x + 1, rtol=1e-6)
+    assert not np.shares_memory(same, x) and not np.shares_memory(again, x)
+    np.testing.assert_array_equal(again, x)
+
+
+def test_artifacts_without_a_declared_alignment_get_only_64_byte_aligned_inputs_in_place():
+    """A program compiled without aotc's per-program flags (replace=True: IREE's default 64-byte
+    assumption, no aotc.input_alignment) gets 16-byte aligned inputs copied."""
+    from aotc.tools.compile import compile_stablehlo
+    from aotc.tools.targets import flags
+
+    text = str(aotc.lower(affine, VEC, VEC))
+    module = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", flags("cpu"), replace=True),
+                                     device="local-sync", require_aotc=False)
+    assert module._input_alignment == devices.ALIGNMENT
+    x, y = aligned(LARGE, offset=16), aligned(LARGE)
+    (out,), moved = counted(lambda: module["affine"](x, y))
+    np.testing.assert_allclose(out, x * 2 + y, rtol=1e-6)
+    assert moved == {"imported": 1, "copied": 1, "viewed": 1, "read": 0}
+
+
+@pytest.mark.parametrize("declared, expected", [
+    ({"f": {"aotc.input_alignment": "16"}}, 16),
+    ({"f": {"aotc.input_alignment": "16"}, "g": {"aotc.input_alignment": "32"}}, 32),
+    ({"f": {"aotc.input_alignment": "16"}, "g": {}}, 64),
+    ({"f": {"aotc.input_alignment": "8"}}, 64),
+    ({"f": {"aotc.input_alignment": "48"}}, 64),
+    ({"f": {"aotc.input_alignment": "128"}}, 64),
+    ({"f": {"aotc.input_alignment": "x16"}}, 64),
+    ({}, 64),
+])
+def test_declared_input_alignment(declared, expected):
+    assert devices.input_alignment(declared) == expected
+
+
 def test_results_do_not_alias_inputs_or_each_other(modules):
     x = aligned(LARGE)
     kept = x.copy()
