@@ -24,9 +24,20 @@ from aotc.sharding import Mesh, NamedSharding, P
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # parallel_mlp beside this file
 import parallel_mlp
-from parallel_mlp import (LEARNING_RATE, SIZES, STEPS, TOLERANCE, argument_parser,
-                          devices_from_env, init_params, numpy_predict, numpy_step, predict,
-                          relative_difference, train)
+from parallel_mlp import (  # noqa: F401 (numpy_*: the model's float64 oracle, for its tests)
+    LEARNING_RATE,
+    SIZES,
+    STEPS,
+    TOLERANCE,
+    argument_parser,
+    devices_from_env,
+    init_params,
+    numpy_predict,
+    numpy_step,
+    predict,
+    relative_difference,
+    train,
+)
 
 BATCH = 64  # the global batch: divisible by 1, 2, 4 and 8 devices
 
