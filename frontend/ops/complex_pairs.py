@@ -419,32 +419,23 @@ def _sqrt(p: Pair) -> Pair:
     return re, ew.select(b_inf, b, ew.select(at_zero, b, im))
 
 
-def _sin(p: Pair) -> Pair:
-    a, b = p
-    if b is None:
-        return ew.sine(a), None
-    return ew.multiply(ew.sine(a), ew.cosh(b)), ew.multiply(ew.cosine(a), ew.sinh(b))
+def _separable(real, re_factors, im_factors, negate_im: bool = False):
+    """A function of a + bi whose parts are products f(a) g(b): sin, cos, sinh and cosh.
+    `real` is the function on real inputs; re = f(a) g(b), im = (+-) h(a) k(b)."""
+    def pair(p: Pair) -> Pair:
+        a, b = p
+        if b is None:
+            return real(a), None
+        im = ew.multiply(im_factors[0](a), im_factors[1](b))
+        return (ew.multiply(re_factors[0](a), re_factors[1](b)),
+                ew.negate(im) if negate_im else im)
+    return pair
 
 
-def _cos(p: Pair) -> Pair:
-    a, b = p
-    if b is None:
-        return ew.cosine(a), None
-    return ew.multiply(ew.cosine(a), ew.cosh(b)), ew.negate(ew.multiply(ew.sine(a), ew.sinh(b)))
-
-
-def _sinh(p: Pair) -> Pair:
-    a, b = p
-    if b is None:
-        return ew.sinh(a), None
-    return ew.multiply(ew.sinh(a), ew.cosine(b)), ew.multiply(ew.cosh(a), ew.sine(b))
-
-
-def _cosh(p: Pair) -> Pair:
-    a, b = p
-    if b is None:
-        return ew.cosh(a), None
-    return ew.multiply(ew.cosh(a), ew.cosine(b)), ew.multiply(ew.sinh(a), ew.sine(b))
+_sin = _separable(ew.sine, (ew.sine, ew.cosh), (ew.cosine, ew.sinh))
+_cos = _separable(ew.cosine, (ew.cosine, ew.cosh), (ew.sine, ew.sinh), negate_im=True)
+_sinh = _separable(ew.sinh, (ew.sinh, ew.cosine), (ew.cosh, ew.sine))
+_cosh = _separable(ew.cosh, (ew.cosh, ew.cosine), (ew.sinh, ew.sine))
 
 
 def _tanh(p: Pair) -> Pair:
