@@ -13,6 +13,7 @@ from aotc.frontend.ops import (
     indexing,
     linalg,
     loops,
+    reduce_window_jvp,
     reduction,
     shape,
     sort,
@@ -23,4 +24,4 @@ from aotc.frontend.ops import (
 ew = elementwise
 
 __all__ = ["control", "conv", "debug", "elementwise", "ew", "fft", "indexing", "linalg", "loops",
-           "reduction", "shape", "sort", "special", "spmd"]
+           "reduce_window_jvp", "reduction", "shape", "sort", "special", "spmd"]

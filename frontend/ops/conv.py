@@ -48,7 +48,7 @@ def _pads(attrs, rank):
     return [tuple(p) for p in attrs.array("padding").reshape(-1, 2).tolist()]
 
 
-def _dilate_and_pad(x, axes, dilation, pads, fill):
+def dilate_and_pad(x, axes, dilation, pads, fill):
     """Insert dilation-1 `fill` values between elements along axes, then pad (negative crops)."""
     shape = list(x.shape)
     grown = list(shape)
@@ -142,7 +142,7 @@ def _conv_impl(ctx, lhs, rhs):
     lhs = np.transpose(lhs, lhs_spec).astype(work)
     rhs = np.transpose(rhs, rhs_spec).astype(work)
     spatial_axes = list(range(2, lhs.ndim))
-    lhs = _dilate_and_pad(lhs, spatial_axes, lhs_dil, pads, 0)
+    lhs = dilate_and_pad(lhs, spatial_axes, lhs_dil, pads, 0)
     out_spatial = [window_output_size(n, k, s, window_dilation=d) for n, k, s, d in
                    zip(lhs.shape[2:], rhs.shape[2:], strides, rhs_dil)]
     batch_groups = ctx.attrs.int("batch_group_count", 1)
@@ -194,7 +194,7 @@ def _reduce_window_type(types, attrs):
 
 def _windows(x, init, dims, strides, base, window, pads):
     """All windows of x as an array of shape (*output shape, *window dims)."""
-    x = _dilate_and_pad(x, range(x.ndim), base, pads, init)
+    x = dilate_and_pad(x, range(x.ndim), base, pads, init)
     spans = [(k - 1) * d + 1 for k, d in zip(dims, window)]
     if any(n < s for n, s in zip(x.shape, spans)):
         out = [0 if n < s else (n - s) // st + 1 for n, s, st in zip(x.shape, spans, strides)]
@@ -428,7 +428,7 @@ register("batch", "stablehlo.convolution", _conv_batch)
 # ---- reduce_window: autodiff and batching ------------------------------------------------------
 
 
-def _window_taps(x: ir.Value, fill: ir.Value, geometry, out_shape) -> list[ir.Value]:
+def window_taps(x: ir.Value, fill: ir.Value, geometry, out_shape) -> list[ir.Value]:
     """For each offset in the window (row-major), the element at that offset of every window:
     slices of x dilated and padded with `fill`, each shaped like the output."""
     dims, strides, base, window, pads = geometry
@@ -455,9 +455,9 @@ def _chosen_tangent(attrs, x, init, x_dot, out) -> ir.Value:
     if _tiles(geometry, shape_of(x), out_shape):
         return _tiled_chosen_tangent(x, init, x_dot, out, geometry)
     zero = values.scalar(0, values.element(x_dot))
-    taps = _window_taps(x, init, geometry, out_shape)
+    taps = window_taps(x, init, geometry, out_shape)
     tangent = values.zeros_like(out)
-    for tap, tap_dot in reversed(list(zip(taps, _window_taps(x_dot, zero, geometry,
+    for tap, tap_dot in reversed(list(zip(taps, window_taps(x_dot, zero, geometry,
                                                               out_shape)))):
         tangent = ew.select(ew.compare("EQ", tap, out), tap_dot, tangent)
     return tangent
@@ -485,7 +485,7 @@ def _tiled_chosen_tangent(x, init, x_dot, out, geometry) -> ir.Value:
     dims, out_shape = geometry[0], shape_of(out)
     tiled = [n for pair in zip(out_shape, dims) for n in pair]
     outer, inner = list(range(0, 2 * len(dims), 2)), list(range(1, 2 * len(dims), 2))
-    taps, i32 = _window_taps(x, init, geometry, out_shape), ir.IntegerType.get_signless(32)
+    taps, i32 = window_taps(x, init, geometry, out_shape), ir.IntegerType.get_signless(32)
     first = values.broadcast_scalar(values.scalar(len(taps), i32), out)  # none: past the end
     for k in reversed(range(len(taps))):
         here = values.broadcast_scalar(values.scalar(k, i32), out)
@@ -507,8 +507,8 @@ def _product_tangent(attrs, x, init, x_dot, out) -> ir.Value:
     if 0 in out_shape:
         return values.zeros_like(out)
     zero = values.scalar(0, values.element(x_dot))
-    taps = _window_taps(x, init, geometry, out_shape)
-    dots = _window_taps(x_dot, zero, geometry, out_shape)
+    taps = window_taps(x, init, geometry, out_shape)
+    dots = window_taps(x_dot, zero, geometry, out_shape)
 
     def running_products(items):
         products, acc = [], None
@@ -530,23 +530,25 @@ def _product_tangent(attrs, x, init, x_dot, out) -> ir.Value:
 _sum_window_jvp = structural_jvp(0, 1)  # the sum with its init is linear in both
 
 
-def _reduce_window_jvp(ctx, primals, tangents):
-    n = len(primals) // 2
-    ufunc = body_ufunc(ctx.op.regions[0]) if n == 1 else None
+def special_window_jvp(ctx, primals, tangents):
+    """The JVP of a sum, product, max or min window reduction (the first two with a constant
+    init value), or None for other bodies (reduce_window_jvp folds those)."""
+    ufunc = body_ufunc(ctx.op.regions[0]) if len(primals) == 2 else None
     if ufunc is np.add:
         return _sum_window_jvp(ctx, primals, tangents)
-    if ufunc not in (np.maximum, np.minimum, np.multiply):
-        raise MissingRuleError("jvp", "stablehlo.reduce_window with this body (sum, product, "
-                               "max and min have rules)", ctx.location)
-    (x, init), (x_dot, init_dot) = primals, tangents
-    if not values.is_zero(init_dot):
-        raise MissingRuleError("jvp", "stablehlo.reduce_window product/max/min with a "
-                               "differentiated init value", ctx.location)
+    if ufunc not in (np.maximum, np.minimum, np.multiply) or not values.is_zero(tangents[1]):
+        return None
+    (x, init), x_dot = primals, tangents[0]
     if values.is_zero(x_dot):
         return [values.Zero.of(ctx.results[0])]
     _static_shape(x.type, "jvp", "stablehlo.reduce_window", ctx.location)
     tangent_of = _product_tangent if ufunc is np.multiply else _chosen_tangent
     return [tangent_of(ctx.attrs, x, init, x_dot, ctx.results[0])]
+
+
+def window_geometry(ctx) -> tuple:
+    """(window dims, strides, base dilations, window dilations, padding) of a reduce_window."""
+    return _window_geometry(ctx.attrs, len(shape_of(ctx.op.operands[0])))
 
 
 def _reduce_window_transpose(ctx, cts, operands):
@@ -568,7 +570,6 @@ def _reduce_window_transpose(ctx, cts, operands):
     return [summed[0], None]
 
 
-register("jvp", "stablehlo.reduce_window", _reduce_window_jvp)
 register("transpose", "stablehlo.reduce_window", _reduce_window_transpose)
 
 
