@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 import numpy as np
 
+import aotc.frontend.linalg  # noqa: F401  (registers the rules of JAX's LAPACK custom_calls)
 import aotc.frontend.ops  # noqa: F401  (registers every op)
 from aotc.frontend.core import registry
 
@@ -39,10 +40,6 @@ MISSING_REASONS = {
     "stablehlo.reduce_precision": "only jax.lax.reduce_precision emits it; it needs a numpy "
     "reference that rounds exponent and mantissa bits (its JVP "
     "would be the same rounding of the tangent)",
-    **{f"stablehlo.custom_call @lapack_{name}_ffi": "a LAPACK call of JAX's CPU lowering; aotc "
-       "writes linear algebra in plain StableHLO (frontend/linalg), which every IREE target "
-       "compiles" for name in ("sgeqrf", "sgesdd", "sgetrf", "sorgqr", "spotrf", "ssyevd",
-                               "strsm")},
     "stablehlo.rng_bit_generator": "aotc's random numbers are threefry in plain integer ops "
     "(frontend/random); this op's bit streams are "
     "backend-defined, so no numpy reference can reproduce them",
