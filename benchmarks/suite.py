@@ -10,7 +10,10 @@ arrays (block_until_ready); aotc as aotc.jit(f) with no flags (its defaults), nu
 The first call of each side (trace + compile + run) is timed and the two results are checked
 equal (allclose) before any timing; then both are timed in interleaved rounds
 (benchmarks/timing.py), --repeat rounds after warm-up, and the median per-call time is reported
-with the ratio aotc / JAX (< 1: aotc faster) and the geometric mean of the ratios.
+with the ratio aotc / JAX (< 1: aotc faster) and the geometric mean of the ratios. Then the
+same interleaved rounds measure process CPU time per call (every thread: JAX's and IREE's
+worker pools count), which a loaded machine changes far less than wall time: on a shared
+2-core machine at load 10, a compute-bound call spends 2-4x its CPU time waiting for a core.
 A workload one side fails to compile is reported with the error, not fatal.
 
 aotc's compile cache is off here (AOTC_CACHE=0) so that its first call measures a real compile;
@@ -30,7 +33,7 @@ import time
 import types
 
 import numpy as np
-from timing import median_times
+from timing import calls_for, median_times
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -374,7 +377,25 @@ def measure(name: str, repeat: int, device: str | None) -> dict:
     times = median_times({"jax": run_jax, "aotc": run_aotc}, repeat)
     row["jax"], row["aotc"] = times["jax"][0], times["aotc"][0]
     row["ratio"] = row["aotc"] / row["jax"]
+    cpu = cpu_times({"jax": run_jax, "aotc": run_aotc}, repeat)
+    row["jax_cpu"], row["aotc_cpu"] = cpu["jax"], cpu["aotc"]
+    row["cpu_ratio"] = row["aotc_cpu"] / row["jax_cpu"]
     return row
+
+
+def cpu_times(fns: dict, rounds: int) -> dict:
+    """Median process CPU seconds per call of each function over interleaved rounds of about
+    5 ms of calls each (all threads of the process count: JAX's and IREE's workers)."""
+    calls = {name: calls_for(fn) for name, fn in fns.items()}
+    samples: dict = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            fn()
+            start = time.process_time()
+            for _ in range(calls[name]):
+                fn()
+            samples[name].append((time.process_time() - start) / calls[name])
+    return {name: float(np.median(s)) for name, s in samples.items()}
 
 
 def geomean(values) -> float:
@@ -383,17 +404,21 @@ def geomean(values) -> float:
 
 
 def table(rows: list) -> str:
-    lines = ["| workload | JAX ms | aotc ms | aotc / JAX | JAX first call s | aotc first call s |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | JAX ms | aotc ms | aotc / JAX | JAX CPU ms | aotc CPU ms | "
+             "CPU aotc / JAX | JAX first call s | aotc first call s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['name']} | | FAIL | | {r['jax_first']:.2f} | {r['error']} |")
+            lines.append(f"| {r['name']} | | FAIL | | | | | {r['jax_first']:.2f} | "
+                         f"{r['error']} |")
             continue
         lines.append(f"| {r['name']} | {r['jax'] * 1e3:.3f} | {r['aotc'] * 1e3:.3f} | "
-                     f"{r['ratio']:.2f} | {r['jax_first']:.2f} | {r['aotc_first']:.2f} |")
-    measured = [r["ratio"] for r in rows if "ratio" in r]
+                     f"{r['ratio']:.2f} | {r['jax_cpu'] * 1e3:.3f} | {r['aotc_cpu'] * 1e3:.3f} | "
+                     f"{r['cpu_ratio']:.2f} | {r['jax_first']:.2f} | {r['aotc_first']:.2f} |")
+    measured = [r for r in rows if "ratio" in r]
     lines.append(f"| **geomean** ({len(measured)} of {len(rows)}) | | | "
-                 f"**{geomean(measured):.2f}** | | |")
+                 f"**{geomean(r['ratio'] for r in measured):.2f}** | | | "
+                 f"**{geomean(r['cpu_ratio'] for r in measured):.2f}** | | |")
     return "\n".join(lines)
 
 
@@ -405,31 +430,38 @@ def context(args, loads: list) -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{stamp}; {platform.machine()}, {os.cpu_count()} cores; load average (1 min) "
             f"{min(loads):.1f}-{max(loads):.1f} during the run; JAX {jax.__version__}, "
-            f"aotc {aotc.__version__}; aotc device {args.device or 'default (local-task)'}; "
+            f"aotc {aotc.__version__}; aotc device {args.device or 'chosen per program'}; "
             f"median of {args.repeat} interleaved rounds after warm-up; aotc compile cache "
             f"{'on' if args.cache else 'off'}.")
 
 
 def plot(rows: list, path: str, title: str) -> None:
+    """Bars of the wall-time ratios (green at most 1, red above) and, beside each, a grey bar of
+    the CPU-time ratio, on a log scale with a line at 1."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     measured = [r for r in rows if "ratio" in r]
-    names = [r["name"] for r in measured]
     ratios = [r["ratio"] for r in measured]
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(measured) + 1.6))
-    colors = ["tab:green" if q <= 1 else "tab:red" for q in ratios]
-    ax.barh(names, ratios, color=colors)
+    cpu = [r["cpu_ratio"] for r in measured]
+    at = np.arange(len(measured))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(measured) + 1.6))
+    ax.barh(at - 0.2, ratios, height=0.4, label="wall time",
+            color=["tab:green" if q <= 1 else "tab:red" for q in ratios])
+    ax.barh(at + 0.2, cpu, height=0.4, color="tab:gray", label="CPU time (all threads)")
+    ax.set_yticks(at, [r["name"] for r in measured])
     ax.set_xscale("log")
-    ax.set_xlim(min(0.5, min(ratios) / 1.5), max(2.0, max(ratios) * 3))
+    ax.set_xlim(min(0.5, min(ratios + cpu) / 1.5), max(2.0, max(ratios + cpu) * 3))
     ax.axvline(1.0, color="black", linewidth=1)
     ax.invert_yaxis()
-    for y, q in enumerate(ratios):
-        ax.annotate(f"{q:.2f}", (q, y), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=8)
-    ax.set_xlabel("aotc time / JAX time (log scale; < 1: aotc faster)")
+    for y, q, c in zip(at, ratios, cpu):
+        for offset, value in ((-0.2, q), (0.2, c)):
+            ax.annotate(f"{value:.2f}", (value, y + offset), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=7)
+    ax.set_xlabel("aotc / JAX per call (log scale; < 1: aotc faster)")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -470,8 +502,8 @@ def main(argv=None) -> None:
             print(f"{name:18s} FAIL  {row['error']}", flush=True)
         else:
             print(f"{name:18s} JAX {row['jax'] * 1e3:9.3f} ms  aotc {row['aotc'] * 1e3:9.3f} ms"
-                  f"  ratio {row['ratio']:5.2f}  first call JAX {row['jax_first']:.2f} s, aotc "
-                  f"{row['aotc_first']:.2f} s", flush=True)
+                  f"  ratio {row['ratio']:5.2f}  CPU ratio {row['cpu_ratio']:5.2f}  first call "
+                  f"JAX {row['jax_first']:.2f} s, aotc {row['aotc_first']:.2f} s", flush=True)
     text = table(rows)
     about = context(args, loads)
     print(f"\n{about}\n\n{text}")
@@ -484,9 +516,11 @@ def main(argv=None) -> None:
                       f"Descriptions:\n\n" + "".join(f"- `{n}`: {WORKLOADS[n][0]}\n"
                                                      for n in names))
         measured = [r["ratio"] for r in rows if "ratio" in r]
+        cpu = [r["cpu_ratio"] for r in rows if "ratio" in r]
         plot(rows, os.path.join(RESULTS, f"{args.name}.png"),
-             f"aotc.jit / jax.jit, geomean {geomean(measured):.2f} "
-             f"(load avg {min(loads):.0f}-{max(loads):.0f}, {os.cpu_count()} cores)")
+             f"aotc.jit / jax.jit, geomean {geomean(measured):.2f} (CPU time "
+             f"{geomean(cpu):.2f}); load avg {min(loads):.0f}-{max(loads):.0f}, "
+             f"{os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
