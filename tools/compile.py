@@ -10,6 +10,7 @@ from aotc.frontend.core.errors import CompileError
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.ops.complex import legalize_for_backend
 from aotc.frontend.ops.complex_pairs import split_complex
+from aotc.frontend.ops.exact_fma import EXACT_FMA_BACKENDS, emulate_fmas
 from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.frontend.ops.vmvx import NEEDS_VMVX_LEGALIZATION, legalize_for_vmvx
@@ -66,6 +67,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     text = _lower_ffts_text(text)
     if not replace:
         text = _legalize_complex_text(text, target)
+        text = _exact_fmas_text(text, target)
     try:
         vmfb = compile_str(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
@@ -282,6 +284,15 @@ def _legalize_vmvx_text(text: str, target: str) -> str:
         legalize_for_vmvx(module)
 
     return _rewritten(text, rewrite)
+
+
+def _exact_fmas_text(text: str, target: str) -> str:
+    """On backends that never fuse a multiply-add (vmvx, Vulkan), float32 fmas written as float64
+    multiply-adds (aotc.random's) become exact fmas from float32 ops: see
+    aotc.frontend.ops.exact_fma. Other targets' text, and text without float64, is unchanged."""
+    if get_target(target).backend not in EXACT_FMA_BACKENDS or "f64>" not in text:
+        return text
+    return _rewritten(text, emulate_fmas)
 
 
 def _rewritten(text: str, rewrite) -> str:

@@ -19,12 +19,15 @@ Rounding control, since StableHLO has no fma:
   on a float32 midpoint: not seen). IREE demotes float64 to float32 by default and its CPU
   backends then contract the multiply-add into an fma.
 - a separate rounding: IREE's CPU backends (like clang's fp-contract=on) contract a float32
-  multiply into the add it feeds when the add is its only use, so `_rounded` puts a select
+  multiply into the add it feeds when the add is its only use, so `opaque` puts a select
   between them to keep the product rounded.
-vmvx and Vulkan (lavapipe) contract nothing, so each fma there rounds twice (<= 3.4 ulps off).
-They also fold float algebra such as (a + c) - a -> c, so an fma from float32 pieces (Dekker's
-product and TwoSum) only works behind optimization barriers there. That was measured bit-exact
-but costs 35x the compile time and 140x the run time on cpu, so it is not used.
+- vmvx and Vulkan (lavapipe) contract nothing: for those targets only, aotc's compile step
+  rewrites each float64 multiply-add of float32 values into an exact fma from float32 ops
+  (aotc.frontend.ops.exact_fma), so the functions here are bit-equal there too and the CPU
+  targets keep their single fma instructions.
+- Vulkan's path folds float algebra that only holds for real numbers ((a + b) - a -> b, and
+  c * (a * b) -> (c * a) * b), so values that such a fold would look through (TwoSum's sum and
+  difference, erf_inv's last product) pass `opaque`'s select.
 """
 
 import math
@@ -82,13 +85,17 @@ def _bits(x: Tracer) -> Tracer:
     return lax.bitcast_convert_type(x, dtypes.int32)
 
 
-def _rounded(product: Tracer) -> Tracer:
+def opaque(product: Tracer) -> Tracer:
     """product, kept from being contracted into an fma by the add it feeds: the add gets a
     select instead of the multiply, and the select cannot be folded away (it maps the largest
     float32, a product the callers never make, to inf; a NaN test selecting NaN is folded by
-    LLVM on aarch64)."""
+    LLVM on aarch64). The same select hides a value from the float folds of Vulkan's path,
+    which rewrites (a + b) - a to b and c * (a * b) to (c * a) * b (see _two_sum)."""
     big = np.finfo(np.float32).max
     return anp.where(anp.equal(product, _f32(big)), _f32(np.inf), product)
+
+
+_rounded = opaque
 
 
 def log(u: Tracer) -> Tracer:
@@ -178,9 +185,11 @@ def _mul(a, b) -> Tracer:
 
 
 def _two_sum(a: Tracer, b: Tracer) -> tuple[Tracer, Tracer]:
-    """s = fl(a + b) and the exact error a + b - s (Knuth's TwoSum; no products to contract)."""
-    s = anp.add(a, b)
-    bb = anp.subtract(s, a)
+    """s = fl(a + b) and the exact error a + b - s (Knuth's TwoSum; no products to contract).
+    s and s - a pass opaque's select: Vulkan's path folds (a + b) - a to b otherwise (and
+    cauchy was then 1 ulp off on 17 % of draws)."""
+    s = _rounded(anp.add(a, b))
+    bb = _rounded(anp.subtract(s, a))
     return s, anp.add(anp.subtract(a, anp.subtract(s, bb)), anp.subtract(b, bb))
 
 
@@ -246,7 +255,7 @@ def tan(x: Tracer) -> Tracer:
     a = anp.subtract(x, anp.multiply(half_pi, _f32(_PIO2[0])))        # exact (Sterbenz)
     s, e = _two_sum(a, anp.negative(anp.multiply(half_pi, _f32(_PIO2[1]))))
     e = anp.subtract(e, anp.multiply(half_pi, _f32(_PIO2_LO)))
-    y0 = anp.add(s, e)
+    y0 = _rounded(anp.add(s, e))
     y1 = anp.subtract(e, anp.subtract(y0, s))
     x0 = anp.where(reduce, y0, x)
     x1 = anp.where(reduce, y1, _f32(0.0))

@@ -56,16 +56,12 @@ def _as_bits(x):
 FLOATS = {"vmvx": (np.float32,), "vulkan": (np.float32, ml_dtypes.bfloat16)}
 # vmvx cannot compile tan (math.tan is illegal there): no cauchy.
 TAN = {"vmvx": False}
-# Vulkan (lavapipe) and vmvx do not fuse float32 a * b + c into an fma as XLA:CPU and IREE's CPU
-# targets do, so uniforms over spans that are not powers of 2 round twice there: within 2 ulps.
-UNFUSED = {"vulkan": ("uniform_range", "uniform_vector_range"),
-           "vmvx": ("uniform_range", "uniform_vector_range")}
 # Targets where the float32 log/log1p/erf/tan samplers (test_random.EXACT_FLOAT32) are bit-equal
-# to JAX: aotc.random writes out XLA:CPU's algorithms, whose fmas it gets from float64
-# multiply-adds that IREE demotes to float32 and the CPU backends contract. vmvx and Vulkan
-# contract nothing (each fma rounds twice) and fold float algebra such as (a + c) - a -> c, so
-# there they stay within test_random.ULPS (measured <= 3.4 ulps).
-EXACT_FLOAT32 = {"cpu", "aarch64"}
+# to JAX: all of them. aotc.random writes out XLA:CPU's algorithms, whose fmas it gets from
+# float64 multiply-adds: IREE demotes them to float32 and the CPU backends contract them; vmvx
+# and Vulkan contract nothing, so aotc rewrites them there into exact fmas from float32 ops
+# (aotc.frontend.ops.exact_fma; uniform's ranges are exact there through the same rewrite).
+EXACT_FLOAT32 = {"cpu", "aarch64", "vmvx", "vulkan"}
 
 
 def program_for(target: str):
@@ -107,7 +103,7 @@ def test_draws_match_jax_on_target(target, request):
     expected = expected_on(target)
     module = aotc_runtime.load_bytes(_compile(target), device=TARGETS[target].driver)
     got = _from_bits(module["program"](T.KEYS), expected)
-    T.compare(got, expected, target, UNFUSED.get(target, ()), target in EXACT_FLOAT32)
+    T.compare(got, expected, target, exact_float32=target in EXACT_FLOAT32)
 
 
 @pytest.mark.slow  # compiling for aarch64 takes ~100 s of CPU
