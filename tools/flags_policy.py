@@ -6,8 +6,11 @@ them to the CPU presets that data-tile, unless the user's own flags already deci
   loop-invariant matrix inside a while body, IREE 3.13 repacks it on every iteration (a
   `pack` dispatch in the loop). Measured with benchmarks/suite.py since loops are unrolled
   (frontend/lax/unroll.py): that costs more than tiling saves for matrix-matrix products (the
-  RNN gradient), but not for matrix-vector products (power iteration and RK4 stay faster
-  with data tiling), nor for straight-line matmul code.
+  RNN gradient), and for a matrix that feeds few matrix-vector products per iteration: in
+  process CPU time on local-sync (stable under load, unlike wall time), power iteration (10
+  products of the matrix per unrolled iteration) ran 4-20% faster without data tiling at
+  sizes 256-768, RK4 (40 per iteration) 21% slower at size 128, 12% at 256, 2% at 512.
+  Straight-line matmul code keeps it (the 1024^2 matmul is 3.5x slower without).
 - Input alignment: IREE's CPU code assumes 64-byte aligned buffers by default, so aotc_runtime
   had to copy every large numpy input that malloc placed 16 bytes past a 64-byte boundary (most
   of them; a 25.6 MB embedding table took 10x the gather's time). CPU programs are compiled
@@ -39,6 +42,9 @@ _CONSTANT = "stablehlo.constant"
 # default: 64). Appended after the user's flags: the artifact's KEY_INPUT_ALIGNMENT must be true.
 INPUT_ALIGNMENT = 16
 ALIGNMENT_FLAG = f"--iree-stream-resource-min-offset-alignment={INPUT_ALIGNMENT}"
+# Below this many matrix-vector products per loop iteration, repacking a loop-invariant matrix
+# every iteration costs more than data tiling saves on the products (see above).
+MATVEC_USES = 20
 # Flag stems whose presence in the user's flags means the user decides that setting.
 _DATA_TILING_STEMS = ("data-tiling",)
 
@@ -50,7 +56,9 @@ class ProgramFeatures:
     loops: stablehlo.while ops; invariant_loop_matmuls: dot_generals inside a while body with a
     matrix result and a matrix operand (rank >= 2) that the loop does not change (defined
     outside the loop, or a carried value the body returns unchanged); matrix-vector products
-    do not count. Work, outside loops (per call) and inside loop
+    do not count. sparse_invariant_matvecs: loop-invariant matrices that fewer than MATVEC_USES
+    matrix-vector products (dot_generals with a vector result) of one loop body read.
+    Work, outside loops (per call) and inside loop
     bodies (per iteration, all loops together): dot_flops / loop_dot_flops, the FLOPs of
     dot_generals and convolutions; elements / loop_elements, the result elements of every
     other op but constants.
@@ -59,6 +67,7 @@ class ProgramFeatures:
     ops: int = 0
     loops: int = 0
     invariant_loop_matmuls: int = 0
+    sparse_invariant_matvecs: int = 0
     dot_flops: int = 0
     elements: int = 0
     loop_dot_flops: int = 0
@@ -68,14 +77,16 @@ class ProgramFeatures:
 def features(module: ir.Module) -> ProgramFeatures:
     """The ProgramFeatures of a StableHLO module (every function, nested regions included)."""
     counts = dict.fromkeys(ProgramFeatures.__dataclass_fields__, 0)
+    matvec_uses: dict = {}  # (loop, invariant matrix) -> matrix-vector products reading it
     for op in module.body.operations:
-        _visit(op.operation, [], counts)
+        _visit(op.operation, [], counts, matvec_uses)
+    counts["sparse_invariant_matvecs"] = sum(n < MATVEC_USES for n in matvec_uses.values())
     return ProgramFeatures(**counts)
 
 
-def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
-    """Accumulate op's features into counts; loops holds the enclosing while ops (innermost
-    last)."""
+def _visit(op: ir.Operation, loops: list, counts: dict, matvec_uses: dict) -> None:
+    """Accumulate op's features into counts, and the matrix-vector products of loop-invariant
+    matrices per loop into matvec_uses; loops holds the enclosing while ops (innermost last)."""
     counts["ops"] += 1
     name = op.name
     if name == _WHILE:
@@ -85,14 +96,19 @@ def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
         counts[prefix + "dot_flops"] += _flops(op)
     elif name != _CONSTANT and not op.regions:
         counts[prefix + "elements"] += sum(_elements(r.type) for r in op.results)
-    if (loops and name == _DOT and _rank(op.results[0].type) >= 2
-            and any(_invariant(v, loops[-1]) for v in op.operands if _rank(v.type) >= 2)):
-        counts["invariant_loop_matmuls"] += 1
+    if loops and name == _DOT:
+        matrices = [v for v in op.operands if _rank(v.type) >= 2 and _invariant(v, loops[-1])]
+        if _rank(op.results[0].type) >= 2:
+            counts["invariant_loop_matmuls"] += bool(matrices)
+        else:
+            for matrix in matrices:
+                key = (loops[-1], matrix)
+                matvec_uses[key] = matvec_uses.get(key, 0) + 1
     for index, region in enumerate(op.regions):
         inner = [*loops, op] if name == _WHILE and index == 1 else loops
         for block in region.blocks:
             for child in block.operations:
-                _visit(child.operation, inner, counts)
+                _visit(child.operation, inner, counts, matvec_uses)
 
 
 def _invariant(value: ir.Value, loop: ir.Operation) -> bool:
@@ -149,13 +165,15 @@ def _mentions(flags, stems) -> bool:
 def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     """flags (a preset's, then the user's) with the per-program choices applied.
 
-    Data tiling is dropped when a loop body multiplies a matrix by a loop-invariant matrix
-    (IREE repacks it every iteration), unless user_flags mention data tiling themselves.
+    Data tiling is dropped when a loop body multiplies a matrix by a loop-invariant matrix, or
+    reads a loop-invariant matrix in fewer than MATVEC_USES matrix-vector products (IREE
+    repacks it every iteration), unless user_flags mention data tiling themselves.
     ALIGNMENT_FLAG goes last, whatever the user's flags say: stamp_cost records
     INPUT_ALIGNMENT in the artifact, and the runtime imports inputs that aligned in place.
     """
     chosen = list(flags)
-    if (DATA_TILING in flags and feats.invariant_loop_matmuls
+    if (DATA_TILING in flags
+            and (feats.invariant_loop_matmuls or feats.sparse_invariant_matvecs)
             and not _mentions(user_flags, _DATA_TILING_STEMS)):
         chosen = [f for f in chosen if f != DATA_TILING]
     return [*chosen, ALIGNMENT_FLAG]

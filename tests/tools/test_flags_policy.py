@@ -36,6 +36,13 @@ def power(a, v):
     return aotc.lax.fori_loop(0, 6, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v, unroll=1)
 
 
+def dense_power(a, v):
+    """Power iteration unrolled MATVEC_USES steps per iteration: a is read that often."""
+    uses = flags_policy.MATVEC_USES
+    return aotc.lax.fori_loop(0, 2 * uses, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v,
+                              unroll=uses)
+
+
 def carried(w, h):
     """A while_loop carrying w unchanged: invariant although it is a loop argument."""
     def body(state):
@@ -92,14 +99,25 @@ def test_carried_invariant_matrix_counts():
 
 
 def test_matrix_vector_loops_and_straight_line_matmuls_keep_data_tiling():
-    loop = features_of(power, W, V)
-    assert loop.loops == 1 and loop.invariant_loop_matmuls == 0
+    """A loop reading its invariant matrix in MATVEC_USES matrix-vector products per iteration,
+    and straight-line matmuls, keep data tiling."""
+    dense = features_of(dense_power, W, V)
+    assert dense.loops == 1 and dense.invariant_loop_matmuls == 0
+    assert dense.sparse_invariant_matvecs == 0
     line = features_of(matmul, W, W)
     assert line.loops == 0 and line.invariant_loop_matmuls == 0
     assert line.dot_flops == 2 * 16 ** 3 and line.loop_dot_flops == 0
-    for feats in (loop, line):
+    for feats in (dense, line):
         assert flags_policy.choose_flags(feats, flags("cpu")) == [*flags("cpu"),
                                                                   flags_policy.ALIGNMENT_FLAG]
+
+
+def test_few_matrix_vector_products_of_an_invariant_matrix_turn_data_tiling_off():
+    feats = features_of(power, W, V)
+    assert feats.loops == 1 and feats.invariant_loop_matmuls == 0
+    assert feats.sparse_invariant_matvecs == 1
+    chosen = flags_policy.choose_flags(feats, flags("cpu"))
+    assert DATA_TILING not in chosen and flags_policy.ALIGNMENT_FLAG in chosen
 
 
 def test_user_flags_about_data_tiling_win():
