@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 import numpy as np
 
-import aotc.frontend.linalg  # noqa: F401  (registers the rules of JAX's LAPACK custom_calls)
+import aotc.frontend.linalg  # registers the rules of JAX's LAPACK custom_calls
 import aotc.frontend.ops  # noqa: F401  (registers every op)
 from aotc.frontend.core import registry
 

@@ -56,17 +56,14 @@ _INT32 = np.dtype(np.int32)
 # ---- reading a call ----------------------------------------------------------------------------
 
 
-def _options(op: ir.Operation) -> dict[str, str]:
-    """The call's `mhlo.backend_config` ({uplo = 76 : ui8, ...}) as {"uplo": "L", ...}."""
-    if "mhlo.backend_config" not in op.attributes:
+_CONFIG = "mhlo.backend_config"
+
+
+def _options(config: ir.Attribute | None) -> dict[str, str]:
+    """A call's `mhlo.backend_config` ({uplo = 76 : ui8, ...}) as {"uplo": "L", ...}."""
+    if config is None:
         return {}
-    config = op.attributes["mhlo.backend_config"]
-    if not isinstance(config, ir.DictAttr):
-        try:
-            config = ir.DictAttr(config)
-        except ValueError:
-            return {}
-    return {named.name: chr(ir.IntegerAttr(named.attr).value) for named in config}
+    return {named.name: chr(ir.IntegerAttr(named.attr).value) for named in ir.DictAttr(config)}
 
 
 def _target(op: ir.Operation) -> str:
@@ -217,18 +214,11 @@ def _type_rule(routine: str):
             return [t, of([*batch, n]), info]
         if routine == "trsm":
             return [types[1]]
-        mode = _options_of_attrs(attrs).get("mode", "A")
+        mode = _options(attrs.raw(_CONFIG) if _CONFIG in attrs else None).get("mode", "A")
         u_cols, vt_rows = (k, k) if mode == "S" else (m, n)
         return [t, of([*batch, k]), of([*batch, m, u_cols]), of([*batch, vt_rows, n]), info]
 
     return rule
-
-
-def _options_of_attrs(attrs) -> dict[str, str]:
-    if "mhlo.backend_config" not in attrs:
-        return {}
-    config = ir.DictAttr(attrs.raw("mhlo.backend_config"))
-    return {named.name: chr(ir.IntegerAttr(named.attr).value) for named in config}
 
 
 # ---- the expansion: a private function of the call's module -------------------------------------
@@ -260,7 +250,7 @@ def expansion(op: ir.Operation) -> tuple[ir.Operation, bool]:
     """(the private func.func computing the LAPACK call `op` in aotc's ops, whether this call
     created it). The function takes the call's operands and returns its results."""
     target = _target(op)
-    options = _options(op)
+    options = _options(op.attributes[_CONFIG] if _CONFIG in op.attributes else None)
     module = _module_of(op)
     key = (target, tuple(str(v.type) for v in op.operands), tuple(sorted(options.items())))
     names = _EXPANSIONS.setdefault(op.context, {})

@@ -19,6 +19,8 @@ from scipy.linalg import lapack as scipy_lapack
 
 import aotc
 from aotc.frontend.core import registry
+from aotc.frontend.core.emit import Attrs
+from aotc.frontend.core.ir import ir
 from aotc.frontend.linalg import lapack_calls
 from aotc.frontend.trace.staging import parse_module
 from aotc.tools.compile import compile_stablehlo
@@ -202,7 +204,7 @@ def test_lapack_calls_through_iree(combined_artifact):
 
 @pytest.mark.slow
 def test_eigh_through_iree():
-    (x,) = args = (normal(4, 4),)
+    args = (normal(4, 4),)
     module = _build(_eigh, args)
     with module.context:
         compiled = load_bytes(compile_stablehlo(str(module)), require_aotc=False)
@@ -266,6 +268,58 @@ def test_not_positive_definite_gives_nans_like_jax():
     want = jax.jit(jnp.linalg.cholesky)(a)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(got).any()
+
+
+def _scanned_cholesky(x):  # the call inside a loop body: reverse mode boxes it per iteration
+    def body(c, _):
+        low = jnp.linalg.cholesky(c @ c.T + 4 * jnp.eye(4))
+        return 0.5 * low + 0.1 * c, jnp.sum(low)
+
+    c, ys = jax.lax.scan(body, x, jnp.arange(3))
+    return jnp.sum(c) + jnp.sum(ys)
+
+
+def test_reverse_mode_through_a_loop_of_lapack_calls():
+    x = normal(4, 4)
+    module = aotc.differentiate(jax.jit(_scanned_cholesky).lower(x).as_text())
+    _, grad = aotc.interpret(module, "main_vjp", x, F32(1.0))
+    np.testing.assert_allclose(grad, jax.grad(_scanned_cholesky)(x), rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("in_axes", [(None, 0), (0, None)])
+def test_vmap_with_an_unbatched_operand(in_axes):
+    a, b = _well_conditioned(4), normal(4, 2)
+    module = aotc.vectorize(jax.jit(_solve).lower(a, b).as_text(), in_axes=in_axes,
+                            axis_size=SIZE)
+    args = [x if ax is None else lanes for x, ax, lanes in zip((a, b), in_axes, _lanes((a, b)))]
+    (got,) = aotc.interpret(module, "main_vmap", *args)
+    np.testing.assert_allclose(got, jax.vmap(_solve, in_axes)(*args), rtol=1e-4, atol=1e-4)
+
+
+def test_type_rules_give_jax_result_types():
+    programs = [(fn, args) for _, fn, args, _ in CASES] + [(_orthogonal, (np.zeros(2, np.uint32),))]
+    seen = set()
+    for fn, args in programs:
+        module = parse_module(jax.jit(fn).lower(*args).as_text())
+        with module.context, ir.Location.unknown():
+            for op in _lapack_ops(module.operation):
+                key = registry.rule_key(op)
+                rule = registry.lookup("type", key)
+                got = rule([v.type for v in op.operands], Attrs.of(op))
+                assert [str(t) for t in got] == [str(r.type) for r in op.results], key
+                seen.add(key)
+    assert len(seen) == 7  # every routine, float32
+
+
+def _lapack_ops(root):
+    pending = [root]
+    while pending:
+        op = pending.pop()
+        for region in op.regions:
+            for block in region.blocks:
+                pending.extend(o.operation for o in block.operations)
+        if op.name == "stablehlo.custom_call" and "lapack_" in registry.rule_key(op):
+            yield op
 
 
 def test_every_float_routine_has_all_rules():
