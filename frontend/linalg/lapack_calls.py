@@ -48,13 +48,11 @@ from aotc.frontend.trace.tracer import trace
 from aotc.passes import functions as util
 from aotc.passes.walker import entry_block
 
-PREFIXES = {"s": np.float32, "d": np.float64}  # complex (c, z) calls have no rules yet
+PREFIXES = ("s", "d")  # float32, float64; complex (c, z) calls have no rules yet
 _TARGET = re.compile(r"lapack_([sdcz])([a-z]+)_ffi")
-_INT32 = np.dtype(np.int32)
 
 
 # ---- reading a call ----------------------------------------------------------------------------
-
 
 _CONFIG = "mhlo.backend_config"
 
