@@ -25,9 +25,10 @@ from aotc.frontend.numpy.core import astype, shape_text
 from aotc.frontend.ops import control, loops
 from aotc.frontend.ops import elementwise as ew
 from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.ops import tensors as values
 from aotc.frontend.trace.tracer import Tracer, constant, to_tracer
 from aotc.passes import functions as util
-from aotc.passes.autodiff import free_values
+from aotc.passes.autodiff import STOP_GRADIENT, free_values
 
 __all__ = ["cond", "fori_loop", "map", "scan", "switch", "while_loop"]
 
@@ -313,21 +314,59 @@ def _guarded_step(while_op, max_steps: int, env: dict):
     the loop is still active and under max_steps, then re-evaluates cond on the new carry."""
     cond_block, body_block = (region.blocks[0] for region in while_op.regions)
     i32 = ir.IntegerType.get_signless(32)
+    captures = [v for v in free_values(while_op, 1) if values.is_float(v.type)]
+    frozen = _stop_gradient_function(while_op, [c.type for c in captures]
+                                     + [v.type for v in while_op.operands])
 
     def step(state):
         taken, active, carry = state[0], state[1], state[2:]
         run = ew.and_(active, ew.compare("LT", taken, _scalar(max_steps, i32)))
         # select, not stablehlo.if: IREE 3.13 fails at run time on the reverse-mode program
         # of an if inside this loop. The body also runs on finished steps (its result is
-        # dropped); its derivative there must be finite, as for jnp.where.
-        stepped = control.inline_block(body_block, carry, env)
-        new = [ew.select(run if not shape_of(c) else
-                         shape_ops.broadcast_in_dim(run, shape_of(c), []), c_new, c)
-               for c_new, c in zip(stepped, carry)]
+        # dropped); it reads its inputs through selects on `run` too, so that no derivative
+        # of those steps reaches the carry or the captures (0 * inf would be NaN)
+        inputs = _guarded_inputs(run, [env.get(c, c) for c in captures] + list(carry), frozen)
+        body_env = dict(env) | dict(zip(captures, inputs[:len(captures)]))
+        stepped = control.inline_block(body_block, inputs[len(captures):], body_env)
+        new = [_select(run, c_new, c) for c_new, c in zip(stepped, carry)]
         active = ew.and_(run, control.inline_block(cond_block, new, env)[0])
         return [ew.add(taken, _scalar(1, i32)), active, *new]
 
     return step
+
+
+def _select(run: ir.Value, on: ir.Value, off: ir.Value) -> ir.Value:
+    """select(run, on, off) for a scalar predicate run."""
+    shape = shape_of(on)
+    return ew.select(run if not shape else shape_ops.broadcast_in_dim(run, shape, []), on, off)
+
+
+def _guarded_inputs(run: ir.Value, inputs: list[ir.Value], frozen: str) -> list[ir.Value]:
+    """Each float input v as select(run, v, stop_gradient(v)): the same value, whose derivative
+    is exactly zero (a select, not a product) where run is false."""
+    floats = [i for i, v in enumerate(inputs) if values.is_float(v.type)]
+    if not floats:
+        return inputs
+    stopped = control.call(frozen, [inputs[i] for i in floats], [inputs[i].type for i in floats])
+    guarded = list(inputs)
+    for i, v in zip(floats, stopped):
+        guarded[i] = _select(run, inputs[i], v)
+    return guarded
+
+
+def _stop_gradient_function(while_op, types) -> str | None:
+    """A private identity function of the float `types` marked as a stop_gradient (None when
+    there are none)."""
+    module = _module_of(while_op)
+    floats = [t for t in types if values.is_float(t)]
+    if not floats:
+        return None
+    name = util.fresh_name(module, "while_frozen")
+    fn, entry = util.new_function(module, name, floats, True, while_op.location)
+    with ir.InsertionPoint(entry):
+        util.finish_function(fn, list(entry.arguments))
+    fn.attributes[STOP_GRADIENT] = ir.UnitAttr.get()
+    return name
 
 
 def _module_of(op: ir.Operation) -> ir.Operation:
