@@ -184,20 +184,12 @@ def test_grad_and_jvp_match_jax_interpreted(keys):
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [4, kernels.BLOCK * 2 + 3])
 def test_grad_and_jvp_match_jax_iree(n):
-    """IREE-compiled grads and jvps of every function; n > BLOCK runs the blocked loops. There
-    each derivative is its own program: IREE 3.13 fails to compile two of these loop
-    derivatives in one module ("expected rank to be smaller or equal to the other rank", e.g.
-    cholesky's grad beside its jvp at n = 19), while each alone compiles and is right."""
+    """IREE-compiled grads and jvps of every function, in two programs (all grads, all jvps);
+    n > BLOCK runs the blocked loops."""
     x, t = _point(n)
     ours, theirs = _scalar_cases(anp, asl, n), _scalar_cases(jnp, jsl, n)
-    if n <= kernels.BLOCK:
-        grads = aotc.jit(lambda x: {k: aotc.grad(f)(x) for k, f in ours.items()})(x)
-        jvps = aotc.jit(lambda x, t: {k: aotc.jvp(f, (x,), (t,))[1]
-                                      for k, f in ours.items()})(x, t)
-    else:
-        grads = {k: aotc.jit(aotc.grad(f))(x) for k, f in ours.items()}
-        jvps = {k: aotc.jit(lambda x, t, f=f: aotc.jvp(f, (x,), (t,))[1])(x, t)
-                for k, f in ours.items()}
+    grads = aotc.jit(lambda x: {k: aotc.grad(f)(x) for k, f in ours.items()})(x)
+    jvps = aotc.jit(lambda x, t: {k: aotc.jvp(f, (x,), (t,))[1] for k, f in ours.items()})(x, t)
     for key, f in theirs.items():
         grad, tangent = grads[key], jvps[key]
         np.testing.assert_allclose(grad, jax.grad(f)(x), rtol=1e-4, atol=1e-4, err_msg=key)
