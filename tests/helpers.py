@@ -96,3 +96,15 @@ class Recorder:
     def __getattr__(self, name):
         self._seen.add(name)
         return getattr(self._target, name)
+
+
+# what jax.jit(lambda a: jnp.sin(a) * 2, in_shardings=s, out_shardings=s) exports for
+# s = NamedSharding(make_mesh((2,), ("x",)), P("x")) (JAX 0.10, two CPU devices)
+SHARDED_JAX_TEXT = """module @jit__lambda attributes {mhlo.num_partitions = 2 : i32} {
+  sdy.mesh @mesh = <["x"=2]> {stablehlo.mesh = {axes = [{name = "x", size = 2 : i64}]}}
+  func.func public @main(%arg0: tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>})
+      -> (tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) {
+    %0 = stablehlo.sine %arg0 : tensor<4xf32>
+    return %0 : tensor<4xf32>
+  }
+}"""

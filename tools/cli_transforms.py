@@ -16,6 +16,7 @@ import os
 import re
 import sys
 
+from aotc.frontend.core import shardy
 from aotc.frontend.core.errors import AotcError
 from aotc.frontend.core.ir import functions, ir, new_context
 from aotc.frontend.transforms.imported import differentiate, vectorize
@@ -116,9 +117,17 @@ def read_module(path: str):
         raise UserError(f"{path}: no such file")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not a file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = shardy.without_sharding_rules(f.read())  # JAX's, on its LAPACK calls
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it as MLIR text ({exc})") from None
+    found = shardy.sharding_in(text)
+    if found:
+        raise UserError(f"{path}: carries Shardy shardings ('{found}'): {shardy.SHARDINGS_FIX}")
     with new_context():
         try:
-            module = ir.Module.parseFile(path)
+            module = ir.Module.parse(text)
         except ir.MLIRError as exc:
             raise UserError(_parse_error(path, exc)) from None
     if not functions(module):

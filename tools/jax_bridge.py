@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from aotc.frontend.core import dtypes, tree
+from aotc.frontend.core import dtypes, shardy, tree
 from aotc.frontend.core.errors import AotcError
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.trace.tracer import Traced
@@ -178,12 +178,24 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _without_shardy(text: str, where: str) -> str:
+    """text without JAX's `sdy.sharding_rule` attributes (on its LAPACK calls); a
+    JaxExportError naming `where` for real Shardy shardings."""
+    text = shardy.without_sharding_rules(text)
+    found = shardy.sharding_in(text)
+    if found:
+        raise JaxExportError(f"{where} carries Shardy shardings ('{found}'): "
+                             f"{shardy.SHARDINGS_FIX}")
+    return text
+
+
 def import_function(text: str, source: str, name: str, module=None,
                     private: bool = False) -> ir.Module:
     """Parse StableHLO text and add its function `source` to module as `name` (its helper
     functions as `name__<helper>`); a new module of aotc's when module is None. Returns the
     module."""
     context = module.context if module is not None else new_context()
+    text = _without_shardy(text, "the StableHLO text")
     with context:
         try:
             parsed = ir.Module.parse(text)
@@ -291,6 +303,7 @@ def import_mlir(path: str, function: str = "main", specs=()) -> tuple[ir.Module,
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise JaxExportError(f"{path}: cannot read the StableHLO file ({exc})") from None
+    text = _without_shardy(text, path)
     with new_context():
         try:
             module = ir.Module.parse(text)

@@ -1,10 +1,9 @@
 """Staging: trace a Python function into a private func.func of the module being built, and
 call it."""
 
-import re
 from collections.abc import Callable
 
-from aotc.frontend.core import tree
+from aotc.frontend.core import shardy, tree
 from aotc.frontend.core.errors import TracingError
 from aotc.frontend.core.ir import ir, replace_uses
 from aotc.frontend.core.source import caller_site, user_location
@@ -107,14 +106,11 @@ def parse_module(mlir_text: str) -> ir.Module:
     """
     from aotc.frontend.core.ir import new_context
 
-    mlir_text = _without_sharding_rules(mlir_text)
-    found = re.search(r"\bsdy\.[A-Za-z_]+", mlir_text)
+    mlir_text = shardy.without_sharding_rules(mlir_text)
+    found = shardy.sharding_in(mlir_text)
     if found:
-        raise TracingError(
-            f"could not import the MLIR text: it carries Shardy shardings ('{found.group()}'), "
-            "which aotc's import does not read; export the function without shardings "
-            "(jax.jit with no in_shardings/out_shardings or sharding constraints, on one "
-            "device) and shard it with aotc.shard_map or aotc.sharding instead")
+        raise TracingError(f"could not import the MLIR text: it carries Shardy shardings "
+                           f"('{found}'): {shardy.SHARDINGS_FIX}")
     with new_context():
         try:
             return ir.Module.parse(mlir_text)
@@ -122,33 +118,3 @@ def parse_module(mlir_text: str) -> ir.Module:
             raise TracingError(f"could not parse the MLIR text: {exc}") from None
 
 
-_SHARDING_RULE = re.compile(r"(, )?sdy\.sharding_rule = #sdy\.op_sharding_rule<")
-
-
-def _without_sharding_rules(text: str) -> str:
-    """text without its `sdy.sharding_rule = #sdy.op_sharding_rule<...>` attribute entries
-    (and the comma joining each to its dictionary)."""
-    pieces, at = [], 0
-    while (found := _SHARDING_RULE.search(text, at)) is not None:
-        end = _closing_angle(text, found.end())
-        pieces.append(text[at:found.start()])
-        if found.group(1) is None and text.startswith(", ", end):
-            end += 2  # the first entry of its dictionary: drop the comma after it instead
-        at = end
-    pieces.append(text[at:])
-    return "".join(pieces)
-
-
-def _closing_angle(text: str, start: int) -> int:
-    """The index just past the `>` closing the `<` before `start` (the `->` of a rule's
-    mapping is not a bracket)."""
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "<":
-            depth += 1
-        elif text[i] == ">" and text[i - 1] != "-":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    raise TracingError("could not parse the MLIR text: an sdy.op_sharding_rule attribute "
-                       "is not closed")

@@ -9,22 +9,12 @@ silently compiled unsharded.
 import jax
 import numpy as np
 import pytest
+from helpers import SHARDED_JAX_TEXT as SHARDED
 
 import aotc
 from aotc.frontend.trace.staging import parse_module
 
 jax.config.update("jax_platforms", "cpu")
-
-# what jax.jit(lambda a: jnp.sin(a) * 2, in_shardings=s, out_shardings=s) exports for
-# s = NamedSharding(make_mesh((2,), ("x",)), P("x")) (JAX 0.10, two CPU devices)
-SHARDED = """module @jit__lambda attributes {mhlo.num_partitions = 2 : i32} {
-  sdy.mesh @mesh = <["x"=2]> {stablehlo.mesh = {axes = [{name = "x", size = 2 : i64}]}}
-  func.func public @main(%arg0: tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>})
-      -> (tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) {
-    %0 = stablehlo.sine %arg0 : tensor<4xf32>
-    return %0 : tensor<4xf32>
-  }
-}"""
 
 # a custom_call whose sharding rule is its only attribute, then the first of two
 _RULE = "sdy.sharding_rule = #sdy.op_sharding_rule<([i, j])->([k, l]) {i=3, j=3, k=3, l=3}"
