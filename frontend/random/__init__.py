@@ -43,6 +43,7 @@ from aotc.frontend.random.distributions import (
     truncated_normal,
     uniform,
 )
+from aotc.frontend.random.gamma import beta, dirichlet, gamma, loggamma
 from aotc.frontend.random.keys import (
     PRNGKey,
     bits,
@@ -54,8 +55,9 @@ from aotc.frontend.random.keys import (
 )
 
 __all__ = [
-    "PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential", "fold_in",
-    "gumbel", "key", "key_data", "laplace", "logistic", "multivariate_normal", "normal",
+    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "choice", "dirichlet",
+    "exponential", "fold_in", "gamma", "gumbel", "key", "key_data", "laplace", "loggamma",
+    "logistic", "multivariate_normal", "normal",
     "permutation", "rademacher", "randint", "shuffle", "split", "truncated_normal", "uniform",
     "wrap_key_data",
 ]
