@@ -8,6 +8,7 @@ Rules follow JAX's: a convolution is bilinear, its transposes are convolutions (
 with the reversed kernel, or of the input with the cotangent), and vmap folds the batch into the
 conv's batch or feature groups. A sum window is linear (its transpose pads and sums the
 cotangent again); a max or min window's tangent is the tangent of the element it picked.
+Windows with other bodies are differentiated in reduce_window_jvp.py (a fold of the body).
 """
 
 import re
