@@ -3,16 +3,21 @@
 
     .venv/bin/python benchmarks/linalg.py [--sizes 16 32 64 128 256] [--rounds 15]
         [--functions cholesky solve ...] [--device local-task] [--flags=--iree-opt-level=O3]
+        [--cpu-time]
 
 Functions: cholesky, solve, inv, det, qr, lu_factor, and eigh, svd, norm when
 aotc.frontend.linalg.spectral has them. Prints one row per (function, n): aotc and JAX times
 per call in microseconds (median and best round) and their ratio (aotc / JAX; < 1: aotc is
-faster). On a loaded machine the best rounds are the steadier comparison.
+faster). On a loaded machine the best rounds are the steadier comparison; --cpu-time measures
+the process's CPU time per call instead of wall time (aotc's default CPU device for these
+programs, local-sync, runs on the calling thread, so its CPU time barely depends on the load
+from other processes; JAX's counts every thread it uses, spinning workers included).
 """
 
 import argparse
 import os
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +60,21 @@ for _name, _inputs in (("eigh", lambda r, n: (_spd(r, n),)),
         CASES[_name] = (getattr(anp.linalg, _name), getattr(jnp.linalg, _name), _inputs)
 
 
-def measure(names, sizes, rounds, device, flags):
+def cpu_times(fns: dict, rounds: int, calls: int = 5) -> dict:
+    """(median, best) CPU seconds (time.process_time) per call of each function over
+    interleaved rounds of `calls` calls each."""
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            fn()
+            start = time.process_time()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: (float(np.median(s)), float(np.min(s))) for name, s in samples.items()}
+
+
+def measure(names, sizes, rounds, device, flags, cpu=False):
     rows = []
     for name in names:
         ours, theirs, inputs = CASES[name]
@@ -66,7 +85,8 @@ def measure(names, sizes, rounds, device, flags):
             jax_args = [jnp.asarray(x) for x in args]
             fast(*args)
             jax.block_until_ready(reference(*jax_args))
-            times = median_times({
+            timer = cpu_times if cpu else median_times
+            times = timer({
                 "aotc": lambda fast=fast, args=args: fast(*args),
                 "jax": lambda ref=reference, args=jax_args: jax.block_until_ready(ref(*args))},
                 rounds)
@@ -84,8 +104,10 @@ def main() -> None:
     parser.add_argument("--functions", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--device", default=None, help="IREE driver, e.g. local-sync")
     parser.add_argument("--flags", action="append", default=[], help="extra IREE flag")
+    parser.add_argument("--cpu-time", action="store_true", help="CPU time per call, not wall")
     args = parser.parse_args()
-    rows = measure(args.functions, args.sizes, args.rounds, args.device, args.flags)
+    rows = measure(args.functions, args.sizes, args.rounds, args.device, args.flags,
+                   args.cpu_time)
     print("\n| function | n | aotc median (best) us | JAX/LAPACK median (best) us | ratio of "
           "medians (of bests) |\n|---|---|---|---|---|")
     for name, n, (ours, our_best), (theirs, their_best) in rows:

@@ -1,17 +1,24 @@
 """The primal algorithms of factor.py: blocked loops over the last two axes of (..., n, n).
 
 IREE drives a loop from the host, one round trip (and a few dispatches) per iteration, while
-straight-line code fuses well. So each algorithm is a fori_loop over blocks of BLOCK columns
-whose body handles one block with Python-unrolled column steps (traced once, whatever n), plus
-dot_general for the updates of the rest of the matrix: n / BLOCK iterations instead of n.
-Matrices of at most BLOCK columns need no loop at all. Sizes that are not a multiple of BLOCK
-are padded with an identity block, which every algorithm here leaves alone.
+straight-line code fuses well; what costs is the number of dispatches (each a few microseconds),
+not flops. So each algorithm is a fori_loop over blocks of columns (BLOCK for QR, CHOL_BLOCK,
+LU_BLOCK, TRI_BLOCK) whose body handles one block with Python-unrolled column steps (traced
+once, whatever n), plus dot_general for the updates of the rest of the matrix: n / block
+iterations instead of n. Each unrolled step is written to cost as few dispatches as possible:
+LU's pivot search and pivot row are one variadic reduction; Cholesky and the triangular solves
+use inverted diagonal blocks, so their panels are matmuls, not chains of row steps. Matrices of
+at most one block need no loop at all. Sizes that are not a multiple of the block are padded
+with an identity block, which every algorithm here leaves alone.
 """
 
 from aotc.frontend import lax
 from aotc.frontend import numpy as anp
 
 BLOCK = 8  # columns per loop iteration (and the largest fully unrolled size)
+CHOL_BLOCK = 16  # columns per loop iteration of Cholesky
+LU_BLOCK = 16  # columns per loop iteration of LU (its pivot search carries the panel's rows)
+TRI_BLOCK = 32  # rows per loop iteration of triangular solves (and their largest unrolled size)
 
 
 # ---- indexing on the last two axes, for Python ints (static slices) and traced ints ------------
@@ -61,10 +68,10 @@ def eye_like(x, n=None):
     return anp.broadcast_to(anp.eye(n, dtype=x.dtype), (*x.shape[:-2], n, n))
 
 
-def _blocks(n: int) -> tuple[int, int]:
-    """(padded size, number of blocks)."""
-    count = -(-n // BLOCK)
-    return count * BLOCK, count
+def _blocks(n: int, width: int) -> tuple[int, int]:
+    """(padded size, number of blocks) of n columns in blocks of width."""
+    count = -(-n // width)
+    return count * width, count
 
 
 def _pad_identity(a, size):
@@ -102,24 +109,33 @@ def triangular_unrolled(a, b, lower: bool, unit: bool):
 
 def triangular(a, b, lower: bool, unit: bool):
     """x = a^-1 b reading only a's lower (or upper) triangle (and not its diagonal when unit);
-    a (..., n, n), b (..., n, k) with the same batch dims. Blocked: block row i of x is
-    D_i^-1 (b_i - a_i x), a_i the block row of a and x zero where not solved yet."""
+    a (..., n, n), b (..., n, k) with the same batch dims. Up to TRI_BLOCK rows: substitution,
+    unrolled. Larger: blocked, block row i of x is D_i^-1 (b_i - a_i x), a_i the block row of a
+    and x zero where not solved yet, with the inverses D_i^-1 of all diagonal blocks computed
+    up front in one batched substitution (no sequential chain of rows inside the loop: each
+    iteration is two matmuls, and there are n / TRI_BLOCK of them)."""
     n = a.shape[-1]
-    if n <= BLOCK:
+    if n <= TRI_BLOCK:
         return triangular_unrolled(a, b, lower, unit)
     a = anp.tril(a) if lower else anp.triu(a)
     if unit:
         a = anp.where(anp.eye(n, dtype=bool), 1.0, a)
-    size, count = _blocks(n)
+    size, count = _blocks(n, TRI_BLOCK)
     a, b = _pad_identity(a, size), _pad_rows(b, size)
     k = b.shape[-1]
+    diagonals = anp.stack([a[..., i:i + TRI_BLOCK, i:i + TRI_BLOCK]
+                           for i in range(0, size, TRI_BLOCK)], axis=-3)
+    inverses = triangular_unrolled(diagonals, eye_like(diagonals), lower, unit)
+    batch = [0] * (a.ndim - 2)
 
     def step(i, x):
-        start = (i if lower else count - 1 - i) * BLOCK
-        rows = block(a, start, 0, BLOCK, size)
-        rhs = block(b, start, 0, BLOCK, k) - anp.matmul(rows, x)
-        diagonal = block(a, start, start, BLOCK, BLOCK)
-        return put(x, triangular_unrolled(diagonal, rhs, lower, unit), start, 0)
+        index = i if lower else count - 1 - i
+        start = index * TRI_BLOCK
+        rows = block(a, start, 0, TRI_BLOCK, size)
+        rhs = block(b, start, 0, TRI_BLOCK, k) - anp.matmul(rows, x)
+        inverse = lax.dynamic_slice(inverses, [*batch, index, 0, 0],
+                                    (*inverses.shape[:-3], 1, TRI_BLOCK, TRI_BLOCK))[..., 0, :, :]
+        return put(x, anp.matmul(inverse, rhs), start, 0)
 
     x = lax.fori_loop(0, count, step, anp.zeros_like(b))
     return x[..., :n, :]
@@ -142,23 +158,40 @@ def cholesky_unrolled(a):
     return anp.tril(w)
 
 
+def cholesky_and_inverse(a):
+    """(L, L^-1) of a small matrix's lower triangle, unrolled: cholesky_unrolled's steps, each
+    also applying its row operations (row j / l_jj, rows below minus l_ij times row j) to X,
+    which goes from I to L^-1 in the same elementwise steps (no separate substitution)."""
+    m = a.shape[-1]
+    index = anp.arange(m)
+    w, x = a, eye_like(a)
+    for j in range(m):
+        col = column(w, j)
+        c = anp.where(index >= j, col / anp.sqrt(entry(col, j))[..., None], 0.0)
+        w = anp.where(index == j, c[..., :, None], w - outer(c, c))
+        xj = row(x, j) / entry(c, j)[..., None]
+        x = anp.where((index == j)[:, None], xj[..., None, :],
+                      x - outer(anp.where(index > j, c, 0.0), xj))
+    return anp.tril(w), x
+
+
 def cholesky(a):
-    """Lower Cholesky factor (reading a's lower triangle), blocked right-looking: per block,
-    factor the diagonal block, solve for the panel below it (L21 = A21 L11^-T), and subtract
-    L21 L21^T from the trailing matrix."""
+    """Lower Cholesky factor (reading a's lower triangle), blocked right-looking: per block of
+    CHOL_BLOCK columns, factor the diagonal block (with its inverse), get the panel below it as
+    L21 = A21 L11^-T (a matmul) and subtract L21 L21^T from the trailing matrix."""
     n = a.shape[-1]
-    if n <= BLOCK:
+    if n <= CHOL_BLOCK:
         return cholesky_unrolled(a)
-    size, count = _blocks(n)
+    size, count = _blocks(n, CHOL_BLOCK)
     a = _pad_identity(a, size)
     index = anp.arange(size)
 
     def step(i, w):
-        start = i * BLOCK
-        l11 = cholesky_unrolled(block(w, start, start, BLOCK, BLOCK))
-        panel = block(w, 0, start, size, BLOCK)
-        l21 = mT(triangular_unrolled(l11, mT(panel), lower=True, unit=False))
-        l21 = anp.where((index >= start + BLOCK)[:, None], l21, 0.0)
+        start = i * CHOL_BLOCK
+        l11, inverse = cholesky_and_inverse(block(w, start, start, CHOL_BLOCK, CHOL_BLOCK))
+        panel = block(w, 0, start, size, CHOL_BLOCK)
+        l21 = anp.where((index >= start + CHOL_BLOCK)[:, None], anp.matmul(panel, mT(inverse)),
+                        0.0)
         w = w - anp.matmul(l21, mT(l21))
         return put(w, put(l21, l11, start, 0), 0, start)
 
@@ -168,75 +201,115 @@ def cholesky(a):
 
 # ---- LU with partial pivoting ------------------------------------------------------------------
 #
-# Rows are never moved (a row exchange of the whole matrix costs a gather per block): each step
-# picks its pivot among the rows not used yet, LAPACK's way (largest magnitude, the first in the
-# current row order on ties, tracked by `position`), eliminates below it in the unused rows, and
-# records LAPACK's row exchange in `order` (the row at each position) and `pivots`. The packed
-# result is gathered into pivot order once at the end.
+# Rows are never moved (a row exchange of the whole matrix costs a gather per block): each row's
+# `position` in LAPACK's current row order is tracked instead. Step r picks its pivot among the
+# rows at positions >= r, LAPACK's way (largest magnitude, the first in the current order on
+# ties) with one variadic reduction, eliminates below it, and records LAPACK's exchange of
+# positions r and first in `position` and `pivots`. The packed result is put into pivot order
+# once at the end. Per column that is a reduction and an elementwise update: no scalar index
+# reaches the host (a traced index into a vector would cost a device round-trip per column).
+
+
+def _pivot_search(magnitude, position, panel):
+    """(first, row, pivot_row, entries): the smallest position among the rows of largest
+    magnitude ((..., 1) int32), that row ((..., 1) int32) and its entries in panel (..., n, b)
+    (a (..., b) vector, and the list of b (...) scalars), all from one variadic reduction
+    (reading the row by its index would be a gather: more dispatches per column). Rows with
+    magnitude -1 (already used) lose to any unused row; NaN magnitudes never win."""
+    n, width = panel.shape[-2:]
+    rows = anp.broadcast_to(anp.arange(n, dtype=anp.int32), magnitude.shape)
+    columns = tuple(panel[..., :, c] for c in range(width))
+
+    def better(acc, x):
+        take = (x[0] > acc[0]) | ((x[0] == acc[0]) & (x[1] < acc[1]))
+        return tuple(anp.where(take, new, old) for new, old in zip(x, acc))
+
+    init = (anp.asarray(-2.0, magnitude.dtype), anp.asarray(n, anp.int32),
+            anp.asarray(n, anp.int32), *[anp.asarray(0.0, panel.dtype)] * width)
+    _, first, row, *entries = lax.reduce((magnitude, position, rows, *columns), init, better,
+                                         (magnitude.ndim - 1,))
+    local = anp.arange(width)
+    pivot_row = anp.zeros((*panel.shape[:-2], width), panel.dtype)
+    for c, value in enumerate(entries):  # selects, not a stack: they fuse into the consumers
+        pivot_row = anp.where(local == c, value[..., None], pivot_row)
+    return first[..., None], row[..., None], pivot_row, entries
 
 
 def _lu_steps(panel, start, columns: int, state):
     """`columns` unrolled elimination steps on a column panel (..., n, b) of the matrix, for the
-    matrix's columns start, start + 1, ...; state = (unused (..., n) bool, position, order,
-    pivots). Returns (panel, state, chosen) with chosen the one-hot pivot rows (..., b, n)."""
-    unused, position, order, pivots = state
-    n = panel.shape[-2]
-    rows = anp.arange(n, dtype=anp.int32)
-    local = anp.arange(panel.shape[-1])
-    chosen = []
+    matrix's columns start, start + 1, ...; state = (position (..., n), pivots (..., n)), the
+    rows at positions < start already used. Returns (panel, state)."""
+    position, pivots = state
+    n, width = panel.shape[-2:]
+    local = anp.arange(width, dtype=anp.int32)
     for j in range(columns):
         r = start + j  # the position this step fills
         col = column(panel, j)
-        magnitude = anp.where(unused, anp.abs(col), -1.0)
-        top = anp.max(magnitude, axis=-1, keepdims=True)
-        first = anp.min(anp.where(unused & (magnitude == top), position, n), axis=-1,
-                        keepdims=True)
-        pick = unused & (position == first)  # one-hot pivot row
-        chosen.append(pick)
-        pivot_row = anp.sum(anp.where(pick[..., :, None], panel, 0.0), axis=-2)
-        pivot = entry(pivot_row, j)
+        first, pick, pivot_row, entries = _pivot_search(
+            anp.where(position >= r, anp.abs(col), -1.0), position, panel)
+        pivot = entries[j]
         # LAPACK's exchange of positions r and first: the row at r moves to first.
-        row_at_r = anp.sum(anp.where(rows == r, order, 0), axis=-1, keepdims=True)
-        picked_id = anp.sum(anp.where(pick, rows, 0), axis=-1, keepdims=True)
-        position = anp.where(pick, r, anp.where(rows == row_at_r, first, position))
-        order = anp.where(rows == r, picked_id, anp.where(rows == first, row_at_r, order))
+        position = anp.where(anp.arange(n, dtype=anp.int32) == pick, r,
+                             anp.where(position == r, first, position))
         pivots = anp.where(anp.arange(pivots.shape[-1]) == r, first, pivots)
-        unused = unused & ~pick
+        unused = position > r
         safe = anp.where(pivot == 0, 1.0, pivot)[..., None]
         low = anp.where(unused & (pivot != 0)[..., None], col / safe, 0.0)
         urow = anp.where(local > j, pivot_row, 0.0)
         panel = anp.where(unused[..., :, None] & (local == j), low[..., :, None],
                           panel - outer(low, urow))
-    return panel, (unused, position, order, pivots), anp.stack(chosen, axis=-2)
+    return panel, (position, pivots)
+
+
+def _pivot_rows(position, start, count: int, dtype):
+    """One-hot (..., count, n): row k picks the row at position start + k."""
+    wanted = start + anp.arange(count, dtype=anp.int32)
+    return anp.where(position[..., None, :] == wanted[:, None], 1.0, 0.0).astype(dtype)
 
 
 def _lu_square(a):
     n = a.shape[-1]
     batch = a.shape[:-2]
     iota = anp.broadcast_to(anp.arange(n, dtype=anp.int32), (*batch, n))
-    state = (anp.ones((*batch, n), bool), iota, iota, anp.zeros((*batch, n), anp.int32))
-    if n <= BLOCK:
-        w, state, _ = _lu_steps(a, 0, n, state)
+    state = (iota, anp.zeros((*batch, n), anp.int32))
+    if n <= LU_BLOCK:
+        w, state = _lu_steps(a, 0, n, state)
     else:
         index = anp.arange(n)
 
         def step(i, carry):
             w, state = carry
-            start = i * BLOCK
-            panel, state, chosen = _lu_steps(block(w, 0, start, n, BLOCK), start, BLOCK, state)
-            pick = chosen.astype(w.dtype)  # (..., b, n)
+            start = i * LU_BLOCK
+            panel, state = _lu_steps(block(w, 0, start, n, LU_BLOCK), start, LU_BLOCK, state)
+            pick = _pivot_rows(state[0], start, LU_BLOCK, w.dtype)  # (..., b, n)
             l11 = anp.matmul(pick, panel)  # the pivot rows of the panel: unit lower L11 below
             a12 = anp.matmul(pick, w)  # the pivot rows of the matrix
-            right = index >= start + BLOCK
+            right = index >= start + LU_BLOCK
             u12 = anp.where(right, triangular_unrolled(l11, a12, lower=True, unit=True), 0.0)
-            w = put(w, panel, 0, start)
-            w = w + anp.matmul(mT(pick), u12 - anp.where(right, a12, 0.0))
-            l21 = anp.where(state[0][..., :, None], panel, 0.0)  # the rows not used yet
-            return w - anp.matmul(l21, u12), state
+            unused = state[0] >= start + LU_BLOCK
+            l21 = anp.where(unused[..., :, None], panel, 0.0)
+            # one matmul: the pivot rows get u12 in place of a12, the unused rows lose l21 u12
+            left = anp.concatenate([mT(pick), -l21], axis=-1)
+            right_factor = anp.concatenate([u12 - anp.where(right, a12, 0.0), u12], axis=-2)
+            return put(w + anp.matmul(left, right_factor), panel, 0, start), state
 
-        w, state = lax.fori_loop(0, n // BLOCK, step, (a, state))
-    _, _, order, pivots = state
-    return anp.take_along_axis(w, order[..., :, None], axis=-2), pivots, order
+        w, state = lax.fori_loop(0, n // LU_BLOCK, step, (a, state))
+    position, pivots = state
+    order = anp.sum(anp.where(position[..., None, :] == anp.arange(n, dtype=anp.int32)[:, None],
+                              iota[..., None, :], 0), axis=-1).astype(anp.int32)
+    return permute_rows(w, order), pivots, order
+
+
+def permute_rows(x, order):
+    """x[..., order, :] (order (..., m) int32, in range), as one elementwise gather on the
+    flattened matrix: a row gather's index tensors cost IREE several copy dispatches."""
+    m, k = x.shape[-2:]
+    batch = x.shape[:-2]
+    index = order[..., :, None] * k + anp.arange(k, dtype=anp.int32)
+    flat = anp.take_along_axis(anp.reshape(x, (*batch, m * k)),
+                               anp.reshape(index, (*batch, order.shape[-1] * k)), axis=-1,
+                               mode="promise_in_bounds")
+    return anp.reshape(flat, (*batch, order.shape[-1], k))
 
 
 def lu(a):
@@ -247,8 +320,8 @@ def lu(a):
     Rectangular matrices are padded square with zeros, which never win a pivot."""
     m, n = a.shape[-2:]
     size = max(m, n)
-    if size > BLOCK:
-        size = _blocks(size)[0]
+    if size > LU_BLOCK:
+        size = _blocks(size, LU_BLOCK)[0]
     padded = anp.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, size - m), (0, size - n)])
     if size > max(m, n) or m != n:  # an identity block keeps the padded steps trivial
         corner = anp.pad(anp.eye(size - max(m, n), dtype=a.dtype),
