@@ -84,6 +84,59 @@ def _rotate(x, c, s, axis: int, m: int):
     return c_new * anp.take(x, order, axis=axis) + s_new * anp.take(x, partner, axis=axis)
 
 
+def _moved_rotations(x, m: int):
+    """(c_new, s_new) (..., 2m): the rotations of this step (pairs (i, m + i)) by the position
+    each row/column moves to, new[j] = c_new[j] old[o_j] + s_new[j] old[p_j] (o_j the old
+    position, p_j its partner). Computed in that layout from x's pivots read at static
+    positions: no concatenation or reordering of c and s (IREE copies or dispatches those)."""
+    order = tournament_order(m)
+    pair = order % m
+    sign = np.where(order < m, -1.0, 1.0).astype(np.float32)
+    pivots = _entries(x, np.concatenate([pair, pair + m, pair]),
+                      np.concatenate([pair, pair + m, pair + m]))
+    size = 2 * m
+    c, s = rotation(pivots[..., :size], pivots[..., size:2 * size], pivots[..., 2 * size:])
+    return c, s * sign
+
+
+def _entries(x, rows, cols):
+    """x[..., rows[k], cols[k]] (..., k) for static index vectors: one elementwise gather on the
+    flattened matrix (IREE fuses it into its consumer; a 2-D gather's index tensor costs copy
+    dispatches)."""
+    size = x.shape[-1]
+    flat = anp.reshape(x, (*x.shape[:-2], x.shape[-2] * size))
+    return anp.take(flat, (rows * size + cols).astype(np.int32), axis=-1)
+
+
+def _read(x, rows, cols):
+    """x[..., rows[:, None], cols[None, :]] for static index vectors."""
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    return anp.reshape(_entries(x, grid_rows.reshape(-1), grid_cols.reshape(-1)),
+                       (*x.shape[:-2], len(rows), len(cols)))
+
+
+def _rotate_two_sided(x, c_new, s_new, m: int):
+    """J^T x J followed by the tournament move, for matrices up to GATHER_MAX: each entry of
+    the result combines four entries of x read at static positions (o, p: a position's old
+    row/column and its partner's), new[i, j] = c_i c_j x[o_i, o_j] + c_i s_j x[o_i, p_j]
+    + s_i c_j x[p_i, o_j] + s_i s_j x[p_i, p_j], in one elementwise op (the rows-then-columns
+    version costs IREE two dispatches and the copies of two concatenations)."""
+    order = tournament_order(m)
+    partner = (order + m) % (2 * m)
+    ci, si = c_new[..., :, None], s_new[..., :, None]
+    cj, sj = c_new[..., None, :], s_new[..., None, :]
+    return (ci * cj * _read(x, order, order) + ci * sj * _read(x, order, partner)
+            + si * cj * _read(x, partner, order) + si * sj * _read(x, partner, partner))
+
+
+def _rotate_columns(v, c_new, s_new, m: int):
+    """v J followed by the tournament move of the columns (see _moved_rotations)."""
+    order = tournament_order(m)
+    partner = (order + m) % (2 * m)
+    return (c_new[..., None, :] * anp.take(v, order, axis=-1)
+            + s_new[..., None, :] * anp.take(v, partner, axis=-1))
+
+
 def _rotate_slices(x, c, s, axis: int, m: int):
     def part(x, lo, hi):
         return x[..., lo:hi] if axis == -1 else x[..., lo:hi, :]
@@ -168,11 +221,16 @@ def eigh_jacobi(a):
     def body(state):
         x, v, iteration, active = state
         for _ in range(unroll):
-            d = anp.diagonal(x, axis1=-2, axis2=-1)
-            c, s = rotation(d[..., :m], d[..., m:], anp.diagonal(x[..., :m, m:], axis1=-2,
-                                                                  axis2=-1))
-            x = _rotate(_rotate(x, c, s, -2, m), c, s, -1, m) * pair_mask
-            v = _rotate(v, c, s, -1, m)
+            if size <= GATHER_MAX:
+                c_new, s_new = _moved_rotations(x, m)
+                x = _rotate_two_sided(x, c_new, s_new, m) * pair_mask
+                v = _rotate_columns(v, c_new, s_new, m)
+            else:
+                d = anp.diagonal(x, axis1=-2, axis2=-1)
+                c, s = rotation(d[..., :m], d[..., m:],
+                                anp.diagonal(x[..., :m, m:], axis1=-2, axis2=-1))
+                x = _rotate(_rotate(x, c, s, -2, m), c, s, -1, m) * pair_mask
+                v = _rotate(v, c, s, -1, m)
         off = anp.sqrt(anp.sum((x * off_mask) ** 2, axis=(-2, -1)))
         # `& active`: IREE 3.13 miscompiles a while carry that its body does not read
         return x, v, iteration + 1, anp.any(off > limit) & active

@@ -10,7 +10,7 @@ import scipy.linalg as sl
 import aotc
 import aotc.numpy as anp
 import aotc.scipy.linalg as asl
-from aotc.frontend.linalg import kernels
+from aotc.frontend.linalg import jacobi, kernels
 
 F64 = np.float64
 LU_N = kernels.LU_BLOCK + 4  # blocked and padded: two loop iterations
@@ -107,3 +107,27 @@ def test_blocked_triangular_solve_is_n_over_block_iterations_of_two_matmuls():
     loop = text[text.index("stablehlo.while"):] if "stablehlo.while" in text else text
     # unrolled or not, each block row is two matmuls (a_i x and D_i^-1 rhs), nothing sequential
     assert loop.count("stablehlo.dot_general") in (2, 4, 8)
+
+
+@pytest.fixture(scope="module")
+def eigh_results():
+    """eigh on the two-sided one-op Jacobi step (matrices up to jacobi.GATHER_MAX): an odd size
+    (padded), and a batch at GATHER_MAX itself."""
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((17, 17))
+    odd = ((g + g.T) / 2).astype(np.float32)
+    g = rng.standard_normal((2, jacobi.GATHER_MAX, jacobi.GATHER_MAX))
+    batch = ((g + np.swapaxes(g, -1, -2)) / 2).astype(np.float32)
+    return (odd, batch), aotc.jit(lambda x, y: (anp.linalg.eigh(x), anp.linalg.eigh(y)))(odd,
+                                                                                           batch)
+
+
+def test_small_eigh_matches_lapack(eigh_results):
+    inputs, outputs = eigh_results
+    for a, (w, v) in zip(inputs, outputs):
+        a64, w, v = a.astype(F64), np.asarray(w, F64), np.asarray(v, F64)
+        assert _rel(w, np.linalg.eigvalsh(a64)) < 1e-5
+        n = a.shape[-1]
+        assert np.max(np.abs(np.swapaxes(v, -1, -2) @ v - np.eye(n))) < 1e-5
+        residual = a64 @ v - v * w[..., None, :]
+        assert np.max(np.abs(residual)) / np.max(np.abs(a64)) < 1e-5
