@@ -75,8 +75,9 @@ def _rotate(x, c, s, axis: int, m: int):
         return _rotate_slices(x, c, s, axis, m)
     order = tournament_order(m)
     partner = (order + m) % (2 * m)
-    c_new = anp.take(anp.concatenate([c, c], axis=-1), order, axis=-1)
-    s_new = anp.take(anp.concatenate([-s, s], axis=-1), order, axis=-1)
+    sign = np.where(order < m, -1.0, 1.0).astype(np.float32)
+    c_new = anp.take(c, order % m, axis=-1)  # static reads, no concatenation (IREE copies)
+    s_new = anp.take(s, order % m, axis=-1) * sign
     if axis == -2:
         c_new, s_new = c_new[..., :, None], s_new[..., :, None]
     else:
