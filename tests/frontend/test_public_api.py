@@ -10,6 +10,7 @@ import importlib
 import inspect
 import pathlib
 import types
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -76,9 +77,26 @@ def _numpy_spec_rows(seen: set) -> None:
                 case.call(Recorder(np, seen), *args, **case.kwargs(variant, dt))
 
 
+# A table that reads a traced value (a Python bool or shape from data) cannot be traced
+# abstractly; it is then run eagerly.
+_NEEDS_VALUES = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+                 jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError,
+                 jax.errors.NonConcreteBooleanIndexError)
+
+
+def _record(table, *args) -> None:
+    """Run table(*args) for the names it reads: traced abstractly by jax.eval_shape (the same
+    calls, without compiling and running each jax.numpy op eagerly, which took most of this
+    file's time), or eagerly when the table needs values."""
+    try:
+        jax.eval_shape(table, *args)
+    except _NEEDS_VALUES:
+        table(*args)
+
+
 def _extra_rows(seen: set) -> None:
     x = test_extra._data((4, 6), np.float32)  # a float array reaches every sub-table
-    test_extra._table(Recorder(test_extra.JNP, seen), jnp.asarray(x))
+    _record(partial(test_extra._table, Recorder(test_extra.JNP, seen)), jnp.asarray(x))
 
 
 # More tables by convention: a module tests/frontend/test_<facade>_<topic>.py that defines
@@ -101,7 +119,7 @@ def _convention_rows(facade: str):
     def rows(seen: set) -> None:
         for module in _convention_tables(facade):
             args = [jnp.asarray(a) for a in module._args()]
-            module._table(Recorder(ORACLES[facade], seen), *args)
+            _record(partial(module._table, Recorder(ORACLES[facade], seen)), *args)
 
     return rows
 
@@ -129,12 +147,12 @@ NN_TABLES = {
 
 def _lax_rows(seen: set) -> None:
     for name, args in LAX_PROGRAMS.items():
-        getattr(test_lax, name)(Recorder(jax.lax, seen), jnp, *args)
+        _record(partial(getattr(test_lax, name), Recorder(jax.lax, seen), jnp), *args)
 
 
 def _nn_rows(seen: set) -> None:
     for name, x in NN_TABLES.items():
-        getattr(test_nn, name)(Recorder(jax.nn, seen), jnp.asarray(x))
+        _record(partial(getattr(test_nn, name), Recorder(jax.nn, seen)), jnp.asarray(x))
 
 
 SPEC_TABLES = {
