@@ -307,8 +307,12 @@ def gamma(key, a, shape=None, dtype=None) -> Tracer:
 
     For a < 1 the sample is boosted by U**(1/a); JAX's pow is glibc's powf, aotc's is IREE's,
     so those samples may differ from JAX's by a few ulps (loggamma has no pow and stays exact).
-    16-bit dtypes follow JAX's ops in that dtype, within a few ulps. Not differentiable with
-    respect to a (JAX's implicit gradient is not implemented); reparameterize with a fixed a.
+    16-bit dtypes follow JAX's ops in that dtype, within a few ulps.
+
+    Not differentiable with respect to a: JAX defines that derivative by implicit
+    differentiation (lax.random_gamma_grad), which aotc does not have, so grad through a fails
+    at the rejection loop ("reverse-mode differentiation of a while_loop needs a counted
+    loop"). Derivatives with respect to a scale (`theta * gamma(key, a)`) work.
 
     Example:
         >>> random.gamma(random.PRNGKey(0), 2.5, (4,))
