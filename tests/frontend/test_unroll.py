@@ -135,3 +135,12 @@ def test_unrolled_loop_gradient_matches_jax():
         got = aotc.interpret(traced.module, traced.name, W.astype(np.float64),
                              XS.astype(np.float64))[0]
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_body_that_calls_a_large_function_is_not_unrolled():
+    """body_size counts the ops of the functions a body calls: a loop whose body calls a linalg
+    kernel (a private function of ~900 ops, one func.call in the body) keeps one step per
+    iteration instead of being copied twice."""
+    spd = (np.eye(32) * 4 + 0.1).astype(np.float32)
+    loop = lambda x: lax.fori_loop(0, 4, lambda i, c: c + anp.linalg.cholesky(c), x)
+    assert _loops(loop, spd) == [(4, 0)]
