@@ -16,7 +16,7 @@ from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.frontend.ops.vmvx import NEEDS_VMVX_LEGALIZATION, legalize_for_vmvx
 from aotc.passes.bounds import legalize_bounds_text
-from aotc.tools import cache, flags_policy
+from aotc.tools import cache, flags_policy, iree_workarounds
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
@@ -70,8 +70,9 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if not replace:
         text = _legalize_complex_text(text, target)
         text = _exact_fmas_text(text, target)
+    text = iree_workarounds.rewrite(text)  # IREE 3.13 bugs: docs/iree_workarounds.md
     try:
-        vmfb = compile_str(text, input_type="stablehlo", extra_args=flags)
+        vmfb = iree_workarounds.compile_str(text, flags)
     except CompilerToolError as exc:
         if replace or DATA_TILING not in flags:
             raise CompileError(_summarize(str(exc))) from None
