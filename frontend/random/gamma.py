@@ -21,7 +21,10 @@ float32 is rounded as XLA:CPU rounds it (read from the object code XLA dumps):
 - log, log1p: xla_math (bit-equal to XLA:CPU's inlined Cephes polynomials).
 - exp (beta, dirichlet): XLA:CPU's inlined Cephes expf, with its fmas (`_exp`).
 - pow (gamma with alpha < 1, not loggamma): XLA:CPU calls glibc's powf, which computes in
-  double with tables; aotc uses IREE's pow there (a few ulps apart; see `gamma`).
+  double with tables, which IREE (f64 demoted to f32) cannot reproduce; aotc uses the
+  backend's pow there (see `gamma`).
+- XLA:CPU flushes subnormals to zero (FTZ/DAZ); `_flush` does so where results can be
+  subnormal (gamma's boost and sample, exp, beta, dirichlet), as IREE's CPU targets do too.
 vmvx and Vulkan contract no fmas, so there every fma above rounds twice (see xla_math).
 """
 
@@ -305,8 +308,10 @@ def gamma(key, a, shape=None, dtype=None) -> Tracer:
     Marsaglia-Tsang rejection loop per element, with JAX's keys, draws and float32 roundings
     (see the module docstring), so float32 samples are bit-equal to JAX on CPU for a >= 1.
 
-    For a < 1 the sample is boosted by U**(1/a); JAX's pow is glibc's powf, aotc's is IREE's,
-    so those samples may differ from JAX's by a few ulps (loggamma has no pow and stays exact).
+    For a < 1 the sample is boosted by U**(1/a); JAX's pow is glibc's powf, aotc's is the
+    backend's, so those samples differ from JAX's: by <= 2 ulps on the interpreter, by up to
+    ~40 ulps on IREE's CPU targets for a = 0.01 (float32 pow amplifies log's error by 1/a).
+    loggamma has no pow and stays exact: prefer it (or beta/dirichlet) when bits matter.
     16-bit dtypes follow JAX's ops in that dtype, within a few ulps.
 
     Not differentiable with respect to a: JAX defines that derivative by implicit
