@@ -72,7 +72,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         text = _exact_fmas_text(text, target)
     text = iree_workarounds.rewrite(text)  # IREE 3.13 bugs: docs/iree_workarounds.md
     try:
-        vmfb = iree_workarounds.compile_str(text, flags)
+        vmfb = iree_workarounds.compile_str(text, flags, compile_str)
     except CompilerToolError as exc:
         if replace or DATA_TILING not in flags:
             raise CompileError(_summarize(str(exc))) from None

@@ -37,19 +37,19 @@ _BF16_ROUNDING_BIAS = 0x7FFF
 _BF16_MASK = -0x10000  # 0xFFFF0000 as a signed 32-bit integer
 
 
-def compile_str(text: str, flags: list) -> bytes:
-    """iree-compile text (StableHLO) with flags; a program that fails with IREE's stream
-    partitioning cycle is compiled again without multi-use fusion. Any other failure, or a
-    retry that fails too, raises the first CompilerToolError."""
+def compile_str(text: str, flags: list, compile=iree_compile_str) -> bytes:
+    """compile(text, StableHLO, flags) (iree.compiler.compile_str or a stand-in with its
+    signature); a program that fails with IREE's stream partitioning cycle is compiled again
+    without multi-use fusion. Any other failure, or a retry that fails too, raises the first
+    CompilerToolError."""
     try:
-        return iree_compile_str(text, input_type="stablehlo", extra_args=flags)
+        return compile(text, input_type="stablehlo", extra_args=flags)
     except CompilerToolError as exc:
         if CIRCULAR_DEPENDENCY not in str(exc) or NO_MULTI_USE_FUSION in flags:
             raise
         first = exc
     try:
-        return iree_compile_str(text, input_type="stablehlo",
-                                extra_args=[*flags, NO_MULTI_USE_FUSION])
+        return compile(text, input_type="stablehlo", extra_args=[*flags, NO_MULTI_USE_FUSION])
     except CompilerToolError:
         raise first from None
 
