@@ -126,11 +126,6 @@ NN = [
 
 # ---- jax.scipy.special --------------------------------------------------------------------------
 
-_IREE_CIRCULAR = ("IREE 3.13 fails to compile JAX's series while loops here (exp1 even "
-                  "untransformed; gammainc/betainc after reverse mode): 'circular dependency: "
-                  "input operation uses partition output ... stream.async.dispatch'")
-
-
 def _probs(rng, *shape):
     return rng.uniform(0.05, 0.95, shape).astype(F32)
 
@@ -162,10 +157,9 @@ SPECIAL = [
     Program("special_incomplete_gamma_beta", "jax.scipy.special", lambda a, x, p: (
         jss.gammainc(a, x), jss.gammaincc(a, x), jss.betainc(a, a + 1.0, p), jss.beta(a, x)),
         lambda rng: (positive(rng, 4), positive(rng, 4), _probs(rng, 4)), no_grad=(0,),
-        max_steps=30, xfail={("grad", "iree"): _IREE_CIRCULAR}),
+        max_steps=30),
     Program("special_exp1", "jax.scipy.special", jss.exp1,
-            lambda rng: (positive(rng, 4, low=0.3, high=3.0),), max_steps=30,
-            xfail={(t, "iree"): _IREE_CIRCULAR for t in ("grad", "jvp", "vmap")}),
+            lambda rng: (positive(rng, 4, low=0.3, high=3.0),), max_steps=30),
     Program("special_closed_forms", "jax.scipy.special", lambda x, lam: (
         jss.erfcx(x), jss.dawsn(x), jss.poch(x, 2.5), jss.boxcox(x, lam), jss.boxcox1p(x, lam),
         jss.owens_t(x, lam), jss.sici(x)[0], jss.fresnel(x)[1]),
@@ -183,10 +177,11 @@ SPECIAL = [
             "drops): expn's series adds jnp.where(pk != 0, yk / pk, 0) with pk = 0 at its "
             "first step (n = 2), and expi evaluates exp1(-x) on x > 0 in a discarded "
             "piecewise branch; reverse mode multiplies their zero cotangents by inf or NaN"),
-            **{(t, "iree"): (
-                "NaN from IREE in some lanes/entries of expn and its tangent (the interpreter "
-                "matches JAX): JAX's nested series while loops miscompiled by IREE 3.13")
-               for t in ("jvp", "vmap")}}),
+            ("jvp", "iree"): (
+                "IREE 3.13 cannot partition this program's while loops ('circular dependency: "
+                "input operation uses partition output', alone; compiled in a chunk it ran "
+                "with NaN): tools/iree_workarounds.py's retry without multi-use fusion fails "
+                "the same way; reproducer: docs/iree_workarounds.md")}),
     Program("special_zeta", "jax.scipy.special", lambda s, q: jss.zeta(s + 1.5, q),
             lambda rng: (positive(rng, 4, low=0.0, high=3.0), positive(rng, 4))),
 ]
@@ -393,11 +388,7 @@ def _mixed_conv(x, w):
 
 MIXED = [
     Program("mixed_bf16_mlp", "mixed precision", _mixed_mlp(jnp.bfloat16), _mlp_args,
-            unbatched=(0, 1, 2), xfail={("grad", "iree"): (
-                "IREE 3.13 bug: convert(convert(dot_general(a, b) : f32, bf16), f32) * t "
-                "returns the unrounded product (the bf16 rounding of a dot result vanishes when "
-                "a multiply consumes it; up to 1 bf16 ulp, 7e-3 relative here); the "
-                "interpreter matches JAX to 3e-7")}),
+            unbatched=(0, 1, 2)),
     Program("mixed_f16_mlp", "mixed precision", _mixed_mlp(jnp.float16), _mlp_args,
             unbatched=(0, 1, 2)),
     Program("mixed_bf16_conv", "mixed precision", _mixed_conv,
