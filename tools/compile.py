@@ -67,10 +67,10 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         text = legalize_bounds_text(text)
     text = _lower_large_sorts_text(text)
     text = _lower_ffts_text(text)
+    text = iree_workarounds.rewrite(text)  # IREE 3.13 bugs: docs/iree_workarounds.md
     if not replace:
         text = _legalize_complex_text(text, target)
         text = _exact_fmas_text(text, target)
-    text = iree_workarounds.rewrite(text)  # IREE 3.13 bugs: docs/iree_workarounds.md
     try:
         vmfb = iree_workarounds.compile_str(text, flags, compile_str)
     except CompilerToolError as exc:

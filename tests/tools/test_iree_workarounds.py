@@ -67,6 +67,7 @@ def test_power_matches_c_pow(power_text):
     np.testing.assert_allclose(got, want, rtol=2e-6)
 
 
+@pytest.mark.slow  # 10-40 s: JAX's expn is three series loops
 def test_series_special_functions_match_jax():
     # expn(n, x) for x < 1 takes (-x) ** (n - 1): NaN from IREE before the workaround
     x = np.linspace(0.2, 2.0, 8, dtype=F32)
@@ -128,6 +129,7 @@ def test_iree_still_fails_to_partition_exp1(exp1_text):
         _plain(iree_workarounds.rewrite(exp1_text))
 
 
+@pytest.mark.slow  # two IREE compiles of three series loops (the first one fails)
 def test_exp1_compiles_and_matches_jax(exp1_text):
     x = np.array([0.3, 0.7, 1.5, 2.9], F32)
     np.testing.assert_allclose(_run(_aotc(exp1_text), x), jss.exp1(x), rtol=2e-6)
