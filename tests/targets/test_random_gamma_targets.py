@@ -1,27 +1,25 @@
-"""aotc.random's gamma family (gamma, loggamma, beta, dirichlet) on every target that runs here,
-against jax.random: the draws table of tests/frontend/test_random_gamma.py for 16 keys, vmapped
-into one program per target (vmvx, Vulkan on lavapipe, aarch64 under qemu; cpu is in that file).
+"""aotc.random's gamma family (gamma, loggamma, beta, dirichlet) on aarch64 under qemu, against
+jax.random: the float32 draws of tests/frontend/test_random_gamma.py's table for 16 keys,
+vmapped into one program (cpu is in that file). Results come back as raw bits (floats bitcast
+to unsigned ints of their width). aarch64 rounds as XLA:CPU does (IREE's llvm-cpu contracts
+the float64 multiply-adds into fmas), so the entries must be bit-equal except those through
+pow (gamma with a < 1).
 
-Results come back as raw bits (floats bitcast to unsigned ints of their width). aarch64 rounds
-as XLA:CPU does (IREE's llvm-cpu contracts the float64 multiply-adds into fmas), so its float32
-entries must be bit-equal except those through pow; vmvx and Vulkan contract no fmas, so each
-of XLA's fmas rounds twice there (in rsqrt's Newton steps, log, erf_inv, exp): their entries are
-held to INEXACT_ULPS (an unmeasured bound, see below).
+Not tested: vmvx and Vulkan. IREE 3.13's compiles of this program for them (two nested while
+loops per sampler, each fma rewritten into ~75 exact float32 ops there) ran over 16
+CPU-minutes without finishing, so their results are unmeasured.
 """
 
 import importlib.util
 import os
 import sys
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import aotc
 import aotc.lax as alax
 import aotc.random as ar
-import aotc_runtime
-from aotc.tools.targets import TARGETS
 
 
 def _load_table():
@@ -38,14 +36,7 @@ def _load_table():
 
 T = _load_table()
 _RAW = {4: np.uint32, 2: np.uint16}
-# vmvx cannot compile 16-bit float arithmetic; Vulkan (lavapipe) computes float16 wrongly
-# (see tests/targets/test_random_targets.py).
-FLOATS = {"vmvx": (np.float32,), "vulkan": (np.float32, ml_dtypes.bfloat16),
-          "aarch64": (np.float32, np.float16, ml_dtypes.bfloat16)}
-# A rejection decision flipped by one rounding changes a sample completely, so the limit is
-# generous. Not yet measured: IREE 3.13's vmvx and Vulkan compiles of this program ran over 16
-# CPU-minutes without finishing on a loaded 2-core machine (cpu and aarch64 finish).
-INEXACT_ULPS = 64.0
+FLOATS = (np.float32,)  # 16-bit floats: interpreter and cpu only (test_random_gamma.py)
 
 
 def _as_bits(x):
@@ -54,7 +45,7 @@ def _as_bits(x):
 
 def _compile(target: str) -> bytes:
     def program(keys):
-        out = aotc.vmap(lambda k: T.draws(ar, k, FLOATS[target]))(keys)
+        out = aotc.vmap(lambda k: T.draws(ar, k, FLOATS))(keys)
         return [_as_bits(out[name]) for name in sorted(out)]
 
     return aotc.compile(program, aotc.ShapeSpec(T.KEYS.shape, "uint32"), target=target)
@@ -66,20 +57,9 @@ def _from_bits(got: list, expected: dict) -> dict:
     return {name: np.asarray(g).view(expected[name].dtype) for name, g in zip(names, got)}
 
 
-@pytest.mark.slow  # one IREE compile of every gamma-family sampler
-@pytest.mark.parametrize("target", ["vmvx", "vulkan"])
-def test_gamma_draws_on_target(target, request):
-    if target == "vulkan":
-        request.getfixturevalue("vulkan")  # skips without a Vulkan driver, saying why
-    expected = T.jax_draws(FLOATS[target])
-    module = aotc_runtime.load_bytes(_compile(target), device=TARGETS[target].driver)
-    got = _from_bits(module["program"](T.KEYS), expected)
-    print(target, T.compare(got, expected, target, exact_float32=False, inexact=INEXACT_ULPS))
-
-
 @pytest.mark.slow  # compiling for aarch64 and running under qemu take minutes
 def test_gamma_draws_on_aarch64(qemu, run, tmp_path):
-    expected = T.jax_draws(FLOATS["aarch64"])
+    expected = T.jax_draws(FLOATS)
     (tmp_path / "m.vmfb").write_bytes(_compile("aarch64"))
     np.save(tmp_path / "keys.npy", T.KEYS)
     outputs = [f"--output=@{tmp_path / f'out{k}.npy'}" for k in range(len(expected))]
