@@ -10,6 +10,9 @@ interpreter), so those entries are held to ulps (GAMMA_POW_ULPS), as are 16-bit 
 XLA computes in float32 inside its fusions.
 """
 
+import functools
+import importlib
+
 import jax
 import ml_dtypes
 import numpy as np
@@ -35,6 +38,26 @@ POW_ENTRIES = ("gamma_small",)
 GAMMA_POW_ULPS = {"interpreter": 2.0, "cpu": 64.0}
 # 16-bit floats: XLA keeps float32 inside a fusion, aotc rounds per op.
 HALF_ULPS = 64.0
+
+
+@functools.cache
+def _jax_rsqrt_differs() -> int:
+    """How many of 6144 float32 inputs XLA:CPU's rsqrt on this host rounds differently from
+    aotc's model of it (Intel's rsqrtss estimate and two Newton steps; gamma.py)."""
+    gamma = importlib.import_module("aotc.frontend.random.gamma")
+    xs = np.concatenate([1 + np.arange(2048, dtype=np.float32) / 1024,
+                         np.random.default_rng(0).uniform(0.01, 1e4, 4096).astype(np.float32)])
+    want = np.asarray(jax.jit(jax.lax.rsqrt)(xs)).view(np.uint32)
+    return int(np.sum(interpret_fn(gamma._rsqrt, xs).view(np.uint32) != want))
+
+
+def require_modelled_rsqrt():
+    """Skip a comparison of bits with JAX on a CPU whose rsqrt estimate aotc does not model
+    (an AMD one): JAX's own gamma bits differ there, aotc's follow the Intel reference."""
+    if _jax_rsqrt_differs():
+        pytest.skip(f"XLA's rsqrt on this CPU differs from aotc's model of Intel's rsqrtss on "
+                    f"{_jax_rsqrt_differs()} of 6144 inputs, so JAX's gamma bits are not the "
+                    "reference machine's")
 
 
 def draws(r, key, floats=(np.float32, np.float16, BF16)) -> dict:
@@ -106,11 +129,13 @@ def interpreted():
 
 
 def test_gamma_bits_interpreted(interpreted, expected):
+    require_modelled_rsqrt()
     names = [n for n in expected if n.startswith(("gamma", "loggamma"))]
     compare({n: interpreted[n] for n in names}, {n: expected[n] for n in names}, "interpreter")
 
 
 def test_beta_dirichlet_bits_interpreted(interpreted, expected):
+    require_modelled_rsqrt()
     names = [n for n in expected if n.startswith(("beta", "dirichlet"))]
     compare({n: interpreted[n] for n in names}, {n: expected[n] for n in names}, "interpreter")
 
@@ -125,12 +150,14 @@ def test_samples_have_the_distribution_of_their_parameters(expected):
 
 @pytest.mark.slow  # one IREE compile of every sampler (two nested while loops each)
 def test_bits_on_cpu(expected):
+    require_modelled_rsqrt()
     got = aotc.jit(aotc.vmap(lambda k: draws(ar, k)))(KEYS)
     print("cpu", compare(jax.tree.map(np.asarray, got), expected, "cpu"))
 
 
 def test_vmap_over_keys_and_alphas():
     """vmap over (key, alpha) pairs and over alphas with one key, as jax.vmap of jax.random."""
+    require_modelled_rsqrt()
     alphas = np.array([0.2, 1.0, 4.0, 50.0], np.float32)
 
     def sample(r, k, a):
@@ -149,6 +176,7 @@ def test_vmap_over_keys_and_alphas():
 
 
 def test_empty_and_eager():
+    require_modelled_rsqrt()
     assert ar.gamma(KEYS[0], 1.5, (0, 3)).shape == (0, 3)
     assert ar.dirichlet(KEYS[0], np.ones((2, 3), np.float32), (0, 2)).shape == (0, 2, 3)
     got = np.asarray(ar.loggamma(KEYS[1], 0.5, (4,)))                # eager: no trace around it
