@@ -119,12 +119,10 @@ def read_module(path: str):
         raise UserError(f"{path}: not a file")
     try:
         with open(path, encoding="utf-8") as f:
-            text = shardy.without_sharding_rules(f.read())  # JAX's, on its LAPACK calls
+            text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read it as MLIR text ({exc})") from None
-    found = shardy.sharding_in(text)
-    if found:
-        raise UserError(f"{path}: carries Shardy shardings ('{found}'): {shardy.SHARDINGS_FIX}")
+    text = shardy.importable(text, UserError, f"{path}:")  # drops JAX's LAPACK sharding rules
     with new_context():
         try:
             module = ir.Module.parse(text)

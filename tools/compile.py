@@ -54,7 +54,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     user_flags = flags
     if not replace:
         flags = [*target_flags(target, cpu, features), *flags]
-    text = _without_shardy(text)
+    text = shardy.importable(text, CompileError, "the StableHLO text")
     text, devices = _lower_devices_text(text, target)
     if not replace and get_target(target).is_cpu:
         text, flags = _apply_program_policy(text, flags, user_flags, devices)
@@ -297,16 +297,6 @@ def _exact_fmas_text(text: str, target: str) -> str:
         return text
     return _rewritten(text, emulate_fmas)
 
-
-def _without_shardy(text: str) -> str:
-    """text without JAX's `sdy.sharding_rule` attributes (IREE's parser knows no sdy dialect);
-    a CompileError for real Shardy shardings, which IREE 3.13 would not honour."""
-    text = shardy.without_sharding_rules(text)
-    found = shardy.sharding_in(text)
-    if found:
-        raise CompileError(f"the StableHLO text carries Shardy shardings ('{found}'): "
-                           f"{shardy.SHARDINGS_FIX}")
-    return text
 
 
 def _rewritten(text: str, rewrite) -> str:

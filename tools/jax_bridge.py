@@ -178,16 +178,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _without_shardy(text: str, where: str) -> str:
-    """text without JAX's `sdy.sharding_rule` attributes (on its LAPACK calls); a
-    JaxExportError naming `where` for real Shardy shardings."""
-    text = shardy.without_sharding_rules(text)
-    found = shardy.sharding_in(text)
-    if found:
-        raise JaxExportError(f"{where} carries Shardy shardings ('{found}'): "
-                             f"{shardy.SHARDINGS_FIX}")
-    return text
-
 
 def import_function(text: str, source: str, name: str, module=None,
                     private: bool = False) -> ir.Module:
@@ -195,7 +185,7 @@ def import_function(text: str, source: str, name: str, module=None,
     functions as `name__<helper>`); a new module of aotc's when module is None. Returns the
     module."""
     context = module.context if module is not None else new_context()
-    text = _without_shardy(text, "the StableHLO text")
+    text = shardy.importable(text, JaxExportError, "the StableHLO text")
     with context:
         try:
             parsed = ir.Module.parse(text)
@@ -303,7 +293,7 @@ def import_mlir(path: str, function: str = "main", specs=()) -> tuple[ir.Module,
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise JaxExportError(f"{path}: cannot read the StableHLO file ({exc})") from None
-    text = _without_shardy(text, path)
+    text = shardy.importable(text, JaxExportError, str(path))
     with new_context():
         try:
             module = ir.Module.parse(text)

@@ -44,6 +44,16 @@ def sharding_in(text: str) -> str | None:
     return found.group() if found else None
 
 
+def importable(text: str, error: type[Exception], where: str) -> str:
+    """text without its sharding rules; error("<where> carries Shardy shardings ...") when
+    real shardings remain."""
+    text = without_sharding_rules(text)
+    found = sharding_in(text)
+    if found:
+        raise error(f"{where} carries Shardy shardings ('{found}'): {SHARDINGS_FIX}")
+    return text
+
+
 def _closing_angle(text: str, start: int) -> int:
     """The index just past the `>` closing the `<` before `start` (the `->` of a rule's
     mapping is not a bracket)."""

@@ -106,11 +106,7 @@ def parse_module(mlir_text: str) -> ir.Module:
     """
     from aotc.frontend.core.ir import new_context
 
-    mlir_text = shardy.without_sharding_rules(mlir_text)
-    found = shardy.sharding_in(mlir_text)
-    if found:
-        raise TracingError(f"could not import the MLIR text: it carries Shardy shardings "
-                           f"('{found}'): {shardy.SHARDINGS_FIX}")
+    mlir_text = shardy.importable(mlir_text, TracingError, "could not import the MLIR text: it")
     with new_context():
         try:
             return ir.Module.parse(mlir_text)
