@@ -108,3 +108,20 @@ SHARDED_JAX_TEXT = """module @jit__lambda attributes {mhlo.num_partitions = 2 : 
     return %0 : tensor<4xf32>
   }
 }"""
+
+
+def load_test_module(folder: str, name: str):
+    """tests/<folder>/<name>.py as a module, for the tables another test file shares: the one
+    pytest already imported under that name, when it did, else a fresh import of the file."""
+    import importlib.util
+    import os
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), folder, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

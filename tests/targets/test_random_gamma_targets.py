@@ -10,31 +10,16 @@ loops per sampler, each fma rewritten into ~75 exact float32 ops there) ran over
 CPU-minutes without finishing, so their results are unmeasured.
 """
 
-import importlib.util
-import os
-import sys
 
 import numpy as np
 import pytest
+from helpers import load_test_module
 
 import aotc
 import aotc.lax as alax
 import aotc.random as ar
 
-
-def _load_table():
-    """tests/frontend/test_random_gamma.py (the module pytest already imported, when it did)."""
-    if "test_random_gamma" in sys.modules:
-        return sys.modules["test_random_gamma"]
-    path = os.path.join(os.path.dirname(__file__), "..", "frontend", "test_random_gamma.py")
-    spec = importlib.util.spec_from_file_location("test_random_gamma", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["test_random_gamma"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-T = _load_table()
+T = load_test_module("frontend", "test_random_gamma")  # its table of draws
 _RAW = {4: np.uint32, 2: np.uint16}
 FLOATS = (np.float32,)  # 16-bit floats: interpreter and cpu only (test_random_gamma.py)
 

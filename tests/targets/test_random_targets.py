@@ -7,14 +7,12 @@ uint8) so that iree-run-module's .npy files carry bfloat16 too; they are compare
 exactly (bit-equal entries) or in ulps (entries ending in a transcendental function).
 """
 
-import importlib.util
-import os
-import sys
 
 import jax
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import load_test_module
 
 import aotc
 import aotc.lax as alax
@@ -23,20 +21,7 @@ import aotc.random as ar
 import aotc_runtime
 from aotc.tools.targets import TARGETS
 
-
-def _load_table():
-    """tests/frontend/test_random.py (the module pytest already imported, when it did)."""
-    if "test_random" in sys.modules:
-        return sys.modules["test_random"]
-    path = os.path.join(os.path.dirname(__file__), "..", "frontend", "test_random.py")
-    spec = importlib.util.spec_from_file_location("test_random", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["test_random"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-T = _load_table()
+T = load_test_module("frontend", "test_random")  # its table of draws
 _RAW = {4: np.uint32, 2: np.uint16, 1: np.uint8}
 
 
