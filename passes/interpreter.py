@@ -8,8 +8,9 @@ oracle for pass tests and a second opinion on IREE's numbers.
 import numpy as np
 
 from aotc.frontend.core import dtypes, shardy
-from aotc.frontend.core.ir import ir, new_context, shape_of
-from aotc.passes.walker import RuleContext, Walker
+from aotc.frontend.core.errors import TracingError
+from aotc.frontend.core.ir import find_function, ir, new_context, shape_of
+from aotc.passes.walker import RuleContext, Walker, entry_block
 
 
 class ImplContext(RuleContext):
@@ -62,7 +63,10 @@ def _parse(module_or_text):
         return module_or_text
     if isinstance(module_or_text, str):
         with new_context():  # JAX's sdy.sharding_rule attributes name an unregistered dialect
-            return ir.Module.parse(shardy.without_sharding_rules(module_or_text))
+            try:
+                return ir.Module.parse(shardy.without_sharding_rules(module_or_text))
+            except ir.MLIRError as exc:
+                raise TracingError(f"could not parse the MLIR text: {exc}") from None
     raise TypeError(f"expected an ir.Module or MLIR text, got {type(module_or_text).__name__}")
 
 
@@ -76,4 +80,17 @@ def interpret(module_or_text, function: str = "main", *args):
     args = [np.asarray(a) for a in args]
     float64 = any(a.dtype in (np.float64, np.complex128) for a in args)
     with module.context:
+        _check_shapes(module, function, args)
         return Interpreter(module, float64).run_function(function, args)
+
+
+def _check_shapes(module, function: str, args: list) -> None:
+    """A TracingError naming the argument whose shape does not fit @function's type."""
+    for i, (arg, param) in enumerate(zip(args, entry_block(find_function(module, function))
+                                         .arguments)):
+        if not isinstance(param.type, ir.RankedTensorType):
+            continue
+        want = shape_of(param)
+        if len(want) != arg.ndim or any(w is not None and w != g for w, g in zip(want, arg.shape)):
+            raise TracingError(f"argument {i} of @{function} has shape {arg.shape}, but the "
+                               f"function takes {param.type}")

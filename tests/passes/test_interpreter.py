@@ -170,3 +170,17 @@ def test_unregistered_op_is_a_missing_rule_error_naming_the_op():
     assert err.value.op == op and err.value.transform == "interpret"
     message = str(err.value)
     assert f"'{op}'" in message and ":4:" in message  # the op and its line in the text
+
+
+def test_text_and_argument_errors_are_aotc_errors():
+    text = ("func.func @main(%x: tensor<3x?xf32>) -> tensor<3x?xf32> {\n"
+            "  %0 = stablehlo.add %x, %x : tensor<3x?xf32>\n  return %0 : tensor<3x?xf32>\n}")
+    np.testing.assert_array_equal(aotc.interpret(text, "main", np.ones((3, 5), np.float32))[0],
+                                  np.full((3, 5), 2, np.float32))
+    with pytest.raises(aotc.TracingError, match=r"argument 0 of @main has shape \(4, 5\), but the "
+                                           r"function takes tensor<3x\?xf32>"):
+        aotc.interpret(text, "main", np.ones((4, 5), np.float32))
+    with pytest.raises(aotc.TracingError, match=r"has shape \(3,\)"):
+        aotc.interpret(text, "main", np.ones(3, np.float32))
+    with pytest.raises(aotc.TracingError, match="could not parse the MLIR text"):
+        aotc.interpret(text.replace("stablehlo.add", "stablehlo.bogus"), "main")
