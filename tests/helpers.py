@@ -125,3 +125,25 @@ def load_test_module(folder: str, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def check_vjp_jvp_vmap(run, args, grads, directions, tangent, batched, mapped, tol,
+                       vmap_tol=None, value=None):
+    """Check an imported program's @main_vjp (its gradients, from a unit cotangent, and its
+    value to 1e-4 when given), @main_jvp (its last output, the tangent) and @main_vmap
+    against JAX's answers; run(name, *args) calls one function (interpreter or IREE).
+    vmap_tol defaults to tol."""
+    f32 = np.float32
+    outs = run("main_vjp", *args, f32(1.0))
+    if value is not None:
+        np.testing.assert_allclose(np.asarray(outs[0], f32), value, rtol=1e-4, atol=1e-4)
+    for got, want in zip(outs[1:], grads):
+        np.testing.assert_allclose(np.asarray(got, f32), np.asarray(want, f32), rtol=tol,
+                                   atol=tol)
+    outs = run("main_jvp", *args, *directions)
+    np.testing.assert_allclose(np.asarray(outs[-1], f32), np.asarray(tangent, f32), rtol=tol,
+                               atol=tol)
+    (got,) = run("main_vmap", *batched)
+    vmap_tol = tol if vmap_tol is None else vmap_tol
+    np.testing.assert_allclose(np.asarray(got, f32), np.asarray(mapped, f32), rtol=vmap_tol,
+                               atol=vmap_tol)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 import numpy as np
 import pytest
+from helpers import check_vjp_jvp_vmap
 
 import aotc
 import aotc.lax as alax
@@ -178,16 +179,7 @@ def case(request):
 
 
 def _check(run, args, expected, tol):
-    grads, directions, tangent, batched, mapped = expected
-    outs = run("main_vjp", *args, F32(1.0))
-    for got, want in zip(outs[1:], grads):
-        np.testing.assert_allclose(np.asarray(got, F32), np.asarray(want, F32), rtol=tol,
-                                   atol=tol)
-    outs = run("main_jvp", *args, *directions)
-    np.testing.assert_allclose(np.asarray(outs[-1], F32), np.asarray(tangent, F32), rtol=tol,
-                               atol=tol)
-    (got,) = run("main_vmap", *batched)
-    np.testing.assert_allclose(np.asarray(got, F32), np.asarray(mapped, F32), rtol=tol, atol=tol)
+    check_vjp_jvp_vmap(run, args, *expected, tol)
 
 
 def test_jax_export_through_the_interpreter(case):

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 import pytest
+from helpers import check_vjp_jvp_vmap
 from jax._src.lax import linalg as lax_linalg  # geqrf: JAX exports it only privately
 from scipy.linalg import lapack as scipy_lapack
 
@@ -160,18 +161,8 @@ def _expected(fn, args):
 
 
 def _check(run, args, expected, tol):
-    value, grads, directions, tangent, batched, mapped = expected
-    outs = run("main_vjp", *args, F32(1.0))
-    np.testing.assert_allclose(np.asarray(outs[0], F32), value, rtol=1e-4, atol=1e-4)
-    for got, want in zip(outs[1:], grads):
-        np.testing.assert_allclose(np.asarray(got, F32), np.asarray(want, F32), rtol=tol,
-                                   atol=tol)
-    outs = run("main_jvp", *args, *directions)
-    np.testing.assert_allclose(np.asarray(outs[-1], F32), np.asarray(tangent, F32), rtol=tol,
-                               atol=tol)
-    (got,) = run("main_vmap", *batched)
-    np.testing.assert_allclose(np.asarray(got, F32), np.asarray(mapped, F32), rtol=1e-4,
-                               atol=1e-4)
+    value, *derivatives = expected
+    check_vjp_jvp_vmap(run, args, *derivatives, tol, vmap_tol=1e-4, value=value)
 
 
 @pytest.mark.parametrize("name, fn, args, tol", CASES, ids=[c[0] for c in CASES])
