@@ -147,3 +147,15 @@ def check_vjp_jvp_vmap(run, args, grads, directions, tangent, batched, mapped, t
     vmap_tol = tol if vmap_tol is None else vmap_tol
     np.testing.assert_allclose(np.asarray(got, f32), np.asarray(mapped, f32), rtol=vmap_tol,
                                atol=vmap_tol)
+
+
+def run_keys_program_on_aarch64(qemu, run, folder, vmfb: bytes, keys, n_outputs: int) -> list:
+    """Run @program(keys) of an aarch64 artifact under qemu (iree-run-module) in `folder`;
+    its n_outputs results as numpy arrays."""
+    (folder / "m.vmfb").write_bytes(vmfb)
+    np.save(folder / "keys.npy", keys)
+    outputs = [f"--output=@{folder / f'out{k}.npy'}" for k in range(n_outputs)]
+    done = run([*qemu, f"--module={folder / 'm.vmfb'}", "--device=local-task",
+                "--function=program", f"--input=@{folder / 'keys.npy'}", *outputs])
+    assert done.returncode == 0, done.stderr
+    return [np.load(folder / f"out{k}.npy") for k in range(n_outputs)]

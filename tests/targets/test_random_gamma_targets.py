@@ -13,7 +13,7 @@ CPU-minutes without finishing, so their results are unmeasured.
 
 import numpy as np
 import pytest
-from helpers import load_test_module
+from helpers import load_test_module, run_keys_program_on_aarch64
 
 import aotc
 import aotc.lax as alax
@@ -46,11 +46,6 @@ def _from_bits(got: list, expected: dict) -> dict:
 def test_gamma_draws_on_aarch64(qemu, run, tmp_path):
     T.require_modelled_rsqrt()
     expected = T.jax_draws(FLOATS)
-    (tmp_path / "m.vmfb").write_bytes(_compile("aarch64"))
-    np.save(tmp_path / "keys.npy", T.KEYS)
-    outputs = [f"--output=@{tmp_path / f'out{k}.npy'}" for k in range(len(expected))]
-    done = run([*qemu, f"--module={tmp_path / 'm.vmfb'}", "--device=local-task",
-                "--function=program", f"--input=@{tmp_path / 'keys.npy'}", *outputs])
-    assert done.returncode == 0, done.stderr
-    got = [np.load(tmp_path / f"out{k}.npy") for k in range(len(expected))]
+    got = run_keys_program_on_aarch64(qemu, run, tmp_path, _compile("aarch64"), T.KEYS,
+                                      len(expected))
     print("aarch64", T.compare(_from_bits(got, expected), expected, "aarch64"))

@@ -12,7 +12,7 @@ import jax
 import ml_dtypes
 import numpy as np
 import pytest
-from helpers import load_test_module
+from helpers import load_test_module, run_keys_program_on_aarch64
 
 import aotc
 import aotc.lax as alax
@@ -94,11 +94,6 @@ def test_draws_match_jax_on_target(target, request):
 @pytest.mark.slow  # compiling for aarch64 takes ~100 s of CPU
 def test_draws_match_jax_on_aarch64(qemu, run, tmp_path):
     expected = expected_on("aarch64")
-    (tmp_path / "m.vmfb").write_bytes(_compile("aarch64"))
-    np.save(tmp_path / "keys.npy", T.KEYS)
-    outputs = [f"--output=@{tmp_path / f'out{k}.npy'}" for k in range(len(expected))]
-    done = run([*qemu, f"--module={tmp_path / 'm.vmfb'}", "--device=local-task",
-                "--function=program", f"--input=@{tmp_path / 'keys.npy'}", *outputs])
-    assert done.returncode == 0, done.stderr
-    got = [np.load(tmp_path / f"out{k}.npy") for k in range(len(expected))]
+    got = run_keys_program_on_aarch64(qemu, run, tmp_path, _compile("aarch64"), T.KEYS,
+                                      len(expected))
     T.compare(_from_bits(got, expected), expected, "aarch64", exact_float32=True)
