@@ -6,11 +6,12 @@ them to the CPU presets that data-tile, unless the user's own flags already deci
   loop-invariant matrix inside a while body, IREE 3.13 repacks it on every iteration (a
   `pack` dispatch in the loop). Measured with benchmarks/suite.py since loops are unrolled
   (frontend/lax/unroll.py): that costs more than tiling saves for matrix-matrix products (the
-  RNN gradient), and for a matrix that feeds few matrix-vector products per iteration: in
-  process CPU time on local-sync (stable under load, unlike wall time), power iteration (10
-  products of the matrix per unrolled iteration) ran 4-20% faster without data tiling at
-  sizes 256-768, RK4 (40 per iteration) 21% slower at size 128, 12% at 256, 2% at 512.
-  Straight-line matmul code keeps it (the 1024^2 matmul is 3.5x slower without).
+  RNN gradient). Loops of matrix-vector products of an invariant matrix drop it too, and on
+  x86-64 get aotc.tools.loop_matvec's tuning spec (with its rewrite of `a @ v` into `v @ a.T`):
+  in process CPU time on local-sync, power iteration (512, 10 products per unrolled
+  iteration) went from 2.5 ms with data tiling to 1.0-1.1 ms, RK4 (256, 40 per iteration)
+  from 2.1 to 0.9 ms. Straight-line matmul code keeps it (the 1024^2 matmul is 3.5x slower
+  without).
 - Input alignment: IREE's CPU code assumes 64-byte aligned buffers by default, so aotc_runtime
   had to copy every large numpy input that malloc placed 16 bytes past a 64-byte boundary (most
   of them; a 25.6 MB embedding table took 10x the gather's time). CPU programs are compiled
@@ -31,6 +32,7 @@ import re
 from dataclasses import dataclass
 
 from aotc.frontend.core.ir import ir
+from aotc.tools import loop_matvec
 from aotc.tools.targets import DATA_TILING
 from aotc_runtime.artifact import KEY_COST, KEY_INPUT_ALIGNMENT
 
@@ -42,11 +44,9 @@ _CONSTANT = "stablehlo.constant"
 # default: 64). Appended after the user's flags: the artifact's KEY_INPUT_ALIGNMENT must be true.
 INPUT_ALIGNMENT = 16
 ALIGNMENT_FLAG = f"--iree-stream-resource-min-offset-alignment={INPUT_ALIGNMENT}"
-# Below this many matrix-vector products per loop iteration, repacking a loop-invariant matrix
-# every iteration costs more than data tiling saves on the products (see above).
-MATVEC_USES = 20
 # Flag stems whose presence in the user's flags means the user decides that setting.
 _DATA_TILING_STEMS = ("data-tiling",)
+_TUNING_SPEC_STEMS = ("tuning-spec",)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class ProgramFeatures:
     loops: stablehlo.while ops; invariant_loop_matmuls: dot_generals inside a while body with a
     matrix result and a matrix operand (rank >= 2) that the loop does not change (defined
     outside the loop, or a carried value the body returns unchanged); matrix-vector products
-    do not count. sparse_invariant_matvecs: loop-invariant matrices that fewer than MATVEC_USES
-    matrix-vector products (dot_generals with a vector result) of one loop body read.
+    do not count. invariant_loop_matvecs: matrix-vector products (dot_generals with a vector
+    result) inside a while body of a matrix that the loop does not change.
     Work, outside loops (per call) and inside loop
     bodies (per iteration, all loops together): dot_flops / loop_dot_flops, the FLOPs of
     dot_generals and convolutions; elements / loop_elements, the result elements of every
@@ -67,7 +67,7 @@ class ProgramFeatures:
     ops: int = 0
     loops: int = 0
     invariant_loop_matmuls: int = 0
-    sparse_invariant_matvecs: int = 0
+    invariant_loop_matvecs: int = 0
     dot_flops: int = 0
     elements: int = 0
     loop_dot_flops: int = 0
@@ -77,16 +77,14 @@ class ProgramFeatures:
 def features(module: ir.Module) -> ProgramFeatures:
     """The ProgramFeatures of a StableHLO module (every function, nested regions included)."""
     counts = dict.fromkeys(ProgramFeatures.__dataclass_fields__, 0)
-    matvec_uses: dict = {}  # (loop, invariant matrix) -> matrix-vector products reading it
     for op in module.body.operations:
-        _visit(op.operation, [], counts, matvec_uses)
-    counts["sparse_invariant_matvecs"] = sum(n < MATVEC_USES for n in matvec_uses.values())
+        _visit(op.operation, [], counts)
     return ProgramFeatures(**counts)
 
 
-def _visit(op: ir.Operation, loops: list, counts: dict, matvec_uses: dict) -> None:
-    """Accumulate op's features into counts, and the matrix-vector products of loop-invariant
-    matrices per loop into matvec_uses; loops holds the enclosing while ops (innermost last)."""
+def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
+    """Accumulate op's features into counts; loops holds the enclosing while ops (innermost
+    last)."""
     counts["ops"] += 1
     name = op.name
     if name == _WHILE:
@@ -98,17 +96,13 @@ def _visit(op: ir.Operation, loops: list, counts: dict, matvec_uses: dict) -> No
         counts[prefix + "elements"] += sum(_elements(r.type) for r in op.results)
     if loops and name == _DOT:
         matrices = [v for v in op.operands if _rank(v.type) >= 2 and _invariant(v, loops[-1])]
-        if _rank(op.results[0].type) >= 2:
-            counts["invariant_loop_matmuls"] += bool(matrices)
-        else:
-            for matrix in matrices:
-                key = (loops[-1], matrix)
-                matvec_uses[key] = matvec_uses.get(key, 0) + 1
+        kind = "matmuls" if _rank(op.results[0].type) >= 2 else "matvecs"
+        counts[f"invariant_loop_{kind}"] += bool(matrices)
     for index, region in enumerate(op.regions):
         inner = [*loops, op] if name == _WHILE and index == 1 else loops
         for block in region.blocks:
             for child in block.operations:
-                _visit(child.operation, inner, counts, matvec_uses)
+                _visit(child.operation, inner, counts)
 
 
 def _invariant(value: ir.Value, loop: ir.Operation) -> bool:
@@ -165,17 +159,21 @@ def _mentions(flags, stems) -> bool:
 def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     """flags (a preset's, then the user's) with the per-program choices applied.
 
-    Data tiling is dropped when a loop body multiplies a matrix by a loop-invariant matrix, or
-    reads a loop-invariant matrix in fewer than MATVEC_USES matrix-vector products (IREE
-    repacks it every iteration), unless user_flags mention data tiling themselves.
+    Data tiling is dropped when a loop body multiplies a loop-invariant matrix by a matrix or
+    a vector (IREE repacks it every iteration), unless user_flags mention data tiling
+    themselves. Loops of matrix-vector products also get loop_matvec's tuning spec on x86-64,
+    unless user_flags name a tuning spec.
     ALIGNMENT_FLAG goes last, whatever the user's flags say: stamp_cost records
     INPUT_ALIGNMENT in the artifact, and the runtime imports inputs that aligned in place.
     """
     chosen = list(flags)
     if (DATA_TILING in flags
-            and (feats.invariant_loop_matmuls or feats.sparse_invariant_matvecs)
+            and (feats.invariant_loop_matmuls or feats.invariant_loop_matvecs)
             and not _mentions(user_flags, _DATA_TILING_STEMS)):
         chosen = [f for f in chosen if f != DATA_TILING]
+    if (feats.invariant_loop_matvecs and loop_matvec.applies(flags)
+            and not _mentions(user_flags, _TUNING_SPEC_STEMS)):
+        chosen.append(loop_matvec.tuning_spec_flag())
     return [*chosen, ALIGNMENT_FLAG]
 
 

@@ -16,7 +16,7 @@ import aotc.numpy as anp
 import aotc_runtime
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.trace.lower import spec_of
-from aotc.tools import cache, flags_policy
+from aotc.tools import cache, flags_policy, loop_matvec
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.jit import _Compiled
 from aotc.tools.targets import DATA_TILING, flags
@@ -34,13 +34,6 @@ def rnn(w, h):
 def power(a, v):
     """A loop of matrix-vector products (a is invariant, but the product is a matvec)."""
     return aotc.lax.fori_loop(0, 6, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v, unroll=1)
-
-
-def dense_power(a, v):
-    """Power iteration unrolled MATVEC_USES steps per iteration: a is read that often."""
-    uses = flags_policy.MATVEC_USES
-    return aotc.lax.fori_loop(0, 2 * uses, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v,
-                              unroll=uses)
 
 
 def carried(w, h):
@@ -98,26 +91,36 @@ def test_carried_invariant_matrix_counts():
     assert feats.loops == 1 and feats.invariant_loop_matmuls == 1
 
 
-def test_matrix_vector_loops_and_straight_line_matmuls_keep_data_tiling():
-    """A loop reading its invariant matrix in MATVEC_USES matrix-vector products per iteration,
-    and straight-line matmuls, keep data tiling."""
-    dense = features_of(dense_power, W, V)
-    assert dense.loops == 1 and dense.invariant_loop_matmuls == 0
-    assert dense.sparse_invariant_matvecs == 0
+def test_straight_line_matmuls_keep_data_tiling():
     line = features_of(matmul, W, W)
     assert line.loops == 0 and line.invariant_loop_matmuls == 0
+    assert line.invariant_loop_matvecs == 0
     assert line.dot_flops == 2 * 16 ** 3 and line.loop_dot_flops == 0
-    for feats in (dense, line):
-        assert flags_policy.choose_flags(feats, flags("cpu")) == [*flags("cpu"),
-                                                                  flags_policy.ALIGNMENT_FLAG]
+    assert flags_policy.choose_flags(line, flags("cpu")) == [*flags("cpu"),
+                                                             flags_policy.ALIGNMENT_FLAG]
 
 
-def test_few_matrix_vector_products_of_an_invariant_matrix_turn_data_tiling_off():
-    feats = features_of(power, W, V)
+@pytest.mark.parametrize("unroll", [1, 6])
+def test_invariant_matrix_vector_loops_drop_data_tiling_and_get_the_tuning_spec(unroll):
+    """However many products per iteration (the suite's power iteration has 10, RK4 40): the
+    spec's vecmat tiles beat data tiling's repacking on x86-64 (aotc.tools.loop_matvec)."""
+    feats = features_of(lambda a, v: aotc.lax.fori_loop(
+        0, 6, lambda i, v: a @ v / anp.sqrt(anp.sum(v * v)), v, unroll=unroll), W, V)
     assert feats.loops == 1 and feats.invariant_loop_matmuls == 0
-    assert feats.sparse_invariant_matvecs == 1
-    chosen = flags_policy.choose_flags(feats, flags("cpu"))
-    assert DATA_TILING not in chosen and flags_policy.ALIGNMENT_FLAG in chosen
+    assert feats.invariant_loop_matvecs == unroll
+    chosen = flags_policy.choose_flags(feats, flags("x86_64"))
+    assert DATA_TILING in flags("x86_64") and DATA_TILING not in chosen
+    assert chosen[-2:] == [loop_matvec.tuning_spec_flag(), flags_policy.ALIGNMENT_FLAG]
+
+
+def test_tuning_spec_only_on_x86_and_when_the_user_names_none():
+    feats = features_of(power, W, V)
+    spec = loop_matvec.tuning_spec_flag()
+    arm = flags_policy.choose_flags(feats, flags("aarch64"))
+    assert spec not in arm and arm[-1] == flags_policy.ALIGNMENT_FLAG
+    assert spec in flags_policy.choose_flags(feats, flags("x86_64"))
+    mine = ["--iree-codegen-tuning-spec-path=/elsewhere.mlir"]
+    assert spec not in flags_policy.choose_flags(feats, [*flags("cpu"), *mine], mine)
 
 
 def test_user_flags_about_data_tiling_win():
