@@ -16,7 +16,7 @@ from aotc.frontend.ops.fft import lower_ffts
 from aotc.frontend.ops.sort import lower_large_sorts
 from aotc.frontend.ops.vmvx import NEEDS_VMVX_LEGALIZATION, legalize_for_vmvx
 from aotc.passes.bounds import legalize_bounds_text
-from aotc.tools import cache, flags_policy, iree_workarounds, loop_matvec
+from aotc.tools import cache, flags_policy, iree_workarounds, loop_matvec, product_sums
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
@@ -70,6 +70,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     text = iree_workarounds.rewrite(text)  # IREE 3.13 bugs: docs/iree_workarounds.md
     if not replace:
         text = _legalize_complex_text(text, target)
+        flags = _exact_fma_flags(text, target, flags)
         text = _exact_fmas_text(text, target)
     try:
         vmfb = iree_workarounds.compile_str(text, flags, compile_str)
@@ -93,6 +94,8 @@ def _apply_program_policy(text: str, flags: list, user_flags: list,
         module = ir.Module.parse(text)
         if devices == 1 and loop_matvec.applies(flags):
             loop_matvec.rewrite(module)
+        if devices == 1:
+            product_sums.rewrite(module)
         feats = flags_policy.features(module)
         if devices == 1:
             flags_policy.stamp_cost(module, feats)
@@ -299,6 +302,24 @@ def _exact_fmas_text(text: str, target: str) -> str:
     if get_target(target).backend not in EXACT_FMA_BACKENDS or "f64>" not in text:
         return text
     return _rewritten(text, emulate_fmas)
+
+
+# IREE's constant-expression hoisting, off for programs with emulated fmas
+NO_CONST_EXPR_HOISTING = "--iree-opt-const-expr-hoisting=false"
+
+
+def _exact_fma_flags(text: str, target: str, flags: list) -> list:
+    """flags, with IREE's constant-expression hoisting off where _exact_fmas_text rewrites (the
+    user's flags decide when they mention it). Why: each emulated fma is ~75 float32 ops, and
+    the ones fed by constants (loop start states, splat operands) become hundreds of small
+    hoisted globals that IREE's const-eval JIT-compiles one by one for the host: measured on
+    aotc.random.gamma(key, 3.0, (64,)) for vmvx, 70 s of iree-compile CPU with hoisting, 8 s
+    without (Vulkan 81 s -> 11 s). Without hoisting they are computed with the program, by the
+    same exact ops."""
+    if get_target(target).backend not in EXACT_FMA_BACKENDS or "f64>" not in text \
+            or any(f.startswith(NO_CONST_EXPR_HOISTING.split("=")[0]) for f in flags):
+        return flags
+    return [*flags, NO_CONST_EXPR_HOISTING]
 
 
 
