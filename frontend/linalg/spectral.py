@@ -1,7 +1,9 @@
 """aotc linalg: spectral decompositions (eigh, svd) and what is built on them (pinv, lstsq,
 matrix_rank, cond, norms), in portable StableHLO with JAX's derivatives.
 
-eigh runs cyclic two-sided Jacobi and svd one-sided (Hestenes) Jacobi, both with the parallel
+eigh runs cyclic two-sided Jacobi on matrices up to tridiagonal.TRIDIAGONAL_MIN_SIZE and
+Householder tridiagonalisation, bisection and inverse iteration (aotc.frontend.linalg.tridiagonal)
+on larger ones; svd runs one-sided (Hestenes) Jacobi. The Jacobi kernels use the parallel
 round-robin ordering (aotc.frontend.linalg.jacobi: convergence tests, sweep limits). Their JVPs
 are JAX's rules (eigh_jvp_rule with the eigenvalue-gap matrix, svd_jvp_rule), attached with
 custom_jvp, so grad/jvp/vmap of everything here match JAX wherever the eigen/singular values are
@@ -30,6 +32,7 @@ from aotc.frontend.linalg.jacobi import (
     static_matrix_dims,
     svd_jacobi,
 )
+from aotc.frontend.linalg.tridiagonal import TRIDIAGONAL_MIN_SIZE, eigh_tridiagonal
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 from aotc.frontend.transforms.custom import custom_jvp
 
@@ -70,7 +73,8 @@ def _column_signs(v):
 
 
 def _eigh_values_vectors(a):
-    w, v = eigh_jacobi(a)
+    n = a.shape[-1]
+    w, v = eigh_tridiagonal(a) if n > TRIDIAGONAL_MIN_SIZE else eigh_jacobi(a)
     return w, v * _column_signs(v)[..., None, :]
 
 
