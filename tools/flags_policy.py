@@ -12,12 +12,16 @@ them to the CPU presets that data-tile, unless the user's own flags already deci
   iteration) went from 2.5 ms with data tiling to 1.0-1.1 ms, RK4 (256, 40 per iteration)
   from 2.1 to 0.9 ms. Straight-line matmul code keeps it (the 1024^2 matmul is 3.5x slower
   without).
-- Transpose propagation: tools/product_sums.py merges a loop body's sums of products into one
-  product whose operands it transposes into IREE's fastest layout; IREE's global optimization
-  folds those transposes back into the matmul (reading one operand against its rows), unless
-  `--iree-global-opt-propagate-transposes=false`. Programs with such merged products get it:
-  the suite's RNN gradient, process CPU per call, in-process interleaved: 16.5 -> 15.0 ms on
-  local-sync, 28.9 -> 26.4 ms on local-task.
+- Inner tiling: `--iree-llvmcpu-enable-inner-tiled` makes IREE's data-tiled matmuls use its
+  `inner_tiled` op with a 29x16 register tile on AVX-512 (29 accumulators; the default mmt4d
+  16x16 tile has 16, so it does 17 loads per 16 FMAs). Measured in process CPU time on
+  local-sync (benchmarks/suite.py workloads): 1024^2 matmul 23.3 -> 19.2 ms, 2048^2 288 -> 227
+  ms; single 2-D matmuls of MLP shapes 8% less; on x86-64-v3 (AVX2) the same within noise. But
+  batched matmuls fail to compile with it (then data tiling is dropped: the transformer block
+  forward ran 25% slower), and in MLP training steps the unpacks fused with the large
+  elementwise updates got slower (SGD +10%, Adam +22%). So only loop-free x86-64 programs whose
+  every dot is a plain 2-D f32 matmul, with at least MATMUL_BOUND FLOPs of them per element of
+  other work, get it.
 - Input alignment: IREE's CPU code assumes 64-byte aligned buffers by default, so aotc_runtime
   had to copy every large numpy input that malloc placed 16 bytes past a 64-byte boundary (most
   of them; a 25.6 MB embedding table took 10x the gather's time). CPU programs are compiled
@@ -50,13 +54,14 @@ _CONSTANT = "stablehlo.constant"
 # default: 64). Appended after the user's flags: the artifact's KEY_INPUT_ALIGNMENT must be true.
 INPUT_ALIGNMENT = 16
 ALIGNMENT_FLAG = f"--iree-stream-resource-min-offset-alignment={INPUT_ALIGNMENT}"
+INNER_TILED_FLAG = "--iree-llvmcpu-enable-inner-tiled=true"
+# Matmul FLOPs per element of other ops from which a program counts as matmul-bound (the
+# suite: lone matmuls have no other ops; MLP forward 217, its SGD step 109, Adam 38).
+MATMUL_BOUND = 1000
 # Flag stems whose presence in the user's flags means the user decides that setting.
 _DATA_TILING_STEMS = ("data-tiling",)
+_INNER_TILED_STEMS = ("inner-tiled",)
 _TUNING_SPEC_STEMS = ("tuning-spec",)
-NO_TRANSPOSE_PROPAGATION = "--iree-global-opt-propagate-transposes=false"
-_TRANSPOSE_STEMS = ("propagate-transposes",)
-_CONCATENATE = "stablehlo.concatenate"
-_TRANSPOSE = "stablehlo.transpose"
 
 
 @dataclass(frozen=True)
@@ -68,23 +73,24 @@ class ProgramFeatures:
     outside the loop, or a carried value the body returns unchanged); matrix-vector products
     do not count. invariant_loop_matvecs: matrix-vector products (dot_generals with a vector
     result) inside a while body of a matrix that the loop does not change.
-    loop_concat_products: dot_generals inside a while body with an operand made by a
-    concatenate, directly or through a transpose (tools/product_sums.py's merged sums).
     Work, outside loops (per call) and inside loop
     bodies (per iteration, all loops together): dot_flops / loop_dot_flops, the FLOPs of
     dot_generals and convolutions; elements / loop_elements, the result elements of every
-    other op but constants.
+    other op but constants. plain_matmuls: dot_generals outside loops of two f32 matrices (rank
+    2, no batch dimensions) into an f32 matrix; other_dots: every other dot_general and
+    convolution.
     """
 
     ops: int = 0
     loops: int = 0
     invariant_loop_matmuls: int = 0
     invariant_loop_matvecs: int = 0
-    loop_concat_products: int = 0
     dot_flops: int = 0
     elements: int = 0
     loop_dot_flops: int = 0
     loop_elements: int = 0
+    plain_matmuls: int = 0
+    other_dots: int = 0
 
 
 def features(module: ir.Module) -> ProgramFeatures:
@@ -105,13 +111,13 @@ def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
     prefix = "loop_" if loops else ""
     if name in (_DOT, _CONV):
         counts[prefix + "dot_flops"] += _flops(op)
+        counts["plain_matmuls" if not loops and _plain_matmul(op) else "other_dots"] += 1
     elif name != _CONSTANT and not op.regions:
         counts[prefix + "elements"] += sum(_elements(r.type) for r in op.results)
     if loops and name == _DOT:
         matrices = [v for v in op.operands if _rank(v.type) >= 2 and _invariant(v, loops[-1])]
         kind = "matmuls" if _rank(op.results[0].type) >= 2 else "matvecs"
         counts[f"invariant_loop_{kind}"] += bool(matrices)
-        counts["loop_concat_products"] += any(_concatenated(v) for v in op.operands)
     for index, region in enumerate(op.regions):
         inner = [*loops, op] if name == _WHILE and index == 1 else loops
         for block in region.blocks:
@@ -137,17 +143,13 @@ def _invariant(value: ir.Value, loop: ir.Operation) -> bool:
     return True
 
 
-def _concatenated(value: ir.Value) -> bool:
-    """Whether value is made by a concatenate, directly or through one transpose."""
-    for _ in range(2):
-        if isinstance(value.owner, ir.Block):
-            return False
-        if value.owner.name == _CONCATENATE:
-            return True
-        if value.owner.name != _TRANSPOSE:
-            return False
-        value = value.owner.operands[0]
-    return False
+def _plain_matmul(op: ir.Operation) -> bool:
+    """Whether op is a dot_general of two f32 matrices into an f32 matrix, without batch
+    dimensions."""
+    types = [v.type for v in (*op.operands, *op.results)]
+    return (op.name == _DOT and all(_rank(t) == 2 for t in types)
+            and all(str(ir.RankedTensorType(t).element_type) == "f32" for t in types)
+            and "batching_dimensions" not in str(op.attributes["dot_dimension_numbers"]))
 
 
 def _rank(t: ir.Type) -> int:
@@ -189,8 +191,8 @@ def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     Data tiling is dropped when a loop body multiplies a loop-invariant matrix by a matrix or
     a vector (IREE repacks it every iteration), unless user_flags mention data tiling
     themselves. Loops of matrix-vector products also get loop_matvec's tuning spec on x86-64,
-    unless user_flags name a tuning spec. Loops with merged product sums get
-    NO_TRANSPOSE_PROPAGATION, unless user_flags mention transpose propagation.
+    unless user_flags name a tuning spec. Matmul-bound x86-64 programs of plain matmuls that
+    keep data tiling get INNER_TILED_FLAG, unless user_flags mention inner tiling.
     ALIGNMENT_FLAG goes last, whatever the user's flags say: stamp_cost records
     INPUT_ALIGNMENT in the artifact, and the runtime imports inputs that aligned in place.
     """
@@ -202,9 +204,17 @@ def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     if (feats.invariant_loop_matvecs and loop_matvec.applies(flags)
             and not _mentions(user_flags, _TUNING_SPEC_STEMS)):
         chosen.append(loop_matvec.tuning_spec_flag())
-    if feats.loop_concat_products and not _mentions(user_flags, _TRANSPOSE_STEMS):
-        chosen.append(NO_TRANSPOSE_PROPAGATION)
+    if (DATA_TILING in chosen and _matmul_bound(feats) and loop_matvec.applies(flags)
+            and not _mentions(user_flags, _INNER_TILED_STEMS)):
+        chosen.append(INNER_TILED_FLAG)
     return [*chosen, ALIGNMENT_FLAG]
+
+
+def _matmul_bound(feats: ProgramFeatures) -> bool:
+    """A loop-free program of plain matmuls only, with MATMUL_BOUND FLOPs of them per element
+    of its other ops (IREE's inner tiling pays off there; see the module docstring)."""
+    return (not feats.loops and feats.plain_matmuls > 0 and not feats.other_dots
+            and feats.elements * MATMUL_BOUND <= feats.dot_flops)
 
 
 def cost_metadata(feats: ProgramFeatures) -> str:

@@ -16,7 +16,7 @@ import aotc.numpy as anp
 import aotc_runtime
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.trace.lower import spec_of
-from aotc.tools import cache, flags_policy, loop_matvec, product_sums
+from aotc.tools import cache, flags_policy, loop_matvec
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.jit import _Compiled
 from aotc.tools.targets import DATA_TILING, flags
@@ -96,8 +96,8 @@ def test_straight_line_matmuls_keep_data_tiling():
     assert line.loops == 0 and line.invariant_loop_matmuls == 0
     assert line.invariant_loop_matvecs == 0
     assert line.dot_flops == 2 * 16 ** 3 and line.loop_dot_flops == 0
-    assert flags_policy.choose_flags(line, flags("cpu")) == [*flags("cpu"),
-                                                             flags_policy.ALIGNMENT_FLAG]
+    assert flags_policy.choose_flags(line, flags("cpu")) == [
+        *flags("cpu"), flags_policy.INNER_TILED_FLAG, flags_policy.ALIGNMENT_FLAG]
 
 
 @pytest.mark.parametrize("unroll", [1, 6])
@@ -123,27 +123,47 @@ def test_tuning_spec_only_on_x86_and_when_the_user_names_none():
     assert spec not in flags_policy.choose_flags(feats, [*flags("cpu"), *mine], mine)
 
 
-def test_merged_product_sums_turn_transpose_propagation_off():
-    """A scan gradient's weight sums, merged by tools/product_sums.py, keep their layout only
-    without IREE's transpose propagation; a loop without merged sums keeps it, and the user's
-    flags about it win."""
-    def grads(xs, ds):
-        return aotc.lax.fori_loop(0, 4, lambda i, acc: acc + xs[i].T @ ds[i],
-                                  anp.zeros((3, 5), np.float32), unroll=2)
+def test_matmul_bound_programs_get_inner_tiling():
+    feats = features_of(matmul, W, W)
+    assert feats.plain_matmuls == 1 and feats.other_dots == 0 and feats.elements == 0
+    assert flags_policy.INNER_TILED_FLAG in flags_policy.choose_flags(feats, flags("x86_64"))
+    assert flags_policy.INNER_TILED_FLAG not in flags_policy.choose_flags(feats,
+                                                                          flags("aarch64"))
+    mine = ["--iree-llvmcpu-enable-inner-tiled=false"]
+    assert flags_policy.choose_flags(feats, [*flags("cpu"), *mine], mine) == [
+        *flags("cpu"), *mine, flags_policy.ALIGNMENT_FLAG]
+    assert flags_policy.INNER_TILED_FLAG not in flags_policy.choose_flags(
+        feats, [f for f in flags("cpu") if f != DATA_TILING])
 
-    xs, ds = np.ones((4, 2, 3), np.float32), np.ones((4, 2, 5), np.float32)
-    with new_context():
-        module = ir.Module.parse(text_of(grads, xs, ds))
-        assert flags_policy.features(module).loop_concat_products == 0
-        assert product_sums.rewrite(module) == 1
-        feats = flags_policy.features(module)
-    assert feats.loop_concat_products == 1
-    assert flags_policy.NO_TRANSPOSE_PROPAGATION in flags_policy.choose_flags(feats, flags("cpu"))
-    assert flags_policy.NO_TRANSPOSE_PROPAGATION not in flags_policy.choose_flags(
-        features_of(rnn, W, H), flags("cpu"))
-    mine = ["--iree-global-opt-propagate-transposes=true"]
-    assert flags_policy.NO_TRANSPOSE_PROPAGATION not in flags_policy.choose_flags(
-        feats, [*flags("cpu"), *mine], mine)
+
+@pytest.mark.parametrize("name, fn, args", [
+    # 2 * 8 * (32 * 64 + 64 * 10) FLOPs, 8 * 64 tanh elements: 85 per element, elementwise-bound
+    ("mlp", mlp, MLP_ARGS),
+    # IREE 3.13 fails to compile batched matmuls with inner tiling (and data tiling)
+    ("batched", matmul, (np.ones((4, 16, 8), np.float32), np.ones((4, 8, 16), np.float32))),
+    ("matvec", matmul, (W, V)),
+    ("int", matmul, (np.ones((16, 16), np.int32), np.ones((16, 16), np.int32))),
+    ("loop", rnn, (W, H)),
+])
+def test_other_programs_get_no_inner_tiling(name, fn, args):
+    feats = features_of(fn, *args)
+    assert flags_policy.INNER_TILED_FLAG not in flags_policy.choose_flags(feats, flags("cpu"))
+
+
+def test_inner_tiled_matmuls_are_right():
+    """Odd sizes (IREE pads to its 29x16 tile), compiled with the chosen flags (checked to hold
+    INNER_TILED_FLAG), against numpy in float64."""
+    for m, k, n in ((30, 31, 45), (1, 33, 17)):
+        a = RNG.normal(size=(m, k)).astype(np.float32)
+        b = RNG.normal(size=(k, n)).astype(np.float32)
+        text = text_of(matmul, a, b)
+        with new_context():
+            feats = flags_policy.features(ir.Module.parse(text))
+        assert flags_policy.INNER_TILED_FLAG in flags_policy.choose_flags(feats, flags("cpu"))
+        module = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", use_cache=False),
+                                         require_aotc=False)
+        (got,) = module[module.functions[0]](a, b)
+        np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
 
 
 def test_user_flags_about_data_tiling_win():
