@@ -16,7 +16,7 @@ import aotc.numpy as anp
 import aotc_runtime
 from aotc.frontend.core.ir import ir, new_context
 from aotc.frontend.trace.lower import spec_of
-from aotc.tools import cache, flags_policy, loop_matvec
+from aotc.tools import cache, flags_policy, loop_matvec, product_sums
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.jit import _Compiled
 from aotc.tools.targets import DATA_TILING, flags
@@ -164,6 +164,29 @@ def test_inner_tiled_matmuls_are_right():
                                          require_aotc=False)
         (got,) = module[module.functions[0]](a, b)
         np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_merged_product_sums_turn_transpose_propagation_off():
+    """A scan gradient's weight sums, merged by tools/product_sums.py, keep their layout only
+    without IREE's transpose propagation; a loop without merged sums keeps it, and the user's
+    flags about it win."""
+    def grads(xs, ds):
+        return aotc.lax.fori_loop(0, 4, lambda i, acc: acc + xs[i].T @ ds[i],
+                                  anp.zeros((3, 5), np.float32), unroll=2)
+
+    xs, ds = np.ones((4, 2, 3), np.float32), np.ones((4, 2, 5), np.float32)
+    with new_context():
+        module = ir.Module.parse(text_of(grads, xs, ds))
+        assert flags_policy.features(module).loop_concat_products == 0
+        assert product_sums.rewrite(module) == 1
+        feats = flags_policy.features(module)
+    assert feats.loop_concat_products == 1
+    assert flags_policy.NO_TRANSPOSE_PROPAGATION in flags_policy.choose_flags(feats, flags("cpu"))
+    assert flags_policy.NO_TRANSPOSE_PROPAGATION not in flags_policy.choose_flags(
+        features_of(rnn, W, H), flags("cpu"))
+    mine = ["--iree-global-opt-propagate-transposes=true"]
+    assert flags_policy.NO_TRANSPOSE_PROPAGATION not in flags_policy.choose_flags(
+        feats, [*flags("cpu"), *mine], mine)
 
 
 def test_user_flags_about_data_tiling_win():
