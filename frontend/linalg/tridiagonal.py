@@ -24,6 +24,8 @@ from aotc.frontend import lax
 from aotc.frontend import numpy as anp
 from aotc.frontend.linalg import kernels
 from aotc.frontend.linalg.jacobi import permute_vector, sort_permutation
+from aotc.frontend.ops import shape as shape_ops
+from aotc.frontend.trace.tracer import Tracer
 
 TRIDIAGONAL_MIN_SIZE = 32  # eigh uses this path above this size, Jacobi up to it
 BISECT_STEPS = 34  # halvings of the Gershgorin interval: below float32 rounding of |T|
@@ -34,6 +36,26 @@ ORTHO_MAX_STEPS = 30
 EPS = float(np.finfo(np.float32).eps)
 TINY = float(np.finfo(np.float32).tiny)
 _START_SEED = 20261201
+
+
+def _starts(x, k) -> list:
+    zero = anp.asarray(0, np.int32).value
+    return [zero] * (x.ndim - 2) + [anp.asarray(k, np.int32).value, zero]
+
+
+def _row(x, k):
+    """x[..., k, :] for a traced k in range. One dynamic slice without lax.dynamic_slice's wrap
+    of negative starts, which IREE runs as a dispatch plus a host read of the index."""
+    size = x.shape[-1]
+    return Tracer(shape_ops.dynamic_slice(x.value, _starts(x, k), (*x.shape[:-2], 1, size)),
+                  x.weak_type)[..., 0, :]
+
+
+def _put_row(x, row, k):
+    """x with row k (traced, in range) replaced by row (..., n), as `_row` without the wrap."""
+    update = row.astype(x.dtype)[..., None, :]
+    return Tracer(shape_ops.dynamic_update_slice(x.value, update.value, _starts(x, k)),
+                  x.weak_type)
 
 
 def _householder_step(k, state):
@@ -48,8 +70,10 @@ def _householder_step(k, state):
     n = x.shape[-1]
     rows = np.arange(n, dtype=np.int32)
     u = anp.where(rows > k, col, 0.0)
-    a1 = anp.sum(anp.where(rows == k + 1, col, 0.0), axis=-1, keepdims=True)
-    sigma2 = anp.sum(u * u, axis=-1, keepdims=True)
+    a1, sigma2 = lax.reduce((anp.where(rows == k + 1, col, 0.0), u * u),
+                            (np.float32(0), np.float32(0)),
+                            lambda acc, z: (acc[0] + z[0], acc[1] + z[1]), (col.ndim - 1,))
+    a1, sigma2 = a1[..., None], sigma2[..., None]
     sigma = anp.sqrt(sigma2)
     alpha = anp.where(a1 >= 0, -sigma, sigma)
     head = a1 - alpha  # v[k + 1]
@@ -61,8 +85,8 @@ def _householder_step(k, state):
     stored = anp.where(rows > k + 1, v / anp.where(head != 0, head, 1.0), 0.0)
     stored = anp.where(rows == k + 1, alpha, stored)
     x = x - v[..., :, None] * w[..., None, :] - w[..., :, None] * v[..., None, :]
-    x = kernels.put(x, anp.where(rows > k, stored, col)[..., None, :], k, 0)
-    col = kernels.row(x, k + 1)
+    x = _put_row(x, anp.where(rows > k, stored, col), k)
+    col = _row(x, k + 1)
     betas = anp.where(rows == k, beta * head * head, betas)
     return x, col, betas
 
