@@ -21,13 +21,19 @@ TASK = "local-task"
 # Work per call outside loops, and per iteration inside loop bodies, from which local-task's
 # worker pool pays off: FLOPs of matmuls and convolutions, and result elements of other ops.
 # Measured with benchmarks/suite.py workloads (medians of 3 runs at load 9-14 on 2 cores): the
-# MLP SGD / Adam steps (5.8e8 FLOPs), the 1024^2 matmul (2.1e9) and the RNN gradient (2e8
-# FLOPs per loop iteration) ran faster on local-task; power iteration and RK4 (5.2e6 FLOPs per
-# iteration), a Newton while loop (9e5 elements per iteration), the MLP forward (1.7e8 FLOPs)
-# and per-example gradients (4.7e6) on local-sync.
+# MLP SGD / Adam steps (5.8e8 FLOPs) and the 1024^2 matmul (2.1e9) ran faster on local-task;
+# power iteration and RK4 (5.2e6 FLOPs per iteration), a Newton while loop (9e5 elements per
+# iteration), the MLP forward (1.7e8 FLOPs) and per-example gradients (4.7e6) on local-sync.
+# A loop iteration's work comes in many small dispatches, each handed to the pool and waited
+# for: the RNN gradient (2e8 FLOPs per iteration, 10 unrolled steps of 4e6-FLOP products) cost
+# 1.8x the process CPU time on local-task (26-28 ms against 15-16 ms per call, interleaved, load
+# 15-17), and on a quiet machine (load ~2) it was faster on local-sync in wall time too (1.29x
+# JAX against 2.1-2.6x). Only loops doing 1e9 FLOPs per iteration (a 1024^2 product) go to
+# local-task. Under heavy load a lone thread waits for a core far longer than the pool's two
+# (the RNN gradient at load 16: 68-83 ms wall on local-sync, 26-27 on local-task).
 DOT_FLOPS = 4e8
 ELEMENTS = 1e7
-LOOP_DOT_FLOPS = 5e7
+LOOP_DOT_FLOPS = 1e9
 LOOP_ELEMENTS = 1e7
 # Below DOT_FLOPS / ELEMENTS the better device depends on the machine and its load: the MLP
 # forward ran 0.93x JAX on local-task and 1.38x on local-sync on a quiet 2-core machine, and

@@ -341,7 +341,8 @@ def test_timed_choice_keeps_the_faster_function():
 def test_runtime_policy_decisions():
     assert policy.driver_for({"dot_flops": 2 * 2048 ** 3}) == "local-task"
     assert policy.driver_for({"elements": 5e7}) == "local-task"
-    assert policy.driver_for({"loop_dot_flops": 2e8, "loops": 3}) == "local-task"
+    assert policy.driver_for({"loop_dot_flops": 2.1e9, "loops": 1}) == "local-task"
+    assert policy.driver_for({"loop_dot_flops": 2e8, "loops": 3}) == "local-sync"  # the RNN
     assert policy.driver_for({"dot_flops": 1.7e8, "elements": 8e5}) == "local-sync"
     assert policy.driver_for({"loop_dot_flops": 5e6, "loops": 1}) == "local-sync"
     small = {"f": {artifact.KEY_COST: '{"dot_flops": 10}'}}
@@ -353,6 +354,6 @@ def test_runtime_policy_decisions():
     assert policy.choose_driver("local-task", bad, 1) == "local-task"
     assert not policy.uncertain({"dot_flops": 10, "elements": 100})  # tiny: local-sync
     assert not policy.uncertain({"dot_flops": 2 * 2048 ** 3})  # large: local-task
-    assert not policy.uncertain({"loop_dot_flops": 2e8, "loops": 3})  # large loop: local-task
+    assert not policy.uncertain({"loop_dot_flops": 2.1e9, "loops": 1})  # large loop: local-task
     assert not policy.uncertain({"loop_dot_flops": 5e6, "loops": 1})  # small loop: local-sync
     assert policy.uncertain({"dot_flops": 1.7e8, "elements": 8e5})  # an MLP forward: timed
