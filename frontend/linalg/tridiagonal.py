@@ -222,12 +222,11 @@ def _mT(x):
 
 def orthonormalize(v):
     """v's columns made orthonormal by Newton-Schulz steps v (3I - v^T v) / 2 (the polar
-    factor: each column moves least), after scaling so that |v|_2 <= 1 (convergence)."""
+    factor: each column moves least) until max|v^T v - I| <= ORTHO_TOL, then one more. A step
+    whose bound on |v|_2^2 (largest row sum of |v^T v|) exceeds 3/2 first scales v by
+    1 / sqrt(bound), folded into the same step's v^T v (convergence needs |v|_2^2 < 3)."""
     n = v.shape[-1]
     eye = np.eye(n, dtype=np.float32)
-    gram = anp.matmul(_mT(v), v)
-    bound = anp.max(anp.sum(anp.abs(gram), axis=-1), axis=-1)[..., None, None]  # >= |v|_2^2
-    v = v / anp.sqrt(bound)
 
     def cond(state):
         _, active, steps = state
@@ -236,9 +235,12 @@ def orthonormalize(v):
     def body(state):
         v, active, steps = state
         gram = anp.matmul(_mT(v), v)
+        bound = anp.max(anp.sum(anp.abs(gram), axis=-1), axis=-1)[..., None, None]
+        shrink = anp.where(bound > 1.5, 1 / bound, 1.0)
         # `& active`: IREE 3.13 miscompiles a while carry that its body does not read
         active = (anp.max(anp.abs(gram - eye)) > ORTHO_TOL) & active
-        return anp.matmul(v, (3 * eye - gram) / 2), active, steps + 1
+        step = anp.matmul(v, (3 * eye - shrink * gram) / 2) * anp.sqrt(shrink)
+        return step, active, steps + 1
 
     init = (v, anp.asarray(True), anp.asarray(0, np.int32))
     v, _, _ = lax.while_loop(cond, body, init)
