@@ -56,6 +56,7 @@ _WHILE = "stablehlo.while"
 _DOT = "stablehlo.dot_general"
 _CONV = "stablehlo.convolution"
 _CONSTANT = "stablehlo.constant"
+_UPDATE_SLICE = "stablehlo.dynamic_update_slice"
 # The binding alignment CPU programs are compiled for, and the flag that sets it (IREE's
 # default: 64). Appended after the user's flags: the artifact's KEY_INPUT_ALIGNMENT must be true.
 INPUT_ALIGNMENT = 16
@@ -88,9 +89,9 @@ class ProgramFeatures:
     Work, outside loops (per call) and inside loop
     bodies (per iteration, all loops together): dot_flops / loop_dot_flops, the FLOPs of
     dot_generals and convolutions; elements / loop_elements, the result elements of every
-    other op but constants. plain_matmuls: dot_generals outside loops of two f32 matrices (rank
-    2, no batch dimensions) into an f32 matrix; other_dots: every other dot_general and
-    convolution.
+    other op but constants (of a dynamic_update_slice, the update's: it writes that in place).
+    plain_matmuls: dot_generals outside loops of two f32 matrices (rank 2, no batch
+    dimensions) into an f32 matrix; other_dots: every other dot_general and convolution.
     """
 
     ops: int = 0
@@ -125,6 +126,8 @@ def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
     if name in (_DOT, _CONV):
         counts[prefix + "dot_flops"] += _flops(op)
         counts["plain_matmuls" if not loops and _plain_matmul(op) else "other_dots"] += 1
+    elif name == _UPDATE_SLICE:
+        counts[prefix + "elements"] += _elements(op.operands[1].type)
     elif name != _CONSTANT and not op.regions:
         counts[prefix + "elements"] += sum(_elements(r.type) for r in op.results)
     if loops and name == _DOT:

@@ -196,6 +196,19 @@ def test_user_flags_about_data_tiling_win():
         *flags("cpu"), *mine, flags_policy.ALIGNMENT_FLAG]
 
 
+def test_an_update_slice_counts_the_update_not_the_buffer():
+    """A scan writing one row per step into its (steps, n) output: the work of an iteration is
+    the row (the RNN gradient's loop_elements were 1.7e7 per iteration with the whole buffer
+    counted, over aotc_runtime.policy.LOOP_ELEMENTS, and it went to local-task)."""
+    def rows(x):
+        return aotc.lax.fori_loop(
+            0, 100, lambda i, ys: aotc.lax.dynamic_update_slice(ys, x[None] * 2, (i, 0)),
+            anp.zeros((100, 64), np.float32), unroll=1)
+
+    feats = features_of(rows, np.ones(64, np.float32))
+    assert feats.loops == 1 and 2 * 64 <= feats.loop_elements < 100 * 64
+
+
 def test_convolution_flops():
     def conv(x, k):
         return aotc.lax.conv_general_dilated(x, k, (1, 1), "SAME",
