@@ -189,6 +189,74 @@ def test_merged_product_sums_turn_transpose_propagation_off():
         feats, [*flags("cpu"), *mine], mine)
 
 
+TABLE = RNG.normal(size=(500, 37)).astype(np.float32)
+IDS = RNG.integers(-700, 700, 333).astype(np.int32)  # out of range too: clamped or NaN-filled
+
+
+def take_rows(t, i):
+    return anp.take(t, i, axis=0)
+
+
+@pytest.mark.parametrize("name, fn, args, flagged", [
+    ("rows", take_rows, (TABLE, IDS), True),
+    ("rows_2d_ids", take_rows, (TABLE, IDS[:35].reshape(5, 7)), True),
+    ("int_rows_into_matmul", lambda t, i, w: anp.tanh(anp.take(t, i, axis=0, mode="clip") @ w),
+     (TABLE, IDS, RNG.normal(size=(37, 16)).astype(np.float32)), True),
+    ("rows_gradient", lambda t, i: aotc.grad(
+        lambda t: anp.sum(anp.take(t, i, axis=0, mode="clip") ** 2))(t), (TABLE, IDS), True),
+    # IREE 3.13 fails to compile these with TRANSFER_GATHER_FLAG
+    ("columns", lambda t, i: anp.take(t, i, axis=1, mode="clip"), (TABLE, IDS[:20]), False),
+    ("along_axis", lambda t, c: anp.take_along_axis(t, c, axis=1, mode="clip"),
+     (TABLE, RNG.integers(0, 37, (500, 3)).astype(np.int32)), False),
+    ("rows_of_3d", lambda x, i: x[i], (TABLE.reshape(50, 10, 37), IDS % 50), False),
+    ("rows_in_a_loop", lambda t, i: aotc.lax.fori_loop(
+        0, 3, lambda k, acc: acc + anp.take(t, i + k, axis=0, mode="clip"),
+        anp.zeros((333, 37), np.float32)), (TABLE, IDS), False),
+])
+def test_row_gathers_get_transfer_gathers_and_stay_right(name, fn, args, flagged):
+    """The flag only where every gather takes matrix rows outside loops, and the program
+    compiled with the chosen flags equals JAX (JAX's clamp and NaN-fill index rules)."""
+    import jax
+    import jax.numpy as jnp
+
+    text = text_of(fn, *args)
+    with new_context():
+        feats = flags_policy.features(ir.Module.parse(text))
+    chosen = flags_policy.choose_flags(feats, flags("cpu"))
+    assert (flags_policy.TRANSFER_GATHER_FLAG in chosen) == flagged
+    module = aotc_runtime.load_bytes(compile_stablehlo(text, "cpu", use_cache=False),
+                                     require_aotc=False)
+    got = module[module.functions[0]](*args)
+    jax_fn = {"rows": lambda t, i: jnp.take(t, i, axis=0),
+              "rows_2d_ids": lambda t, i: jnp.take(t, i, axis=0)}.get(name)
+    if jax_fn is None:  # the same code on JAX's modules
+        jax_fn = _on_jax(fn)
+    want = jax.tree_util.tree_leaves(jax.jit(jax_fn)(*args))
+    for g, w in zip(jax.tree_util.tree_leaves(got), want):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def _on_jax(fn):
+    """fn with aotc.numpy, aotc.lax and aotc.grad swapped for JAX's (its globals replaced)."""
+    import types
+
+    import jax
+    import jax.numpy as jnp
+
+    jax_aotc = types.SimpleNamespace(lax=jax.lax, grad=jax.grad)
+    return types.FunctionType(fn.__code__, {**fn.__globals__, "anp": jnp, "aotc": jax_aotc},
+                              fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def test_user_flags_about_transfer_gathers_win():
+    feats = features_of(take_rows, TABLE, IDS)
+    mine = ["--iree-llvmcpu-experimental-vectorize-to-transfer-gather=false"]
+    assert flags_policy.TRANSFER_GATHER_FLAG not in flags_policy.choose_flags(
+        feats, [*flags("cpu"), *mine], mine)
+    assert flags_policy.TRANSFER_GATHER_FLAG not in flags_policy.choose_flags(feats,
+                                                                             flags("aarch64"))
+
+
 def test_user_flags_about_data_tiling_win():
     feats = features_of(rnn, W, H)
     mine = [f"{DATA_TILING}=true"]
