@@ -27,7 +27,7 @@ from aotc.frontend.linalg.jacobi import permute_vector, sort_permutation
 from aotc.frontend.ops import shape as shape_ops
 from aotc.frontend.trace.tracer import Tracer
 
-TRIDIAGONAL_MIN_SIZE = 32  # eigh uses this path above this size, Jacobi up to it
+TRIDIAGONAL_MIN_SIZE = 16  # eigh uses this path above this size, Jacobi up to it (equal at 16)
 PROBES = 7  # Sturm counts per eigenvalue and multisection step: 3 bits per step
 BISECT_STEPS = 12  # 8^12 = 2^36: the Gershgorin interval below float32 rounding of |T|
 INVERSE_STEPS = 2
