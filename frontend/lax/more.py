@@ -12,11 +12,12 @@ and float-only functions reject integer operands, as jax.lax does.
 """
 
 
-from aotc.frontend.lax import more_conv, more_elementwise, more_shapes, more_sorting
+from aotc.frontend.lax import more_conv, more_elementwise, more_igamma, more_shapes, more_sorting
 from aotc.frontend.lax.more_conv import *  # noqa: F403
 from aotc.frontend.lax.more_elementwise import *  # noqa: F403
+from aotc.frontend.lax.more_igamma import *  # noqa: F403
 from aotc.frontend.lax.more_shapes import *  # noqa: F403
 from aotc.frontend.lax.more_sorting import *  # noqa: F403
 
-__all__ = [*more_conv.__all__, *more_elementwise.__all__, *more_shapes.__all__,
-           *more_sorting.__all__]
+__all__ = [*more_conv.__all__, *more_elementwise.__all__, *more_igamma.__all__,
+           *more_shapes.__all__, *more_sorting.__all__]
