@@ -260,7 +260,7 @@ LAX_ROWS = [
              "stop_gradient", "bessel_i0e", "bessel_i1e"]),
     *_unary(["sin", "cos", "tan"], edge="mod"),
     *_binary(["add", "sub", "mul", "div", "rem", "pow", "max", "min", "atan2", "nextafter",
-              "eq", "ne", "lt", "le", "gt", "ge", "zeta"]),
+              "eq", "ne", "lt", "le", "gt", "ge", "zeta", "random_gamma_grad"]),
     *_binary(["bitwise_and", "bitwise_or", "bitwise_xor", "shift_left",
               "shift_right_arithmetic", "shift_right_logical", "add", "mul", "max"],
              ("i", "j"), (("e0i", "e0i"),)),
