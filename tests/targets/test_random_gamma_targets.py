@@ -5,9 +5,15 @@ to unsigned ints of their width). aarch64 rounds as XLA:CPU does (IREE's llvm-cp
 the float64 multiply-adds into fmas), so the entries must be bit-equal except those through
 pow (gamma with a < 1).
 
-Not tested: vmvx and Vulkan. IREE 3.13's compiles of this program for them (two nested while
-loops per sampler, each fma rewritten into ~75 exact float32 ops there) ran over 16
-CPU-minutes without finishing, so their results are unmeasured.
+Not tested here: vmvx and Vulkan. Their compiles are too slow for a test (each fma is rewritten
+into ~75 exact float32 ops there, aotc.frontend.ops.exact_fma): with IREE's const-eval off
+(tools/compile.py, which cut one gamma(key, 3.0, (64,)) from 70 s to 22 s of iree-compile CPU on
+vmvx), a compact program (gamma with alphas 0.3, 1, 2.5, 7; loggamma with 0.01, 0.5, 1, 3; beta;
+dirichlet; 8 keys vmapped) still took 240 s of CPU on vmvx and 221 s on Vulkan. Measured once
+with it against jax.jit(jax.random.*), float32: on vmvx all 192 samples bit-equal; on Vulkan
+loggamma and dirichlet bit-equal, but gamma with a = 0.3 differed on 13 of 16 samples and beta
+on 2 of 16, by ~2**23 ulps (a value near 0 against a normal one; cause not found: a plain
+pow(x, 1/0.3) is right on Vulkan).
 """
 
 
