@@ -23,6 +23,7 @@ Dropout is the Flax pattern (jax.nn has none):
 """
 
 from aotc.frontend.core.missing import missing_attribute
+from aotc.frontend.random.counts import binomial, geometric, multinomial, poisson
 from aotc.frontend.random.discrete import (
     categorical,
     choice,
@@ -53,13 +54,30 @@ from aotc.frontend.random.keys import (
     split,
     wrap_key_data,
 )
+from aotc.frontend.random.transformed import (
+    ball,
+    chisquare,
+    double_sided_maxwell,
+    f,
+    generalized_normal,
+    lognormal,
+    maxwell,
+    pareto,
+    rayleigh,
+    t,
+    triangular,
+    wald,
+    weibull_min,
+)
 
 __all__ = [
-    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "choice", "dirichlet",
-    "exponential", "fold_in", "gamma", "gumbel", "key", "key_data", "laplace", "loggamma",
-    "logistic", "multivariate_normal", "normal",
-    "permutation", "rademacher", "randint", "shuffle", "split", "truncated_normal", "uniform",
-    "wrap_key_data",
+    "ball", "bernoulli", "beta", "binomial", "bits", "categorical", "cauchy", "chisquare",
+    "choice", "dirichlet", "double_sided_maxwell", "exponential", "f", "fold_in", "gamma",
+    "generalized_normal", "geometric", "gumbel", "key", "key_data", "laplace", "loggamma",
+    "logistic", "lognormal", "maxwell", "multinomial", "multivariate_normal", "normal",
+    "pareto", "permutation", "poisson", "PRNGKey", "rademacher", "randint", "rayleigh",
+    "shuffle", "split", "t", "triangular", "truncated_normal", "uniform", "wald",
+    "weibull_min", "wrap_key_data",
 ]
 
 
