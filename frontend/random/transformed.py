@@ -63,15 +63,11 @@ def _const(value, dtype) -> Tracer:
 
 
 def _fma(a: Tracer, b: Tracer, c: Tracer) -> Tracer:
-    """a * b + c as XLA:CPU computes it: one rounding (an fma) for float32, rounded per op in
-    float32 for 16-bit floats (XLA computes their fusions in float32)."""
+    """a * b + c as XLA:CPU computes float32: one rounding (an fma); 16-bit floats round per op
+    (XLA computes their fusions in float32, so those stay within a few ulps, not exact)."""
     if a.dtype == dtypes.float32:
         return xla_math.fma(a, b, c)
     return anp.add(anp.multiply(a, b), c)
-
-
-def _sqrt(x: Tracer) -> Tracer:
-    return anp.sqrt(x)
 
 
 def _exponential(key: Tracer, shape: tuple, dtype) -> Tracer:
@@ -191,7 +187,7 @@ def t(key, df, shape=None, dtype=None) -> Tracer:
     n = normal_real(key_n, shape, dtype)
     half_df = _half(df, dtype)
     g = _gamma_of("t", key_g, half_df, shape, dtype, log_space=False)
-    return anp.multiply(n, _sqrt(anp.divide(to_tracer(half_df), g)))
+    return anp.multiply(n, anp.sqrt(anp.divide(to_tracer(half_df), g)))
 
 
 def lognormal(key, sigma=1.0, shape=None, dtype=None) -> Tracer:
@@ -269,7 +265,7 @@ def rayleigh(key, scale, shape=None, dtype=None) -> Tracer:
     shape = sample_shape("rayleigh", shape, scale)
     u = uniform_bits(key, shape, dtype, 0.0, 1.0)
     scale = anp.broadcast_to(param(scale, dtype), shape)
-    return anp.multiply(scale, _sqrt(anp.multiply(_log(u), _const(-2, dtype))))
+    return anp.multiply(scale, anp.sqrt(anp.multiply(_log(u), _const(-2, dtype))))
 
 
 def _maxwell(key: Tracer, shape: tuple, dtype) -> Tracer:
@@ -280,7 +276,7 @@ def _maxwell(key: Tracer, shape: tuple, dtype) -> Tracer:
     square = anp.multiply(z1, z1)
     if dtype == dtypes.float32:
         square = xla_math.opaque(square)
-    return _sqrt(_fma(z2, z2, _fma(z0, z0, square)))
+    return anp.sqrt(_fma(z2, z2, _fma(z0, z0, square)))
 
 
 def maxwell(key, shape=(), dtype=None) -> Tracer:
@@ -385,7 +381,7 @@ def wald(key, mean, shape=None, dtype=None) -> Tracer:
     y_sq_term = anp.multiply(mean_sq, anp.multiply(y, y))
     if dtype == dtypes.float32:
         y_sq_term = xla_math.opaque(y_sq_term)
-    sqrt_term = _sqrt(_fma(anp.multiply(_const(4, dtype), mean), y, y_sq_term))
+    sqrt_term = anp.sqrt(_fma(anp.multiply(_const(4, dtype), mean), y, y_sq_term))
     half = anp.divide(anp.multiply(mean_sq, y), _const(2, dtype))
     x = _fma(anp.negative(anp.divide(mean, _const(2, dtype))), sqrt_term, anp.add(mean, half))
     return anp.where(anp.less_equal(z, anp.divide(mean, anp.add(mean, x))), x,
@@ -408,8 +404,8 @@ def triangular(key, left, mode, right, shape=None, dtype=None) -> Tracer:
     left, mode, right = (anp.broadcast_to(param(x, dtype), shape) for x in (left, mode, right))
     width = anp.subtract(right, left)
     fc = anp.divide(anp.subtract(mode, left), width)
-    out1 = anp.add(left, _sqrt(anp.multiply(anp.multiply(u, width), anp.subtract(mode, left))))
-    out2 = anp.subtract(right, _sqrt(anp.multiply(anp.multiply(anp.subtract(_const(1, dtype), u),
+    out1 = anp.add(left, anp.sqrt(anp.multiply(anp.multiply(u, width), anp.subtract(mode, left))))
+    out2 = anp.subtract(right, anp.sqrt(anp.multiply(anp.multiply(anp.subtract(_const(1, dtype), u),
                                                                width),
                                                   anp.subtract(right, mode))))
     return anp.where(anp.less(u, fc), out1, out2)
@@ -423,8 +419,8 @@ def _triangular_folded(u: Tracer, left: np.ndarray, mode: np.ndarray, right: np.
     dtype = u.dtype
     width = right - left
     fc, up, down = (mode - left) / width, width * (mode - left), width * (right - mode)
-    out1 = anp.add(anp.asarray(left), _sqrt(anp.multiply(u, anp.asarray(up))))
-    out2 = anp.subtract(anp.asarray(right), _sqrt(anp.multiply(
+    out1 = anp.add(anp.asarray(left), anp.sqrt(anp.multiply(u, anp.asarray(up))))
+    out2 = anp.subtract(anp.asarray(right), anp.sqrt(anp.multiply(
         anp.subtract(_const(1, dtype), u), anp.asarray(down))))
     return anp.where(anp.less(u, anp.asarray(fc)), out1, out2)
 
