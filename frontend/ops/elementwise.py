@@ -462,9 +462,13 @@ def _convert_impl(ctx, x):
         x = x.real
     if target == np.bool_:
         return x != 0
-    if target.kind in "iu" and x.dtype.kind == "f":
+    if target.kind in "iu" and x.dtype.kind in "fV":  # saturating, NaN to 0 (as XLA);
+        # "V": ml_dtypes' bfloat16 and float8
         info = np.iinfo(target)
-        x = np.clip(np.nan_to_num(np.trunc(x)), info.min, info.max)
+        wide = np.nan_to_num(np.trunc(x.astype(np.float64)))
+        with np.errstate(invalid="ignore"):
+            inside = np.clip(wide, info.min, info.max).astype(target)
+        return np.where(wide >= info.max, np.asarray(info.max, target), inside)
     return x.astype(target)
 
 
@@ -479,6 +483,51 @@ def convert(x: ir.Value, element: ir.Type) -> ir.Value:
     if element == shape_and_element(x)[1]:
         return x
     return emit1("stablehlo.convert", [x], result_types=[with_element(x.type, element)])
+
+
+def _integer_dtype(t: ir.IntegerType) -> np.dtype:
+    return np.dtype(f"{'u' if t.is_unsigned else 'i'}{t.width // 8}")
+
+
+def _saturating_bounds(src: ir.Type, dst: ir.IntegerType) -> tuple[float, float]:
+    """The floats of type `src` (f32 or f64) that clamp a value into integer type `dst`:
+    its minimum (a power of two, exact) and the largest float not above its maximum (above
+    it, the result is the maximum itself)."""
+    info = np.iinfo(_integer_dtype(dst))
+    kind = np.float64 if isinstance(src, ir.F64Type) else np.float32
+    high = kind(info.max)
+    if int(high) > info.max:
+        high = np.nextafter(high, kind(-np.inf))
+    return kind(info.min), high
+
+
+def _convert_bounds(ctx, operands):
+    """A float-to-integer convert saturates, as XLA's does (and the interpreter's): NaN is 0,
+    values beyond the integer range are its min or max. IREE lowers the convert to LLVM's
+    fptosi/fptoui, whose result for NaN, infinities and out-of-range values is poison: any
+    integer, and one that survives the clamp of a gather's start index (LLVM may fold a min/max
+    of poison), so `table[int(nan)]` read memory the program does not own. Clamping first makes
+    every conversion defined."""
+    (x,) = operands
+    source, target = values.element(x), values.element(ctx.result_types[0])
+    floats = (ir.F16Type, ir.BF16Type, ir.F32Type, ir.F64Type)
+    if not (isinstance(source, floats) and isinstance(target, ir.IntegerType)
+            and target.width in (8, 16, 32, 64)):
+        return None
+    if not isinstance(source, (ir.F32Type, ir.F64Type)):  # f16, bf16: exact in f32
+        x = convert(x, ir.F32Type.get())
+    low, high = _saturating_bounds(values.element(x), target)
+    element = values.element(x)
+    high_value = values.scalar(high, element)
+    clamped = clamp(values.scalar(low, element), x, high_value)
+    finite = select(compare("NE", x, x), values.zeros_like(clamped), clamped)
+    (converted,) = values.clone_with(ctx.op, [finite], ctx.result_types).results
+    top = values.full_like(converted, int(np.iinfo(_integer_dtype(target)).max))
+    above = compare("GT", x, values.broadcast_scalar(high_value, x))
+    return [select(above, top, converted)]
+
+
+register("bounds", "stablehlo.convert", _convert_bounds)
 
 
 # Same-width reinterpretation only, so the shape is kept and the op is elementwise.
