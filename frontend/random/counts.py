@@ -29,7 +29,7 @@ from aotc.frontend.core.source import caller_site
 from aotc.frontend.random import threefry, xla_math
 from aotc.frontend.random.distributions import _log, _log1p, check_shape, param, uniform_bits
 from aotc.frontend.random.keys import float_dtype, int_dtype, shape_arg, split_keys
-from aotc.frontend.random.transformed import concrete, sample_shape
+from aotc.frontend.random.transformed import concrete, sample_shape, sampler_args
 from aotc.frontend.trace.tracer import Tracer, to_tracer
 
 
@@ -163,9 +163,7 @@ def _rejection(key: Tracer, lam: Tracer, constants: list, dtype) -> Tracer:
     f32 = np.float32
     two_a = anp.multiply(_const(2, f32), a)
 
-    def body(carry):
-        k_out, accepted, rng = carry
-        rng, key0, key1 = split_keys(rng, 3)
+    def step(key0, key1):
         u = anp.subtract(uniform_bits(key0, lam.shape, f32, 0.0, 1.0), _const(0.5, f32))
         v = uniform_bits(key1, lam.shape, f32, 0.0, 1.0)
         us = anp.subtract(_const(0.5, f32), anp.abs(u))
@@ -180,11 +178,27 @@ def _rejection(key: Tracer, lam: Tracer, constants: list, dtype) -> Tracer:
         reject = anp.logical_or(anp.less(k, _const(0, f32)),
                                 anp.logical_and(anp.less(us, _const(0.013, f32)),
                                                 anp.greater(v, us)))
+        return k, accept1, reject, s, t
+
+    return _transformed_rejection(key, lam.shape, dtype, step)
+
+
+def _transformed_rejection(key: Tracer, shape: tuple, dtype, step) -> Tracer:
+    """Hormann's transformed rejection loop of PTRS and BTRS, JAX's whole-sample while loop:
+    each round splits the key in three, `step(key0, key1)` proposes k with its squeeze test
+    (accept1), its reject test and the two sides of its log test; k is taken where accept1, or
+    where it is not rejected and the log test holds, until every element has one."""
+    f32 = np.float32
+
+    def body(carry):
+        k_out, accepted, rng = carry
+        rng, key0, key1 = split_keys(rng, 3)
+        k, accept1, reject, lhs, rhs = step(key0, key1)
         accept = anp.logical_or(accept1, anp.logical_and(anp.logical_not(reject),
-                                                         anp.less_equal(s, t)))
+                                                         anp.less_equal(lhs, rhs)))
         return anp.where(accept, k, k_out), anp.logical_or(accepted, accept), rng
 
-    init = (anp.full(lam.shape, -1.0, f32), anp.zeros(lam.shape, dtypes.bool_), key)
+    init = (anp.full(shape, -1.0, f32), anp.zeros(shape, dtypes.bool_), key)
     k = lax.while_loop(lambda c: anp.any(anp.logical_not(c[1])), body, init)[0]
     return anp.astype(k, dtype)
 
@@ -309,9 +323,7 @@ def _btrs(key: Tracer, count: Tracer, p: Tracer, values, dtype) -> Tracer:
     one, half = _const(1, f32), _const(0.5, f32)
     count_m1 = anp.add(anp.subtract(count, m), one)
 
-    def body(carry):
-        k_out, accepted, rng = carry
-        rng, key0, key1 = split_keys(rng, 3)
+    def step(key0, key1):
         u = anp.subtract(uniform_bits(key0, p.shape, f32, 0.0, 1.0), half)
         v = uniform_bits(key1, p.shape, f32, 0.0, 1.0)
         us = anp.subtract(half, anp.abs(u))
@@ -331,13 +343,9 @@ def _btrs(key: Tracer, count: Tracer, p: Tracer, values, dtype) -> Tracer:
                         _stirling_tail(anp.subtract(count, m)))
         bound = anp.subtract(anp.subtract(bound, _stirling_tail(k)),
                              _stirling_tail(anp.subtract(count, k)))
-        accept = anp.logical_or(accept1, anp.logical_and(anp.logical_not(reject),
-                                                         anp.less_equal(log_v, bound)))
-        return anp.where(accept, k, k_out), anp.logical_or(accepted, accept), rng
+        return k, accept1, reject, log_v, bound
 
-    init = (anp.full(p.shape, -1.0, f32), anp.zeros(p.shape, dtypes.bool_), key)
-    k = lax.while_loop(lambda c: anp.any(anp.logical_not(c[1])), body, init)[0]
-    return anp.astype(k, dtype)
+    return _transformed_rejection(key, p.shape, dtype, step)
 
 
 def binomial(key, n, p, shape=None, dtype=None) -> Tracer:
@@ -349,9 +357,7 @@ def binomial(key, n, p, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.binomial(random.PRNGKey(0), 20.0, 0.3, (4,))
     """
-    key = threefry.check_key("binomial", key)
-    dtype = float_dtype("binomial", dtype)
-    shape = sample_shape("binomial", shape, n, p)
+    key, dtype, shape = sampler_args("binomial", key, dtype, shape, n, p)
     f32 = np.float32
     n_value, p_value = concrete(n, f32), concrete(p, f32)
     count = anp.broadcast_to(param(n, f32), shape)

@@ -52,6 +52,12 @@ def sample_shape(name: str, shape, *params) -> tuple[int, ...]:
     return shape
 
 
+def sampler_args(name: str, key, dtype, shape, *params) -> tuple[Tracer, object, tuple[int, ...]]:
+    """A float sampler's checked key, float dtype and sample shape (`sample_shape`)."""
+    return (threefry.check_key(name, key), float_dtype(name, dtype),
+            sample_shape(name, shape, *params))
+
+
 def concrete(x, dtype) -> np.ndarray | None:
     """x as a numpy array of `dtype` when it is a concrete value (XLA folds arithmetic on it at
     compile time), None when it is traced."""
@@ -161,9 +167,7 @@ def f(key, dfnum, dfden, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.f(random.PRNGKey(0), 2.0, 5.0, (4,))
     """
-    key = threefry.check_key("f", key)
-    dtype = float_dtype("f", dtype)
-    shape = sample_shape("f", shape, dfnum, dfden)
+    key, dtype, shape = sampler_args("f", key, dtype, shape, dfnum, dfden)
     key_dfd, key_dfn = split_keys(key, 2)
     chi2_num = _chisquare("f", key_dfn, dfnum, shape, dtype)
     chi2_den = _chisquare("f", key_dfd, dfden, shape, dtype)
@@ -180,9 +184,7 @@ def t(key, df, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.t(random.PRNGKey(0), 5.0, (4,))
     """
-    key = threefry.check_key("t", key)
-    dtype = float_dtype("t", dtype)
-    shape = sample_shape("t", shape, df)
+    key, dtype, shape = sampler_args("t", key, dtype, shape, df)
     key_n, key_g = split_keys(key, 2)
     n = normal_real(key_n, shape, dtype)
     half_df = _half(df, dtype)
@@ -196,9 +198,7 @@ def lognormal(key, sigma=1.0, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.lognormal(random.PRNGKey(0), 0.5, (4,))
     """
-    key = threefry.check_key("lognormal", key)
-    dtype = float_dtype("lognormal", dtype)
-    shape = sample_shape("lognormal", shape, sigma)
+    key, dtype, shape = sampler_args("lognormal", key, dtype, shape, sigma)
     folded = concrete(sigma, dtype)
     if folded is None or dtype != dtypes.float32:
         return _exp_any(anp.multiply(normal_real(key, shape, dtype), param(sigma, dtype)))
@@ -214,9 +214,7 @@ def pareto(key, b, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.pareto(random.PRNGKey(0), 3.0, (4,))
     """
-    key = threefry.check_key("pareto", key)
-    dtype = float_dtype("pareto", dtype)
-    shape = sample_shape("pareto", shape, b)
+    key, dtype, shape = sampler_args("pareto", key, dtype, shape, b)
     return _exp_any(_divide(_exponential(key, shape, dtype), b, dtype))
 
 
@@ -260,9 +258,7 @@ def rayleigh(key, scale, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.rayleigh(random.PRNGKey(0), 2.0, (4,))
     """
-    key = threefry.check_key("rayleigh", key)
-    dtype = float_dtype("rayleigh", dtype)
-    shape = sample_shape("rayleigh", shape, scale)
+    key, dtype, shape = sampler_args("rayleigh", key, dtype, shape, scale)
     u = uniform_bits(key, shape, dtype, 0.0, 1.0)
     scale = anp.broadcast_to(param(scale, dtype), shape)
     return anp.multiply(scale, anp.sqrt(anp.multiply(_log(u), _const(-2, dtype))))
@@ -369,9 +365,7 @@ def wald(key, mean, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.wald(random.PRNGKey(0), 1.5, (4,))
     """
-    key = threefry.check_key("wald", key)
-    dtype = float_dtype("wald", dtype)
-    shape = sample_shape("wald", shape, mean)
+    key, dtype, shape = sampler_args("wald", key, dtype, shape, mean)
     k1, k2 = split_keys(key, 2)
     mean = anp.broadcast_to(param(mean, dtype), shape)
     v = normal_real(k1, shape, dtype)
@@ -394,9 +388,7 @@ def triangular(key, left, mode, right, shape=None, dtype=None) -> Tracer:
     Example:
         >>> random.triangular(random.PRNGKey(0), 0.0, 0.3, 1.0, (4,))
     """
-    key = threefry.check_key("triangular", key)
-    dtype = float_dtype("triangular", dtype)
-    shape = sample_shape("triangular", shape, left, mode, right)
+    key, dtype, shape = sampler_args("triangular", key, dtype, shape, left, mode, right)
     u = uniform_bits(key, shape, dtype, 0.0, 1.0)
     values = [_single_value(x, dtype) for x in (left, mode, right)]
     if all(v is not None for v in values):
