@@ -185,3 +185,21 @@ def run_keys_program_on_aarch64(qemu, run, folder, vmfb: bytes, keys, n_outputs:
                 "--function=program", f"--input=@{folder / 'keys.npy'}", *outputs])
     assert done.returncode == 0, done.stderr
     return [np.load(folder / f"out{k}.npy") for k in range(n_outputs)]
+
+
+def rewritten_by(rewrite, fn, *args) -> tuple[int, str]:
+    """Lower aotc.jit(fn) on args, run the module pass `rewrite` (tools/loop_matvec.rewrite,
+    tools/product_sums.rewrite, ...) on it: (what it returns, a count; the verified module's
+    text)."""
+    from aotc.frontend.core.ir import ir, new_context
+
+    with new_context():
+        module = ir.Module.parse(aotc.jit(fn).lower(*args).text_with_locations())
+        count = rewrite(module)
+        assert module.operation.verify()
+        return count, str(module)
+
+
+def stablehlo_lines(text: str, name: str) -> list[str]:
+    """The stripped lines of module text that hold a stablehlo.<name> op."""
+    return [line.strip() for line in text.splitlines() if f"stablehlo.{name}" in line]

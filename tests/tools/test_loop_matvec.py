@@ -5,10 +5,10 @@ numpy in float64 on sizes that are not multiples of the vector tiles."""
 
 import numpy as np
 import pytest
+from helpers import rewritten_by, stablehlo_lines
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend.core.ir import ir, new_context
 from aotc.tools import loop_matvec
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.targets import flags
@@ -60,19 +60,6 @@ def loop_matmul(a, h):
     return aotc.lax.fori_loop(0, 5, lambda i, h: anp.tanh(a @ h), h, unroll=1)
 
 
-def rewritten(fn, *args) -> tuple[int, str]:
-    """(number of products rewritten, the rewritten module's text)."""
-    with new_context():
-        module = ir.Module.parse(aotc.jit(fn).lower(*args).text_with_locations())
-        count = loop_matvec.rewrite(module)
-        assert module.operation.verify()
-        return count, str(module)
-
-
-def ops_of(text: str, name: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if f"stablehlo.{name}" in line]
-
-
 def loop_lines(text: str) -> tuple[list[str], list[str]]:
     """(lines before the first while, lines from it on) of a one-function module."""
     lines = text.splitlines()
@@ -87,12 +74,12 @@ V = RNG.normal(size=37).astype(np.float32)
 # ---- structure ----
 @pytest.mark.parametrize("unroll", [1, 4])
 def test_matvec_becomes_vecmat_of_one_transpose_before_the_loop(unroll):
-    count, text = rewritten(lambda a, v: power(a, v, unroll), A, V)
+    count, text = rewritten_by(loop_matvec.rewrite, lambda a, v: power(a, v, unroll), A, V)
     assert count == 2 * unroll
     before, inside = loop_lines(text)
-    assert len(ops_of("\n".join(before), "transpose")) == 1
-    assert not ops_of("\n".join(inside), "transpose")
-    dots = ops_of("\n".join(inside), "dot_general")
+    assert len(stablehlo_lines("\n".join(before), "transpose")) == 1
+    assert not stablehlo_lines("\n".join(inside), "transpose")
+    dots = stablehlo_lines("\n".join(inside), "dot_general")
     assert len(dots) == 2 * unroll
     assert all("contracting_dims = [0] x [0]" in d and "(tensor<37xf32>, tensor<37x37xf32>)" in d
                for d in dots)
@@ -101,14 +88,14 @@ def test_matvec_becomes_vecmat_of_one_transpose_before_the_loop(unroll):
 def test_transpose_in_the_loop_body_moves_out_or_goes():
     """`v @ a.T` traces as a transpose of a inside the body: it moves before the loop.
     `a.T @ v` is `v @ a`: the transpose goes, the product reads a itself."""
-    count, text = rewritten(vector_times_transpose, A, V)
+    count, text = rewritten_by(loop_matvec.rewrite, vector_times_transpose, A, V)
     before, inside = loop_lines(text)
-    assert count == 1 and len(ops_of("\n".join(before), "transpose")) == 1
-    assert not ops_of("\n".join(inside), "transpose")
-    assert "contracting_dims = [0] x [0]" in ops_of(text, "dot_general")[0]
-    count, text = rewritten(transpose_times_vector, A, V)
-    assert count == 1 and not ops_of(text, "transpose")
-    (dot,) = ops_of(text, "dot_general")
+    assert count == 1 and len(stablehlo_lines("\n".join(before), "transpose")) == 1
+    assert not stablehlo_lines("\n".join(inside), "transpose")
+    assert "contracting_dims = [0] x [0]" in stablehlo_lines(text, "dot_general")[0]
+    count, text = rewritten_by(loop_matvec.rewrite, transpose_times_vector, A, V)
+    assert count == 1 and not stablehlo_lines(text, "transpose")
+    (dot,) = stablehlo_lines(text, "dot_general")
     assert "%arg0, contracting_dims = [0] x [0]" in dot
 
 
@@ -119,24 +106,24 @@ def test_transpose_in_the_loop_body_moves_out_or_goes():
     (loop_matmul, (A, RNG.normal(size=(37, 3)).astype(np.float32))),  # matrix result
 ], ids=["vecmat", "changing", "straight", "matmul"])
 def test_left_alone(fn, args):
-    count, text = rewritten(fn, *args)
-    assert count == 0 and not ops_of(text, "transpose")
+    count, text = rewritten_by(loop_matvec.rewrite, fn, *args)
+    assert count == 0 and not stablehlo_lines(text, "transpose")
 
 
 def test_carried_invariant_matrix_is_transposed_from_its_initial_value():
-    count, text = rewritten(carried, A, V)
+    count, text = rewritten_by(loop_matvec.rewrite, carried, A, V)
     assert count == 1
     before, _ = loop_lines(text)
-    (line,) = ops_of("\n".join(before), "transpose")
+    (line,) = stablehlo_lines("\n".join(before), "transpose")
     assert "%arg0" in line
 
 
 def test_nested_loops_transpose_before_the_outer_loop():
-    count, text = rewritten(nested, A, V)
+    count, text = rewritten_by(loop_matvec.rewrite, nested, A, V)
     assert count == 1
     before, inside = loop_lines(text)
-    assert len(ops_of("\n".join(before), "transpose")) == 1
-    assert not ops_of("\n".join(inside), "transpose")
+    assert len(stablehlo_lines("\n".join(before), "transpose")) == 1
+    assert not stablehlo_lines("\n".join(inside), "transpose")
 
 
 def test_applies_to_x86_64_only():

@@ -5,26 +5,13 @@ and compiled results against numpy float64 (the RNN gradient against jax.grad)."
 import jax
 import numpy as np
 import pytest
+from helpers import rewritten_by, stablehlo_lines
 
 import aotc
 import aotc.numpy as anp
-from aotc.frontend.core.ir import ir, new_context
 from aotc.tools import product_sums
 
 RNG = np.random.default_rng(5)
-
-
-def rewritten(fn, *args) -> tuple[int, str]:
-    """(number of products merged into others, the rewritten module's text)."""
-    with new_context():
-        module = ir.Module.parse(aotc.jit(fn).lower(*args).text_with_locations())
-        count = product_sums.rewrite(module)
-        assert module.operation.verify()
-        return count, str(module)
-
-
-def ops_of(text: str, name: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if f"stablehlo.{name}" in line]
 
 
 def weight_grads(xs, ds):
@@ -50,12 +37,12 @@ WANT = np.einsum("tbi,tbj->ij", XS.astype(np.float64), DS.astype(np.float64))
 
 @pytest.mark.parametrize("fn", [weight_grads, transposed_grads])
 def test_alike_products_merge_into_one_standard_layout_product(fn):
-    count, text = rewritten(fn, XS, DS)
+    count, text = rewritten_by(product_sums.rewrite, fn, XS, DS)
     assert count == 3  # four products per iteration become one
-    (dot,) = ops_of(text, "dot_general")
+    (dot,) = stablehlo_lines(text, "dot_general")
     assert "contracting_dims = [1] x [0]" in dot
     assert "(tensor<12x20xf32>, tensor<20x7xf32>) -> tensor<12x7xf32>" in dot
-    assert len(ops_of(text, "concatenate")) == 2
+    assert len(stablehlo_lines(text, "concatenate")) == 2
 
 
 def test_left_alone():
@@ -66,10 +53,10 @@ def test_left_alone():
             return acc + p + xs[i].T @ (ds[i] * 2) + (b @ b)[:12, :7] * 0 + p * 0
         return aotc.lax.fori_loop(0, 8, body, anp.zeros((12, 7), np.float32), unroll=1)
 
-    count, text = rewritten(mixed, XS, DS, np.ones((12, 12), np.float32))
-    assert count == 0 and not ops_of(text, "concatenate")
+    count, text = rewritten_by(product_sums.rewrite, mixed, XS, DS, np.ones((12, 12), np.float32))
+    assert count == 0 and not stablehlo_lines(text, "concatenate")
     straight = lambda x, d: x[0].T @ d[0] + x[1].T @ d[1]
-    count, _ = rewritten(straight, XS, DS)
+    count, _ = rewritten_by(product_sums.rewrite, straight, XS, DS)
     assert count == 0
 
 
@@ -93,10 +80,8 @@ def test_rnn_gradient_matches_jax():
               "wh": RNG.normal(size=(16, 16)).astype(np.float32) / 5,
               "b": RNG.normal(size=16).astype(np.float32) / 10}
     xs = RNG.normal(size=(12, 4, 6)).astype(np.float32)
-    with new_context():
-        text = aotc.jit(aotc.grad(lambda p, x: loss(anp, p, x))).lower(params, xs)
-        module = ir.Module.parse(text.text_with_locations())
-        assert product_sums.rewrite(module) > 0
+    assert rewritten_by(product_sums.rewrite, aotc.grad(lambda p, x: loss(anp, p, x)),
+                        params, xs)[0] > 0
     got = aotc.jit(aotc.grad(lambda p, x: loss(anp, p, x)))(params, xs)
     want = jax.grad(lambda p, x: loss(jax.numpy, p, x))(params, xs)
     for key in params:
