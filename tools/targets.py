@@ -22,8 +22,9 @@ _CPU_FLAG = "--iree-llvmcpu-target-cpu="
 _FEATURES_FLAG = "--iree-llvmcpu-target-cpu-features="
 
 _NO_MULTI_REDUCTION_FUSION = "--iree-dispatch-creation-element-wise-fuse-multi-reduction=false"
-# IREE 3.13's mmt4d ukernels under global-opt data tiling read the wrong elements when a matmul
-# operand is a column slice of a wider matrix (`u.T @ b[:, :1]` gave 1408 for 22); data tiling
+# IREE 3.13's mmt4d ukernels under global-opt data tiling read the wrong elements when a dot
+# operand is a direct slice leaving a size-1 dimension (`u.T @ b[:, :1]` gave 1408 for 22; also
+# `a @ b[:, 39:]`, `b[:, :1].T @ a.T`, `b[:, 0] @ a.T`: docs/iree_workarounds.md); data tiling
 # without ukernels is correct and, on matmuls and the MLP, as fast within noise.
 _NO_UKERNELS = "--iree-llvmcpu-enable-ukernels=none"
 # A speed choice: tools.compile retries without it where IREE fails to compile a program with it.

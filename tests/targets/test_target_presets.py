@@ -144,10 +144,19 @@ def test_aotc_targets_lists_where_each_runs(capsys):
 
 
 @pytest.mark.parametrize("target", ["cpu", "x86_64"])
-def test_a_matmul_with_a_column_slice_is_right_on_the_data_tiling_presets(target):
-    # IREE 3.13's mmt4d ukernels under --iree-global-opt-data-tiling read the wrong column here
-    # (1408 for 22); the presets turn ukernels off.
+def test_matmuls_of_slices_with_a_size_1_dim_are_right_on_the_data_tiling_presets(target):
+    # IREE 3.13's mmt4d ukernels under --iree-global-opt-data-tiling read the wrong elements of
+    # these sliced operands (1408 for 22 in the first); the presets turn ukernels off
+    # (docs/iree_workarounds.md). One program: each form is an output.
     u = np.arange(1, 13, dtype=np.float32).reshape(4, 3)
     b = np.tile(np.array([1, 100], np.float32), (4, 1))
-    fn = aotc.jit(lambda u, b: anp.matmul(u.T, b[:, :1]), target=target)
-    np.testing.assert_allclose(fn(u, b), u.T @ b[:, :1], rtol=1e-6)
+    a = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    w = np.random.default_rng(4).normal(size=(4, 40)).astype(np.float32)
+
+    def forms(xp, u, b, a, w):
+        return [xp.matmul(u.T, b[:, :1]), xp.matmul(a, w[:, 39:]),
+                xp.matmul(w[:, :1].T, a.T), xp.matmul(w[:, 0], a.T)]
+
+    got = aotc.jit(lambda *args: forms(anp, *args), target=target)(u, b, a, w)
+    for g, want in zip(got, forms(np, u, b, a, w), strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
