@@ -12,7 +12,10 @@ layout of a matmul operand (the JVP rule's `L @ phi`). aotc.tools.compile then c
 whole program a second time without data tiling (the GP model: about a third of its compile
 CPU). The reduced program (tests/tools/data/cholesky64_grad_nested_selects.mlir.gz) needs the
 nested selects, `L @ .`, L flattened and the diagonal blocks; without the outer select, IREE
-compiles it, and the whole GP model, with data tiling the first time.
+compiles it with data tiling the first time, and so the GP model's nll_and_grad and
+train_step. (Its `fit`, the gradient inside a loop, still fails with data tiling, on another
+error: "failed to solve for timepoint coverage"; the GP module then still takes the
+fallback.)
 
 Masks and fill values are matched by value, not only as the same SSA value: each `tril`
 traces its own constant mask and zero fill.
