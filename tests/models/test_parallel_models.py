@@ -5,6 +5,7 @@ single-device step within 1e-6 relative") and numpy in float64 (hand-written gra
 program is compiled once per module (the single-device runs are fixtures).
 """
 
+import functools
 import importlib.util
 import os
 
@@ -22,11 +23,16 @@ TOLERANCE = 1e-6  # vs the single-device float32 program
 F64_TOLERANCE = 1e-5  # float32 vs float64 after 5 steps
 
 
-def import_model(name: str):
+def import_model(name: str, builder: str):
+    """models/<name>.py imported, its program builder (a function of a Mesh or None that
+    returns aotc.jit programs) memoized: each program is traced and compiled once per test
+    module, by whichever test or script main() asks for it first (the scripts' runs reuse the
+    tests' programs, and a second run of a script its first run's)."""
     spec = importlib.util.spec_from_file_location(f"parallel_{name}",
                                                   os.path.join(MODELS, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    setattr(module, builder, functools.cache(getattr(module, builder)))
     return module
 
 
@@ -43,7 +49,7 @@ def numpy_train(model, params, batches) -> tuple[tuple, list[float]]:
 
 @pytest.fixture(scope="module")
 def dp():
-    return import_model("data_parallel")
+    return import_model("data_parallel", "data_parallel")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +129,7 @@ def test_bad_device_count_variable(dp, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tp():
-    return import_model("tensor_parallel")
+    return import_model("tensor_parallel", "programs")
 
 
 @pytest.fixture(scope="module")
