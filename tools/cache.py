@@ -77,10 +77,11 @@ def max_bytes() -> int:
 @functools.cache
 def _code_fingerprint() -> str:
     """Digest of (path, size, mtime) of the aotc code between the traced text and IREE: the
-    core, the op rules (bounds rules live there), the passes, and compile/targets."""
+    core, the op rules (bounds rules live there), the passes, and all of tools/ (compile,
+    targets, the flag policy and the module rewrites it runs before IREE)."""
     roots = [os.path.dirname(p.__file__) for p in (core_package, ops_package, passes_package)]
-    files = [os.path.join(_HERE, "compile.py"), os.path.join(_HERE, "targets.py"), __file__]
-    for root in roots:
+    files = []
+    for root in [_HERE, *roots]:
         files += sorted(os.path.join(root, f) for f in os.listdir(root) if f.endswith(".py"))
     digest = hashlib.sha256()
     for path in files:

@@ -107,18 +107,22 @@ def test_key_depends_on_everything_the_bytes_depend_on(monkeypatch):
     assert cache.key("module {}", flags) == base  # named CPUs do not depend on this one
 
 
-def test_code_fingerprint_follows_the_passes():
-    """Editing the code that rewrites the text before IREE (here: a pass file's mtime) changes
-    the key, so a source checkout never gets a program compiled by older passes."""
+@pytest.mark.parametrize("package, name", [("passes_package", "bounds.py"),
+                                           (None, "nested_selects.py")])
+def test_code_fingerprint_follows_the_code_before_iree(package, name):
+    """Editing the code that rewrites the text before IREE (a pass, or a module rewrite in
+    tools/ such as nested_selects; here: the file's mtime) changes the key, so a source
+    checkout never gets a program compiled by older code."""
     before = cache._code_fingerprint()
-    bounds = os.path.join(os.path.dirname(cache.passes_package.__file__), "bounds.py")
-    st = os.stat(bounds)
+    folder = os.path.dirname(getattr(cache, package).__file__ if package else cache.__file__)
+    path = os.path.join(folder, name)
+    st = os.stat(path)
     try:
-        os.utime(bounds, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         cache._code_fingerprint.cache_clear()
         assert cache._code_fingerprint() != before
     finally:
-        os.utime(bounds, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         cache._code_fingerprint.cache_clear()
     assert cache._code_fingerprint() == before
 
