@@ -76,19 +76,25 @@ def _chunk_functions(first: str) -> dict:
     """The compiled functions of the chunk starting at program `first`. Its known IREE failures
     (strict xfails for iree or "*") compile one at a time, outside the chunk: one entry that
     does not compile fails its whole chunk, after IREE's retries (tools/iree_workarounds.py,
-    the data-tiling fallback), and the chunk then went one entry per compile. A chunk that
-    fails to compile anyway is compiled one entry at a time (a failing entry maps to its
-    CompileError)."""
+    the data-tiling fallback), and the chunk then went one entry per compile. A program with
+    a `compile_alone` reason compiles in a module of its own (its retry would recompile the
+    whole chunk). A module that fails to compile anyway is compiled one entry at a time (a
+    failing entry maps to its CompileError)."""
     entries = {(name, t): (_prefix(name, t), case.module, case.entry)
                for name in _chunk_of(first) for t, case in cases(name).items()
                if case.error is None}
     known = {key for key in entries if _xfail(BY_NAME[key[0]], key[1], "iree")}
-    rest = [entry for key, entry in entries.items() if key not in known]
     functions = _compile_each(entries[key] for key in known)
-    try:
-        functions.update(_compile(rest) if rest else {})
-    except CompileError:
-        functions.update(_compile_each(rest))
+    modules: dict[str, list] = {}  # "" for the chunk's module, else a program's own one
+    for key, entry in entries.items():
+        if key not in known:
+            alone = BY_NAME[key[0]].compile_alone
+            modules.setdefault(key[0] if alone else "", []).append(entry)
+    for module_entries in modules.values():
+        try:
+            functions.update(_compile(module_entries))
+        except CompileError:
+            functions.update(_compile_each(module_entries))
     return functions
 
 
@@ -149,6 +155,7 @@ def test_undefined_transforms_have_reasons():
         for (transform, backend), reason in program.xfail.items():
             assert transform in TRANSFORMS and backend in (*BACKENDS, "*"), program.name
             assert len(reason) > 20 and transform not in program.undefined, program.name
+        assert not program.compile_alone or len(program.compile_alone) > 20, program.name
 
 
 def test_every_jax_nn_function_is_in_the_corpus():
