@@ -5,11 +5,13 @@ One table of calls is written once against a numpy-like module `m` and run with 
 manipulations are also differentiated with aotc.grad and compared with jax.grad.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check_grads, check_table
+from helpers import check_grads, check_table, jax_oracle
 
 import aotc
 import aotc.numpy as anp
@@ -28,15 +30,33 @@ STATIC_MASK = np.array([True, False, True, True])
 
 def _table(m, x, y, i, b, c):
     """Every new name on float, int and bool arrays."""
+    return {**_traced_rows(m, x, y, i, b, c), **_value_rows(m, x, y, i, b, c)}
+
+
+def _value_rows(m, x, y, i, b, c):
+    """The rows jax.numpy computes only from concrete values (a static mask, a constant array):
+    JAX runs them op by op (one XLA compile per op and shape); the other rows run under one
+    jax.jit."""
+    return {
+        "compress": m.compress(STATIC_MASK, x, axis=0),
+        "compress_flat": m.compress(np.array([False, True, True]), i),
+        "extract_static": m.extract(B, i),
+        "trim_zeros": m.trim_zeros(np.array([0, 0, 3, 0, 4, 0], np.int32)),
+        "trim_zeros_f": m.trim_zeros(np.array([0.0, 1.0, 0.0], np.float32), "f"),
+        "mask_indices": m.mask_indices(3, np.triu, 1),
+        "mask_indices_own": m.mask_indices(4, m.tril, -1),
+    }
+
+
+def _traced_rows(m, x, y, i, b, c):
+    """The rows JAX computes under jax.jit (traced arguments)."""
     row = x[1]
     return {
         # manipulation
         "choose": m.choose(i % 2 + 2, [x[:3, :4], y[:3, :4], i, 7.0], mode="clip"),
         "choose_wrap": m.choose(i, [x[:3, 0:1], y[0, :4]], mode="wrap"),
-        "compress": m.compress(STATIC_MASK, x, axis=0),
-        "compress_flat": m.compress(np.array([False, True, True]), i),
         "compress_size": m.compress(b[0], i, axis=1, size=3, fill_value=-1),
-        "extract": m.extract(x > 0, y, size=12), "extract_static": m.extract(B, i),
+        "extract": m.extract(x > 0, y, size=12),
         "place": m.place(x, x > 0, y[0, :3], inplace=False),
         "put": m.put(x, i[0], y[1, :2], inplace=False),
         "put_clip": m.put(i, np.array([0, 50, -60], np.int32), 9, mode="clip", inplace=False),
@@ -78,8 +98,6 @@ def _table(m, x, y, i, b, c):
         "partition": m.partition(y, 2), "partition_axis": m.partition(y, -1, axis=0),
         "argpartition": m.argpartition(y, 1), "argpartition_int": m.argpartition(i, 2, axis=0),
         "argpartition_ties": m.argpartition(x, 3),
-        "trim_zeros": m.trim_zeros(np.array([0, 0, 3, 0, 4, 0], np.int32)),
-        "trim_zeros_f": m.trim_zeros(np.array([0.0, 1.0, 0.0], np.float32), "f"),
         # index tricks
         "indices": m.indices((2, 3)), "indices_sparse": m.indices((2, 3), sparse=True),
         "ix_": x[m.ix_(np.array([0, 2]), np.array([1, 3, 4]))], "ix_traced": m.ix_(i[0], i[1]),
@@ -88,8 +106,6 @@ def _table(m, x, y, i, b, c):
         "r_": m.r_[row, 0:3, y[0]], "r_axis": m.r_["1", x, y], "r_ndmin": m.r_["0,2", row, row],
         "c_": m.c_[row, y[0]], "c_2d": m.c_[x, y],
         "s_": x[m.s_[1:3, ::2]], "index_exp": y[m.index_exp[:, 1]],
-        "mask_indices": m.mask_indices(3, np.triu, 1),
-        "mask_indices_own": m.mask_indices(4, m.tril, -1),
         "diag_indices_from": m.diag_indices_from(x[:3, :3]),
         "tril_indices_from": m.tril_indices_from(x, -1), "triu_indices_from":
         m.triu_indices_from(i, 1),
@@ -128,12 +144,24 @@ def _table(m, x, y, i, b, c):
     }
 
 
+# _table's parts, which JAX runs differently (test_public_api records each part on its own:
+# eval_shape traces the first, the second runs op by op)
+_TABLE_PARTS = (_traced_rows, _value_rows)
+
+
 def _args():
     return X, Y, INTS, B, CUBE
 
 
 def test_table_matches_jax_interpreted_and_compiled():
-    check_table(_table, jnp, anp, _args(), 1e-5, 1e-5)
+    # JAX's answers: the traced rows under one jax.jit (XLA's backend at -O0: at its default
+    # level the compile of this table takes ~60 s CPU), the rows that need values op by op;
+    # ~25 s CPU where the whole table op by op took ~34 s
+    args = [jnp.asarray(a) for a in _args()]
+    traced = jax.jit(partial(_traced_rows, jnp)).lower(*args).compile(
+        compiler_options={"xla_backend_optimization_level": 0})(*args)
+    expected = {**jax.tree.map(np.asarray, traced), **jax_oracle(partial(_value_rows, jnp), *args)}
+    check_table(_table, jnp, anp, _args(), 1e-5, 1e-5, expected=expected)
 
 
 def _grad_table(m, x, y):

@@ -101,7 +101,9 @@ def _extra_rows(seen: set) -> None:
 
 # More tables by convention: a module tests/frontend/test_<facade>_<topic>.py that defines
 # `_table(m, *args)` (m: the facade's namespace: aotc.numpy/jax.numpy, aotc.lax/jax.lax, or
-# aotc.nn/jax.nn) and `_args()` (numpy arrays) gives rows to every name its table reads.
+# aotc.nn/jax.nn) and `_args()` (numpy arrays) gives rows to every name its table reads. A table
+# made of parts that JAX runs differently (rows it traces, rows that need values) lists them in
+# `_TABLE_PARTS`: each part is recorded on its own, so only the rows that need values run eagerly.
 HERE = pathlib.Path(__file__).parent
 ORACLES = {"numpy": jnp, "lax": jax.lax, "nn": jax.nn}
 
@@ -119,7 +121,8 @@ def _convention_rows(facade: str):
     def rows(seen: set) -> None:
         for module in _convention_tables(facade):
             args = [jnp.asarray(a) for a in module._args()]
-            _record(partial(module._table, Recorder(ORACLES[facade], seen)), *args)
+            for part in getattr(module, "_TABLE_PARTS", (module._table,)):
+                _record(partial(part, Recorder(ORACLES[facade], seen)), *args)
 
     return rows
 
