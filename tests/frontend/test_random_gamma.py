@@ -60,24 +60,25 @@ def require_modelled_rsqrt():
                     "reference machine's")
 
 
-def draws(r, key, floats=(np.float32, np.float16, BF16)) -> dict:
-    """The gamma-family samplers of namespace r (aotc.random or jax.random) for one key."""
-    out = {
-        "loggamma": r.loggamma(key, ALPHAS, (3, 9)),
-        "gamma_big": r.gamma(key, ALPHAS[3:], (2, 6)),
-        "gamma_small": r.gamma(key, ALPHAS[:3], (4, 3)),
-        "gamma_scalar": r.gamma(key, 2.0),
-        "gamma_shape": r.gamma(key, 3.0, (5,)),
-        "beta": r.beta(key, ALPHAS[:, None], ALPHAS[None, ::-1]),
-        "beta_scalar": r.beta(key, 0.5, 0.5, (7,)),
-        "dirichlet": r.dirichlet(key, DIRICHLET_ALPHA, (4, 2)),
-        "dirichlet_1d": r.dirichlet(key, np.array([1.0, 2.0, 3.0], np.float32)),
+def draws(r, key, floats=(np.float32, np.float16, BF16), names=None) -> dict:
+    """The gamma-family samplers of namespace r (aotc.random or jax.random) for one key: all
+    entries, or those in names."""
+    entries = {
+        "loggamma": lambda: r.loggamma(key, ALPHAS, (3, 9)),
+        "gamma_big": lambda: r.gamma(key, ALPHAS[3:], (2, 6)),
+        "gamma_small": lambda: r.gamma(key, ALPHAS[:3], (4, 3)),
+        "gamma_scalar": lambda: r.gamma(key, 2.0),
+        "gamma_shape": lambda: r.gamma(key, 3.0, (5,)),
+        "beta": lambda: r.beta(key, ALPHAS[:, None], ALPHAS[None, ::-1]),
+        "beta_scalar": lambda: r.beta(key, 0.5, 0.5, (7,)),
+        "dirichlet": lambda: r.dirichlet(key, DIRICHLET_ALPHA, (4, 2)),
+        "dirichlet_1d": lambda: r.dirichlet(key, np.array([1.0, 2.0, 3.0], np.float32)),
     }
     for dtype in floats[1:]:
         name = np.dtype(dtype).name
-        out[f"loggamma_{name}"] = r.loggamma(key, ALPHAS[2:], (7,), dtype)
-        out[f"gamma_{name}"] = r.gamma(key, ALPHAS[3:], (6,), dtype)
-    return out
+        entries[f"loggamma_{name}"] = lambda d=dtype: r.loggamma(key, ALPHAS[2:], (7,), d)
+        entries[f"gamma_{name}"] = lambda d=dtype: r.gamma(key, ALPHAS[3:], (6,), d)
+    return {name: draw() for name, draw in entries.items() if names is None or name in names}
 
 
 def ulps(got, want) -> float:
@@ -114,8 +115,9 @@ def compare(got: dict, want: dict, where: str, exact_float32: bool = True,
     return table
 
 
-def jax_draws(floats=(np.float32, np.float16, BF16)) -> dict:
-    return jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda k: draws(jr, k, floats)))(KEYS))
+def jax_draws(floats=(np.float32, np.float16, BF16), names=None) -> dict:
+    return jax.tree.map(np.asarray,
+                        jax.jit(jax.vmap(lambda k: draws(jr, k, floats, names)))(KEYS))
 
 
 @pytest.fixture(scope="module")
