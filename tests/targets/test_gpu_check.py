@@ -32,3 +32,43 @@ def test_vulkan_run_checks_every_model(gpu_check, vulkan, capsys):
     rows = capsys.readouterr().out.splitlines()[2:]
     assert [r.split()[0] for r in rows] == ["mlp", "cnn", "attention"]
     assert all(r.endswith("  ok") for r in rows)
+
+
+def _fake_runs(stderrs: list, calls: list):
+    """A subprocess.run for _run_module: each call returns the next stderr (exit 1), and once
+    they are used up writes the --output files and exits 0."""
+    import subprocess
+
+    import numpy as np
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        if len(calls) <= len(stderrs):
+            return subprocess.CompletedProcess(argv, 1, "", stderrs[len(calls) - 1])
+        for arg in argv:
+            if arg.startswith("--output=@"):
+                np.save(arg[len("--output=@"):], np.full(2, len(calls), np.float32))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    return run
+
+
+def test_a_lost_vulkan_device_is_run_again_and_other_failures_say_why(gpu_check, monkeypatch,
+                                                                     tmp_path):
+    lost = "queue.c:2867: DATA_LOSS; [vkSignalSemaphore] VK_ERROR_DEVICE_LOST; while invoking"
+    calls = []
+    monkeypatch.setattr(gpu_check.subprocess, "run", _fake_runs([lost, lost], calls))
+    got = gpu_check._run_module(b"vmfb", "vulkan", 2, [], str(tmp_path))
+    assert len(calls) == 3 and [g.tolist() for g in got] == [[3.0, 3.0]] * 3
+
+    calls = []
+    monkeypatch.setattr(gpu_check.subprocess, "run", _fake_runs([lost] * 3, calls))
+    with pytest.raises(RuntimeError, match=r"exited with 1: .*VK_ERROR_DEVICE_LOST"):
+        gpu_check._run_module(b"vmfb", "vulkan", 2, [], str(tmp_path))
+    assert len(calls) == 3
+
+    calls = []
+    monkeypatch.setattr(gpu_check.subprocess, "run", _fake_runs(["bad --device"], calls))
+    with pytest.raises(RuntimeError, match="2 vulkan devices exited with 1: bad --device"):
+        gpu_check._run_module(b"vmfb", "vulkan", 2, [], str(tmp_path))
+    assert len(calls) == 1
