@@ -23,6 +23,7 @@ from aotc.tools import (
     loop_matvec,
     nested_selects,
     product_sums,
+    vulkan_devices,
 )
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
@@ -66,6 +67,8 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     if not replace and get_target(target).is_cpu:
         text, flags = _apply_program_policy(text, flags, user_flags, devices)
     flags = mesh_device_flags(flags, devices)
+    if not replace and get_target(target).backend == "vulkan":
+        text, flags = vulkan_devices.declare(text, flags)  # 8- and 16-bit storage
     entry = (cache.key(text, flags, bounds, "" if replace else target)
              if use_cache and cache.enabled() else None)
     if entry is not None and (hit := cache.get(entry)) is not None:

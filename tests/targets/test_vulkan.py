@@ -4,6 +4,7 @@ Results come back through a staging buffer (aotc_runtime.devices.to_numpy): IREE
 `to_host()` fails on Vulkan for buffers that are not 4096-byte aligned.
 """
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -94,3 +95,32 @@ def test_results_of_any_dtype_and_size_read_back_from_vulkan():
         np.testing.assert_allclose(out["scaled"], np.arange(1025) * x.max(), rtol=1e-6)
         assert all(a.flags.owndata or a.base is None or a.base.flags.owndata
                    for a in out.values())
+
+
+def narrow(x, b, n):
+    """Results and inputs of 1- and 2-byte elements whose buffers are not whole 32-bit words,
+    and a while loop whose rank-0 bool condition is computed on the device."""
+    count = aotc.lax.while_loop(lambda s: anp.any(s < n), lambda s: s + 1, anp.zeros((), "int32"))
+    return {"any": anp.any(x > 0.5), "none": anp.any(x > 9.0), "positive": x > 0,
+            "int8": anp.astype(x * 10, "int8"), "float16": anp.astype(x[:3], "float16"),
+            "bfloat16": anp.astype(x, "bfloat16"), "int16": anp.astype(x[:3] * 100, "int16"),
+            "doubled": b * anp.asarray(np.int8(2)), "count": count}
+
+
+def test_narrow_elements_and_loop_conditions_on_vulkan():
+    """IREE's baseline Vulkan target keeps these in 32-bit words and drops the last partial word
+    under robust buffer access (aotc.tools.vulkan_devices): each result here came back wrong."""
+    vmfb = aotc.compile(narrow, aotc.ShapeSpec((5,)), aotc.ShapeSpec((5,), "int8"),
+                        aotc.ShapeSpec((), "int32"), target="vulkan")
+    m = aotc_runtime.load_bytes(vmfb)
+    x = np.array([0.25, -1.5, 0.75, 2.0, 1.25], np.float32)
+    b = np.array([1, -2, 3, -4, 5], np.int8)
+    out = m.narrow(x, b, np.int32(7))
+    want = {"any": np.True_, "none": np.False_, "positive": x > 0,
+            "int8": (x * 10).astype(np.int8), "float16": x[:3].astype(np.float16),
+            "bfloat16": x.astype(ml_dtypes.bfloat16), "int16": (x[:3] * 100).astype(np.int16),
+            "doubled": b * np.int8(2), "count": np.int32(7)}
+    assert sorted(out) == sorted(want)
+    for name, value in want.items():
+        assert out[name].dtype == value.dtype and out[name].shape == np.shape(value), name
+        np.testing.assert_array_equal(out[name], value, err_msg=name)
