@@ -86,7 +86,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         vmfb = iree_workarounds.compile_str(text, flags, compile_str)
     except CompilerToolError as exc:
         if replace or DATA_TILING not in flags:
-            raise CompileError(_summarize(str(exc))) from None
+            raise CompileError(_summarize(str(exc)) + _target_hint(text, target)) from None
         vmfb = _compile_without_data_tiling(text, flags, exc)
     if entry is not None:
         cache.put(entry, vmfb)
@@ -350,6 +350,19 @@ def _summarize(diagnostics: str) -> str:
     lines = [ln for ln in diagnostics.splitlines() if re.search(r"error:|note:", ln)]
     head = "\n".join(lines[:20]) if lines else diagnostics[-4000:]
     return f"IREE failed to compile the traced program:\n{head}"
+
+
+def _target_hint(text: str, target: str) -> str:
+    """What to do about a failed compile that the target, not the program, explains: IREE 3.13's
+    vmvx lowers no float16/bfloat16 arithmetic ("'vm.add.f32' op operand #0 must be 32-bit
+    float") and no float16 conversion ("failed to legalize operation 'arith.extf'"); bfloat16
+    converts to and from float32."""
+    if get_target(target).backend == "vmvx" and re.search(r"[x<]b?f16>", text):
+        return ("\nvmvx (IREE 3.13) has no 16-bit float arithmetic and no float16 conversions, "
+                "and this program has 16-bit floats: give it float32 arrays (convert them on "
+                "the host with numpy's astype), or compile for a CPU target (cpu, x86_64, "
+                "aarch64)")
+    return ""
 
 
 def _debug_print_site(text: str) -> str:

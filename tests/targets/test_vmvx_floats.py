@@ -143,3 +143,18 @@ def test_stablehlo_compares_as_jax_exports_them(target):
         want = [X != X, X == X, X >= Y, X <= X, np.isfinite(X), kx == kx, kx < ky, kx >= ky]
     for i, (have, expected) in enumerate(zip(got, want)):
         np.testing.assert_array_equal(have, expected, err_msg=f"result {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_16_bit_float_arithmetic_on_vmvx_says_what_to_do(dtype):
+    """IREE 3.13's vmvx lowers no 16-bit float arithmetic ("'vm.add.f32' op operand #0 must be
+    32-bit float") and no float16 conversion: the error says so and names the fixes."""
+    with pytest.raises(aotc.CompileError, match=r"vmvx \(IREE 3.13\) has no 16-bit float "
+                       r"arithmetic.*give it float32 arrays.*compile for a CPU target"):
+        aotc.compile(lambda x: x + x, aotc.ShapeSpec((3,), dtype), target="vmvx")
+
+
+def test_bfloat16_converts_on_vmvx():
+    fn = aotc.jit(lambda x: anp.astype(anp.astype(x, "bfloat16"), "float32") * 2, target="vmvx")
+    x = np.array([1.0, 1.00390625, -3.0], np.float32)  # 1 + 2**-8 rounds to 1 in bfloat16
+    np.testing.assert_array_equal(np.asarray(fn(x)), [2.0, 2.0, -6.0])
