@@ -135,7 +135,7 @@ def flags(name: str, cpu: str | None = None, features: str | None = None) -> lis
     return out
 
 
-_DEVICE_FLAG = "--iree-hal-target-device="
+DEVICE_FLAG = "--iree-hal-target-device="
 
 
 def mesh_device_flags(flag_list: list[str], n: int) -> list[str]:
@@ -148,17 +148,17 @@ def mesh_device_flags(flag_list: list[str], n: int) -> list[str]:
         >>> mesh_device_flags(["--iree-hal-target-device=vulkan"], 2)
         ['--iree-hal-target-device=d0=vulkan[0]', '--iree-hal-target-device=d1=vulkan[1]']
     """
-    devices = [f for f in flag_list if f.startswith(_DEVICE_FLAG)]
-    if n == 1 or any("=" in f[len(_DEVICE_FLAG):] for f in devices):
+    devices = [f for f in flag_list if f.startswith(DEVICE_FLAG)]
+    if n == 1 or any("=" in f[len(DEVICE_FLAG):] for f in devices):
         return list(flag_list)
     if len(set(devices)) != 1:
         found = ", ".join(devices) or "none"
         raise CompileError(f"a program on a mesh of {n} devices needs exactly one "
-                           f"{_DEVICE_FLAG}<device> flag to replicate over the mesh (found "
+                           f"{DEVICE_FLAG}<device> flag to replicate over the mesh (found "
                            f"{found}); compile it for a target preset, or name every device "
-                           f"yourself ({_DEVICE_FLAG}d0=local[0] ... d{n - 1}=local[{n - 1}])")
-    device = devices[0][len(_DEVICE_FLAG):]
-    named = [f"{_DEVICE_FLAG}d{p}={device}[{p}]" for p in range(n)]
+                           f"yourself ({DEVICE_FLAG}d0=local[0] ... d{n - 1}=local[{n - 1}])")
+    device = devices[0][len(DEVICE_FLAG):]
+    named = [f"{DEVICE_FLAG}d{p}={device}[{p}]" for p in range(n)]
     at = flag_list.index(devices[0])
     rest = [f for f in flag_list if f not in devices]
     return [*rest[:at], *named, *rest[at:]]

@@ -26,6 +26,7 @@ device per position (`d<p>`, ordinal p, the `#hal.device.promise<@d<p>>` of the 
 import re
 
 from aotc.frontend.core.ir import ir, new_context
+from aotc.tools.targets import DEVICE_FLAG
 
 __all__ = ["EXECUTABLE_TARGET", "declare"]
 
@@ -37,7 +38,6 @@ EXECUTABLE_TARGET = (
     "max_thread_count_per_workgroup = 128, max_workgroup_memory_bytes = 16384, "
     "max_workgroup_counts = [65535, 65535, 65535]>>}>")
 
-_DEVICE_FLAG = "--iree-hal-target-device="
 _NAMED = re.compile(r"(d\d+)=vulkan\[(\d+)\]$")
 
 
@@ -51,8 +51,8 @@ def declare(text: str, flags: list[str]) -> tuple[str, list[str]]:
     named `d<p>=vulkan[<p>]` of a mesh) declared in the module with EXECUTABLE_TARGET and
     dropped from flags. Unchanged when flags choose a Vulkan target of their own
     (`--iree-vulkan-target=`), name no Vulkan device, or mix it with other devices."""
-    devices = [f for f in flags if f.startswith(_DEVICE_FLAG)]
-    kinds = [f[len(_DEVICE_FLAG):] for f in devices]
+    devices = [f for f in flags if f.startswith(DEVICE_FLAG)]
+    kinds = [f[len(DEVICE_FLAG):] for f in devices]
     if not kinds or any(f.startswith("--iree-vulkan-target") for f in flags):
         return text, flags
     named = [_NAMED.match(kind) for kind in kinds]
