@@ -21,7 +21,6 @@ from aotc.tools import (
     flags_policy,
     iree_workarounds,
     loop_matvec,
-    nested_selects,
     product_sums,
     vulkan_devices,
 )
@@ -98,17 +97,14 @@ def _apply_program_policy(text: str, flags: list, user_flags: list,
     """(text, flags) with the per-program choices of aotc.tools.flags_policy: flags chosen from
     the program's features (the user's flags decide what they mention), and for a program on
     one device its loop matrix-vector products laid out for x86-64 (aotc.tools.loop_matvec)
-    and its estimated cost recorded for aotc_runtime's device choice, and its selects nested on
-    one mask unnested (aotc.tools.nested_selects: IREE's data tiling fails on them in Cholesky
-    gradients). Runs before the cache key is computed, so the key holds the chosen flags and
-    the rewritten text."""
+    and its estimated cost recorded for aotc_runtime's device choice. Runs before the cache
+    key is computed, so the key holds the chosen flags and the rewritten text."""
     with new_context():
         module = ir.Module.parse(text)
         if devices == 1 and loop_matvec.applies(flags):
             loop_matvec.rewrite(module)
         if devices == 1:
             product_sums.rewrite(module)
-            nested_selects.rewrite(module)
         feats = flags_policy.features(module)
         if devices == 1:
             flags_policy.stamp_cost(module, feats)

@@ -97,7 +97,10 @@ def _trace(x):
 def _cholesky_core(a):
     low = kernels.cholesky(a)
     ok = anp.all(_diagonal(low) > 0, axis=-1)  # LAPACK's info == 0; JAX fills NaNs otherwise
-    return anp.tril(anp.where(ok[..., None, None], low, np.nan))
+    # `low` is lower-triangular already: only the NaN fill needs the triangle. (tril around the
+    # where nested three selects, on which IREE 3.13's data tiling failed in the gradient.)
+    nans = anp.tril(anp.full(low.shape[-2:], np.nan, low.dtype))
+    return anp.where(ok[..., None, None], low, nans)
 
 
 @_cholesky_core.defjvp

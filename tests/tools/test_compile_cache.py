@@ -108,10 +108,10 @@ def test_key_depends_on_everything_the_bytes_depend_on(monkeypatch):
 
 
 @pytest.mark.parametrize("package, name", [("passes_package", "bounds.py"),
-                                           (None, "nested_selects.py")])
+                                           (None, "product_sums.py")])
 def test_code_fingerprint_follows_the_code_before_iree(package, name):
     """Editing the code that rewrites the text before IREE (a pass, or a module rewrite in
-    tools/ such as nested_selects; here: the file's mtime) changes the key, so a source
+    tools/ such as product_sums; here: the file's mtime) changes the key, so a source
     checkout never gets a program compiled by older code."""
     before = cache._code_fingerprint()
     folder = os.path.dirname(getattr(cache, package).__file__ if package else cache.__file__)

@@ -60,3 +60,28 @@ def test_the_preset_compiles_it_without_data_tiling(target):
     (name,) = module.functions
     got = getattr(module, name)(a)
     np.testing.assert_allclose(got, jax.grad(_logdet_half(jnp))(a), rtol=1e-4, atol=1e-6)
+
+
+def test_cholesky_gradient_compiles_with_data_tiling_at_once(monkeypatch):
+    """grad of log det / 2 through a 64x64 Cholesky (two 32-row triangular blocks): one IREE
+    compile, with data tiling, and jax.grad's values. aotc's Cholesky once wrote
+    tril(where(ok, L, NaN)) around an L that is lower-triangular already; in the gradient that
+    nested three selects on which IREE 3.13's data tiling failed ("expected 4 offset values,
+    got 2"), so every such program was compiled twice. It now writes where(ok, L, tril(NaN))."""
+    import aotc.tools.compile as compile_module
+
+    seen, real = [], compile_module.compile_str
+
+    def counting(text, **kwargs):
+        seen.append(DATA_TILING in kwargs["extra_args"])
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(compile_module, "compile_str", counting)
+    monkeypatch.setenv("AOTC_CACHE", "0")  # a compile, not a hit on the session's cache
+    module = aotc_runtime.load_bytes(aotc.compile(aotc.grad(_logdet_half(anp)),
+                                                  aotc.ShapeSpec((64, 64)), target="cpu"))
+    assert seen == [True]
+    (name,) = module.functions
+    a = _spd(64)
+    np.testing.assert_allclose(getattr(module, name)(a), jax.grad(_logdet_half(jnp))(a),
+                               rtol=1e-4, atol=1e-6)
