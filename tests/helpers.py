@@ -1,11 +1,17 @@
 """Shared test helpers: run a function through the interpreter and IREE and compare to numpy."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import aotc
 from aotc.frontend.core import tree
+
+# The runtime tests' sample model, also compiled by the CLI tests. (A test module that imported it
+# `from conftest` got whichever conftest.py pytest had loaded last under that name.)
+SAMPLE_MODEL = os.path.join(os.path.dirname(__file__), "runtime", "sample_model.py")
 
 
 def interpret_fn(fn, *args):

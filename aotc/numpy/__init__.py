@@ -12,5 +12,4 @@ _wrap_namespace(globals())
 
 # vmap-based functions (a layer above frontend/numpy); each is eager-capable on its own.
 from aotc.frontend.transforms.numpy_maps import *  # noqa: E402
-
 from aotc.numpy import fft, linalg  # noqa: E402

@@ -175,6 +175,14 @@ def _point(n):
     return x, rng.standard_normal((n, n)).astype(np.float32)
 
 
+def _assert_derivative_close(got, want, key):
+    """Within 1e-4 relative, or 1e-5 of the array's largest magnitude: det's gradient at n = 19
+    spans 1e13..1e17, and JAX's own float32 value of a 1.6e13 entry is 1e-4 off float64 (aotc's
+    is 9e-7 off)."""
+    atol = max(1e-4, 1e-5 * float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol, err_msg=key)
+
+
 def _jax_derivatives(cases, x, t) -> dict:
     """{key: (jax.grad, jax.jvp tangent)} of every case, in one jax.jit (eager JAX dispatches
     the factorizations' derivatives op by op: ~4x the CPU)."""
@@ -199,7 +207,7 @@ def test_grad_and_jvp_match_jax_interpreted(keys):
     expected = _jax_derivatives(theirs, x, t)
     for key in theirs:
         for ours_, jax_ in zip(got[key], expected[key]):
-            np.testing.assert_allclose(ours_, jax_, rtol=1e-4, atol=1e-4, err_msg=key)
+            _assert_derivative_close(ours_, jax_, key)
 
 
 @pytest.mark.slow
@@ -215,10 +223,8 @@ def test_grad_and_jvp_match_jax_iree(n):
                                           for k, f in ours.items()}))(x, t)
     expected = _jax_derivatives(theirs, x, t)
     for key in theirs:
-        np.testing.assert_allclose(grads[key], expected[key][0], rtol=1e-4, atol=1e-4,
-                                   err_msg=key)
-        np.testing.assert_allclose(jvps[key], expected[key][1], rtol=1e-4, atol=1e-4,
-                                   err_msg=key)
+        _assert_derivative_close(grads[key], expected[key][0], key)
+        _assert_derivative_close(jvps[key], expected[key][1], key)
 
 
 @pytest.mark.slow
@@ -230,10 +236,9 @@ def test_grad_matches_jax_interpreted_blocked():
     expected = _jax_derivatives({k: theirs[k] for k in keys}, x, t)
     for key in keys:
         g = interpret_fn(aotc.grad(ours[key]), x)
-        np.testing.assert_allclose(g, expected[key][0], rtol=1e-4, atol=1e-4, err_msg=key)
+        _assert_derivative_close(g, expected[key][0], key)
         tangent = interpret_fn(lambda x, t, f=ours[key]: aotc.jvp(f, (x,), (t,))[1], x, t)
-        np.testing.assert_allclose(tangent, expected[key][1], rtol=1e-4, atol=1e-4,
-                                   err_msg=key)
+        _assert_derivative_close(tangent, expected[key][1], key)
 
 
 def test_det_grad_of_singular_matrices_is_the_adjugate_as_jax():

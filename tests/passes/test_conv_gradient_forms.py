@@ -4,8 +4,8 @@ the transpose rules of frontend/ops/conv.py).
 - The filter gradient of an ungrouped convolution is one dot_general per kernel tap (no
   convolution); grouped convolutions and kernels of more than MAX_TAPS taps keep JAX's
   filter-gradient convolution. The input gradient stays JAX's convolution.
-- An ungrouped convolution with one input feature is emitted with a zero feature added to both operands
-  (lax.conv_general_dilated; conv_taps.widen_single_channel).
+- An ungrouped convolution with one input feature is emitted with a zero feature added to both
+  operands (lax.conv_general_dilated; conv_taps.widen_single_channel).
 - Numbers: over strides, SAME/VALID/explicit and negative padding, lhs and rhs dilation,
   feature and batch groups, NHWC/NCHW/odd layouts and 1-d to 3-d, the new forms equal the old
   ones (JAX's convolution transposes, MAX_TAPS = 0) in float64 through the interpreter, and

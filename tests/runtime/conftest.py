@@ -5,9 +5,9 @@ import os
 import re
 
 import pytest
+from helpers import SAMPLE_MODEL
 
 HERE = os.path.dirname(__file__)
-SAMPLE_MODEL = os.path.join(HERE, "sample_model.py")
 WEIGHTS_MODEL = os.path.join(HERE, "weights_model.py")
 HOST_CPU_FLAGS = ("--iree-hal-target-device=local",
                   "--iree-hal-local-target-device-backends=llvm-cpu",

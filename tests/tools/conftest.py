@@ -1,12 +1,9 @@
 """The sample model of tests/runtime compiled once through the CLI, and CLI helpers."""
 
-import os
-
 import pytest
+from helpers import SAMPLE_MODEL
 
 from aotc.tools.cli import main
-
-SAMPLE_MODEL = os.path.join(os.path.dirname(__file__), "..", "runtime", "sample_model.py")
 
 
 @pytest.fixture(scope="session")

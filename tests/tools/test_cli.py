@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_MODEL
+from helpers import SAMPLE_MODEL
 
 PARAMS = {"w": np.arange(12, dtype=np.float32).reshape(4, 3) / 12, "b": np.ones(3, np.float32)}
 X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
