@@ -104,6 +104,12 @@ EXACT_FLOAT32 = ("normal_float32", "exponential_float32", "laplace_float32", "lo
                  "gumbel_float32", "gumbel_high", "cauchy_float32", "truncated_normal")
 
 
+# Entries whose JAX bits depend on the host CPU: XLA:CPU computed uniform's float16
+# `u * (max - min) + min` in float32 with one rounding on a Zen 4 (aotc.random does that) and
+# rounded each float16 op on a Zen 5 (up to 2 ulps apart), with the same jax 0.10.2.
+HOST_ROUNDED = ("uniform_range_float16",)
+
+
 def is_exact(name: str) -> bool:
     return not name.startswith(INEXACT_PREFIXES)
 
@@ -126,14 +132,14 @@ def ulps(got, want) -> float:
 
 def compare(got: dict, want: dict, where: str, inexact=(), exact_float32: bool = False) -> dict:
     """Check every entry (exact ones bit-equal, others within ULPS; names starting with one of
-    `inexact` within 2 ulps; with `exact_float32`, EXACT_FLOAT32 bit-equal); returns
+    `inexact` or HOST_ROUNDED within 2 ulps; with `exact_float32`, EXACT_FLOAT32 bit-equal); returns
     {name: ulps}."""
     assert got.keys() == want.keys()
     table = {name: ulps(got[name], want[name]) for name in want}
 
     def limit(name):
         if is_exact(name):
-            return 2.0 if name.startswith(tuple(inexact)) else 0.0
+            return 2.0 if name.startswith((*inexact, *HOST_ROUNDED)) else 0.0
         if exact_float32 and name in EXACT_FLOAT32:
             return 0.0
         return ulp_limit(name, want[name].dtype)

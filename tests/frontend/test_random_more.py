@@ -182,8 +182,9 @@ def test_vmap_over_parameters_with_one_key():
     lams, dfs = np.array([0.5, 4.0, 30.0], F32), np.array([1.0, 2.5, 9.0], F32)
     got = interpret_fn(aotc.vmap(lambda lam, df: sample(ar, lam, df)), lams, dfs)
     want = jax.vmap(lambda lam, df: sample(jr, lam, df))(lams, dfs)
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, np.asarray(w))
+    np.testing.assert_array_equal(got[0], np.asarray(want[0]))
+    # bit-equal with JAX on a Zen 4; on a Zen 5 host JAX's own chisquare (df = 2.5) moved 1 ulp
+    assert ulps(got[1], np.asarray(want[1])) <= 2
 
 
 def test_samples_follow_their_distributions(expected):

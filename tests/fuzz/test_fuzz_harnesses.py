@@ -4,6 +4,7 @@ seed. A harness exits 0 only when no input raised anything but an AotcError and 
 AOTC_FUZZ_SCALE (default 1) multiplies the runs (`make fuzz` runs 10x)."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -20,6 +21,23 @@ HARNESSES = {  # harness: (libFuzzer dictionary, seed corpus folder under corpus
 }
 
 
+def _run_fresh(command, timeout, cwd) -> subprocess.CompletedProcess:
+    """Run command as the child of a small shell, not of this process. libFuzzer's OOM check
+    reads the peak RSS (getrusage), and Linux carries a process's peak across exec from the
+    memory it replaced: Python starts subprocesses with vfork, so a harness started from a
+    pytest worker whose peak was 5.4 GB reported 5.4 GB from its first input and was killed as
+    out of memory (limit 2 GB). A child the shell forks starts its own count."""
+    with subprocess.Popen(["/bin/sh", "-c", '"$@" & wait $!', "sh", *command], cwd=cwd,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the shell and the harness
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 @pytest.mark.parametrize("harness", sorted(HARNESSES))
 def test_harness_runs_clean(harness, tmp_path):
     dictionary, seeds = HARNESSES[harness]
@@ -28,8 +46,7 @@ def test_harness_runs_clean(harness, tmp_path):
     command = [sys.executable, os.path.join(HERE, harness), f"-runs={RUNS}", "-seed=1",
                "-timeout=20", f"-dict={os.path.join(HERE, dictionary)}",
                f"-artifact_prefix={tmp_path}/", str(corpus), os.path.join(HERE, "corpus", seeds)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60 + RUNS / 100,
-                          cwd=tmp_path)
+    done = _run_fresh(command, timeout=60 + RUNS / 100, cwd=tmp_path)
     found = sorted(p.name for p in tmp_path.iterdir() if p.name != "corpus")
     assert done.returncode == 0 and not found, (
         f"{harness} failed (rc {done.returncode}, kept {found}); replay with "
