@@ -13,8 +13,9 @@ import aotc.scipy.linalg as asl
 from aotc.frontend.linalg import jacobi, kernels
 
 F64 = np.float64
-LU_N = kernels.LU_BLOCK + 4  # blocked and padded: two loop iterations
-CHOL_N = kernels.CHOL_BLOCK + 5
+# blocked, padded, and more blocks than kernels.block_loop unrolls: a loop
+LU_N = kernels.LU_UNROLLED + 4
+CHOL_N = kernels.CHOL_UNROLL * kernels.CHOL_BLOCK + 5
 TRI_N = kernels.TRI_BLOCK + 9
 
 
@@ -97,6 +98,18 @@ def test_blocked_lu_searches_each_pivot_with_one_reduction():
     text = str(aotc.lower(lambda a: kernels.lu(a)[0], np.eye(LU_N, dtype=np.float32)))
     assert text.count("stablehlo.while") == 1
     assert text.count("stablehlo.reduce(") == kernels.LU_BLOCK + 1
+
+
+@pytest.mark.parametrize("kernel, n, blocked", [
+    (lambda a: kernels.lu(a)[0], kernels.LU_UNROLLED, False),
+    (kernels.cholesky, kernels.CHOL_UNROLL * kernels.CHOL_BLOCK, True),
+    (lambda a: kernels.qr(a)[1], kernels.QR_UNROLL * kernels.BLOCK, True)])
+def test_a_few_blocks_are_unrolled(kernel, n, blocked):
+    """Up to CHOL_UNROLL / QR_UNROLL blocks run as straight-line code (no loop for IREE to
+    drive from the host); LU up to LU_UNROLLED columns is one unblocked panel: no matmuls."""
+    text = str(aotc.lower(kernel, np.eye(n, dtype=np.float32)))
+    assert "stablehlo.while" not in text
+    assert ("stablehlo.dot_general" in text) == blocked
 
 
 def test_blocked_triangular_solve_is_n_over_block_iterations_of_two_matmuls():
