@@ -9,8 +9,8 @@ iterations instead of n. Each unrolled step is written to cost as few dispatches
 LU's pivot search and pivot row are one variadic reduction; Cholesky and the triangular solves
 use inverted diagonal blocks, so their panels are matmuls, not chains of row steps. Matrices of
 at most one block need no loop at all; Cholesky and QR unroll a few blocks (block_loop), and LU
-of up to LU_UNROLLED columns is one unblocked panel. Sizes that are not a multiple of the block are padded
-with an identity block, which every algorithm here leaves alone.
+of up to LU_UNROLLED columns is one unblocked panel. Sizes that are not a multiple of the block
+are padded with an identity block, which every algorithm here leaves alone.
 """
 
 from aotc.frontend import lax
