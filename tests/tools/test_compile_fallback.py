@@ -14,6 +14,7 @@ from iree.compiler import CompilerToolError, compile_str
 
 import aotc
 import aotc.numpy as anp
+import aotc.tools.compile as compile_module
 import aotc_runtime
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.targets import DATA_TILING, flags
@@ -68,8 +69,6 @@ def test_cholesky_gradient_compiles_with_data_tiling_at_once(monkeypatch):
     tril(where(ok, L, NaN)) around an L that is lower-triangular already; in the gradient that
     nested three selects on which IREE 3.13's data tiling failed ("expected 4 offset values,
     got 2"), so every such program was compiled twice. It now writes where(ok, L, tril(NaN))."""
-    import aotc.tools.compile as compile_module
-
     seen, real = [], compile_module.compile_str
 
     def counting(text, **kwargs):
