@@ -118,10 +118,13 @@ class TimedChoice:
     same; only speed differs). Each call returns the result of the device it ran on, so the
     timed calls are the user's own calls: the first `rounds` rounds call each device once (the
     first round untimed: it pays the executable's first load), then the device with the lowest
-    median time serves every later call. The median, not the best time: on a loaded machine
-    local-task's worker hand-offs are usually slow but sometimes not (suite MLP forward at load
-    13: 6.7 ms on local-task against 1.6 ms on local-sync, medians of 15 rounds), and one lucky
-    call must not choose the device. Thread-safe.
+    mean time serves every later call. The mean, not the best or the median time: local-task's
+    worker hand-offs make its calls bimodal, usually slow on a loaded machine but sometimes not
+    (suite MLP forward at load 13: 6.7 ms on local-task against 1.6 ms on local-sync, medians
+    of 15 rounds), and on a quiet one fast but sometimes three times slower (the MLP forward on
+    an Intel Xeon: local-task 1.9, 6.9, 2.1, 1.9 and 5.2 ms against local-sync's steady 2.9-3.1
+    ms; the median chose local-task, and the suite then measured 3.3 ms per call, where
+    local-sync took 2.3-2.5). What a user pays over many calls is the mean. Thread-safe.
     """
 
     def __init__(self, calls: dict, rounds: int = 6):
@@ -145,6 +148,6 @@ class TimedChoice:
             out = self.calls[name](*args)
             self.times[name].append(time.perf_counter() - start)
             if not self._order:
-                self.chosen = min(self.calls, key=lambda n: statistics.median(self.times[n][1:]))
+                self.chosen = min(self.calls, key=lambda n: statistics.fmean(self.times[n][1:]))
                 self.calls = {self.chosen: self.calls[self.chosen]}
             return out

@@ -5,7 +5,9 @@ local-sync or local-task from that cost when no device is given. Results must no
 every compiled program is checked against numpy.
 """
 
+import itertools
 import json
+import statistics
 import time
 
 import numpy as np
@@ -417,6 +419,26 @@ def test_timed_choice_keeps_the_faster_function():
     choice = policy.TimedChoice({"slow": slow, "fast": lambda x: x + 1}, rounds=3)
     assert [choice(i) for i in range(8)] == list(range(1, 9))
     assert choice.chosen == "fast" and choice.times["slow"][1] >= 0.02
+
+
+def test_timed_choice_weighs_the_slow_calls_of_a_bimodal_function():
+    """Fast on most calls but slow on some (local-task's worker hand-offs): its median beats
+    the steady function, its mean (what the calls cost in all) does not."""
+    count = itertools.count()
+
+    def bimodal(x):
+        time.sleep(0.04 if next(count) % 3 == 2 else 0.0)
+        return x + 1
+
+    def steady(x):
+        time.sleep(0.01)
+        return x + 1
+
+    choice = policy.TimedChoice({"bimodal": bimodal, "steady": steady}, rounds=7)
+    assert [choice(i) for i in range(16)] == list(range(1, 17))
+    timed = choice.times["bimodal"][1:]
+    assert statistics.median(timed) < min(choice.times["steady"][1:]) <= statistics.fmean(timed)
+    assert choice.chosen == "steady"
 
 
 def test_runtime_policy_decisions():
