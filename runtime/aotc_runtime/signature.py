@@ -335,7 +335,9 @@ def _from_literal(value, spec: ArraySpec, where: _Where) -> np.ndarray:
 def _check_leaf(value, spec: ArraySpec, where: _Where) -> np.ndarray:
     """value as an array of spec's dtype in any layout or byte order (a call copies it at most
     once: aotc_runtime.devices.Transfer), or InputError naming what differs."""
-    if _is_literal(value):  # a Python literal takes spec's dtype, if every value fits it
+    if type(value) is np.ndarray and value.dtype is spec.dtype:  # the common case
+        array = value
+    elif _is_literal(value):  # a Python literal takes spec's dtype, if every value fits it
         array = _from_literal(value, spec, where)
     else:
         try:
@@ -368,6 +370,11 @@ class Signature:
         self.mesh: MeshSpec | None = (MeshSpec.from_json(obj["mesh"])
                                       if obj.get("mesh") is not None else None)
         self._check_shardings()
+        # Per call, bind needs only these: each argument's _Where, and the (leaf name, spec,
+        # flat index) of the leaves with named dims (check_dims has nothing to do without).
+        self._wheres = tuple(_Where(self.name, n) for n in self.arg_names)
+        self._named = [(leaf, spec, i) for i, (leaf, spec) in enumerate(self.arg_leaves())
+                       if any(isinstance(d, str) for d in spec.shape)]
 
     @classmethod
     def of(cls, name: str, args: list[tuple[str, Node]], results: Node,
@@ -443,8 +450,8 @@ class Signature:
         if missing:
             raise InputError(f"{self.name}(): missing argument(s) {missing}; signature is {self}")
         flat: list = []
-        for name, node in zip(self.arg_names, self.args):
-            node.flatten(values[name], _Where(self.name, name), flat)
+        for name, node, where in zip(self.arg_names, self.args, self._wheres):
+            node.flatten(values[name], where, flat)
         if self.mesh is None:
             self.check_dims(flat)
             return flat
@@ -509,7 +516,8 @@ class Signature:
         """InputError unless every named dynamic dim has one size over the flat inputs (IREE
         checks none: a mismatch would read past the end of a buffer)."""
         seen: dict[str, tuple[str, int, int]] = {}
-        for (leaf, spec), array in zip(self.arg_leaves(), arrays):
+        for leaf, spec, i in self._named:
+            array = arrays[i]
             for k, dim in enumerate(spec.shape):
                 if not isinstance(dim, str):
                     continue

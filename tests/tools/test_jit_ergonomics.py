@@ -134,3 +134,27 @@ def test_shape_dtype_struct_is_a_shape_spec():
 def test_block_until_ready_returns_its_argument():
     out = {"a": X, "b": (Y,)}
     assert aotc.block_until_ready(out) is out
+
+
+@pytest.mark.parametrize("make", [
+    lambda x, y: x * y + 1,  # one result
+    lambda x, y: (x * y, y - 1),  # a tuple of results
+    lambda x, y: {"p": x * y, "q": [y, None]},  # a pytree of results
+], ids=["one", "tuple", "tree"])
+def test_repeated_array_calls_take_the_fast_path_with_the_same_results(compiles, make):
+    """After the first call, calls with numpy arrays (or aotc Arrays, the results of calls) of
+    the compiled dtypes skip the pytree walk: same results, same structure, no new compile;
+    float64 arrays are still converted to the float32 the function was compiled for."""
+    f = aotc.jit(make)
+    first = f(X, Y)
+    again = f(X, Y)
+    chained = f(aotc.jit(lambda x: x)(X), Y)  # an aotc Array argument
+    wide = f(X.astype(np.float64), Y.astype(np.float64))
+    want = make(X, Y)
+    for got in (first, again, chained, wide):
+        assert jax.tree.structure(got) == jax.tree.structure(want)
+        for leaf, expected in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            assert isinstance(leaf, aotc.Array) and leaf.dtype == np.float32
+            np.testing.assert_allclose(leaf, expected, rtol=1e-6)
+    assert len(compiles) == 3  # f for float32 and for float64 arguments, the identity
+    assert f(X[:1], Y) is not None and len(compiles) == 4  # a new shape compiles
