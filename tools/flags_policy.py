@@ -75,6 +75,14 @@ INNER_TILED_FLAG = "--iree-llvmcpu-enable-inner-tiled=true"
 # Matmul FLOPs per element of other ops from which a program counts as matmul-bound (the
 # suite: lone matmuls have no other ops; MLP forward 217, its SGD step 109, Adam 38).
 MATMUL_BOUND = 150
+# Programs whose largest dot_general or convolution has fewer FLOPs than this compile without
+# data tiling: packing tiny operands costs a pack dispatch per operand and an unpack per
+# result, more than the tiled product saves. The small linear algebra kernels (many products
+# of at most 64x64x16), per call in iree-benchmark-module on local-sync, with -> without:
+# qr 16 245 -> 133 us, 32 485 -> 270, 64 977 -> 626, 128 3.17 -> 2.25 ms; lu_factor 32 341
+# -> 265 us, 64 719 -> 468, 128 1.82 -> 1.68 ms; but lu_factor 256 (2.1e6-FLOP updates)
+# 7.00 -> 7.47 ms, so it keeps data tiling, as do the suite's MLPs, transformer and matmuls.
+SMALL_PRODUCT = 1_000_000
 # Flag stems whose presence in the user's flags means the user decides that setting.
 _DATA_TILING_STEMS = ("data-tiling",)
 _INNER_TILED_STEMS = ("inner-tiled",)
@@ -107,10 +115,12 @@ class ProgramFeatures:
     the columns the result's last dimension); other_gathers: every other gather.
     plain_matmuls: dot_generals outside loops of two f32 matrices (rank 2, no batch
     dimensions) into an f32 matrix; other_dots: every other dot_general and convolution.
+    largest_product: the FLOPs of the largest single dot_general or convolution, anywhere.
     """
 
     ops: int = 0
     loops: int = 0
+    largest_product: int = 0
     invariant_loop_matmuls: int = 0
     invariant_loop_matvecs: int = 0
     loop_concat_products: int = 0
@@ -143,7 +153,9 @@ def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
     if name == _GATHER:
         counts["row_gathers" if _row_gather(op) else "other_gathers"] += 1
     if name in (_DOT, _CONV):
-        counts[prefix + "dot_flops"] += _flops(op)
+        flops = _flops(op)
+        counts[prefix + "dot_flops"] += flops
+        counts["largest_product"] = max(counts["largest_product"], flops)
         counts["plain_matmuls" if not loops and _plain_matmul(op) else "other_dots"] += 1
     elif name == _UPDATE_SLICE:
         counts[prefix + "elements"] += _elements(op.operands[1].type)
@@ -260,9 +272,10 @@ def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     """flags (a preset's, then the user's) with the per-program choices applied.
 
     Data tiling is dropped when a loop body multiplies a loop-invariant matrix by a matrix or
-    a vector (IREE repacks it every iteration), unless user_flags mention data tiling
-    themselves. Loops of matrix-vector products also get loop_matvec's tuning spec on x86-64,
-    unless user_flags name a tuning spec. Loops with merged product sums get
+    a vector (IREE repacks it every iteration), or when every product is smaller than
+    SMALL_PRODUCT, unless user_flags mention data tiling themselves. Loops of matrix-vector
+    products also get loop_matvec's tuning spec on x86-64, unless user_flags name a tuning
+    spec. Loops with merged product sums get
     NO_TRANSPOSE_PROPAGATION, unless user_flags mention transpose propagation. Matmul-bound
     x86-64 programs of plain matmuls that keep data tiling get INNER_TILED_FLAG, unless
     user_flags mention inner tiling. Loop-free programs whose gathers all take rows of a
@@ -272,7 +285,8 @@ def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     """
     chosen = list(flags)
     if (DATA_TILING in flags
-            and (feats.invariant_loop_matmuls or feats.invariant_loop_matvecs)
+            and (feats.invariant_loop_matmuls or feats.invariant_loop_matvecs
+                 or 0 < feats.largest_product < SMALL_PRODUCT)
             and not _mentions(user_flags, _DATA_TILING_STEMS)):
         chosen = [f for f in chosen if f != DATA_TILING]
     if (feats.invariant_loop_matvecs and loop_matvec.applies(flags)
