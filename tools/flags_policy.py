@@ -275,11 +275,11 @@ def choose_flags(feats: ProgramFeatures, flags: list, user_flags=()) -> list:
     a vector (IREE repacks it every iteration), or when every product is smaller than
     SMALL_PRODUCT, unless user_flags mention data tiling themselves. Loops of matrix-vector
     products also get loop_matvec's tuning spec on x86-64, unless user_flags name a tuning
-    spec. Loops with merged product sums get
-    NO_TRANSPOSE_PROPAGATION, unless user_flags mention transpose propagation. Matmul-bound
-    x86-64 programs of plain matmuls that keep data tiling get INNER_TILED_FLAG, unless
-    user_flags mention inner tiling. Loop-free programs whose gathers all take rows of a
-    matrix get TRANSFER_GATHER_FLAG, unless user_flags mention transfer gathers.
+    spec. Loops with merged product sums get NO_TRANSPOSE_PROPAGATION, unless user_flags
+    mention transpose propagation. Matmul-bound x86-64 programs of plain matmuls that keep
+    data tiling get INNER_TILED_FLAG, unless user_flags mention inner tiling. Loop-free
+    programs whose gathers all take rows of a matrix get TRANSFER_GATHER_FLAG, unless
+    user_flags mention transfer gathers.
     ALIGNMENT_FLAG goes last, whatever the user's flags say: stamp_cost records
     INPUT_ALIGNMENT in the artifact, and the runtime imports inputs that aligned in place.
     """
