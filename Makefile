@@ -37,7 +37,7 @@ test: $(VENV)/.installed-test
 	@$(MAKE) --no-print-directory edge-runtime || echo "warning: could not fetch the aarch64" \
 		"IREE runtime; the qemu-aarch64 tests will be skipped"
 	@$(MAKE) --no-print-directory lint-imports
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30 tests
 
 # The layer contract in pyproject.toml. aotc's folders map into one namespace through setuptools
 # package-dir, which import-linter cannot follow, so it reads a copy laid out as the namespace.

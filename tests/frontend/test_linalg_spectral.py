@@ -66,8 +66,8 @@ def test_accuracy_small(n):
         _check_decomposition(interpret_fn(_decompose, a, b), a, b, 1e-5)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("n", [64, 128, 256])
+@pytest.mark.slow  # one IREE compile per size: 64 and 256 (128 took the same path, 2 min of CPU)
+@pytest.mark.parametrize("n", [64, 256])
 def test_accuracy_large(n):
     a, b = _sym(n), RNG.normal(size=(n, n)).astype(F32)
     _check_decomposition(aotc.jit(_decompose)(a, b), a, b, 1e-5)

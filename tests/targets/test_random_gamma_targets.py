@@ -1,20 +1,21 @@
 """aotc.random's gamma family (gamma, loggamma, beta, dirichlet) on aarch64 under qemu, against
 jax.random: the float32 draws of tests/frontend/test_random_gamma.py's table for 16 keys,
-vmapped into one program (cpu is in that file). aarch64 runs one entry per code path
-(ON_TARGET: loggamma, gamma with a >= 1 and with a < 1, beta, dirichlet); the other entries
-differ from these only in parameter shapes and run on the interpreter and cpu. Results come
+vmapped into one program (cpu is in that file). aarch64 runs gamma with a < 1, beta and
+dirichlet (ON_TARGET: the boost through pow and the log-space sampler); the other entries take
+the same code paths with other parameters and run on the interpreter and cpu. Results come
 back as raw bits (floats bitcast to unsigned ints of their width). aarch64 rounds as XLA:CPU
 does (IREE's llvm-cpu contracts the float64 multiply-adds into fmas), so the entries must be
 bit-equal except those through pow (gamma with a < 1).
 
-vmvx and Vulkan run two entries, each its own program: gamma with a < 1 (the pow boost, run-time
-rsqrt of vector alphas, the rejection loop) and beta (two loggammas: the log-space boost, a
-folded scalar c, then exp). Each fma there is rewritten into ~75 exact float32 ops
-(aotc.frontend.ops.exact_fma), so one sampler costs 20-40 s of iree-compile, and one program of four
-entries took 184 s (Vulkan) and 218 s (vmvx). vmvx is bit-equal on both entries, pow
-included (it calls the C library's powf, as XLA:CPU does); Vulkan is bit-equal on beta and
-within 128 ulps through lavapipe's pow (54 measured). Before aotc.tools.vulkan_devices, Vulkan's
-loop conditions were lost and these entries were wrong by ~2**23 ulps.
+vmvx and Vulkan run gamma with a < 1 (the pow boost, run-time rsqrt of vector alphas, the
+rejection loop), and Vulkan beta too (two loggammas: the log-space boost, a folded scalar c,
+then exp), each its own program. Each fma there is rewritten into ~75 exact float32 ops
+(aotc.frontend.ops.exact_fma), so one sampler costs 20-40 s of iree-compile, and one program of
+four entries took 184 s (Vulkan) and 218 s (vmvx). vmvx is bit-equal (beta was too when it ran
+there), pow included (it calls the C library's powf, as XLA:CPU does); Vulkan is bit-equal on
+beta and within 128 ulps through lavapipe's pow (54 measured). Before
+aotc.tools.vulkan_devices, Vulkan's loop conditions were lost and these entries were wrong by
+~2**23 ulps.
 """
 
 
@@ -31,8 +32,13 @@ from aotc.tools.targets import TARGETS
 T = load_test_module("frontend", "test_random_gamma")  # its table of draws
 _RAW = {4: np.uint32, 2: np.uint16}
 FLOATS = (np.float32,)  # 16-bit floats: interpreter and cpu only (test_random_gamma.py)
-ON_TARGET = ("loggamma", "gamma_big", "gamma_small", "beta", "dirichlet")
-PORTABLE = ("gamma_small", "beta_scalar")  # vmvx and Vulkan: one program each
+# aarch64: gamma with a < 1 (pow's boost, the rejection loop) and the log-space sampler through
+# beta (two loggammas) and dirichlet (loggamma of a vector alpha, then softmax); loggamma and
+# gamma with a >= 1 alone run on x86-64 (test_random_gamma.py's cpu table).
+ON_TARGET = ("gamma_small", "beta", "dirichlet")
+# vmvx and Vulkan: one program each; gamma with a < 1 on both (their pows differ), beta with
+# scalar parameters on Vulkan, whose float ops differ from the C library's
+PORTABLE = [("gamma_small", "vmvx"), ("gamma_small", "vulkan"), ("beta_scalar", "vulkan")]
 
 
 def _as_bits(x):
@@ -63,9 +69,8 @@ def test_gamma_draws_on_aarch64(qemu, run, tmp_path):
 
 
 @pytest.mark.slow  # 20-40 s of iree-compile each (see the module docstring)
-@pytest.mark.parametrize("target", ["vmvx", "vulkan"])
-@pytest.mark.parametrize("name", PORTABLE)
-def test_gamma_draws_on_portable_targets(target, name, request):
+@pytest.mark.parametrize(("name", "target"), PORTABLE)
+def test_gamma_draws_on_portable_targets(name, target, request):
     if target == "vulkan":
         request.getfixturevalue("vulkan")  # skips without a Vulkan driver, saying why
     T.require_modelled_rsqrt()
