@@ -86,7 +86,7 @@ def _errors(out, a, spd, b, low) -> dict:
 
 
 SMALL = [1, 2, 3, 8, 33]
-LARGE = [64, 128, 256]
+LARGE = [64, 256]  # 128 takes the same blocked paths as 64 and 256 (a minute of CPU)
 
 
 @pytest.mark.parametrize("n", [pytest.param(n, marks=pytest.mark.slow) if n > 8 else n
