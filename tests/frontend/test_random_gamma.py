@@ -160,7 +160,7 @@ def _constant_alpha_mismatches(name: str, alpha: float) -> int:
     return int(np.sum(got != want))
 
 
-@pytest.mark.parametrize("alpha", [1.5, 2.0, 2.5, 3.0, 7.0])
+@pytest.mark.parametrize("alpha", [1.5, 2.5, 7.0])  # ~10 s of interpreter each
 def test_constant_alpha_gamma_bits_interpreted(alpha):
     """A Python-scalar alpha: XLA folds c = (1/3) / sqrt(d) as a division (with
     1/3 * (1 / sqrt(d)), gamma(key, 2.5) differed in 14 of 80 samples)."""
@@ -176,15 +176,15 @@ def test_constant_alpha_loggamma_bits_interpreted():
 
 
 # The entries compiled for cpu: one per code path (a < 1 with pow's boost, a >= 1, a scalar alpha
-# with its folded constants, the log-space sampler, beta's folded scalars, dirichlet's softmax,
-# a 16-bit dtype of each kernel). Every gamma-family program costs ~13 s of iree-compile per
-# entry (two nested while loops each), so the entries that differ from these only in shapes run
-# on the interpreter alone.
-CPU_ENTRIES = ("gamma_small", "gamma_big", "gamma_scalar", "loggamma", "beta_scalar",
-               "dirichlet", "gamma_float16", "loggamma_bfloat16")
+# with its folded constants, the log-space sampler, dirichlet's softmax, a 16-bit dtype). Every
+# gamma-family program costs ~18 s of iree-compile per entry (two nested while loops each), so
+# the entries that differ from these only in shapes or dtypes run on the interpreter alone, and
+# beta with scalar parameters on Vulkan (tests/targets/test_random_gamma_targets.py).
+CPU_ENTRIES = ("gamma_small", "gamma_big", "gamma_scalar", "loggamma", "dirichlet",
+               "gamma_float16")
 
 
-@pytest.mark.slow  # one IREE compile of 8 samplers (two nested while loops each)
+@pytest.mark.slow  # one IREE compile of 6 samplers (two nested while loops each)
 def test_bits_on_cpu(expected):
     require_modelled_rsqrt()
     got = aotc.jit(aotc.vmap(lambda k: draws(ar, k, names=CPU_ENTRIES)))(KEYS)
