@@ -66,7 +66,8 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     text, devices = _lower_devices_text(text, target)
     if not replace and get_target(target).is_cpu:
         text, flags = _apply_program_policy(text, flags, user_flags, devices)
-    flags = [*mesh_device_flags(flags, devices), *thread_flags()]
+    flags = mesh_device_flags(flags, devices)
+    threads = thread_flags()  # not in the cache key: the bytes do not depend on them
     if not replace and get_target(target).backend == "vulkan":
         text, flags = vulkan_devices.declare(text, flags)  # 8- and 16-bit storage
     entry = (cache.key(text, flags, bounds, "" if replace else target)
@@ -82,12 +83,13 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         text = _legalize_complex_text(text, target)
         flags = _exact_fma_flags(text, target, flags)
         text = _exact_fmas_text(text, target)
+    iree_flags = [*flags, *threads]
     try:
-        vmfb = iree_workarounds.compile_str(text, flags, compile_str)
+        vmfb = iree_workarounds.compile_str(text, iree_flags, compile_str)
     except CompilerToolError as exc:
         if replace or DATA_TILING not in flags:
             raise CompileError(_summarize(str(exc)) + _target_hint(text, target)) from None
-        vmfb = _compile_without_data_tiling(text, flags, exc)
+        vmfb = _compile_without_data_tiling(text, iree_flags, exc)
     if entry is not None:
         cache.put(entry, vmfb)
     return vmfb
@@ -96,13 +98,14 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
 def thread_flags() -> list[str]:
     """IREE flags for AOTC_COMPILE_THREADS: "1" compiles on one thread (for builds that run
     several compiles at once, one per core: a test suite under pytest-xdist, make -j; 8-15%
-    less time there than compiles whose thread pools compete). The compiled bytes are the same."""
+    less time there than compiles whose thread pools compete). The compiled bytes are the same,
+    so the flag stays out of the cache key."""
     value = os.environ.get("AOTC_COMPILE_THREADS", "").strip()
     if value in ("", "0"):
         return []
     if value != "1":
-        raise CompileError(f"AOTC_COMPILE_THREADS={value!r}: use 1 (one thread per compile) or "
-                           "leave it unset (IREE's thread pool)")
+        raise CompileError(f"AOTC_COMPILE_THREADS={value!r}: use 1 (one thread per compile), or 0 "
+                           "or leave it unset (IREE's thread pool)")
     return ["--mlir-disable-threading"]
 
 

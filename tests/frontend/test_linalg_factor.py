@@ -97,8 +97,9 @@ def test_accuracy_interpreted(n):
     assert max(errors.values()) < 1e-5, errors
 
 
-# 33 (a remainder block) runs on the interpreter (test_accuracy_interpreted) and in the blocked
-# gradient program at n = 19; its IREE compile took ~35 s of CPU for paths 8, 64 and 256 cover
+# 33 (a remainder block) runs on the interpreter (test_accuracy_interpreted), and the blocked
+# gradient program at n = 19 compiles a remainder block; its IREE compile took ~35 s of CPU for
+# paths that 8, 64 and 256 already take
 @pytest.mark.parametrize("n", [pytest.param(n, marks=pytest.mark.slow) if n > 3 else n
                                for n in [3, 8, *LARGE]])
 def test_accuracy_iree(n):

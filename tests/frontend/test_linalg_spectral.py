@@ -58,10 +58,10 @@ def _check_decomposition(out, a, b, tol):
         if key in out:
             np.testing.assert_array_less(np.abs(out[key] - s_ref) / top, tol)
     k = s_ref.shape[-1]
-    for u, s, vh, x in ((out["u"], out["s"], out["vh"], b64),
-                        (out.get("uw"), out.get("sw"), out.get("vhw"), np.swapaxes(b64, -1, -2))):
-        if u is None:
-            continue
+    factors = [(out["u"], out["s"], out["vh"], b64)]
+    if "uw" in out:  # _decompose's svd of b^T (not in _decompose_square)
+        factors.append((out["uw"], out["sw"], out["vhw"], np.swapaxes(b64, -1, -2)))
+    for u, s, vh, x in factors:
         u, vh = u.astype(np.float64), vh.astype(np.float64)
         recon = (u[..., :, :k] * s[..., None, :]) @ vh[..., :k, :]
         assert np.abs(recon - x).max() / top.max() < 10 * tol

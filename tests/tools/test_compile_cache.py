@@ -312,20 +312,21 @@ def test_jit_and_compile_share_the_cache(cache_dir, iree_calls):
 
 def test_one_thread_compiles_the_same_bytes(cache_dir, monkeypatch, iree_calls):
     """AOTC_COMPILE_THREADS=1 (set for the test suite's xdist workers) adds IREE's
-    --mlir-disable-threading: the same program bytes, under their own cache key."""
+    --mlir-disable-threading: the same program bytes, so the same cache entry."""
     text = aotc.lower(_tanh_plus, X).text_with_locations()
     monkeypatch.delenv("AOTC_COMPILE_THREADS", raising=False)
     pooled = compile_stablehlo(text)
     monkeypatch.setenv("AOTC_COMPILE_THREADS", "1")
-    single = compile_stablehlo(text)
-    assert len(iree_calls) == 2 and len(_entries(cache_dir)) == 2
+    assert compile_stablehlo(text) == pooled          # a hit: the key ignores the setting
+    assert len(iree_calls) == 1 and len(_entries(cache_dir)) == 1
+    single = compile_stablehlo(text, use_cache=False)
     assert "--mlir-disable-threading" not in iree_calls[0]
     assert "--mlir-disable-threading" in iree_calls[1]
-    assert pooled == single
+    assert single == pooled
     np.testing.assert_allclose(_run(single, X), np.tanh(X) + 1.0, rtol=1e-6)
 
 
 def test_bad_thread_setting_names_the_fix(monkeypatch):
     monkeypatch.setenv("AOTC_COMPILE_THREADS", "4")
-    with pytest.raises(CompileError, match=r"AOTC_COMPILE_THREADS='4'.*use 1"):
+    with pytest.raises(CompileError, match=r"AOTC_COMPILE_THREADS='4'.*use 1.*0 or leave it unset"):
         compile_stablehlo(aotc.lower(_tanh_plus, X).text_with_locations(), use_cache=False)
