@@ -25,6 +25,7 @@ from aotc.tools import (
     product_sums,
     vulkan_devices,
 )
+from aotc.tools.constant_folding import fold_constants
 from aotc.tools.targets import DATA_TILING, TARGETS, Target, get_target, mesh_device_flags
 from aotc.tools.targets import flags as target_flags
 from aotc_runtime import artifact
@@ -83,6 +84,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         text = _legalize_complex_text(text, target)
         flags = _exact_fma_flags(text, target, flags)
         text = _exact_fmas_text(text, target)
+    text = _rewritten(text, fold_constants)  # what IREE would hoist and evaluate at compile time
     iree_flags = [*flags, *threads]
     try:
         vmfb = iree_workarounds.compile_str(text, iree_flags, compile_str)
