@@ -90,7 +90,7 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
         vmfb = iree_workarounds.compile_str(text, iree_flags, compile_str)
     except CompilerToolError as exc:
         if replace or DATA_TILING not in flags:
-            raise CompileError(_summarize(str(exc)) + _target_hint(text, target)) from None
+            raise CompileError(_summarize(str(exc), text) + _target_hint(text, target)) from None
         vmfb = _compile_without_data_tiling(text, iree_flags, exc)
     if entry is not None:
         cache.put(entry, vmfb)
@@ -278,7 +278,7 @@ def _compile_without_data_tiling(text: str, flags: list, first: CompilerToolErro
         return compile_str(text, input_type="stablehlo",
                            extra_args=[f for f in flags if f != DATA_TILING])
     except CompilerToolError:
-        raise CompileError(_summarize(str(first))) from None
+        raise CompileError(_summarize(str(first), text)) from None
 
 
 def _lower_large_sorts_text(text: str) -> str:
@@ -360,11 +360,27 @@ def _rewritten(text: str, rewrite) -> str:
         return module.operation.get_asm(enable_debug_info=True)
 
 
-def _summarize(diagnostics: str) -> str:
-    """Keep IREE's error lines (they carry the user's file:line locations) and drop the noise."""
+def _summarize(diagnostics: str, text: str) -> str:
+    """Keep IREE's error lines (they carry the user's file:line locations) and drop the noise;
+    add what to do about a known IREE bug that the diagnostics and the program text show."""
     lines = [ln for ln in diagnostics.splitlines() if re.search(r"error:|note:", ln)]
     head = "\n".join(lines[:20]) if lines else diagnostics[-4000:]
-    return f"IREE failed to compile the traced program:\n{head}"
+    unsigned = "xui" in text or "<ui" in text
+    hint = (UNSIGNED_SCALAR_HINT if unsigned and re.search(_UNSIGNED_SCALAR_ERRORS, diagnostics)
+            else "")
+    return f"IREE failed to compile the traced program:\n{head}{hint}"
+
+
+# IREE 3.13 runs 0-d integer arithmetic that depends only on a loop's counter on the host, and
+# its host code takes no unsigned types (docs/iree_workarounds.md, last section).
+_UNSIGNED_SCALAR_ERRORS = (r"must be signless[-\w]*,? but got 'ui\d+'|integer return type must be "
+                           r"signless|'tensor.from_elements' op failed to verify that operand "
+                           r"types match result element type")
+UNSIGNED_SCALAR_HINT = (
+    "\nIREE 3.13 cannot compile unsigned integer arithmetic on small values it computes on the "
+    "host, such as a loop counter converted to uint32 inside fori_loop, while_loop or scan: "
+    "keep that arithmetic and the loop's carry in int32 (or int64), and convert to the "
+    "unsigned type after the loop")
 
 
 def _target_hint(text: str, target: str) -> str:

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from iree.compiler import CompilerToolError, compile_str
 
+import aotc
+import aotc.numpy as anp
+from aotc.frontend.core.errors import CompileError
 from aotc.tools import iree_workarounds
-from aotc.tools.compile import compile_stablehlo
+from aotc.tools.compile import UNSIGNED_SCALAR_HINT, compile_stablehlo
 from aotc.tools.targets import flags
 from aotc_runtime import load_bytes
 
@@ -138,3 +141,33 @@ def test_exp1_compiles_and_matches_jax(exp1_text):
 def test_text_without_powers_or_bf16_is_returned_unparsed():
     text = "not even MLIR"
     assert iree_workarounds.rewrite(text) is text
+
+
+# ---- unsigned scalar arithmetic on a loop counter (not worked around: the error says what to do)
+
+def _counter_times_three(i, acc):
+    return acc + anp.astype(i, np.uint32) * np.uint32(3)
+
+
+def _counter_times_three_in_int32(i, acc):
+    return acc + i * 3
+
+
+def test_iree_still_fails_on_unsigned_arithmetic_of_a_loop_counter():
+    loop = lambda x: aotc.lax.fori_loop(0, 4, _counter_times_three, x)
+    text = aotc.jit(loop).lower(np.uint32(5)).text_with_locations()
+    with pytest.raises(CompilerToolError, match="must be signless"):
+        _plain(text)
+
+
+def test_unsigned_loop_counter_error_names_the_fix():
+    loop = lambda x: aotc.lax.fori_loop(0, 4, _counter_times_three, x)
+    with pytest.raises(CompileError) as caught:
+        aotc.jit(loop)(np.uint32(5))
+    message = str(caught.value)
+    assert "test_iree_workarounds.py" in message  # the user's line
+    assert UNSIGNED_SCALAR_HINT.strip() in message
+    fixed = lambda x: anp.astype(
+        aotc.lax.fori_loop(0, 4, _counter_times_three_in_int32, anp.astype(x, np.int32)),
+        np.uint32)
+    assert aotc.jit(fixed)(np.uint32(5)) == np.uint32(5 + 3 * (0 + 1 + 2 + 3))
