@@ -53,6 +53,13 @@ FLOAT32_OPS = frozenset(f"stablehlo.{name}" for name in (
     "add", "subtract", "multiply", "divide", "negate", "abs", "convert"))
 # Moves whose result from a splat is the same splat.
 _SPLAT_MOVES = frozenset({"stablehlo.broadcast_in_dim", "stablehlo.reshape"})
+# Users of a value that keep it computed unless it is a splat (_array_constant_allowed): ops
+# that may update their operand in place, control flow, calls and returns.
+_KEEP_COMPUTED = frozenset({
+    "stablehlo.sort", "stablehlo.scatter", "stablehlo.dynamic_update_slice",
+    "stablehlo.select_and_scatter", "stablehlo.while", "stablehlo.if", "stablehlo.case",
+    "stablehlo.custom_call", "stablehlo.composite", "stablehlo.optimization_barrier",
+    "stablehlo.return", "func.call", "func.return"})
 # Integer ops with operands where backends disagree with numpy (and with each other): a
 # division by zero or of the smallest integer by -1, a shift by the width or more.
 _DIVISIONS = frozenset({"stablehlo.divide", "stablehlo.remainder"})
@@ -175,6 +182,19 @@ def _evaluate(interpreter: Interpreter, op: ir.Operation) -> tuple | None:
     return operands, result
 
 
+def _array_constant_allowed(op: ir.Operation) -> bool:
+    """Whether op's result may become a constant that is not a splat (IREE keeps those in a
+    global resource; splats it rebuilds as fills). Not where a use is in another block (a loop
+    body or condition that captures it: IREE 3.13 fails on multinomial's dynamic_slice of its
+    probabilities by the loop counter, "'stream.async.dispatch' op : streamable op expected to
+    be in an execution region"), nor where a use may write into its operand's buffer or carry
+    it on (a sort of an iota folded to a constant: "write affecting operations on global
+    resources are restricted to workgroup distributed contexts"): such values stay computed,
+    as IREE hoists them."""
+    return all(use.owner.operation.parent == op.parent and use.owner.name not in _KEEP_COMPUTED
+               for use in op.results[0].uses)
+
+
 def _constant_like(op: ir.Operation, value: np.ndarray) -> ir.Value | None:
     """A stablehlo.constant of op's result type holding value, before op; None when value is
     too large to spell out."""
@@ -183,7 +203,7 @@ def _constant_like(op: ir.Operation, value: np.ndarray) -> ir.Value | None:
     flat = np.ascontiguousarray(value).reshape(-1)
     bits = flat.view(f"u{flat.dtype.itemsize}")  # -0.0 is not 0.0, NaN is NaN
     splat = flat.size > 0 and bool(np.all(bits == bits[0]))
-    if not splat and flat.size > SMALL:
+    if not splat and (flat.size > SMALL or not _array_constant_allowed(op)):
         return None
     with ir.InsertionPoint(op), op.location:
         if splat:

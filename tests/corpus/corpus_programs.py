@@ -186,12 +186,7 @@ SPECIAL = [
             "gives (JAX's grad is finite only through their custom_jvp rules, which the export "
             "drops): expn's series adds jnp.where(pk != 0, yk / pk, 0) with pk = 0 at its "
             "first step (n = 2), and expi evaluates exp1(-x) on x > 0 in a discarded "
-            "piecewise branch; reverse mode multiplies their zero cotangents by inf or NaN"),
-            ("jvp", "iree"): (
-                "IREE 3.13 cannot partition this program's while loops ('circular dependency: "
-                "input operation uses partition output', alone; compiled in a chunk it ran "
-                "with NaN): tools/iree_workarounds.py's retry without multi-use fusion fails "
-                "the same way; reproducer: docs/iree_workarounds.md")}),
+            "piecewise branch; reverse mode multiplies their zero cotangents by inf or NaN")}),
     Program("special_zeta", "jax.scipy.special", lambda s, q: jss.zeta(s + 1.5, q),
             lambda rng: (positive(rng, 4, low=0.0, high=3.0), positive(rng, 4))),
 ]
