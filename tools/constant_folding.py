@@ -21,7 +21,14 @@ Only ops whose value does not depend on how a backend rounds are folded:
   too), negate, abs, and float conversions between float types other than
   float64 (IREE demotes float64 to float32, so float64 arithmetic is left to it), integer to
   float conversions;
-and only where the folded value is small (SMALL elements) or one repeated value (a splat).
+and only where the folded value is one repeated value (a splat), which IREE materializes as a
+fill wherever it is used. Array constants are never made: IREE keeps them in a global resource,
+and with them IREE 3.13 miscompiled or failed on programs that compiled before: the GP model
+(models/gp_regression.py) gave NaN on aarch64, a sort of an iota sorted the constant in place
+("write affecting operations on global resources are restricted to workgroup distributed
+contexts"), and multinomial's loop reading an array by its counter failed to form stream
+regions. Folding splats only keeps most of the gain: the random table above compiles in 40 s
+of one-thread CPU (52 s unfolded, 38 s with array constants too).
 
 Example:
     >>> folded = fold_constants(module)     # an ir.Module of StableHLO, rewritten in place
@@ -35,8 +42,6 @@ from aotc.frontend.core.ir import ir
 from aotc.passes.interpreter import Interpreter
 
 _CONSTANT = "stablehlo.constant"
-# Results larger than this are folded only when every entry is the same (a splat constant).
-SMALL = 4096
 # Values larger than this are not evaluated at all.
 LARGEST = 1 << 16
 # No arithmetic: the result's entries are operands' entries (or comparisons of them).
@@ -53,13 +58,6 @@ FLOAT32_OPS = frozenset(f"stablehlo.{name}" for name in (
     "add", "subtract", "multiply", "divide", "negate", "abs", "convert"))
 # Moves whose result from a splat is the same splat.
 _SPLAT_MOVES = frozenset({"stablehlo.broadcast_in_dim", "stablehlo.reshape"})
-# Users of a value that keep it computed unless it is a splat (_array_constant_allowed): ops
-# that may update their operand in place, control flow, calls and returns.
-_KEEP_COMPUTED = frozenset({
-    "stablehlo.sort", "stablehlo.scatter", "stablehlo.dynamic_update_slice",
-    "stablehlo.select_and_scatter", "stablehlo.while", "stablehlo.if", "stablehlo.case",
-    "stablehlo.custom_call", "stablehlo.composite", "stablehlo.optimization_barrier",
-    "stablehlo.return", "func.call", "func.return"})
 # Integer ops with operands where backends disagree with numpy (and with each other): a
 # division by zero or of the smallest integer by -1, a shift by the width or more.
 _DIVISIONS = frozenset({"stablehlo.divide", "stablehlo.remainder"})
@@ -68,8 +66,9 @@ _SHIFTS = frozenset({"stablehlo.shift_left", "stablehlo.shift_right_logical",
 
 
 def fold_constants(module: ir.Module) -> int:
-    """Replace module's foldable ops whose operands are constants by constants, in place; the
-    number of ops folded. Constants left without uses are erased."""
+    """Replace module's foldable ops whose operands are constants and whose value is a splat
+    by splat constants, in place; the number of ops folded. Constants left without uses are
+    erased."""
     ops = []
     module.operation.walk(lambda op: ops.append(op.operation) or ir.WalkResult.ADVANCE)
     interpreter = Interpreter(module, float64=False)
@@ -127,7 +126,7 @@ def _folded(interpreter: Interpreter, op: ir.Operation) -> ir.Value | None:
     value = _evaluate(interpreter, op)
     if value is None or not _defined(op, value):
         return None
-    return _constant_like(op, value[1])
+    return _splat_like(op, value[1])
 
 
 def _foldable(op: ir.Operation) -> bool:
@@ -182,36 +181,18 @@ def _evaluate(interpreter: Interpreter, op: ir.Operation) -> tuple | None:
     return operands, result
 
 
-def _array_constant_allowed(op: ir.Operation) -> bool:
-    """Whether op's result may become a constant that is not a splat (IREE keeps those in a
-    global resource; splats it rebuilds as fills). Not where a use is in another block (a loop
-    body or condition that captures it: IREE 3.13 fails on multinomial's dynamic_slice of its
-    probabilities by the loop counter, "'stream.async.dispatch' op : streamable op expected to
-    be in an execution region"), nor where a use may write into its operand's buffer or carry
-    it on (a sort of an iota folded to a constant: "write affecting operations on global
-    resources are restricted to workgroup distributed contexts"): such values stay computed,
-    as IREE hoists them."""
-    return all(use.owner.operation.parent == op.parent and use.owner.name not in _KEEP_COMPUTED
-               for use in op.results[0].uses)
-
-
-def _constant_like(op: ir.Operation, value: np.ndarray) -> ir.Value | None:
-    """A stablehlo.constant of op's result type holding value, before op; None when value is
-    too large to spell out."""
+def _splat_like(op: ir.Operation, value: np.ndarray) -> ir.Value | None:
+    """A splat stablehlo.constant of op's result type holding value, before op; None when
+    value's entries differ (bit for bit: -0.0 is not 0.0)."""
     t = ir.RankedTensorType(op.results[0].type)
     element = t.element_type
     flat = np.ascontiguousarray(value).reshape(-1)
-    bits = flat.view(f"u{flat.dtype.itemsize}")  # -0.0 is not 0.0, NaN is NaN
-    splat = flat.size > 0 and bool(np.all(bits == bits[0]))
-    if not splat and (flat.size > SMALL or not _array_constant_allowed(op)):
+    bits = flat.view(f"u{flat.dtype.itemsize}")
+    if flat.size == 0 or not np.all(bits == bits[0]):
         return None
+    first = flat[0].item()
     with ir.InsertionPoint(op), op.location:
-        if splat:
-            first = flat[0].item()
-            scalar = (ir.FloatAttr.get(element, float(first)) if isinstance(element, ir.FloatType)
-                      else ir.IntegerAttr.get(element, int(first)))
-            attr = ir.DenseElementsAttr.get_splat(t, scalar)
-        else:
-            attr = ir.DenseElementsAttr.get(np.ascontiguousarray(value), type=element,
-                                            shape=list(t.shape))
+        scalar = (ir.FloatAttr.get(element, float(first)) if isinstance(element, ir.FloatType)
+                  else ir.IntegerAttr.get(element, int(first)))
+        attr = ir.DenseElementsAttr.get_splat(t, scalar)
         return ir.Operation.create(_CONSTANT, results=[t], attributes={"value": attr}).result
