@@ -74,7 +74,8 @@ def fold_constants(module: ir.Module) -> int:
     interpreter = Interpreter(module, float64=False)
     folded = 0
     for op in ops:
-        if op.name == _CONSTANT or len(op.results) != 1 or op.regions:
+        if (op.name == _CONSTANT or not op.name.startswith("stablehlo.") or len(op.results) != 1
+                or op.regions or not _all_tensors(op)):
             continue
         if not all(_is_constant(v) for v in op.operands):
             continue
@@ -91,6 +92,16 @@ def fold_constants(module: ir.Module) -> int:
                 owner.erase()
         folded += 1
     return folded
+
+
+def _all_tensors(op: ir.Operation) -> bool:
+    """Whether op's operands and result are ranked tensors of static shape (other programs'
+    ops, such as the index values of parameter loads, are left alone)."""
+    for value in (*op.operands, op.results[0]):
+        if not isinstance(value.type, ir.RankedTensorType) or \
+                not ir.RankedTensorType(value.type).has_static_shape:
+            return False
+    return True
 
 
 def _is_constant(value: ir.Value) -> bool:
