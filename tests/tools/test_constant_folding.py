@@ -251,3 +251,18 @@ def test_arrays_iree_cannot_take_as_constants_stay_computed(text):
     else:
         assert got[0] == np.float32(1.5) + np.sum(np.float32([0.2, 0.3, 0.5])
                                                    / np.float32([1.0, 0.8, 0.5]))
+
+
+def test_values_that_are_not_static_tensors_are_left_alone():
+    """An index constant and a dynamic-shape value (a dynamic program's shape arithmetic) are
+    not folded, nor read."""
+    text = """
+func.func @main(%x: tensor<?xf32>) -> tensor<?xf32> {
+  %i = arith.constant 0 : index
+  %n = tensor.dim %x, %i : tensor<?xf32>
+  %e = tensor.empty(%n) : tensor<?xf32>
+  %r = stablehlo.add %x, %e : tensor<?xf32>
+  return %r : tensor<?xf32>
+}"""
+    count, folded = _folded(text)
+    assert count == 0 and "arith.constant" in folded
