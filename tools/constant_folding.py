@@ -124,10 +124,7 @@ def _splat_moved(op: ir.Operation) -> ir.Value | None:
     attr = ir.DenseElementsAttr(op.operands[0].owner.attributes["value"])
     if not attr.is_splat:
         return None
-    t = ir.RankedTensorType(op.results[0].type)
-    with ir.InsertionPoint(op), op.location:
-        value = ir.DenseElementsAttr.get_splat(t, attr.get_splat_value())
-        return ir.Operation.create(_CONSTANT, results=[t], attributes={"value": value}).result
+    return _splat_constant(op, attr.get_splat_value())
 
 
 def _folded(interpreter: Interpreter, op: ir.Operation) -> ir.Value | None:
@@ -195,15 +192,21 @@ def _evaluate(interpreter: Interpreter, op: ir.Operation) -> tuple | None:
 def _splat_like(op: ir.Operation, value: np.ndarray) -> ir.Value | None:
     """A splat stablehlo.constant of op's result type holding value, before op; None when
     value's entries differ (bit for bit: -0.0 is not 0.0)."""
-    t = ir.RankedTensorType(op.results[0].type)
-    element = t.element_type
     flat = np.ascontiguousarray(value).reshape(-1)
     bits = flat.view(f"u{flat.dtype.itemsize}")
     if flat.size == 0 or not np.all(bits == bits[0]):
         return None
-    first = flat[0].item()
+    return _splat_constant(op, flat[0].item())
+
+
+def _splat_constant(op: ir.Operation, entry) -> ir.Value:
+    """A stablehlo.constant of op's result type with every entry `entry` (an attribute, or a
+    Python number of the element type), before op and at its location."""
+    t = ir.RankedTensorType(op.results[0].type)
     with ir.InsertionPoint(op), op.location:
-        scalar = (ir.FloatAttr.get(element, float(first)) if isinstance(element, ir.FloatType)
-                  else ir.IntegerAttr.get(element, int(first)))
-        attr = ir.DenseElementsAttr.get_splat(t, scalar)
-        return ir.Operation.create(_CONSTANT, results=[t], attributes={"value": attr}).result
+        if not isinstance(entry, ir.Attribute):
+            entry = (ir.FloatAttr.get(t.element_type, float(entry))
+                     if isinstance(t.element_type, ir.FloatType)
+                     else ir.IntegerAttr.get(t.element_type, int(entry)))
+        value = ir.DenseElementsAttr.get_splat(t, entry)
+        return ir.Operation.create(_CONSTANT, results=[t], attributes={"value": value}).result
