@@ -89,9 +89,11 @@ def compile_stablehlo(text: str, target: str = "cpu", flags=(), *, cpu: str | No
     try:
         vmfb = iree_workarounds.compile_str(text, iree_flags, compile_str)
     except CompilerToolError as exc:
-        if replace or DATA_TILING not in flags:
+        optional = [] if replace else [f for f in flags
+                                       if f in SPEED_FLAGS and f not in user_flags]
+        if not optional:
             raise CompileError(_summarize(str(exc), text) + _target_hint(text, target)) from None
-        vmfb = _compile_without_data_tiling(text, iree_flags, exc)
+        vmfb = _compile_without(text, iree_flags, optional, exc)
     if entry is not None:
         cache.put(entry, vmfb)
     return vmfb
@@ -270,13 +272,21 @@ def _site(op: ir.Operation) -> str:
     return f"{found.group(1)}:{found.group(2)}" if found else text
 
 
-def _compile_without_data_tiling(text: str, flags: list, first: CompilerToolError) -> bytes:
-    """The preset's data tiling is a speed choice: IREE 3.13 fails on some programs with it (the
-    gradient of a Cholesky beyond one 8x8 block: "expected 4 offset values, got 2"), so those
-    compile without it. A program that fails both ways reports the first failure."""
+# Flags that the CPU presets and flags_policy choose for speed, and with which IREE 3.13 fails
+# on some programs: data tiling (the gradient of a Cholesky beyond one 8x8 block: "expected 4
+# offset values, got 2"), inner tiling (batched matmuls), transfer gathers (gathers and
+# reverses that flags_policy's checks miss). A program that fails with the ones the user did
+# not give compiles again without them.
+SPEED_FLAGS = frozenset({DATA_TILING, flags_policy.INNER_TILED_FLAG,
+                         flags_policy.TRANSFER_GATHER_FLAG})
+
+
+def _compile_without(text: str, flags: list, optional: list, first: CompilerToolError) -> bytes:
+    """text compiled with flags less the optional ones (SPEED_FLAGS); a program that fails both
+    ways reports the first failure."""
     try:
-        return compile_str(text, input_type="stablehlo",
-                           extra_args=[f for f in flags if f != DATA_TILING])
+        return iree_workarounds.compile_str(text, [f for f in flags if f not in optional],
+                                            compile_str)
     except CompilerToolError:
         raise CompileError(_summarize(str(first), text)) from None
 

@@ -30,8 +30,11 @@ them to the CPU presets that data-tile, unless the user's own flags already deci
   unless `--iree-llvmcpu-experimental-vectorize-to-transfer-gather`. With it, the suite's
   embedding (4096 rows of a 50000x128 table) took 0.45 instead of 0.74 ms CPU per call. It
   fails to compile other gathers (a column take, take_along_axis, a middle-axis index, rows of
-  a 3-D array, rows taken inside a loop), so only loop-free programs whose every gather takes
-  whole rows of a matrix get it.
+  a 3-D array, rows taken inside a loop) and reverses, which IREE lowers to reads at computed
+  indices too (a flip of a 3x3x3x4 filter, as in a strided convolution's gradient: "LLVM
+  Translation failed for operation: builtin.unrealized_conversion_cast"), so only loop-free
+  programs whose every gather takes whole rows of a matrix, and that reverse nothing, get it.
+  (A program that fails with it anyway compiles again without it: tools.compile.)
 - Transpose propagation: tools/product_sums.py merges a loop body's sums of products into one
   product whose operands it transposes into IREE's fastest layout; IREE's global optimization
   folds those transposes back into the matmul (reading one operand against its rows), unless
@@ -89,6 +92,7 @@ _INNER_TILED_STEMS = ("inner-tiled",)
 TRANSFER_GATHER_FLAG = "--iree-llvmcpu-experimental-vectorize-to-transfer-gather=true"
 _TRANSFER_GATHER_STEMS = ("transfer-gather",)
 _GATHER = "stablehlo.gather"
+_REVERSE = "stablehlo.reverse"
 _TUNING_SPEC_STEMS = ("tuning-spec",)
 NO_TRANSPOSE_PROPAGATION = "--iree-global-opt-propagate-transposes=false"
 _TRANSPOSE_STEMS = ("propagate-transposes",)
@@ -112,7 +116,8 @@ class ProgramFeatures:
     dot_generals and convolutions; elements / loop_elements, the result elements of every
     other op but constants (of a dynamic_update_slice, the update's: it writes that in place).
     row_gathers: gathers of whole rows of a matrix (an index per row, slices of one whole row,
-    the columns the result's last dimension); other_gathers: every other gather.
+    the columns the result's last dimension); other_gathers: every other gather, and every
+    reverse (to IREE's vectorizer, a read at computed indices too).
     plain_matmuls: dot_generals outside loops of two f32 matrices (rank 2, no batch
     dimensions) into an f32 matrix; other_dots: every other dot_general and convolution.
     largest_product: the FLOPs of the largest single dot_general or convolution, anywhere.
@@ -152,6 +157,8 @@ def _visit(op: ir.Operation, loops: list, counts: dict) -> None:
     prefix = "loop_" if loops else ""
     if name == _GATHER:
         counts["row_gathers" if _row_gather(op) else "other_gathers"] += 1
+    elif name == _REVERSE:
+        counts["other_gathers"] += 1
     if name in (_DOT, _CONV):
         flops = _flops(op)
         counts[prefix + "dot_flops"] += flops

@@ -1,7 +1,8 @@
-"""The cpu presets' data tiling is a speed choice: a program IREE 3.13 cannot compile with it
-compiles without it. The reproducer, data/cholesky16_grad_data_tiling.mlir.gz, is the gradient
-of a 16x16 Cholesky as aotc wrote it before its blocked kernels (552d510), bounds-legalized,
-without locations; today's Cholesky gradient compiles either way and gives JAX's values."""
+"""The cpu presets' data tiling, and the flags aotc.tools.flags_policy chooses, are speed
+choices: a program IREE 3.13 cannot compile with them compiles without them (unless the user
+gave them). The reproducer, data/cholesky16_grad_data_tiling.mlir.gz, is the gradient of a
+16x16 Cholesky as aotc wrote it before its blocked kernels (552d510), bounds-legalized, without
+locations; today's Cholesky gradient compiles either way and gives JAX's values."""
 
 import gzip
 import os
@@ -16,6 +17,8 @@ import aotc
 import aotc.numpy as anp
 import aotc.tools.compile as compile_module
 import aotc_runtime
+from aotc.frontend.core.errors import CompileError
+from aotc.tools import flags_policy
 from aotc.tools.compile import compile_stablehlo
 from aotc.tools.targets import DATA_TILING, flags
 
@@ -86,3 +89,55 @@ def test_cholesky_gradient_compiles_with_data_tiling_at_once(monkeypatch):
     a = _spd(64)
     np.testing.assert_allclose(getattr(module, name)(a), jax.grad(_logdet_half(jnp))(a),
                                rtol=1e-4, atol=1e-6)
+
+
+# A reverse that IREE 3.13 cannot compile with TRANSFER_GATHER_FLAG (flags_policy gives the flag
+# only to programs of row gathers, and none with a reverse).
+REVERSE = """
+func.func @main(%a: tensor<3x3x3x4xf32>) -> tensor<3x3x3x4xf32> {
+  %r = stablehlo.reverse %a, dims = [0, 1] : tensor<3x3x3x4xf32>
+  return %r : tensor<3x3x3x4xf32>
+}
+"""
+
+
+def test_iree_still_fails_on_a_reverse_with_transfer_gathers():
+    # When this starts passing compile, IREE is fixed and flags_policy's exclusion can go.
+    with pytest.raises(CompilerToolError, match="unrealized_conversion_cast"):
+        compile_str(REVERSE, input_type="stablehlo",
+                    extra_args=[*flags("cpu"), flags_policy.TRANSFER_GATHER_FLAG])
+
+
+def _rows_and_flip(xp):
+    return lambda table, ids, w: (xp.take(table, ids, axis=0) * 2.0, xp.flip(w, (0, 1)))
+
+
+ROWS_AND_FLIP = (np.arange(40, dtype=np.float32).reshape(10, 4), np.array([3, 1, 7], np.int32),
+                 np.arange(108, dtype=np.float32).reshape(3, 3, 3, 4))
+
+
+def test_a_policy_flag_that_fails_is_dropped(monkeypatch):
+    """An embedding lookup and a flip in one program, as a strided convolution's gradient does
+    (it failed to compile before flags_policy excluded reverses): with the policy made to
+    choose TRANSFER_GATHER_FLAG anyway, the failed compile is followed by one without it."""
+    seen, real = [], compile_module.compile_str
+    choose = flags_policy.choose_flags
+
+    def counting(text, **kwargs):
+        seen.append(flags_policy.TRANSFER_GATHER_FLAG in kwargs["extra_args"])
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(compile_module, "compile_str", counting)
+    monkeypatch.setattr(flags_policy, "choose_flags", lambda *args: [
+        *choose(*args), flags_policy.TRANSFER_GATHER_FLAG])
+    monkeypatch.setenv("AOTC_CACHE", "0")
+    got = aotc.jit(_rows_and_flip(anp))(*ROWS_AND_FLIP)
+    assert seen == [True, False]
+    for g, w in zip(got, _rows_and_flip(np)(*ROWS_AND_FLIP), strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_a_users_flag_that_fails_is_kept():
+    """The user's own flags are theirs: no second compile without them, IREE's error."""
+    with pytest.raises(CompileError, match="unrealized_conversion_cast"):
+        aotc.jit(_rows_and_flip(anp), flags=[flags_policy.TRANSFER_GATHER_FLAG])(*ROWS_AND_FLIP)

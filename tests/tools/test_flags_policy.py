@@ -234,6 +234,10 @@ def take_rows(t, i):
     ("rows_in_a_loop", lambda t, i: aotc.lax.fori_loop(
         0, 3, lambda k, acc: acc + anp.take(t, i + k, axis=0, mode="clip"),
         anp.zeros((333, 37), np.float32)), (TABLE, IDS), False),
+    # and reverses, which IREE reads by computed indices too (a strided convolution's gradient
+    # flips its filter; this failed to compile with the flag)
+    ("rows_and_a_flip", lambda t, i, w: (anp.take(t, i, axis=0, mode="clip"), anp.flip(w, (0, 1))),
+     (TABLE, IDS, RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)), False),
 ])
 def test_row_gathers_get_transfer_gathers_and_stay_right(name, fn, args, flagged):
     """The flag only where every gather takes matrix rows outside loops, and the program
